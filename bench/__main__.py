@@ -1,0 +1,188 @@
+"""Run every benchmark and write the report: ``python -m bench [--quick] [--out FILE]``.
+
+Each ``bench/bench_*.py`` module is run once per scale in its own process (so one run's
+memory does not colour the next) and returns rows of events/s, its baseline's events/s
+measured in the same run, their ratio and peak memory. ``--quick`` runs the smallest scale
+only: a smoke test that the benchmarks still run, never a judgement of speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import pkgutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench._harness import machine
+
+SCALES = (10_000, 100_000, 1_000_000, 10_000_000)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _modules(only: list[str] | None) -> list[str]:
+    names = sorted(
+        m.name for m in pkgutil.iter_modules([str(ROOT / "bench")]) if m.name.startswith("bench_")
+    )
+    if only:
+        names = [n for n in names if any(o in n for o in only)]
+    return names
+
+
+def _run_one(module: str, scale: int, quick: bool) -> list[dict]:
+    code = (
+        f"import json, sys; from bench import {module} as b; "
+        f"rows = b.run({scale}, {quick}); sys.stdout.write('\\n@@ROWS@@' + json.dumps(rows))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0 or "@@ROWS@@" not in proc.stdout:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        raise RuntimeError(f"{module} at {scale:,} events failed:\n{tail}")
+    return json.loads(proc.stdout.rsplit("@@ROWS@@", 1)[1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smallest scale only (smoke test)")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--only", nargs="*", help="run only modules whose name contains these")
+    parser.add_argument("--scales", nargs="*", type=int, help="override the scales")
+    args = parser.parse_args(argv)
+    scales = args.scales or ((SCALES[0],) if args.quick else SCALES)
+    results: dict[str, list[dict]] = {}
+    failures = []
+    started = time.perf_counter()
+    for module in _modules(args.only):
+        limit = getattr(importlib.import_module(f"bench.{module}"), "MAX_SCALE", SCALES[-1])
+        for scale in scales:
+            if scale > limit:
+                continue
+            print(f"bench: {module} at {scale:,} events ...", flush=True)
+            t0 = time.perf_counter()
+            try:
+                rows = _run_one(module, scale, args.quick)
+            except RuntimeError as exc:
+                failures.append(str(exc))
+                print(f"bench: FAILED {exc}", file=sys.stderr, flush=True)
+                continue
+            for r in rows:
+                r["scale"] = scale
+            results.setdefault(module, []).extend(rows)
+            print(f"bench:   done in {time.perf_counter() - t0:.0f} s", flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(_report(results, quick=args.quick, seconds=time.perf_counter() - started))
+    (out.with_suffix(".json")).write_text(json.dumps(results, indent=1))
+    if not args.quick:
+        _chart(results, out.with_name("benchmarks-scaling.png"))
+    print(f"bench: wrote {out}")
+    if failures:
+        print(f"bench: {len(failures)} benchmark(s) failed", file=sys.stderr)
+        return 1
+    if not results:
+        print("bench: no benchmark ran", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _fmt(value, kind: str = "") -> str:
+    if value is None or value == "":
+        return ""
+    if kind == "rate":
+        return f"{value:,.0f}"
+    if kind == "ratio":
+        return f"{value:.2f}x"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _report(results: dict[str, list[dict]], *, quick: bool, seconds: float) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `python -m bench{' --quick' if quick else ''}` on "
+        f"{dt.date.today().isoformat()}, in {seconds:.0f} s.",
+        f"Machine: {machine()}.",
+        "",
+        "Every ratio compares our events/s with a baseline measured in the same run, on the "
+        "same data, on this machine. Times are the best of the repeats; peak memory is the "
+        "highest resident memory above the level before the call (first repeat).",
+        "",
+    ]
+    if quick:
+        lines += ["**Quick mode: a smoke test at the smallest scale; do not read speed here.**", ""]
+    for module, rows in results.items():
+        lines += [f"## {module.removeprefix('bench_')}", ""]
+        lines.append(
+            "| measurement | events | s | events/s | baseline | baseline events/s | ratio "
+            "| goal | peak MB | note |"
+        )
+        lines.append("|---|---:|---:|---:|---|---:|---:|---|---:|---|")
+        for r in rows:
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        r.get("name", ""),
+                        _fmt(r.get("events")),
+                        _fmt(r.get("seconds")),
+                        _fmt(r.get("events_per_s"), "rate"),
+                        r.get("baseline") or "",
+                        _fmt(r.get("baseline_events_per_s"), "rate"),
+                        _fmt(r.get("ratio"), "ratio"),
+                        r.get("goal", ""),
+                        _fmt(r.get("peak_rss_mb")),
+                        r.get("note", ""),
+                    ]
+                )
+                + " |"
+            )
+        lines.append("")
+    if not quick:
+        lines += [
+            "## Cost per event as the history grows",
+            "",
+            "![microseconds per event against events, log-log](benchmarks-scaling.png)",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _chart(results: dict[str, list[dict]], path: Path) -> None:
+    import altair as alt
+    import polars as pl
+
+    points = [
+        {
+            "measurement": r["name"],
+            "events": r["events"],
+            "us_per_event": 1e6 * r["seconds"] / r["events"],
+        }
+        for rows in results.values()
+        for r in rows
+        if r.get("seconds") and r.get("events")
+    ]
+    if not points:
+        return
+    chart = (
+        alt.Chart(pl.DataFrame(points))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("events:Q", scale=alt.Scale(type="log"), title="events"),
+            y=alt.Y("us_per_event:Q", scale=alt.Scale(type="log"), title="µs per event"),
+            color=alt.Color("measurement:N", legend=alt.Legend(orient="bottom", columns=2)),
+        )
+        .properties(width=640, height=360, title="Cost per event stays flat as histories grow")
+    )
+    chart.save(str(path), format="png", scale_factor=1.5)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

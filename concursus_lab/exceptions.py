@@ -1,0 +1,48 @@
+"""Errors raised by concursus-lab.
+
+Every error descends from :class:`ConcursusLabError`, so ``except cl.ConcursusLabError``
+catches all of them. Messages name the offending parameter, show the value, and say
+what to do next.
+"""
+
+from __future__ import annotations
+
+
+class ConcursusLabError(Exception):
+    """Root of every error raised by concursus-lab."""
+
+
+class SchemaError(ConcursusLabError, ValueError):
+    """A frame is not a canonical event frame (missing column, wrong dtype, bad value)."""
+
+
+class DecodeError(ConcursusLabError, ValueError):
+    """An event could not be decoded (unknown type, bad parameters), in strict mode."""
+
+
+class SourceError(ConcursusLabError, ValueError):
+    """A source URL or option is wrong (unknown scheme, missing folder, bad option)."""
+
+
+class SourceUnavailable(ConcursusLabError, ConnectionError):
+    """A server (Cassandra, Kafka) cannot be reached, or a keyspace/topic is missing."""
+
+
+class IncompleteRead(ConcursusLabError):
+    """A read stopped before it was complete.
+
+    ``.partial`` holds the frame read so far (never silently returned as if complete) and
+    the message says what was read and what was not.
+    """
+
+    def __init__(self, message: str, partial=None):
+        super().__init__(message)
+        self.partial = partial
+
+
+class MissingDependency(ConcursusLabError, ImportError):
+    """An optional dependency is not installed; the message gives the ``pip install`` line."""
+
+
+class ServiceError(ConcursusLabError, RuntimeError):
+    """A local service (Cassandra, Kafka) could not be fetched, started or stopped."""

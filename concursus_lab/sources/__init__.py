@@ -1,0 +1,100 @@
+"""Sources of events: one entry point, :func:`open`, for every kind.
+
+=========================================  ==========================================
+URL                                        source
+=========================================  ==========================================
+``data/sample`` or ``file:///abs/path``    the embedded local store (Parquet files)
+``cassandra://host:9042/keyspace``         Concursus's ``Event`` table in Cassandra
+``kafka://host:9092/topic``                a Kafka topic of Concursus JSON events
+=========================================  ==========================================
+
+Drivers are imported only when their kind of source is opened.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from concursus_lab.exceptions import SourceError
+from concursus_lab.sources._base import Source
+
+#: Environment variable naming the source that ``cl.open()`` opens when given no URL.
+SOURCE_VARIABLE = "CONCURSUS_LAB_SOURCE"
+
+_SCHEMES = {
+    "cassandra": ("concursus_lab.sources._cassandra", "CassandraSource"),
+    "kafka": ("concursus_lab.sources._kafka", "KafkaSource"),
+}
+
+
+def default_source() -> str:
+    """The source ``cl.open()`` opens when given none.
+
+    ``$CONCURSUS_LAB_SOURCE`` when set (so one notebook runs on production data by hand and
+    on a fixture in CI), else the sample store of this checkout (``data/sample``).
+    """
+    chosen = os.environ.get(SOURCE_VARIABLE)
+    if chosen:
+        return chosen
+    here = Path(__file__).resolve().parents[2] / "data" / "sample"
+    if (here / "store.json").exists():
+        return str(here)
+    raise SourceError(
+        f"no default source: ${SOURCE_VARIABLE} is not set and there is no sample store at "
+        f"{str(here)!r}. Pass a URL to cl.open(...), set ${SOURCE_VARIABLE}, or write a sample "
+        "with `concursus-lab sample data/sample`."
+    )
+
+
+def open(url: str | os.PathLike | None = None, **options) -> Source:
+    """Open a source of events by URL or path; see the table in this module's docstring.
+
+    Parameters
+    ----------
+    url
+        Where the events are. None opens :func:`default_source`.
+    **options
+        Options for that kind of source, e.g. ``create=True`` to make a new local store
+        (or Cassandra tables, or a Kafka topic).
+
+    >>> import concursus_lab as cl
+    >>> cl.open("no/such/folder")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    concursus_lab.exceptions.SourceError: no store at 'no/such/folder' ... create=True)`, ...
+    """
+    if url is None:
+        url = default_source()
+    if isinstance(url, os.PathLike):
+        url = os.fspath(url)
+    if not isinstance(url, str):
+        raise SourceError(f"`url` must be a string or path, got {url!r}.")
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        from concursus_lab.sources._local import LocalStore
+
+        return LocalStore(url, **options)
+    scheme = scheme.lower()
+    if scheme == "file":
+        from concursus_lab.sources._local import LocalStore
+
+        return LocalStore(rest, **options)
+    if scheme not in _SCHEMES:
+        raise SourceError(
+            f"unknown source scheme {scheme!r} in {url!r}; use a folder path, file://, "
+            "cassandra:// or kafka://."
+        )
+    import importlib
+
+    module_name, class_name = _SCHEMES[scheme]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("concursus_lab"):
+            raise SourceError(f"{scheme}:// sources are not available yet.") from exc
+        raise
+    return getattr(module, class_name).from_url(url, **options)
+
+
+__all__ = ["SOURCE_VARIABLE", "Source", "default_source", "open"]

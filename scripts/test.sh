@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Command 2: set up everything (Python packages, chromium, Cassandra and Kafka from Maven
+# Central), start the services once, run every test, stop what this run started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started_at=$(date +%s)
+bash scripts/setup.sh --browser
+export PATH="$PWD/.venv/bin:$PATH"
+mkdir -p test-artifacts
+
+started=()
+cleanup() {
+    for name in "${started[@]}"; do
+        concursus-lab services stop "$name" || true
+    done
+}
+trap cleanup EXIT
+for name in cassandra kafka; do
+    if ! concursus-lab services status "$name" --quiet; then
+        concursus-lab services start "$name"
+        started+=("$name")
+    fi
+done
+
+echo "== ruff"
+ruff check .
+echo "== pytest: unit, integration (real Cassandra and Kafka), doctests, notebooks"
+# exit code 5 (no tests collected) fails here like any other failure
+pytest --doctest-modules concursus_lab tests notebooks --nbval \
+    --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider \
+    --junitxml=test-artifacts/junit.xml "$@"
+echo "== benchmarks, quick mode (a smoke test: they run; speed is not judged here)"
+python -m bench --quick --out test-artifacts/benchmarks-quick.md
+echo "== all tests passed in $(( $(date +%s) - started_at )) s"

@@ -1,0 +1,36 @@
+"""Shared fixtures: the real local services, started once per test run."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def _service(name: str, port: int) -> str:
+    """Start ``name`` unless it already answers; fail (never skip) with how to start it."""
+    try:
+        from concursus_lab import services
+    except ImportError as exc:  # pragma: no cover - the package is broken
+        pytest.fail(f"concursus_lab.services cannot be imported: {exc}")
+    try:
+        services.ensure(name)
+    except Exception as exc:
+        pytest.fail(
+            f"{name} is not running on 127.0.0.1:{port} and could not be started: {exc}\n"
+            f"Start it by hand with `concursus-lab services start {name}` and see "
+            f"`concursus-lab services logs {name}`."
+        )
+    return f"127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def cassandra_address() -> str:
+    """host:port of a real Cassandra, started for this run when it was not running."""
+    return _service("cassandra", int(os.environ.get("CONCURSUS_LAB_CASSANDRA_PORT", "9042")))
+
+
+@pytest.fixture(scope="session")
+def kafka_address() -> str:
+    """host:port of a real Kafka broker, started for this run when it was not running."""
+    return _service("kafka", int(os.environ.get("CONCURSUS_LAB_KAFKA_PORT", "9092")))
