@@ -124,7 +124,15 @@ def _checkout_root() -> Path | None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = _build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, extra = argv[:at], argv[at + 1 :]
     args = parser.parse_args(argv)
+    if extra and not getattr(args, "pass_through", False):
+        parser.error(f"`{args.command}` takes no arguments after --")
+    args.pytest_args = extra
     from concursus_lab.exceptions import ConcursusLabError
 
     try:

@@ -253,3 +253,70 @@ def write(path: str | Path, n_parcels: int = 1_000, *, seed: int = 0, **options)
     store = open_source(str(path), create=True)
     store.append(parcels(n_parcels, seed=seed, **options))
     return Path(path)
+
+
+#: Small fixed histories, stable across versions (committed files, not regenerated).
+FIXTURES = ("parcels", "messy")
+
+
+def fixture(name: str) -> pl.DataFrame:
+    """A small fixed history for your CI: the same rows in every version of concursus-lab.
+
+    ``"parcels"``
+        40 parcels' histories (129 deliveries) as the generator made them once.
+    ``"messy"``
+        17 hand-made deliveries of five parcels with every kind of trouble planted:
+        ``parcel-B``'s receipt arrives 20 minutes late, after its load (out of order),
+        fails once and is delivered next day, logged 3 hours late; ``parcel-C``'s delivery
+        is logged twice, 20 s apart (a duplicate); ``parcel-D`` is scanned at a depot whose
+        clock runs 90 s fast (negative lateness) and its load is redelivered 4 hours
+        later; ``parcel-A`` is clean; ``parcel-E`` is still at the depot.
+
+    ``cl.open("fixture:NAME")`` opens one as a store, e.g. for
+    ``concursus-lab check notebooks/ --source fixture:messy``.
+
+    >>> fixture("messy").height
+    17
+    """
+    if name not in FIXTURES:
+        import difflib
+
+        near = difflib.get_close_matches(str(name), FIXTURES, 1)
+        hint = f" Did you mean {near[0]!r}?" if near else ""
+        raise ValueError(f"no fixture named {name!r}; there are {FIXTURES}.{hint}")
+    path = Path(__file__).with_name("fixtures") / f"{name}.jsonl"
+    text_schema = {c: pl.String for c in COLUMNS} | {"characteristics": pl.Int32}
+    raw = pl.read_ndjson(path, schema=text_schema)
+    return raw.with_columns(
+        pl.col(c).str.to_datetime("%Y-%m-%dT%H:%M:%S%.3fZ", time_unit="us", time_zone="UTC")
+        for c in ("event_timestamp", "processing_timestamp")
+    )
+
+
+def fixture_store(name: str) -> Path:
+    """A local store holding ``fixture(name)``, made once in a cache folder and reused."""
+    import hashlib
+    import os
+    import tempfile
+
+    from concursus_lab.sources import open as open_source
+
+    data = (Path(__file__).with_name("fixtures") / f"{name}.jsonl").read_bytes() if (
+        name in FIXTURES
+    ) else b""
+    frame = fixture(name)  # raises for unknown names
+    digest = hashlib.sha1(data).hexdigest()[:12]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "concursus-lab"
+    target = cache / "fixtures" / f"{name}-{digest}"
+    if not (target / "store.json").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+        open_source(str(staging / "store"), create=True).append(frame)
+        import contextlib
+        import shutil
+
+        with contextlib.suppress(OSError):  # made concurrently by another process: use theirs
+            os.replace(staging / "store", target)
+
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -24,11 +24,12 @@ done
 
 echo "== ruff"
 ruff check .
-echo "== pytest: unit, integration (real Cassandra and Kafka), doctests, notebooks"
+echo "== pytest: unit, integration (real Cassandra and Kafka), browser, doctests"
 # exit code 5 (no tests collected) fails here like any other failure
-pytest --doctest-modules concursus_lab tests notebooks --nbval \
-    --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider \
+pytest --doctest-modules concursus_lab tests -p no:cacheprovider \
     --junitxml=test-artifacts/junit.xml "$@"
+echo "== notebooks, strict, by the same command users run in their CI"
+concursus-lab check notebooks/ -- --junitxml=test-artifacts/notebooks.xml
 echo "== benchmarks, quick mode (a smoke test: they run; speed is not judged here)"
 python -m bench --quick --out test-artifacts/benchmarks-quick.md
 echo "== all tests passed in $(( $(date +%s) - started_at )) s"

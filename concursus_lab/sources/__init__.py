@@ -6,6 +6,7 @@ URL                                        source
 ``data/sample`` or ``file:///abs/path``    the embedded local store (Parquet files)
 ``cassandra://host:9042/keyspace``         Concursus's ``Event`` table in Cassandra
 ``kafka://host:9092/topic``                a Kafka topic of Concursus JSON events
+``fixture:messy``, ``fixture:parcels``     a small fixed history (see ``cl.sample.fixture``)
 =========================================  ==========================================
 
 Drivers are imported only when their kind of source is opened.
@@ -70,6 +71,17 @@ def open(url: str | os.PathLike | None = None, **options) -> Source:
         url = os.fspath(url)
     if not isinstance(url, str):
         raise SourceError(f"`url` must be a string or path, got {url!r}.")
+    if url.startswith("fixture:"):
+        from concursus_lab.sample import fixture_store
+        from concursus_lab.sources._local import LocalStore
+
+        name = url.removeprefix("fixture:").strip("/")
+        try:
+            store = LocalStore(fixture_store(name), **options)
+        except ValueError as exc:
+            raise SourceError(str(exc)) from None
+        store.url = url  # prints as the fixture's name on every machine
+        return store
     scheme, sep, rest = url.partition("://")
     if not sep:
         from concursus_lab.sources._local import LocalStore
@@ -83,7 +95,7 @@ def open(url: str | os.PathLike | None = None, **options) -> Source:
     if scheme not in _SCHEMES:
         raise SourceError(
             f"unknown source scheme {scheme!r} in {url!r}; use a folder path, file://, "
-            "cassandra:// or kafka://."
+            "cassandra://, kafka:// or fixture:NAME."
         )
     import importlib
 

@@ -406,7 +406,7 @@ def _display_path(root: Path, given: str) -> str:
         relative = os.path.relpath(root.resolve(), Path.cwd())
     except ValueError:
         return given
-    return relative if relative.count("..") <= 2 else given
+    return relative if relative.count("..") <= 1 else given
 
 
 def _empty_stored() -> pl.DataFrame:

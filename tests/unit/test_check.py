@@ -1,0 +1,111 @@
+"""`concursus-lab check`: notebooks that pass, change, raise, and follow the source."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import concursus_lab as cl
+
+pytestmark = pytest.mark.slow
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "concursus_lab", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def notebook(path: Path, *cells: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(nb, path)
+    return path
+
+
+COUNTS = (
+    "import concursus_lab as cl\n"
+    "store = cl.open()\n"
+    "print(store)\n"
+    "store.events().height",
+)
+
+
+def test_update_then_check_passes_and_outputs_follow_the_source(tmp_path):
+    nb = notebook(tmp_path / "counts.ipynb", *COUNTS)
+    updated = cli("check", "--update", str(nb), "--source", "fixture:messy")
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+    stored = nbformat.read(nb, as_version=4).cells[0].outputs
+    assert "LocalStore('fixture:messy': 15 events" in stored[0]["text"]
+    assert stored[1]["data"]["text/plain"] == "15"
+
+    same = cli("check", str(nb), "--source", "fixture:messy")
+    assert same.returncode == 0, same.stdout
+    assert "1 passed" in same.stdout
+
+    other = cli("check", str(nb), "--source", "fixture:parcels")
+    assert other.returncode == 1
+    assert "Cell outputs differ" in other.stdout
+    assert "128" in other.stdout  # the other source's count is shown in the difference
+
+    cli("check", "--update", str(nb), "--source", "fixture:parcels")
+    assert cli("check", str(nb), "--source", "fixture:parcels").returncode == 0
+
+
+def test_a_changed_output_fails_and_shows_the_difference(tmp_path):
+    nb = notebook(tmp_path / "changed.ipynb", "print('parcels: 3')")
+    assert cli("check", "--update", str(nb)).returncode == 0
+    edited = nbformat.read(nb, as_version=4)
+    edited.cells[0].outputs[0]["text"] = "parcels: 4\n"
+    nbformat.write(edited, nb)
+    result = cli("check", str(nb))
+    assert result.returncode == 1
+    assert "parcels: 4" in result.stdout and "parcels: 3" in result.stdout
+    assert cli("check", "--lax", str(nb)).returncode == 0  # lax only asks that cells run
+
+
+def test_a_notebook_that_raises_fails(tmp_path):
+    nb = notebook(tmp_path / "raises.ipynb", "raise ValueError('boom')")
+    result = cli("check", str(nb))
+    assert result.returncode == 1
+    assert "boom" in result.stdout
+
+
+def test_shipped_sanitisers_hide_what_varies(tmp_path):
+    nb = notebook(
+        tmp_path / "varies.ipynb",
+        "import tempfile, time\n"
+        "print(object())\n"
+        "print(tempfile.mkdtemp())\n"
+        "print(f'took {time.perf_counter() % 7:.2f} s')",
+    )
+    assert cli("check", "--update", str(nb)).returncode == 0
+    result = cli("check", str(nb))
+    assert result.returncode == 0, result.stdout
+
+
+def test_no_notebooks_is_not_a_silent_pass(tmp_path):
+    result = cli("check", str(tmp_path))
+    assert result.returncode == 5
+    assert "no notebooks" in result.stdout
+
+
+def test_a_bad_source_fails_before_any_notebook_runs(tmp_path):
+    nb = notebook(tmp_path / "x.ipynb", "1")
+    result = cli("check", str(nb), "--source", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert "create=True" in result.stderr
+
+
+def test_default_source_reads_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("CONCURSUS_LAB_SOURCE", "fixture:messy")
+    assert cl.default_source() == "fixture:messy"
+    assert cl.open().events().height == 15
