@@ -16,11 +16,11 @@ cleanup() {
 }
 trap cleanup EXIT
 for name in cassandra kafka; do
-    if ! concursus-lab services status "$name" --quiet; then
-        concursus-lab services start "$name"
-        started+=("$name")
-    fi
+    concursus-lab services status "$name" --quiet || started+=("$name")
 done
+if [ ${#started[@]} -gt 0 ]; then
+    concursus-lab services start "${started[@]}"  # side by side; waits until both answer
+fi
 
 echo "== ruff"
 ruff check .

@@ -1,0 +1,148 @@
+"""What every local service has: a pinned version, a state folder, ports, a JVM command, a probe.
+
+Each server (``_cassandra``, ``_kafka``) subclasses :class:`Service` and fills in its config,
+JVM options and readiness probe; ``concursus_lab.services`` drives them all the same way.
+"""
+
+from __future__ import annotations
+
+import abc
+import socket
+import xml.etree.ElementTree as ET
+from functools import cached_property
+from pathlib import Path
+from string import Template
+from typing import ClassVar
+
+from concursus_lab.services import _process, _settings
+
+RESOURCES = Path(__file__).resolve().parent
+_POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
+
+
+class ProbeFailed(Exception):
+    """The port is open but the server did not answer its protocol (yet)."""
+
+
+def recv_exact(sock: socket.socket, size: int) -> bytes:
+    """Read exactly ``size`` bytes from ``sock``."""
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = sock.recv(size - len(chunks))
+        if not chunk:
+            raise ProbeFailed("the server closed the connection")
+        chunks += chunk
+    return bytes(chunks)
+
+
+def render(resource: str, target: Path, **values: object) -> None:
+    """Write the package file ``resource`` to ``target``, filling ``$name`` placeholders."""
+    text = Template((RESOURCES / resource).read_text(encoding="utf-8"))
+    target.write_text(text.substitute({k: str(v) for k, v in values.items()}), encoding="utf-8")
+
+
+class Service(abc.ABC):
+    """One server that runs as a detached JVM with its files under one state folder."""
+
+    name: ClassVar[str]
+    pom_resource: ClassVar[str]
+    main_class: ClassVar[str]
+    port_env: ClassVar[str]
+    """The environment variable that overrides :attr:`port`."""
+
+    def __init__(self) -> None:
+        self.host = _settings.HOST
+        self.state = _settings.state_dir(self.name)
+
+    # --- identity -------------------------------------------------------------------------
+    @cached_property
+    def version(self) -> str:
+        """The server version pinned in the pom (its ``service.version`` property)."""
+        root = ET.parse(self.pom).getroot()
+        found = root.find("m:properties/m:service.version", _POM_NS)
+        if found is None or not (found.text or "").strip():
+            raise RuntimeError(f"{self.pom} has no <service.version> property")
+        return found.text.strip()
+
+    @property
+    def pom(self) -> Path:
+        return RESOURCES / self.pom_resource
+
+    @property
+    @abc.abstractmethod
+    def port(self) -> int:
+        """The client port (CQL for Cassandra, the PLAINTEXT listener for Kafka)."""
+
+    @property
+    @abc.abstractmethod
+    def other_ports(self) -> dict[str, tuple[int, str]]:
+        """Other ports the server binds: label -> (port, environment variable)."""
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    # --- files ----------------------------------------------------------------------------
+    @property
+    def log(self) -> Path:
+        return self.state / f"{self.name}.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state / f"{self.name}.pid"
+
+    @property
+    def data(self) -> Path:
+        """Everything the server writes; :func:`concursus_lab.services.wipe` deletes it."""
+        return self.state / "data"
+
+    @property
+    def marker(self) -> str:
+        return _process.marker(self.name, self.state)
+
+    def owned_pid(self) -> int | None:
+        """The pid of this service's JVM when the pid file names one that is alive and ours."""
+        pid = _process.read_pid(self.pid_file)
+        if pid is not None and _process.is_ours(pid, self.marker):
+            return pid
+        return None
+
+    # --- what each server fills in ----------------------------------------------------------
+    @abc.abstractmethod
+    def configure(self, classpath: list[Path], java: str) -> None:
+        """Write the server's config files (and format storage the first time)."""
+
+    @abc.abstractmethod
+    def jvm_options(self, classpath: list[Path]) -> list[str]:
+        """JVM options before ``-cp``."""
+
+    def main_arguments(self) -> list[str]:
+        """Arguments after the main class."""
+        return []
+
+    def launch_prefix(self) -> list[str]:
+        """Programs that wrap ``java`` (they exec it, so the pid stays the JVM's)."""
+        return []
+
+    @abc.abstractmethod
+    def probe(self, timeout: float) -> str:
+        """Ask the server something over its own protocol; returns what it said.
+
+        Raises
+        ------
+        OSError, ProbeFailed
+            When it does not answer (yet).
+        """
+
+    def command(self, java: str, classpath: list[Path]) -> list[str]:
+        """The full ``java`` command line that runs the server."""
+        return [
+            *self.launch_prefix(),
+            java,
+            self.marker,
+            *self.jvm_options(classpath),
+            "-cp",
+            ":".join(str(jar) for jar in classpath),
+            self.main_class,
+            *self.main_arguments(),
+        ]
