@@ -46,3 +46,23 @@ class MissingDependency(ConcursusLabError, ImportError):
 
 class ServiceError(ConcursusLabError, RuntimeError):
     """A local service (Cassandra, Kafka) could not be fetched, started or stopped."""
+
+
+class ReducerError(ConcursusLabError):
+    """A reducer raised; the message names the aggregate and the event, ``__cause__`` the error.
+
+    Attributes ``aggregate_id`` and ``event`` hold them.
+    """
+
+    def __init__(self, message: str, aggregate_id: str, event: object) -> None:
+        super().__init__(message)
+        self.aggregate_id = aggregate_id
+        self.event = event
+
+
+class ProjectionError(ConcursusLabError):
+    """A projection raised, or returned something other than a view frame.
+
+    The message names the projection and how many events it was given; ``__cause__`` is
+    the original error.
+    """

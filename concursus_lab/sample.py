@@ -13,7 +13,8 @@ failed and retried the next day, then delivers the events the way real systems d
 * two stream ids: ``""`` for depot scanners, ``"driver-app"`` for the drivers' phones.
 
 Everything is vectorised (10 million events need no Python loop per event) and repeatable
-for a seed.
+for a seed. ``parcel_types``, ``ParcelState`` and ``parcel_state`` are the domain's event
+types, state and reducer, ready for ``cl.state_at(events, parcel_state, types=parcel_types)``.
 
 >>> from concursus_lab import sample
 >>> frame = sample.parcels(100, seed=1)
@@ -32,6 +33,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from concursus_lab._parcels import (
+    Delivered,
+    DeliveryFailed,
+    LoadedOntoTruck,
+    ParcelState,
+    ReceivedAtDepot,
+    parcel_state,
+    parcel_types,
+)
 from concursus_lab._schema import COLUMNS, NEITHER, TERMINAL
 from concursus_lab._time import to_utc
 from concursus_lab._timeuuid import time_uuids
@@ -254,6 +264,22 @@ def write(path: str | Path, n_parcels: int = 1_000, *, seed: int = 0, **options)
     store.append(parcels(n_parcels, seed=seed, **options))
     return Path(path)
 
+
+__all__ = [
+    "FIXTURES",
+    "Delivered",
+    "DeliveryFailed",
+    "LoadedOntoTruck",
+    "Messiness",
+    "ParcelState",
+    "ReceivedAtDepot",
+    "fixture",
+    "fixture_store",
+    "parcel_state",
+    "parcel_types",
+    "parcels",
+    "write",
+]
 
 #: Small fixed histories, stable across versions (committed files, not regenerated).
 FIXTURES = ("parcels", "messy")

@@ -1,0 +1,218 @@
+"""Replay order: grouping rows by aggregate, causal order, and one delivery per identity.
+
+The time-travel functions share these vectorised steps (NumPy and polars, no Python per
+row):
+
+* rows are grouped by a 64-bit hash of their aggregate; a second, independent hash must be
+  constant within each group, so two aggregates are merged only if both collide (then the
+  ids themselves are used);
+* within an aggregate, rows are sorted by event time, then stream id (lexical), then, for
+  deliveries of one identity, processing time and row; the deliveries of one identity are
+  then neighbours, and the last (or first) processed is kept;
+* causal order puts initial events first and terminal ones last, which is a stable regroup
+  of each aggregate's rows by rank;
+* creation: where initial events are declared, only an aggregate's first initial event
+  creates a state, and the others are applied only if one was.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from concursus_lab._schema import INITIAL, TERMINAL
+
+#: Above this many bytes of fixed-width keys, strings are sorted by polars instead of NumPy.
+NUMPY_SORT_BYTES = 2**29
+
+
+def aggregate_hashes(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent 64-bit hashes of each row's aggregate (type and id); see
+    :func:`row_keys`, which also returns the row's times."""
+    first, second = _hash_expressions(frame)
+    keys = frame.select(first.alias("h"), second.alias("h2"))
+    return keys["h"].to_numpy(), keys["h2"].to_numpy()
+
+
+def _hash_expressions(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr]:
+    several = frame.height > 0 and frame["aggregate_type"].n_unique() > 1
+    first = pl.col("aggregate_id").hash(11)
+    second = pl.col("aggregate_id").hash(23)
+    if several:
+        first = first ^ pl.col("aggregate_type").hash(13)
+        second = second ^ pl.col("aggregate_type").hash(29)
+    return first, second
+
+
+def row_keys(frame: pl.DataFrame) -> tuple[np.ndarray, ...]:
+    """Per row: two independent 64-bit hashes of its aggregate (type and id), and its event
+    and processing times in epoch microseconds (one polars pass, columns in parallel).
+
+    Rows are grouped by the first hash; :func:`identity_order` checks that the second is
+    constant within each group, so two aggregates are merged only if both hashes collide.
+    """
+    first, second = _hash_expressions(frame)
+    keys = frame.select(
+        first.alias("h"),
+        second.alias("h2"),
+        pl.col("event_timestamp").dt.epoch("us").alias("ts"),
+        pl.col("processing_timestamp").dt.epoch("us").alias("pts"),
+    )
+    return tuple(keys[c].to_numpy() for c in keys.columns)
+
+
+def sorted_codes(column: pl.Series) -> tuple[np.ndarray, list[str]]:
+    """Codes of a low-cardinality string column in the lexical order of its values."""
+    values = column.unique().sort()
+    return values.search_sorted(column).to_numpy().astype(np.int64), values.to_list()
+
+
+def string_order(*columns: pl.Series) -> np.ndarray:
+    """The permutation that sorts rows by string columns (by UTF-8 bytes, as polars does).
+
+    NumPy sorts fixed-width bytes several times faster than polars sorts a frame by string
+    columns; where that would take too much memory, polars sorts.
+    """
+    n = columns[0].len()
+    widths = [int(c.str.len_bytes().max() or 1) for c in columns]
+    nul = any(c.str.contains("\x00", literal=True).any() for c in columns)
+    if nul or sum(widths) * n > NUMPY_SORT_BYTES:  # NumPy bytes drop trailing NULs
+        frame = pl.DataFrame({f"k{i}": c for i, c in enumerate(columns)}).with_row_index()
+        return frame.sort([f"k{i}" for i in range(len(columns))])["index"].to_numpy()
+    keys = [c.cast(pl.Binary).to_numpy().astype("S") for c in reversed(columns)]
+    return np.lexsort(keys) if len(keys) > 1 else np.argsort(keys[0], kind="stable")
+
+
+def pack_instant(ts: np.ndarray, stream: np.ndarray, n_streams: int) -> tuple[np.ndarray, ...]:
+    """(event time, stream) as one int64 sort key when it fits, else the two columns."""
+    if len(ts) == 0:
+        return (ts,)
+    low = int(ts.min())
+    span = int(ts.max()) - low + 1
+    if span * max(n_streams, 1) < 2**62:
+        return ((ts - low) * max(n_streams, 1) + stream,)
+    return (ts, stream)
+
+
+def identity_order(
+    h: np.ndarray,
+    h2: np.ndarray,
+    instant: tuple[np.ndarray, ...],
+    pts: np.ndarray,
+    duplicates: str,
+    frame: pl.DataFrame,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sorted by aggregate, event time and stream, then (deliveries of one identity)
+    by processing time and row; one delivery per identity unless ``duplicates == "keep"``.
+
+    Returns the row positions and a flag marking each aggregate's first row. The big sort
+    has no processing-time key: it is stable, and only the few identities delivered more
+    than once are then put in processing order. When two aggregates share the first hash
+    (the second differs within a group), they are grouped by their ids instead.
+    """
+    order = np.lexsort((*instant, h))
+    hs = h[order]
+    start = np.ones(len(order), dtype=bool)
+    start[1:] = hs[1:] != hs[:-1]
+    h2s = h2[order]
+    if len(order) > 1 and (h2s[1:] != h2s[:-1])[~start[1:]].any():
+        exact = frame.select(pl.struct("aggregate_type", "aggregate_id").rank("dense"))
+        h = exact.to_series().to_numpy().astype(np.uint64)
+        return identity_order(h, h, instant, pts, duplicates, frame)
+    if len(order) < 2:
+        return order, start
+    same = ~start[1:]
+    for column in instant:
+        sorted_column = column[order]
+        same &= sorted_column[1:] == sorted_column[:-1]
+    if not same.any():
+        return order, start
+    # deliveries of one identity are neighbours, in row order: put them in processing order
+    run_start = np.ones(len(order), dtype=bool)
+    run_start[1:] = ~same
+    run = np.cumsum(run_start) - 1
+    repeated = np.flatnonzero(np.bincount(run)[run] > 1)
+    by_processing = np.lexsort((repeated, pts[order[repeated]], run[repeated]))
+    order[repeated] = order[repeated[by_processing]]
+    if duplicates == "keep":
+        return order, start
+    kept = np.ones(len(order), dtype=bool)
+    if duplicates == "last":
+        kept[:-1] = ~same
+    else:
+        kept[1:] = ~same
+    return order[kept], restart(start, kept)
+
+
+def restart(start: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Group-start flags after dropping rows: a kept row starts a group if a dropped row did."""
+    group = np.cumsum(start) - 1
+    kept_group = group[keep]
+    new = np.ones(len(kept_group), dtype=bool)
+    new[1:] = kept_group[1:] != kept_group[:-1]
+    return new
+
+
+def creation_mask(kinds: np.ndarray, start: np.ndarray, declares_initial: bool) -> np.ndarray:
+    """Which rows (decodable, causally sorted, ``start`` marking each aggregate's first)
+    the reducer sees.
+
+    Where initial events are declared, an aggregate's first initial event creates its state
+    (initial events sort first, so it is the aggregate's first row), later initial events
+    are skipped, and the other events are applied only if a state was created. Otherwise
+    every event is applied.
+    """
+    if not declares_initial:
+        return np.ones(len(kinds), dtype=bool)
+    segment = np.cumsum(start) - 1
+    is_initial = kinds == INITIAL
+    created = np.zeros(int(start.sum()), dtype=bool)
+    created[segment[is_initial]] = True
+    return np.where(is_initial, start, created[segment])
+
+
+def duplicate_losers(frame: pl.DataFrame, keep: str) -> np.ndarray | None:
+    """Rows that lose to another delivery of their identity (None when there are none).
+
+    Identities are compared by a 64-bit hash first (fast); rows that share a hash are then
+    resolved on the identity columns themselves, so a collision never merges two events.
+    Among deliveries of one identity the last (or first) processed wins; ties on
+    ``processing_timestamp`` go to row order, as ``_query.resolve_duplicates`` does.
+    """
+    if frame.height < 2:
+        return None
+    identity = pl.struct("aggregate_type", "aggregate_id", "event_timestamp", "stream_id")
+    suspects = frame.select(identity.hash().is_duplicated()).to_series()
+    if not suspects.any():
+        return None
+    rows = np.flatnonzero(suspects.to_numpy())
+    sub = frame.select(
+        "aggregate_type", "aggregate_id", "event_timestamp", "stream_id",
+        "processing_timestamp",
+    )[rows].with_columns(pl.Series("__at", rows))
+    ordered = sub.sort(
+        "aggregate_type", "aggregate_id", "event_timestamp", "stream_id",
+        "processing_timestamp", "__at",
+    )
+    winner = identity.is_last_distinct() if keep == "last" else identity.is_first_distinct()
+    lose = ordered.filter(~winner)["__at"].to_numpy()
+    mask = np.zeros(frame.height, dtype=bool)
+    mask[lose] = True
+    return mask
+
+
+def causal_order(frame: pl.DataFrame, kinds: np.ndarray, *, keep: bool = False) -> np.ndarray:
+    """Row positions of ``frame`` (one aggregate type) in causal replay order.
+
+    Aggregates are grouped by their id; within one: initial events, others, terminal;
+    then event timestamp, stream id, processing timestamp and row.
+    """
+    rank = np.where(kinds == INITIAL, 0, np.where(kinds == TERMINAL, 2, 1)).astype(np.int8)
+    keys = frame.select(
+        "aggregate_id", pl.Series("__rank", rank), "event_timestamp", "stream_id",
+        "processing_timestamp",
+    ).with_row_index("__row")
+    return keys.select(
+        pl.arg_sort_by("aggregate_id", "__rank", "event_timestamp", "stream_id",
+                       "processing_timestamp", "__row")
+    ).to_series().to_numpy()
