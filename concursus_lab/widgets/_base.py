@@ -1,0 +1,124 @@
+"""What every concursus-lab widget shares: a text summary, safe display, offline charts.
+
+A widget is an ``ipywidgets.VBox`` of standard controls and altair ``JupyterChart``s. It
+prints (and shows as ``text/plain``, which nbval compares) its ``summary()``, a short
+deterministic text, and its display hook never raises: a failure is shown as text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import ipywidgets
+
+#: Options for vega-embed: keep "save as PNG/SVG", drop the links to the online editor.
+EMBED_OPTIONS = {
+    "actions": {"export": True, "source": False, "compiled": False, "editor": False},
+    "renderer": "svg",
+}
+
+_CSS = """
+<style>
+.cl-widget .cl-table { border-collapse: collapse; font-size: 12px; margin: 4px 0; }
+.cl-widget .cl-table th, .cl-widget .cl-table td {
+  border-bottom: 1px solid #ddd; padding: 2px 8px; text-align: left; white-space: nowrap; }
+.cl-widget .cl-table th { font-weight: 600; }
+.cl-widget .cl-caption { font-size: 13px; color: #333; }
+.cl-widget .cl-state { font-family: monospace; white-space: pre; font-size: 12px;
+  line-height: 1.4; background: #f6f6f6; padding: 6px 10px; margin: 4px 8px 4px 0; }
+.cl-widget .widget-inline-hbox .widget-readout,
+.cl-widget .jupyter-widget-inline-hbox .jupyter-widget-readout {
+  max-width: none; min-width: 190px; text-align: left; }
+.cl-widget .cl-status-applied { color: #1b7837; }
+.cl-widget .cl-status-dim { color: #999; }
+.cl-widget .cl-status-warn { color: #b35806; }
+</style>
+"""
+
+
+def offline_chart(chart: Any) -> Any:
+    """A ``JupyterChart`` of ``chart`` that loads Vega from vl-convert, not from a CDN."""
+    from altair import JupyterChart
+
+    enable_offline()
+    return JupyterChart(chart, embed_options=EMBED_OPTIONS)
+
+
+def enable_offline() -> None:
+    """``JupyterChart.enable_offline()``, with vl-convert's bundle cached on disk.
+
+    Bundling Vega for the browser takes vl-convert 5 to 10 s in every new kernel; the
+    bundle depends only on the altair and vl-convert versions, so it is kept under
+    ``$XDG_CACHE_HOME/concursus-lab`` (``~/.cache``) and read back next time. Where
+    JupyterChart's offline switch is not what this expects, altair's own call is used.
+    """
+    from altair import JupyterChart
+
+    if getattr(JupyterChart, "_is_offline", None) is True:
+        return
+    cache = _bundle_path()
+    if cache is not None and cache.exists() and hasattr(JupyterChart, "_is_offline"):
+        JupyterChart._esm = cache.read_text()
+        JupyterChart._is_offline = True
+        return
+    JupyterChart.enable_offline(offline=True)
+    if cache is not None and isinstance(getattr(JupyterChart, "_esm", None), str):
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            partial = cache.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_text(JupyterChart._esm)
+            partial.replace(cache)
+        except OSError:  # a read-only home: bundle again next time
+            pass
+
+
+def _bundle_path() -> Path | None:
+    try:
+        import altair
+        import vl_convert
+        from altair.jupyter.jupyter_chart import load_js_src
+
+        key = "\n".join((altair.__version__, vl_convert.__version__, load_js_src()))
+    except (ImportError, AttributeError, OSError):
+        return None
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "concursus-lab" / f"jupyterchart-offline-{digest}.js"
+
+
+def style() -> ipywidgets.HTML:
+    """The few styles the widgets' tables and captions use (inline: nothing is fetched)."""
+    return ipywidgets.HTML(_CSS)
+
+
+class SummaryWidget(ipywidgets.VBox):
+    """A VBox whose text form is :meth:`summary`; subclasses implement ``summary``."""
+
+    def __init__(self, children: list[ipywidgets.Widget], **kwargs: Any) -> None:
+        super().__init__([style(), *children], **kwargs)
+        self.add_class("cl-widget")
+
+    def summary(self) -> str:
+        """A short deterministic text: what the widget shows."""
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        try:
+            return self.summary()
+        except Exception as exc:  # a display hook must never raise
+            return f"{type(self).__name__}: could not summarise ({type(exc).__name__}: {exc})"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        text = str(self)
+        try:
+            bundle = super()._repr_mimebundle_(**kwargs) or {}
+        except Exception:  # a closed widget, or no kernel: the text is all we have
+            bundle = {}
+        bundle["text/plain"] = text
+        return bundle

@@ -1,0 +1,402 @@
+"""``cl.explore``: one aggregate's state on both time axes, with a slider for each.
+
+Pick an aggregate; the ``at`` slider bounds event time (exclusive: what had happened
+before), the ``known_at`` slider bounds processing time (inclusive: what had been logged
+by then). The state is :func:`cl.state_of <concursus_lab.state_of>` at both; the table is
+:func:`cl.history <concursus_lab.history>`, each delivery marked applied, not happened yet,
+not known yet, duplicate, skipped or undecodable; a small chart puts every delivery at
+(event time, processing time), so what counts is the lower-left corner the sliders cut.
+
+The sliders stop where something changes: at each of the aggregate's event times (just
+after it, so that event is included) and at each processing time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import html
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets
+import polars as pl
+
+from concursus_lab._schema import validate
+from concursus_lab._timetravel import history, state_of
+from concursus_lab._types import EventTypes, sequence_of_types
+from concursus_lab.exceptions import SchemaError
+from concursus_lab.widgets._base import SummaryWidget, offline_chart
+from concursus_lab.widgets._format import html_table, text_table
+
+if TYPE_CHECKING:
+    import altair as alt
+
+#: ``cl.history`` statuses, as the explorer names them, in table order.
+STATUS_LABELS = {
+    "applied": "applied",
+    "after_at": "not happened yet",
+    "not_known_yet": "not known yet",
+    "duplicate": "duplicate",
+    "skipped": "skipped",
+    "undecodable": "undecodable",
+}
+STATUS_COLORS = {
+    "applied": "#1b7837",
+    "not happened yet": "#9e9e9e",
+    "not known yet": "#4c78a8",
+    "duplicate": "#b35806",
+    "skipped": "#e45756",
+    "undecodable": "#000000",
+}
+HISTORY_COLUMNS = (
+    "status",
+    "name",
+    "event_timestamp",
+    "processing_timestamp",
+    "stream_id",
+    "parameters",
+)
+#: Most aggregates offered in the picker (any id can be typed).
+SUGGESTED = 200
+_US = dt.timedelta(microseconds=1)
+
+
+def at_stops(events: pl.DataFrame) -> list[dt.datetime]:
+    """Where the ``at`` slider stops: before the first event, then just after each one.
+
+    ``at`` is exclusive, so the stop 1 µs after an event time is the first that includes it.
+    """
+    times = events["event_timestamp"].unique().sort().to_list()
+    return [times[0], *(t + _US for t in times)] if times else []
+
+
+def known_stops(events: pl.DataFrame) -> list[dt.datetime]:
+    """Where the ``known_at`` slider stops: before the first delivery, then at each one."""
+    times = events["processing_timestamp"].unique().sort().to_list()
+    return [times[0] - _US, *times] if times else []
+
+
+def stamp(value: dt.datetime) -> str:
+    """A slider label: UTC to the millisecond, or the microsecond when it has one."""
+    text = f"{value:%Y-%m-%d %H:%M:%S}"
+    if value.microsecond % 1000:
+        return f"{text}.{value.microsecond:06d}"
+    return f"{text}.{value.microsecond // 1000:03d}"
+
+
+def describe_state(state: Any) -> str:
+    """A state as aligned ``field: value`` lines (dataclasses, dicts), else its repr."""
+    if state is None:
+        return "(no state yet)"
+    if dataclasses.is_dataclass(state) and not isinstance(state, type):
+        items = [(f.name, getattr(state, f.name)) for f in dataclasses.fields(state)]
+        title = type(state).__name__
+    elif isinstance(state, dict):
+        items, title = list(state.items()), "dict"
+    else:
+        return repr(state)
+    width = max((len(str(k)) for k, _ in items), default=0)
+    return "\n".join([title, *(f"  {str(k).ljust(width)}  {v!r}" for k, v in items)])
+
+
+class Explorer(SummaryWidget):
+    """The two-axis state explorer; build it with :func:`explore`.
+
+    Attributes
+    ----------
+    aggregate_picker
+        An ``ipywidgets.Combobox``: suggests the busiest aggregates, accepts any id.
+    at_slider, known_at_slider
+        ``ipywidgets.SelectionSlider`` of datetimes: event time (exclusive) and processing
+        time (inclusive).
+    state_view, table, chart
+        The state (HTML), the history table (HTML) and the (event time, processing time)
+        chart of the aggregate's deliveries.
+    """
+
+    def __init__(
+        self,
+        events: pl.DataFrame,
+        reducer: Callable[[Any, Any], Any],
+        *,
+        types: EventTypes,
+        aggregate_id: str | None = None,
+        duplicates: str = "last",
+    ) -> None:
+        self._types = sequence_of_types(types)
+        frame = validate(events, check_parameters=False)
+        self._events = frame.filter(pl.col("aggregate_type") == self._types.aggregate_type)
+        if self._events.height == 0:
+            present = sorted(frame["aggregate_type"].unique().to_list())
+            raise SchemaError(
+                f"no events of aggregate type {self._types.aggregate_type!r} to explore; "
+                f"the frame has {present!r}. Pass the EventTypes of one of those."
+            )
+        self._reducer = reducer
+        self._duplicates = duplicates
+        busiest = (
+            self._events.group_by("aggregate_id")
+            .len()
+            .top_k(SUGGESTED, by=["len", "aggregate_id"], reverse=[False, True])
+        )
+        suggestions = busiest["aggregate_id"].to_list()
+        chosen = aggregate_id if aggregate_id is not None else suggestions[0]
+        self.aggregate_picker = ipywidgets.Combobox(
+            options=suggestions,
+            value=chosen,
+            description="aggregate",
+            placeholder="an aggregate id",
+            ensure_option=False,
+            continuous_update=False,
+        )
+        first = self._events.filter(pl.col("aggregate_id") == chosen)
+        if first.height == 0:
+            raise SchemaError(
+                f"`aggregate_id` {chosen!r} has no {self._types.aggregate_type} events; "
+                f"try one of {suggestions[:3]!r}."
+            )
+        wide = ipywidgets.Layout(width="760px")
+        style = {"description_width": "150px"}
+        self.at_slider = ipywidgets.SelectionSlider(
+            options=_labelled(at_stops(first)),
+            description="at (event time)",
+            layout=wide,
+            style=style,
+        )
+        self.known_at_slider = ipywidgets.SelectionSlider(
+            options=_labelled(known_stops(first)),
+            description="known at (processed)",
+            layout=wide,
+            style=style,
+        )
+        self.state_view = ipywidgets.HTML()
+        self.table = ipywidgets.HTML()
+        self.message = ipywidgets.HTML()
+        self._busy = False
+        self._mine = self._events.head(0)
+        self._history = self._events.head(0)
+        self._state: Any = None
+        self._aggregate_id = chosen
+        self._load(chosen)
+        self.chart = offline_chart(self._chart())
+        self.aggregate_picker.observe(self._on_pick, names="value")
+        self.at_slider.observe(self._on_slide, names="value")
+        self.known_at_slider.observe(self._on_slide, names="value")
+        below = ipywidgets.HBox([self.state_view, self.chart])
+        super().__init__(
+            [
+                self.aggregate_picker,
+                self.message,
+                self.at_slider,
+                self.known_at_slider,
+                below,
+                self.table,
+            ]
+        )
+        self.add_class("cl-explorer")
+        self._show()
+
+    # ----------------------------------------------------------------- what it shows
+
+    @property
+    def aggregate_id(self) -> str:
+        """The aggregate shown."""
+        return self._aggregate_id
+
+    @property
+    def at(self) -> dt.datetime:
+        """The ``at`` slider's time (exclusive bound on event time)."""
+        return self.at_slider.value
+
+    @property
+    def known_at(self) -> dt.datetime:
+        """The ``known_at`` slider's time (inclusive bound on processing time)."""
+        return self.known_at_slider.value
+
+    @property
+    def state(self) -> Any:
+        """The aggregate's state at ``at`` as known at ``known_at`` (None: no state yet)."""
+        return self._state
+
+    @property
+    def history(self) -> pl.DataFrame:
+        """The aggregate's deliveries in replay order with a ``status`` column, as shown."""
+        return self._history
+
+    def summary(self) -> str:
+        """Where the sliders are, the state there, and the marked history."""
+        counts = self._history.group_by("status").len()
+        tally = dict(counts.iter_rows())
+        parts = [f"{tally.get(label, 0)} {label}" for label in STATUS_LABELS.values()]
+        lines = [
+            f"Explorer: {self._types.aggregate_type} {self._aggregate_id}, "
+            f"{self._mine.height} deliveries",
+            f"at {stamp(self.at)} UTC (event time, exclusive), "
+            f"known at {stamp(self.known_at)} UTC (processing time)",
+            f"state: {self._state!r}" if self._state is not None else "state: (no state yet)",
+            ", ".join(parts),
+            text_table(self._history, columns=HISTORY_COLUMNS[:-1], limit=20),
+        ]
+        return "\n".join(lines)
+
+    # --------------------------------------------------------------------- plumbing
+
+    def _load(self, aggregate_id: str) -> None:
+        """Point the explorer at ``aggregate_id``: sliders to its stops, both at the end."""
+        mine = self._events.filter(pl.col("aggregate_id") == aggregate_id)
+        if mine.height == 0:
+            self.message.value = (
+                f"<b>No {self._types.aggregate_type} with id {aggregate_id!r}</b>; "
+                f"still showing {self._aggregate_id!r}."
+            )
+            return
+        self.message.value = ""
+        self._aggregate_id = aggregate_id
+        self._mine = mine
+        self._busy = True
+        try:
+            for slider, stops in (
+                (self.at_slider, at_stops(mine)),
+                (self.known_at_slider, known_stops(mine)),
+            ):
+                slider.options = _labelled(stops)
+                slider.value = stops[-1]
+        finally:
+            self._busy = False
+        self._compute()
+
+    def _compute(self) -> None:
+        options = {"at": self.at, "known_at": self.known_at, "duplicates": self._duplicates}
+        self._state = state_of(
+            self._mine, self._reducer, types=self._types, aggregate_id=self._aggregate_id, **options
+        )
+        marked = history(self._mine, self._aggregate_id, types=self._types, **options)
+        self._history = marked.with_columns(pl.col("status").replace_strict(STATUS_LABELS))
+
+    def _on_pick(self, change: dict[str, Any]) -> None:
+        if change["new"] and change["new"] != self._aggregate_id:
+            self._load(change["new"])
+            self._show()
+
+    def _on_slide(self, _change: dict[str, Any]) -> None:
+        if self._busy:
+            return
+        self._compute()
+        self._show()
+
+    def _show(self) -> None:
+        head = (
+            f"{html.escape(self._aggregate_id)}\n at       {stamp(self.at)}\n"
+            f" known at {stamp(self.known_at)}\n"
+        )
+        body = html.escape(describe_state(self._state))
+        self.state_view.value = f'<div class="cl-state">{head}\n{body}</div>'
+        self.table.value = html_table(self._history, columns=HISTORY_COLUMNS, limit=50)
+        if hasattr(self, "chart"):
+            self.chart.chart = self._chart()
+
+    def _chart(self) -> alt.LayerChart:
+        return deliveries_chart(self._history, at=self.at, known_at=self.known_at)
+
+
+def deliveries_chart(
+    marked: pl.DataFrame, *, at: dt.datetime, known_at: dt.datetime
+) -> alt.LayerChart:
+    """Deliveries at (event time, processing time), coloured by status, with both bounds.
+
+    What counts lies left of the ``at`` rule and at or below the ``known_at`` rule: the
+    shaded corner.
+    """
+    import altair as alt
+
+    values = marked.select(
+        "name",
+        "status",
+        pl.col("event_timestamp").dt.epoch("ms").alias("event_time"),
+        pl.col("processing_timestamp").dt.epoch("ms").alias("processing_time"),
+    ).to_dicts()
+    at_ms = int(at.timestamp() * 1000)
+    known_ms = int(known_at.timestamp() * 1000)
+    lows = [v["event_time"] for v in values] + [v["processing_time"] for v in values]
+    low = min([*lows, at_ms, known_ms]) - 60_000
+    utc = alt.Scale(type="utc", nice=False)
+    corner = (
+        alt.Chart(alt.InlineData(values=[{"x": low, "x2": at_ms, "y": low, "y2": known_ms}]))
+        .mark_rect(color="#1b7837", opacity=0.08)
+        .encode(x=alt.X("x:T", scale=utc), x2="x2:T", y=alt.Y("y:T", scale=utc), y2="y2:T")
+    )
+    bounds = alt.InlineData(values=[{"at": at_ms, "known_at": known_ms}])
+    at_rule = alt.Chart(bounds).mark_rule(color="#1b7837", strokeDash=[4, 3]).encode(x="at:T")
+    known_rule = (
+        alt.Chart(bounds).mark_rule(color="#4c78a8", strokeDash=[4, 3]).encode(y="known_at:T")
+    )
+    points = (
+        alt.Chart(alt.InlineData(values=values))
+        .mark_circle(size=90, opacity=0.9)
+        .encode(
+            x=alt.X("event_time:T", scale=utc, title="event time (UTC)"),
+            y=alt.Y("processing_time:T", scale=utc, title="processing time (UTC)"),
+            color=alt.Color(
+                "status:N",
+                scale=alt.Scale(domain=list(STATUS_COLORS), range=list(STATUS_COLORS.values())),
+                title="delivery",
+            ),
+            tooltip=[
+                "name:N",
+                "status:N",
+                alt.Tooltip("event_time:T", format="%Y-%m-%d %H:%M:%S.%L"),
+                alt.Tooltip("processing_time:T", format="%Y-%m-%d %H:%M:%S.%L"),
+            ],
+        )
+    )
+    return alt.layer(corner, at_rule, known_rule, points).properties(
+        width=300, height=220, title="Counted: left of at, on or below known at"
+    )
+
+
+def _labelled(stops: list[dt.datetime]) -> list[tuple[str, dt.datetime]]:
+    return [(stamp(t), t) for t in stops]
+
+
+def explore(
+    events: pl.DataFrame,
+    reducer: Callable[[Any, Any], Any],
+    *,
+    types: EventTypes,
+    aggregate_id: str | None = None,
+    duplicates: str = "last",
+) -> Explorer:
+    """Explore one aggregate's state on both time axes: two sliders, the state, the history.
+
+    Moving either slider recomputes the state (:func:`cl.state_of
+    <concursus_lab.state_of>`) and the marked history (:func:`cl.history
+    <concursus_lab.history>`) at once. Printed, it is a short text summary.
+
+    Parameters
+    ----------
+    events
+        A canonical event frame (every delivery, to see duplicates).
+    reducer
+        A plain function ``(state | None, event) -> state``.
+    types
+        The :class:`~concursus_lab.EventTypes` the reducer folds.
+    aggregate_id
+        The aggregate to show first; None shows the busiest (most deliveries).
+    duplicates
+        As for :func:`cl.state_at <concursus_lab.state_at>`: ``"last"``, ``"first"`` or
+        ``"keep"``.
+
+    Examples
+    --------
+    >>> import concursus_lab as cl
+    >>> from concursus_lab.sample import parcel_state, parcel_types
+    >>> view = cl.explore(cl.sample.parcels(50, seed=1), parcel_state, types=parcel_types,
+    ...                   aggregate_id="parcel-0000007")
+    >>> print(str(view).splitlines()[3])
+    3 applied, 0 not happened yet, 0 not known yet, 0 duplicate, 0 skipped, 0 undecodable
+    >>> view.known_at_slider.value = view.known_at_slider.options[1][1]  # the first delivery
+    >>> view.state.status
+    'at depot'
+    """
+    return Explorer(events, reducer, types=types, aggregate_id=aggregate_id, duplicates=duplicates)

@@ -1,0 +1,270 @@
+"""``cl.lateness_view``: how late events are, and what a watermark bound would drop.
+
+A histogram of lateness (processing − event time, on the half-decade bins of
+:func:`cl.plot.lateness <concursus_lab.plot.lateness>`) whose bars are split by what
+:func:`cl.watermark <concursus_lab.watermark>` makes of each delivery at the bound chosen on
+a slider: on time, late (within the allowed lateness) or dropped; beside it the lateness
+profile of :func:`cl.lateness <concursus_lab.lateness>` and the dropped deliveries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets
+import polars as pl
+
+from concursus_lab._lateness import lateness
+from concursus_lab._schema import validate
+from concursus_lab._watermark import DEFAULT_BY, WatermarkReplay, recommend_watermark, watermark
+from concursus_lab.plot import lateness_bins
+from concursus_lab.widgets._base import SummaryWidget, offline_chart
+from concursus_lab.widgets._format import duration, html_table, text_table, with_lateness
+
+if TYPE_CHECKING:
+    import altair as alt
+
+#: The bounds the slider offers.
+BOUNDS: tuple[dt.timedelta, ...] = tuple(
+    dt.timedelta(seconds=s)
+    for s in (
+        0, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800,
+        3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86_400, 2 * 86_400,
+    )
+)  # fmt: skip
+
+#: Colours of the three outcomes of a watermark.
+COLORS = {"on_time": "#4c78a8", "late": "#f58518", "dropped": "#e45756"}
+
+DROPPED_COLUMNS = (
+    "aggregate_id",
+    "name",
+    "event_timestamp",
+    "processing_timestamp",
+    "lateness",
+    "watermark",
+    "behind",
+    "stream_id",
+)
+
+
+def dropped(replay: WatermarkReplay) -> pl.DataFrame:
+    """The deliveries ``replay`` drops, in arrival order, with ``lateness`` and ``behind``.
+
+    ``behind`` is how far the event time was behind the watermark when it arrived.
+    """
+    return (
+        with_lateness(replay.events.filter(pl.col("status") == "dropped"))
+        .with_columns((pl.col("watermark") - pl.col("event_timestamp")).alias("behind"))
+        .sort("processing_timestamp", maintain_order=True)
+    )
+
+
+def status_bins(replay: WatermarkReplay) -> pl.DataFrame:
+    """Lateness bins split by watermark outcome: ``status``, ``bin``, ``lower_s``, ``events``."""
+    binned = lateness_bins(replay.events, by="status")
+    return binned.with_columns(pl.col("status").cast(pl.String)).select(
+        "status", "bin", "lower_s", "events"
+    )
+
+
+def lateness_chart(replay: WatermarkReplay, *, width: int = 560) -> alt.Chart:
+    """Stacked bars of lateness, coloured by what the watermark of ``replay`` does."""
+    import altair as alt
+
+    binned = status_bins(replay)
+    order = binned.sort("lower_s")["bin"].unique(maintain_order=True).to_list()
+    values = binned.with_columns(pl.col("events").cast(pl.Int64)).to_dicts()
+    bound = label(replay.max_out_of_orderness)
+    return (
+        alt.Chart(
+            alt.InlineData(values=values),
+            title=alt.Title(
+                "Lateness: processing time − event time",
+                subtitle=f"coloured by what a watermark {bound} behind the newest event "
+                "time does to each delivery",
+                anchor="start",
+            ),
+        )
+        .mark_bar()
+        .encode(
+            x=alt.X("bin:O", sort=order, title="lateness", axis=alt.Axis(labelAngle=-45)),
+            y=alt.Y("events:Q", scale=alt.Scale(type="symlog"), title="deliveries (symlog)"),
+            color=alt.Color(
+                "status:N",
+                scale=alt.Scale(domain=list(COLORS), range=list(COLORS.values())),
+                title="at this bound",
+            ),
+            xOffset=alt.XOffset("status:N", scale=alt.Scale(domain=list(COLORS))),
+            tooltip=["bin:O", "status:N", "events:Q"],
+        )
+        .properties(width=width, height=240)
+    )
+
+
+class LatenessView(SummaryWidget):
+    """The lateness view; build it with :func:`lateness_view`.
+
+    Attributes
+    ----------
+    bound_slider
+        An ``ipywidgets.SelectionSlider`` of watermark bounds (``datetime.timedelta``).
+    chart, profile, table
+        The ``JupyterChart``, the lateness profile (HTML) and the dropped deliveries (HTML).
+    """
+
+    def __init__(
+        self,
+        events: pl.DataFrame,
+        *,
+        bound: dt.timedelta | None = None,
+        allowed_lateness: dt.timedelta = dt.timedelta(0),
+        by: str | None = DEFAULT_BY,
+        keep: float = 0.99,
+    ) -> None:
+        self._events = validate(events, check_parameters=False)
+        self._allowed = allowed_lateness
+        self._by = by
+        self._advice = recommend_watermark(self._events, keep=keep, by=by)
+        grouping = by if by is not None and by in self._events.columns else None
+        self._profile = lateness(self._events, by=grouping)
+        self._overall = lateness(self._events) if grouping else self._profile
+        options = sorted({*BOUNDS, *([bound] if bound is not None else [])})
+        start = bound if bound is not None else _at_least(self._advice.bound, options)
+        self.bound_slider = ipywidgets.SelectionSlider(
+            options=[(label(b), b) for b in options],
+            value=start,
+            description="watermark",
+            continuous_update=False,
+            layout=ipywidgets.Layout(width="560px"),
+        )
+        self._replay = self._run(start)
+        self.chart = offline_chart(lateness_chart(self._replay))
+        self.caption = ipywidgets.HTML()
+        self.caption.add_class("cl-caption")
+        self.profile = ipywidgets.HTML(
+            html_table(self._profile, columns=tuple(self._profile.columns))
+        )
+        self.table = ipywidgets.HTML()
+        self.bound_slider.observe(self._on_bound, names="value")
+        super().__init__([self.profile, self.bound_slider, self.chart, self.caption, self.table])
+        self.add_class("cl-lateness-view")
+        self._show()
+
+    @property
+    def replay(self) -> WatermarkReplay:
+        """What :func:`cl.watermark <concursus_lab.watermark>` found at the slider's bound."""
+        return self._replay
+
+    @property
+    def dropped(self) -> pl.DataFrame:
+        """The deliveries dropped at the slider's bound, in arrival order."""
+        return dropped(self._replay)
+
+    def summary(self) -> str:
+        """The profile in one line, the watermark's outcome, and the first dropped rows."""
+        row = self._profile.select(
+            pl.col("count").sum(),
+            pl.col("negative").sum(),
+            pl.col("out_of_order").sum(),
+            pl.col("duplicates").sum(),
+        ).row(0)
+        whole = self._overall.row(0, named=True) if self._overall.height else {}
+        quantiles = ", ".join(f"{k} {duration(whole.get(k))}" for k in ("p50", "p90", "p99", "max"))
+        lines = [
+            f"Lateness view: {row[0] or 0:,} deliveries; lateness {quantiles}",
+            f"{row[1] or 0:,} ahead of the clock, {row[2] or 0:,} out of order, "
+            f"{row[3] or 0:,} repeated",
+            str(self._replay),
+            f"recommended: {self._advice}",
+        ]
+        gone = self.dropped
+        if gone.height:
+            shown = f"first 10 of {gone.height:,}" if gone.height > 10 else f"{gone.height}"
+            lines.append(f"dropped, in arrival order ({shown}):")
+            lines.append(text_table(gone, columns=DROPPED_COLUMNS, limit=10))
+        return "\n".join(lines)
+
+    def _run(self, bound: dt.timedelta) -> WatermarkReplay:
+        return watermark(self._events, bound, self._allowed, by=self._by)
+
+    def _on_bound(self, change: dict[str, Any]) -> None:
+        self._replay = self._run(change["new"])
+        self.chart.chart = lateness_chart(self._replay)
+        self._show()
+
+    def _show(self) -> None:
+        r = self._replay
+        total = r.events.height
+        share = f"{r.dropped / total:.2%}" if total else "-"
+        self.caption.value = (
+            f"With the watermark {label(r.max_out_of_orderness)} behind the newest event "
+            f"time: <b>{r.on_time:,}</b> on time, <b>{r.late:,}</b> late, "
+            f"<b>{r.dropped:,}</b> dropped ({share}). Recommended to keep "
+            f"{self._advice.keep:.0%}: {duration(self._advice.bound)}."
+        )
+        self.table.value = html_table(
+            self.dropped, columns=DROPPED_COLUMNS, limit=10, rest=" (all of them: `.dropped`)"
+        )
+
+
+def lateness_view(
+    events: pl.DataFrame,
+    *,
+    bound: dt.timedelta | None = None,
+    allowed_lateness: dt.timedelta = dt.timedelta(0),
+    by: str | None = DEFAULT_BY,
+    keep: float = 0.99,
+) -> LatenessView:
+    """Lateness of ``events``, and a slider for the watermark bound showing what it drops.
+
+    The histogram's bars are split by what :func:`cl.watermark <concursus_lab.watermark>`
+    makes of each delivery at the chosen bound (on time, late, dropped); the table under it
+    lists the dropped deliveries. Printed, it is a short text summary.
+
+    Parameters
+    ----------
+    events
+        A canonical event frame; pass every delivery (``duplicates="keep"``).
+    bound
+        The watermark bound to start at; None starts at the smallest slider bound that
+        keeps ``keep`` of the deliveries on time (:func:`cl.recommend_watermark
+        <concursus_lab.recommend_watermark>`).
+    allowed_lateness, by
+        As for :func:`cl.watermark <concursus_lab.watermark>`; ``by`` also splits the
+        lateness profile when the frame has that column.
+    keep
+        The share of deliveries the recommended bound keeps on time.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> import concursus_lab as cl
+    >>> view = cl.lateness_view(cl.sample.parcels(300, seed=1))
+    >>> print(str(view).splitlines()[3])
+    996 events: 988 on time, 0 late, 8 dropped (0.80%)
+    >>> view.bound_slider.value = dt.timedelta(minutes=1)
+    >>> view.replay.dropped
+    55
+    """
+    return LatenessView(events, bound=bound, allowed_lateness=allowed_lateness, by=by, keep=keep)
+
+
+def label(bound: dt.timedelta) -> str:
+    """A slider label: the bound in its largest whole unit (``90s``, ``5min``, ``2d``).
+
+    >>> label(dt.timedelta(minutes=5)), label(dt.timedelta(seconds=90)), label(dt.timedelta(0))
+    ('5min', '90s', '0s')
+    """
+    micros = bound // dt.timedelta(microseconds=1)
+    for unit, size in (("d", 86_400_000_000), ("h", 3_600_000_000), ("min", 60_000_000)):
+        if micros >= size and micros % size == 0:
+            return f"{micros // size}{unit}"
+    if micros % 1_000_000 == 0:
+        return f"{micros // 1_000_000}s"
+    return duration(bound)
+
+
+def _at_least(value: dt.timedelta, options: list[dt.timedelta]) -> dt.timedelta:
+    return next((o for o in options if o >= value), options[-1])

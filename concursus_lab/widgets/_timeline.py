@@ -1,0 +1,251 @@
+"""``cl.timeline``: aggregates against event time, each event tied to when it was processed.
+
+Every event is a dot at its event time, coloured by name, joined by a rule to a tick at its
+processing time: the longer the rule, the later the event arrived. Dragging a rectangle on
+the chart selects events and lists them in a table under it; the controls above filter by
+aggregate type, event name and aggregate id. What is drawn is summarised in the kernel
+(:mod:`concursus_lab.widgets._timeline_data`), so big frames stay quick in the browser.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets
+import polars as pl
+
+from concursus_lab._schema import validate
+from concursus_lab.widgets._base import SummaryWidget, offline_chart
+from concursus_lab.widgets._format import html_table, plural, text_table, when, with_lateness
+from concursus_lab.widgets._timeline_data import Filters, TimelineData, select, summarise
+
+if TYPE_CHECKING:
+    import altair as alt
+
+_ALL = "(all)"
+_ROW_HEIGHT = 16
+
+
+def timeline_chart(
+    data: TimelineData, *, names: list[str] | None = None, width: int = 680
+) -> alt.LayerChart:
+    """The altair chart of a :class:`TimelineData`, with an interval selection named ``brush``.
+
+    Parameters
+    ----------
+    data
+        What to draw (see :func:`concursus_lab.widgets._timeline_data.summarise`).
+    names
+        Event names in colour order, so colours stay put while filters change.
+    width
+        Width of the plot in pixels; the height follows the number of aggregates.
+    """
+    import altair as alt
+
+    marks = data.marks.with_columns(
+        pl.col("event_time").dt.epoch("ms"),
+        pl.col("processing_time").dt.epoch("ms"),
+        pl.col("lateness").dt.total_milliseconds().truediv(1000).round(3).alias("lateness_s"),
+    ).drop("lateness")
+    source = alt.InlineData(values=marks.to_dicts())
+    brush = alt.selection_interval(name="brush", encodings=["x", "y"])
+    utc = alt.Scale(type="utc")
+    y = alt.Y(
+        "aggregate:N",
+        sort=data.order,
+        scale=alt.Scale(type="band", domain=data.order),
+        title=None,
+        axis=alt.Axis(labelLimit=160),
+    )
+    base = alt.Chart(source).encode(y=y)
+    color_scale = alt.Scale(domain=names) if names else alt.Undefined
+    tooltip = [
+        alt.Tooltip("aggregate:N"),
+        alt.Tooltip("name:N"),
+        alt.Tooltip("event_time:T", title="event time (UTC)", format="%Y-%m-%d %H:%M:%S"),
+        alt.Tooltip("processing_time:T", title="processed (UTC)", format="%Y-%m-%d %H:%M:%S"),
+        alt.Tooltip("lateness_s:Q", title="lateness (s)"),
+        alt.Tooltip("events:Q"),
+    ]
+    x = alt.X("event_time:T", scale=utc, title="event time (UTC) → processing time (tick)")
+    rules = base.mark_rule(color="#9a9a9a", strokeWidth=1).encode(x=x, x2="processing_time:T")
+    ticks = base.mark_tick(color="#444", thickness=1.5, size=_ROW_HEIGHT * 0.7).encode(
+        x=alt.X("processing_time:T", scale=utc)
+    )
+    dots = (
+        base.mark_circle(opacity=0.9)
+        .encode(
+            x=x,
+            color=alt.when(brush)
+            .then(alt.Color("name:N", scale=color_scale, title="event"))
+            .otherwise(alt.value("#d0d0d0")),
+            size=(
+                alt.Size("events:Q", title="events per bin", scale=alt.Scale(range=[30, 300]))
+                if data.bin_width is not None
+                else alt.value(45)
+            ),
+            tooltip=tooltip,
+        )
+        .add_params(brush)
+    )
+    height = max(60, _ROW_HEIGHT * max(1, data.shown_aggregates))
+    title = alt.Title(
+        "Events by aggregate: event time (dot) and processing time (tick)",
+        subtitle=("Summary: " if data.is_summary else "") + data.caption(),
+        anchor="start",
+    )
+    return alt.layer(rules, ticks, dots).properties(width=width, height=height, title=title)
+
+
+class Timeline(SummaryWidget):
+    """The timeline widget; build it with :func:`timeline`.
+
+    Attributes
+    ----------
+    type_picker, name_picker, id_filter
+        The controls (ipywidgets): set their ``value`` to filter.
+    chart
+        The altair ``JupyterChart``; its ``selections.brush`` is what was dragged.
+    table
+        The HTML table of the selected events.
+    """
+
+    def __init__(
+        self,
+        events: pl.DataFrame,
+        *,
+        max_aggregates: int = 40,
+        max_events: int = 1_500,
+        width: int = 680,
+    ) -> None:
+        self._events = validate(events, check_parameters=False)
+        self._limits = {"max_aggregates": max_aggregates, "max_events": max_events}
+        self._width = width
+        self._names = sorted(self._events["name"].unique().to_list())
+        types = sorted(self._events["aggregate_type"].unique().to_list())
+        self.type_picker = ipywidgets.Dropdown(
+            options=[(_ALL, None), *((t, t) for t in types)], description="type"
+        )
+        self.name_picker = ipywidgets.Dropdown(
+            options=[(_ALL, None), *((n, n) for n in self._names)], description="event"
+        )
+        self.id_filter = ipywidgets.Text(
+            placeholder="part of an id", description="id", continuous_update=False
+        )
+        self._data = summarise(self._events, **self._limits)
+        self._selected = self._data.shown.head(0)
+        self.chart = offline_chart(self._chart())
+        self.caption = ipywidgets.HTML()
+        self.caption.add_class("cl-caption")
+        self.table = ipywidgets.HTML()
+        for control in (self.type_picker, self.name_picker, self.id_filter):
+            control.observe(self._on_filter, names="value")
+        self.chart.observe(self._on_selection, names="_vl_selections")
+        controls = ipywidgets.HBox([self.type_picker, self.name_picker, self.id_filter])
+        super().__init__([controls, self.chart, self.caption, self.table])
+        self.add_class("cl-timeline")
+        self._show_selection()
+
+    @property
+    def data(self) -> TimelineData:
+        """What the chart draws now (after filters), summarised."""
+        return self._data
+
+    @property
+    def filters(self) -> Filters:
+        """The filters the controls set."""
+        return Filters(
+            aggregate_type=self.type_picker.value,
+            name=self.name_picker.value,
+            aggregate_id=self.id_filter.value.strip(),
+        )
+
+    @property
+    def selected(self) -> pl.DataFrame:
+        """The events under the brush (rows of the frame given), empty when nothing is."""
+        return self._selected.drop("aggregate")
+
+    def summary(self) -> str:
+        """The chart's one line, the filters, and what is selected."""
+        lines = [str(self._data), f"filters: {self._data.filters}"]
+        if self._selected.height:
+            lines.append(f"selected: {self._selection_text()}")
+            lines.append(text_table(with_lateness(self.selected), limit=10))
+        else:
+            lines.append("selected: nothing (drag across the chart to select events)")
+        return "\n".join(lines)
+
+    def _chart(self) -> alt.LayerChart:
+        return timeline_chart(self._data, names=self._names, width=self._width)
+
+    def _on_filter(self, _change: dict[str, Any]) -> None:
+        self._data = summarise(self._events, self.filters, **self._limits)
+        self._selected = self._data.shown.head(0)
+        self.chart.chart = self._chart()
+        self._show_selection()
+
+    def _on_selection(self, change: dict[str, Any]) -> None:
+        brush = (change["new"] or {}).get("brush") or {}
+        self._selected = select(self._data, brush.get("value") or {})
+        self._show_selection()
+
+    def _show_selection(self) -> None:
+        if self._selected.height:
+            self.caption.value = f"<b>Selected</b> {self._selection_text()}"
+            self.table.value = html_table(
+                with_lateness(self.selected), limit=10, rest=" (all of them: `.selected`)"
+            )
+        else:
+            self.caption.value = "Drag across the chart to select events; they are listed here."
+            self.table.value = ""
+
+    def _selection_text(self) -> str:
+        picked = self._selected
+        aggregates = picked.select(pl.struct("aggregate_type", "aggregate_id").n_unique()).item()
+        start, end = picked["event_timestamp"].min(), picked["event_timestamp"].max()
+        return (
+            f"{plural(picked.height, 'event')} of {plural(aggregates, 'aggregate')}, "
+            f"event time {when(start)} .. {when(end)} UTC"
+        )
+
+
+def timeline(
+    events: pl.DataFrame,
+    *,
+    max_aggregates: int = 40,
+    max_events: int = 1_500,
+    width: int = 680,
+) -> Timeline:
+    """An interactive timeline of ``events``: aggregates on y, event time on x.
+
+    Each event is a dot coloured by its name, joined by a rule to a tick at its processing
+    time, so late events stand out as long rules. Drag a rectangle to list the events under
+    it; filter by aggregate type, event name or part of an aggregate id. Large frames are
+    summarised in the kernel (the busiest aggregates, then event-time bins) and the chart
+    says so. Printed, it is a short text summary.
+
+    Parameters
+    ----------
+    events
+        A canonical event frame; pass every delivery (``duplicates="keep"``) to see
+        repeats as extra ticks.
+    max_aggregates
+        Most aggregates on the y axis (the busiest are kept).
+    max_events
+        Most dots drawn; beyond it events are binned per aggregate, name and time.
+    width
+        Plot width in pixels.
+
+    Examples
+    --------
+    >>> import concursus_lab as cl
+    >>> view = cl.timeline(cl.sample.parcels(500, seed=1), max_aggregates=20)
+    >>> print(view)
+    Timeline: 1,621 events of 500 aggregates (showing the 20 busiest: 114 events, 342 marks)
+    filters: none
+    selected: nothing (drag across the chart to select events)
+    >>> view.name_picker.value = "deliveryFailed"
+    >>> print(str(view).splitlines()[0])
+    Timeline: 64 events of 57 aggregates (showing the 20 busiest: 27 events, 81 marks)
+    """
+    return Timeline(events, max_aggregates=max_aggregates, max_events=max_events, width=width)
