@@ -142,9 +142,9 @@ def watermark(
     event above the band arrived behind the watermark: late, or dropped. A clock running
     ahead shows below zero.
 
-    Late and dropped events are shown first (all of them when they fit), on-time events
-    fill the rest of ``max_points``, picked evenly over processing time; the subtitle says
-    when the chart shows a sample.
+    Late and dropped events get at least half of ``max_points`` (all of them when they
+    fit), on-time events the rest, each picked evenly over processing time; the subtitle
+    says when the chart shows a sample.
 
     Parameters
     ----------

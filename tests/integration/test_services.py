@@ -284,6 +284,8 @@ def test_cli_status_quiet_exit_code_says_both_answer(
 ) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "concursus_lab", "services", "status", "--quiet"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert (done.returncode, done.stdout) == (0, "")
