@@ -53,10 +53,14 @@ def offline() -> None:
     JupyterLab bundles no Vega-Lite 6 renderer, and altair's default HTML output loads
     Vega from a CDN. This switches altair to its ``JupyterChart`` widget with the Vega
     bundle that ships in vl-convert, so charts draw offline and stay interactive. Call it
-    once, at the top of a notebook.
+    once, at the top of a notebook. The bundle is built once per altair and vl-convert
+    version and cached under ``~/.cache/concursus-lab``.
     """
     import altair as alt
 
+    from concursus_lab._offline import enable_offline
+
+    enable_offline()
     alt.renderers.enable("jupyter", offline=True)
 
 
