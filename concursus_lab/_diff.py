@@ -1,0 +1,408 @@
+"""Compare two versions of a view: rows added, rows removed, and what changed in the others.
+
+Rows are matched on ``key`` (the columns that identify a row: a depot and a day, a truck).
+A row whose key only ``view_b`` has is *added*, one only ``view_a`` has is *removed*, and a
+row on both sides is *changed* when any other column both views share differs. Floats are
+equal within a relative tolerance (``rtol``), so a mean summed in another order is not a
+change; nulls equal nulls, NaN equals NaN. Columns only one view has are reported, not
+compared.
+
+Without ``key``, whole rows are compared (as multisets, exactly): rows only in ``view_b``
+are added, rows only in ``view_a`` removed, and nothing is *changed*.
+
+>>> import polars as pl
+>>> import concursus_lab as cl
+>>> v1 = pl.DataFrame({"depot": ["Camden", "Hackney", "Lewisham"], "delivered": [3, 5, 2],
+...                    "rate": [0.5, 1.0, 0.4]})
+>>> v2 = pl.DataFrame({"depot": ["Camden", "Hackney", "Brixton"], "delivered": [3, 4, 1],
+...                    "rate": [0.5, 0.8, 1.0]})
+>>> found = cl.diff(v1, v2, key="depot", names=("v1", "v2"))
+>>> print(found)
+v1 -> v2: 1 changed (delivered 1, rate 1), 1 added, 1 removed, 1 unchanged
+>>> found.changed.rows()
+[('Hackney', ['delivered', 'rate'], 5, 4, 1.0, 0.8)]
+>>> found.changed.columns
+['depot', 'differs', 'delivered_v1', 'delivered_v2', 'rate_v1', 'rate_v2']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from concursus_lab.exceptions import SchemaError
+
+_MAX_SHOWN = 3
+
+
+@dataclass(frozen=True)
+class Diff:
+    """What :func:`diff` found; prints as one line.
+
+    Attributes
+    ----------
+    names
+        What the two views are called, e.g. ``("v1", "v2")``.
+    key
+        The columns rows were matched on (empty: whole rows).
+    added
+        Rows of ``view_b`` whose key ``view_a`` lacks (all of ``view_b``'s columns).
+    removed
+        Rows of ``view_a`` whose key ``view_b`` lacks (all of ``view_a``'s columns).
+    changed
+        One row per key on both sides with a difference: the key columns, ``differs`` (the
+        names of the columns that differ, a list), then each compared column from both
+        views, suffixed with their names (``rate_v1``, ``rate_v2``). Sorted by key.
+    unchanged
+        Rows on both sides that are equal.
+    only_in_a, only_in_b
+        Columns one view has and the other does not (not compared).
+    """
+
+    names: tuple[str, str]
+    key: tuple[str, ...]
+    added: pl.DataFrame
+    removed: pl.DataFrame
+    changed: pl.DataFrame
+    unchanged: int
+    only_in_a: tuple[str, ...] = ()
+    only_in_b: tuple[str, ...] = ()
+
+    @property
+    def equal(self) -> bool:
+        """True when both views hold the same rows with the same values and columns."""
+        return not (
+            self.added.height or self.removed.height or self.changed.height
+            or self.only_in_a or self.only_in_b
+        )
+
+    def changed_columns(self) -> dict[str, int]:
+        """How many changed rows differ in each column, most first: ``{"rate": 3}``."""
+        if self.changed.height == 0:
+            return {}
+        counts = self.changed.select(pl.col("differs").explode().value_counts()).unnest(
+            "differs"
+        )
+        pairs = counts.sort(["count", "differs"], descending=[True, False]).rows()
+        return {str(column): int(count) for column, count in pairs}
+
+    def __str__(self) -> str:
+        a, b = self.names
+        columns = self.changed_columns()
+        detail = f" ({', '.join(f'{k} {v:,}' for k, v in columns.items())})" if columns else ""
+        text = (
+            f"{a} -> {b}: {self.changed.height:,} changed{detail}, {self.added.height:,} added, "
+            f"{self.removed.height:,} removed, {self.unchanged:,} unchanged"
+        )
+        extra = []
+        if self.only_in_a:
+            extra.append(f"columns only in {a}: {', '.join(self.only_in_a)}")
+        if self.only_in_b:
+            extra.append(f"columns only in {b}: {', '.join(self.only_in_b)}")
+        if extra:
+            text += f" ({'; '.join(extra)})"
+        return text
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_markdown_(self) -> str:
+        return "```\n" + str(self) + "\n```"
+
+
+def diff(
+    view_a: pl.DataFrame,
+    view_b: pl.DataFrame,
+    *,
+    key: str | Sequence[str] | None = None,
+    names: tuple[str, str] = ("a", "b"),
+    rtol: float = 1e-9,
+) -> Diff:
+    """Compare two views row by row: what was added, removed, or changed (and in which column).
+
+    Parameters
+    ----------
+    view_a, view_b
+        Two view frames (the old version and the new one); neither is changed.
+    key
+        The column(s) identifying a row, present in both views and unique in each. None
+        compares whole rows.
+    names
+        What to call the views in the summary and in ``changed``'s column names.
+    rtol
+        Relative tolerance for float columns: equal when ``|a - b| <= rtol * max(|a|, |b|)``.
+
+    Returns
+    -------
+    Diff
+        ``.added``, ``.removed``, ``.changed``, ``.unchanged`` and ``.equal``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import concursus_lab as cl
+    >>> a = pl.DataFrame({"truck": ["T1", "T2"], "load": [3, 1]})
+    >>> b = pl.DataFrame({"truck": ["T2", "T1"], "load": [1, 3]})  # rows in another order
+    >>> cl.diff(a, b, key="truck").equal
+    True
+    >>> cl.diff(a, b.head(1)).removed.rows()
+    [('T1', 3)]
+    """
+    a_name, b_name = _names(names)
+    left, right = _frame(view_a, "view_a"), _frame(view_b, "view_b")
+    if not isinstance(rtol, (int, float)) or rtol < 0:
+        raise SchemaError(f"`rtol` must be a number >= 0, got {rtol!r}.")
+    only_a = tuple(c for c in left.columns if c not in right.columns)
+    only_b = tuple(c for c in right.columns if c not in left.columns)
+    if key is None:
+        return _whole_rows(left, right, (a_name, b_name), only_a, only_b)
+    keys = _keys(key, left, right)
+    for frame, which in ((left, "view_a"), (right, "view_b")):
+        _check_unique(frame, keys, which)
+    left, right = _common(left, right, keys)
+    compared = [c for c in left.columns if c in right.columns and c not in keys]
+    sa, sb = "\x00a", "\x00b"
+    joined = left.select(*keys, *(pl.col(c).alias(c + sa) for c in compared)).with_columns(
+        pl.lit(True).alias("\x00in_a")
+    ).join(
+        right.select(*keys, *(pl.col(c).alias(c + sb) for c in compared)).with_columns(
+            pl.lit(True).alias("\x00in_b")
+        ),
+        on=list(keys),
+        how="full",
+        coalesce=True,
+        nulls_equal=True,
+    )
+    in_a = pl.col("\x00in_a").fill_null(False)
+    in_b = pl.col("\x00in_b").fill_null(False)
+    both = joined.filter(in_a & in_b)
+    differs = {c: _differs(both, c + sa, c + sb, rtol) for c in compared}
+    labels = pl.concat_list(
+        [pl.when(pl.Series(d)).then(pl.lit(c)).otherwise(None) for c, d in differs.items()]
+    ).list.drop_nulls() if differs else pl.lit([], dtype=pl.List(pl.String))
+    labelled = both.with_columns(labels.alias("differs"))
+    changed = (
+        labelled.filter(pl.col("differs").list.len() > 0)
+        .sort(list(keys), nulls_last=True)
+        .select(
+            *keys,
+            pl.col("differs").cast(pl.List(pl.String)),
+            *[
+                pl.col(c + s).alias(f"{c}_{n}")
+                for c in compared
+                for s, n in ((sa, a_name), (sb, b_name))
+            ],
+        )
+    )
+    added_keys = joined.filter(~in_a).select(keys)
+    removed_keys = joined.filter(~in_b).select(keys)
+    added = right.join(added_keys, on=list(keys), how="semi", nulls_equal=True)
+    removed = left.join(removed_keys, on=list(keys), how="semi", nulls_equal=True)
+    return Diff(
+        names=(a_name, b_name),
+        key=keys,
+        added=added.sort(list(keys), nulls_last=True),
+        removed=removed.sort(list(keys), nulls_last=True),
+        changed=changed,
+        unchanged=both.height - changed.height,
+        only_in_a=only_a,
+        only_in_b=only_b,
+    )
+
+
+def same_view(
+    view_a: pl.DataFrame,
+    view_b: pl.DataFrame,
+    key: Sequence[str] | None = None,
+    rtol: float = 1e-9,
+) -> bool:
+    """Whether two views hold the same rows (in any order), floats within ``rtol``.
+
+    With ``key``, as :func:`diff` decides it; without, rows are sorted by every column
+    (the non-float ones first) and compared in that order.
+    """
+    if key is not None:
+        return diff(view_a, view_b, key=key, rtol=rtol).equal
+    if set(view_a.columns) != set(view_b.columns) or view_a.height != view_b.height:
+        return False
+    if view_a.height == 0:
+        return True
+    right = view_b.select(view_a.columns)
+    floats = [c for c in view_a.columns if view_a.schema[c].is_float()]
+    others = [c for c in view_a.columns if c not in floats]
+    try:
+        left, right = _common(view_a, right, view_a.columns)
+    except SchemaError:
+        return False
+    ordered_a = _sorted(left, [*others, *floats])
+    ordered_b = _sorted(right, [*others, *floats])
+    for column in view_a.columns:
+        pair = pl.DataFrame({"a": ordered_a[column], "b": ordered_b[column]})
+        if _differs(pair, "a", "b", rtol).any():
+            return False
+    return True
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _differs(frame: pl.DataFrame, a: str, b: str, rtol: float) -> pl.Series:
+    """Per row: do columns ``a`` and ``b`` of ``frame`` differ (nulls equal, NaN equal)?"""
+    left, right = frame[a], frame[b]
+    numeric = left.dtype.is_numeric() and right.dtype.is_numeric()
+    if numeric and (left.dtype.is_float() or right.dtype.is_float()):
+        x, y = pl.col(a).cast(pl.Float64), pl.col(b).cast(pl.Float64)
+        close = (x - y).abs() <= pl.lit(rtol) * pl.max_horizontal(x.abs(), y.abs())
+        same = (
+            (x.is_null() & y.is_null())
+            | (x.is_nan() & y.is_nan()).fill_null(False)
+            | (x == y).fill_null(False)
+            | close.fill_null(False)
+        )
+        return frame.select(~same).to_series().fill_null(True)
+    try:
+        return frame.select(pl.col(a).ne_missing(pl.col(b))).to_series()
+    except Exception:  # values of kinds that do not compare: compare their text
+        return pl.Series(
+            [x != y for x, y in zip(left.to_list(), right.to_list(), strict=True)],
+            dtype=pl.Boolean,
+        )
+
+
+def _whole_rows(
+    left: pl.DataFrame,
+    right: pl.DataFrame,
+    names: tuple[str, str],
+    only_a: tuple[str, ...],
+    only_b: tuple[str, ...],
+) -> Diff:
+    shared = [c for c in left.columns if c in right.columns]
+    if only_a or only_b:  # different columns: no row can be the same row
+        added, removed, unchanged = right, left, 0
+    else:
+        try:
+            left, right = _common(left, right.select(shared), shared)
+        except SchemaError:  # no row of one can equal a row of the other
+            return Diff(names, (), _sorted(right, right.columns), _sorted(left, left.columns),
+                        pl.DataFrame(schema={"differs": pl.List(pl.String)}), 0, only_a, only_b)
+        numbered_a = left.with_columns(pl.int_range(pl.len()).over(shared).alias("\x00n"))
+        numbered_b = right.with_columns(pl.int_range(pl.len()).over(shared).alias("\x00n"))
+        on = [*shared, "\x00n"]
+        added = numbered_b.join(numbered_a, on=on, how="anti", nulls_equal=True).drop("\x00n")
+        removed = numbered_a.join(numbered_b, on=on, how="anti", nulls_equal=True).drop("\x00n")
+        unchanged = left.height - removed.height
+    empty = pl.DataFrame(schema={"differs": pl.List(pl.String)})
+    return Diff(
+        names=names,
+        key=(),
+        added=_sorted(added, added.columns),
+        removed=_sorted(removed, removed.columns),
+        changed=empty,
+        unchanged=unchanged,
+        only_in_a=only_a,
+        only_in_b=only_b,
+    )
+
+
+def _sorted(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """``frame`` sorted by ``columns``; columns polars cannot sort by are sorted as text."""
+    if frame.height < 2 or not columns:
+        return frame
+    try:
+        return frame.sort(list(columns), nulls_last=True, maintain_order=True)
+    except Exception:
+        texts = [pl.col(c).map_elements(repr, return_dtype=pl.String) for c in columns]
+        keyed = frame.with_columns(
+            [t.alias(f"\x00sort{i}") for i, t in enumerate(texts)]
+        )
+        return keyed.sort([f"\x00sort{i}" for i in range(len(texts))]).select(frame.columns)
+
+
+def _common(
+    left: pl.DataFrame, right: pl.DataFrame, columns: Sequence[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Both frames with ``columns`` cast to a type both fit (Int32 and UInt32 to Int64)."""
+    differ = [c for c in columns if left.schema[c] != right.schema[c]]
+    if not differ:
+        return left, right
+    try:
+        both = pl.concat([left.select(differ), right.select(differ)], how="vertical_relaxed")
+    except Exception as exc:
+        raise SchemaError(
+            "the views' columns "
+            + ", ".join(f"{c} ({left.schema[c]} vs {right.schema[c]})" for c in differ)
+            + f" have types with nothing in common ({type(exc).__name__}); cast one view's "
+            "to the other's type."
+        ) from exc
+    casts = [pl.col(c).cast(both.schema[c]) for c in differ]
+    return left.with_columns(casts), right.with_columns(casts)
+
+
+def _keys(key: str | Sequence[str], left: pl.DataFrame, right: pl.DataFrame) -> tuple[str, ...]:
+    keys = (key,) if isinstance(key, str) else tuple(key)
+    if not keys or not all(isinstance(k, str) for k in keys):
+        raise SchemaError(
+            f"`key` must be a column name or a list of them, such as ['depot', 'day']; "
+            f"got {key!r}."
+        )
+    for frame, which in ((left, "view_a"), (right, "view_b")):
+        missing = [k for k in keys if k not in frame.columns]
+        if missing:
+            import difflib
+
+            hints = []
+            for k in missing:
+                near = difflib.get_close_matches(k, frame.columns, 1)
+                hints.append(f"{k!r} (did you mean {near[0]!r}?)" if near else repr(k))
+            raise SchemaError(
+                f"`key` names column(s) {', '.join(hints)} that `{which}` does not have; "
+                f"it has {frame.columns!r}."
+            )
+    return keys
+
+
+def _check_unique(frame: pl.DataFrame, keys: tuple[str, ...], which: str) -> None:
+    if frame.height < 2:
+        return
+    repeated = frame.select(keys).filter(pl.struct(keys).is_duplicated())
+    if repeated.height:
+        counts = repeated.group_by(keys).len().sort("len", *keys, descending=[True] +
+                                                     [False] * len(keys), nulls_last=True)
+        example = counts.row(0)
+        value = example[:-1] if len(keys) > 1 else example[0]
+        raise SchemaError(
+            f"`key` {list(keys)!r} does not identify the rows of `{which}`: {value!r} is on "
+            f"{example[-1]:,} rows ({counts.height:,} key value(s) repeat). Pass the columns "
+            "that do identify a row (e.g. key=['depot', 'day'])."
+        )
+
+
+def _frame(view: Any, name: str) -> pl.DataFrame:
+    if isinstance(view, pl.LazyFrame):
+        return view.collect()
+    if isinstance(view, pl.DataFrame):
+        return view
+    if type(view).__module__.startswith("pandas") and hasattr(view, "columns"):
+        return pl.from_pandas(view)
+    raise SchemaError(
+        f"`{name}` must be a view frame (a polars DataFrame), got {type(view).__name__}; "
+        "make one with cl.project(events, projection)."
+    )
+
+
+def _names(names: Any) -> tuple[str, str]:
+    ok = (
+        isinstance(names, tuple | list)
+        and len(names) == 2
+        and all(isinstance(n, str) and n for n in names)
+        and names[0] != names[1]
+    )
+    if not ok:
+        raise SchemaError(
+            f"`names` must be two different names for the views, such as ('v1', 'v2'); "
+            f"got {names!r}."
+        )
+    return str(names[0]), str(names[1])
