@@ -199,7 +199,7 @@ def run(scale: int, quick: bool) -> list[dict]:
     return rows
 
 
-def _check_same_answer(fast: pl.DataFrame, fold: cl.StateAt) -> None:
+def _check_same_answer(fast: pl.DataFrame, fold: cl.results.StateAt) -> None:
     names = {t.cls.__name__: t.name for t in parcel_types}
     expected = {a: (names[s[0]], *s[1:]) for a, s in fold.states.items()}
     got = {

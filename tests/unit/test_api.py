@@ -8,11 +8,13 @@ import sys
 import concursus_lab as cl
 
 #: Submodules reachable as attributes but not part of the surface one learns.
-IMPLEMENTATION = {"annotations", "exceptions", "sources", "cli", "services"}
+IMPLEMENTATION = {"annotations", "exceptions", "sources", "cli", "services", "testing", "widgets"}
 
 
 def test_all_is_exactly_the_public_surface():
-    public = {n for n in dir(cl) if not n.startswith("_")} - IMPLEMENTATION
+    # isidentifier: pytest's assertion rewriting (the package is a pytest plugin) adds
+    # "@py_builtins" and "@pytest_ar" to the module's namespace
+    public = {n for n in dir(cl) if n.isidentifier() and not n.startswith("_")} - IMPLEMENTATION
     assert public == set(cl.__all__), (
         f"public but not in __all__: {sorted(public - set(cl.__all__))}; "
         f"in __all__ but missing: {sorted(set(cl.__all__) - public)}"

@@ -67,7 +67,7 @@ def trace(state, event):
     return (*(state or ()), label)
 
 
-def states(result: cl.StateAt) -> dict:
+def states(result: cl.results.StateAt) -> dict:
     return dict(result.states)
 
 

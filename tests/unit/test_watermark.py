@@ -48,7 +48,7 @@ def stream(*rows: tuple, stream_ids: list[str] | None = None, **extra: list) -> 
     return frame.with_columns(pl.Series(k, v) for k, v in extra.items())
 
 
-def statuses(result: cl.WatermarkReplay) -> list[str]:
+def statuses(result: cl.results.WatermarkReplay) -> list[str]:
     return result.events["status"].cast(pl.String).to_list()
 
 
