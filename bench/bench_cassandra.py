@@ -103,6 +103,9 @@ def _session(host: str, port: int) -> tuple[Any, Any]:
     return cluster, cluster.connect()
 
 
+#: Cassandra runs up to a million events here (issue 3); larger would take hours to write.
+MAX_SCALE = 1_000_000
+
 def _sample(scale: int) -> Any:
     return cl.sample.parcels(max(1, round(scale / _EVENTS_PER_PARCEL)), seed=11)
 
