@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from concursus_lab._format import duration
 from concursus_lab._lateness import lateness
 from concursus_lab._query import resolve_duplicates
 from concursus_lab._schema import validate
@@ -52,9 +53,7 @@ class Description:
             row = self.lateness.row(0, named=True)
             lines.append(
                 "lateness (processing - event time): "
-                + ", ".join(
-                    f"{k} {_duration(row[k])}" for k in ("p50", "p90", "p99", "p999", "max")
-                )
+                + ", ".join(f"{k} {duration(row[k])}" for k in ("p50", "p90", "p99", "p999", "max"))
             )
             lines.append(
                 f"messiness: {row['out_of_order']:,} out-of-order arrivals, "
@@ -115,18 +114,3 @@ def _span(span: tuple[dt.datetime | None, dt.datetime | None]) -> str:
     if start is None:
         return "(empty)"
     return f"{start:%Y-%m-%d %H:%M:%S} .. {end:%Y-%m-%d %H:%M:%S} UTC"
-
-
-def _duration(value: dt.timedelta | None) -> str:
-    if value is None:
-        return "-"
-    seconds = value.total_seconds()
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    if seconds < 1:
-        return f"{sign}{seconds * 1000:.0f}ms"
-    if seconds < 60:
-        return f"{sign}{seconds:.1f}s"
-    if seconds < 3600:
-        return f"{sign}{seconds / 60:.1f}min"
-    return f"{sign}{seconds / 3600:.1f}h"

@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from concursus_lab._gc import paused_gc
 from concursus_lab._order import creation_mask, restart
 from concursus_lab._query import _DUPLICATES
 from concursus_lab._schema import COLUMNS, IDENTITY, validate
@@ -75,7 +76,7 @@ from concursus_lab._threads import (
 )
 from concursus_lab._time import TimeLike, optional_utc
 from concursus_lab._timetravel import state_columns
-from concursus_lab._types import EventTypes, classify, paused_gc, sequence_of_types
+from concursus_lab._types import EventTypes, classify, sequence_of_types
 from concursus_lab.exceptions import ConcursusLabError, ProjectionError, ReducerError, SchemaError
 
 Reducer = Callable[[Any, Any], Any]
@@ -329,16 +330,19 @@ def fold(
     """
     types = sequence_of_types(types)
     if not callable(reducer):
-        raise SchemaError(
-            f"`reducer` must be a function (state, event) -> state, got {reducer!r}."
-        )
+        raise SchemaError(f"`reducer` must be a function (state, event) -> state, got {reducer!r}.")
     if isinstance(reducer, (Projection, Fold)):
         raise SchemaError("`reducer` is already a projection; pass its reducer function.")
     _check_key(types, key)
     if not isinstance(strict, bool):
         raise SchemaError(f"`strict` must be True or False, got {strict!r}.")
     return Fold(
-        reducer, types, key, initial, _duplicates(duplicates), strict,
+        reducer,
+        types,
+        key,
+        initial,
+        _duplicates(duplicates),
+        strict,
         name or _name_of(reducer),
     )
 
@@ -495,11 +499,10 @@ def _fold_view(fold: Fold, frame: pl.DataFrame) -> pl.DataFrame:
     starts = np.flatnonzero(first)
     sizes = np.diff(np.append(starts, len(rows)))
     states = _fold_keys(fold, classified, mine, rows, sizes, key_values)
-    last = (
-        np.maximum.reduceat(ts[rows], starts) if len(rows) else np.zeros(0, dtype=np.int64)
+    last = np.maximum.reduceat(ts[rows], starts) if len(rows) else np.zeros(0, dtype=np.int64)
+    return _fold_frame(
+        fold, key_values.gather(pl.Series(starts, dtype=pl.Int64)), states, sizes, last
     )
-    return _fold_frame(fold, key_values.gather(pl.Series(starts, dtype=pl.Int64)), states,
-                       sizes, last)
 
 
 def _key_codes(keys: pl.Series) -> np.ndarray:
@@ -548,8 +551,10 @@ def _fold_keys(
             objects[:] = column.to_list()
             meta.append(objects)
     reducer, initial = fold.reducer, fold.initial
-    fresh = (lambda: initial) if isinstance(initial, _IMMUTABLE) or _frozen(initial) else (
-        lambda: copy.deepcopy(initial)
+    fresh = (
+        (lambda: initial)
+        if isinstance(initial, _IMMUTABLE) or _frozen(initial)
+        else (lambda: copy.deepcopy(initial))
     )
     states: list[Any] = []
     with paused_gc():
@@ -561,8 +566,9 @@ def _fold_keys(
         except Exception as exc:
             k = len(states)
             offset = int(sizes[:k].sum())
-            _raise_reducer_error(fold, events[offset : offset + int(sizes[k])],
-                                 key_values[offset], fresh(), exc)
+            _raise_reducer_error(
+                fold, events[offset : offset + int(sizes[k])], key_values[offset], fresh(), exc
+            )
     return states
 
 
@@ -574,12 +580,14 @@ def _raise_reducer_error(fold: Fold, history: list[Any], key: Any, state: Any, e
             raise ReducerError(
                 f"the reducer {fold.name!r} raised {type(again).__name__}: {again} on event "
                 f"{i + 1} of {len(history)} of {fold.key}={key!r}: {event!r}",
-                event.aggregate_id, event,
+                event.aggregate_id,
+                event,
             ) from again
     raise ReducerError(  # pragma: no cover - only an impure reducer gets here
         f"the reducer {fold.name!r} raised {type(exc).__name__}: {exc} on {fold.key}={key!r}, "
         "but not when its events were replayed one by one; is it a pure function?",
-        "", None,
+        "",
+        None,
     ) from exc
 
 
@@ -599,16 +607,18 @@ def _fold_frame(
             name = f"state_{name}"
         columns[name] = column.alias(name)
     columns["events_applied"] = pl.Series("events_applied", sizes, dtype=pl.Int64)
-    columns["last_event_timestamp"] = pl.Series(
-        "last_event_timestamp", last, dtype=pl.Int64
-    ).cast(_TIME)
+    columns["last_event_timestamp"] = pl.Series("last_event_timestamp", last, dtype=pl.Int64).cast(
+        _TIME
+    )
     return pl.DataFrame(columns)
 
 
 def _warn_undecodable(fold: Fold, undecodable: pl.DataFrame) -> None:
     counts = (
-        undecodable.group_by("reason").len()
-        .sort(["len", "reason"], descending=[True, False]).head(3)
+        undecodable.group_by("reason")
+        .len()
+        .sort(["len", "reason"], descending=[True, False])
+        .head(3)
     )
     reasons = "; ".join(f"{n:,} x {reason}" for reason, n in counts.rows())
     warnings.warn(
@@ -680,8 +690,7 @@ def _key_columns(key: Any) -> tuple[str, ...] | None:
     columns = (key,) if isinstance(key, str) else tuple(key)
     if not columns or not all(isinstance(c, str) and c for c in columns):
         raise SchemaError(
-            f"`key` must be a column name or a list of them, such as ['depot', 'day']; "
-            f"got {key!r}."
+            f"`key` must be a column name or a list of them, such as ['depot', 'day']; got {key!r}."
         )
     return columns
 

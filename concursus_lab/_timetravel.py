@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from concursus_lab._gc import paused_gc
 from concursus_lab._order import (
     causal_order,
     creation_mask,
@@ -70,7 +71,6 @@ from concursus_lab._types import (
     Classified,
     EventTypes,
     classify,
-    paused_gc,
     sequence_of_types,
 )
 from concursus_lab.exceptions import ReducerError, SchemaError
@@ -146,8 +146,10 @@ class StateAt:
             lines.append(f"({c['other_aggregate_types']:,} rows of other aggregate types ignored)")
         if c["undecodable"]:
             reasons = (
-                self.undecodable.group_by("reason").len()
-                .sort(["len", "reason"], descending=[True, False]).head(3)
+                self.undecodable.group_by("reason")
+                .len()
+                .sort(["len", "reason"], descending=[True, False])
+                .head(3)
             )
             for reason, count in reasons.rows():
                 lines.append(f"  undecodable: {count:,} x {reason}")
@@ -168,8 +170,10 @@ class StateAt:
 
 
 def _when(value: dt.datetime | None) -> str:
-    return "any time" if value is None else value.strftime("%Y-%m-%d %H:%M:%S.%f UTC").replace(
-        ".000000 ", " "
+    return (
+        "any time"
+        if value is None
+        else value.strftime("%Y-%m-%d %H:%M:%S.%f UTC").replace(".000000 ", " ")
     )
 
 
@@ -263,8 +267,7 @@ def state_at(
             by_id = pool.submit(string_order, ids)
             _, states, applied, last = _fold(replay, reducer, types, workers)
             order = by_id.result()
-    return _result(types, at, known_at, replay, replay.aggregate_ids, states, applied, last,
-                   order)
+    return _result(types, at, known_at, replay, replay.aggregate_ids, states, applied, last, order)
 
 
 def state_of(
@@ -452,11 +455,7 @@ def restatements(
     >>> changed["late_events"][0][0]["name"]
     'loadedOntoTruck'
     """
-    if (
-        isinstance(known_at, (str, bytes))
-        or not hasattr(known_at, "__len__")
-        or len(known_at) != 2
-    ):
+    if isinstance(known_at, (str, bytes)) or not hasattr(known_at, "__len__") or len(known_at) != 2:
         raise SchemaError(
             f"`known_at` must be a pair (P1, P2) of processing times, got {known_at!r}: the "
             "states as known at P1 are compared with the states as known at P2."
@@ -464,9 +463,7 @@ def restatements(
     types, frame, at, first = _arguments(events, types, at, known_at[0], duplicates)
     second = optional_utc(known_at[1], "known_at[1]")
     if first is None or second is None or second < first:
-        raise SchemaError(
-            f"`known_at` must be two times with P1 <= P2, got {known_at!r}."
-        )
+        raise SchemaError(f"`known_at` must be two times with P1 <= P2, got {known_at!r}.")
     _check_reducer(reducer)
     frame = frame.filter(pl.col("aggregate_type") == types.aggregate_type)
     window = (pl.col("processing_timestamp") > first) & (pl.col("processing_timestamp") <= second)
@@ -558,8 +555,17 @@ def _prepare(
     strict: bool,
 ) -> _Replay:
     counts = dict.fromkeys(
-        ("read", "not_known_yet", "after_at", "duplicate", "undecodable", "skipped",
-         "applied", "other_aggregate_types"), 0
+        (
+            "read",
+            "not_known_yet",
+            "after_at",
+            "duplicate",
+            "undecodable",
+            "skipped",
+            "applied",
+            "other_aggregate_types",
+        ),
+        0,
     )
     mine = pl.col("aggregate_type") == types.aggregate_type
     known = pl.lit(True) if known_at is None else pl.col("processing_timestamp") <= known_at
@@ -657,7 +663,8 @@ def _fold(replay: _Replay, reducer: Reducer, types: EventTypes, workers: int | N
                     f"the reducer returned None for aggregate {replay.aggregate_ids[k]!r} "
                     f"(after {event!r}); a reducer returns the new state: did a branch "
                     "forget its `return`?",
-                    replay.aggregate_ids[k], event,
+                    replay.aggregate_ids[k],
+                    event,
                 )
     times = replay.meta[1]
     last = np.maximum.reduceat(times, offsets[:-1]) if len(times) else times
@@ -760,13 +767,15 @@ def _raise_reducer_error(replay: _Replay, reducer: Reducer, k: int, offsets, exc
             raise ReducerError(
                 f"the reducer raised {type(again).__name__}: {again} on event {i + 1} of "
                 f"{len(history_)} of aggregate {aggregate_id!r}: {event!r}",
-                aggregate_id, event,
+                aggregate_id,
+                event,
             ) from again
     raise ReducerError(  # it did not raise again: not a pure function
         f"the reducer raised {type(exc).__name__}: {exc} while folding aggregate "
         f"{aggregate_id!r}, but not when its events were replayed again one by one; "
         "is the reducer a pure function of (state, event)?",
-        aggregate_id, None,
+        aggregate_id,
+        None,
     ) from exc
 
 
@@ -782,13 +791,18 @@ def _result(types, at, known_at, replay, ids, states, sizes, last, order=None) -
     columns = {"aggregate_id": pl.Series("aggregate_id", ids, dtype=pl.String)}
     columns.update(state_columns(states))
     columns["events_applied"] = pl.Series("events_applied", sizes, dtype=pl.Int64)
-    columns["last_event_timestamp"] = pl.Series(
-        "last_event_timestamp", last, dtype=pl.Int64
-    ).cast(_TIME)
+    columns["last_event_timestamp"] = pl.Series("last_event_timestamp", last, dtype=pl.Int64).cast(
+        _TIME
+    )
     frame = pl.DataFrame(columns)
     return StateAt(
-        frame, dict(zip(ids, states, strict=True)), types.aggregate_type, at, known_at,
-        replay.counts, replay.undecodable,
+        frame,
+        dict(zip(ids, states, strict=True)),
+        types.aggregate_type,
+        at,
+        known_at,
+        replay.counts,
+        replay.undecodable,
     )
 
 

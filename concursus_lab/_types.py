@@ -47,11 +47,9 @@ one in Python, which is also where the reason for a row that cannot be decoded i
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import difflib
-import gc
 import inspect
 import re
 import types as _pytypes
@@ -63,6 +61,7 @@ import numpy as np
 import orjson
 import polars as pl
 
+from concursus_lab._gc import paused_gc
 from concursus_lab._schema import COLUMNS, INITIAL, NEITHER, TERMINAL, validate
 from concursus_lab._time import to_utc
 from concursus_lab.exceptions import DecodeError, SchemaError
@@ -175,18 +174,36 @@ class EventTypes:
 
     # decorators -------------------------------------------------------------------------
 
-    def initial(self, cls: type | None = None, *, name: str | None = None,
-                version: str = "0", aliases: Iterable[str | tuple[str, str]] = ()) -> Any:
+    def initial(
+        self,
+        cls: type | None = None,
+        *,
+        name: str | None = None,
+        version: str = "0",
+        aliases: Iterable[str | tuple[str, str]] = (),
+    ) -> Any:
         """Declare an initial event type: the only kind that creates a state."""
         return self._declare("initial", cls, name, version, aliases)
 
-    def event(self, cls: type | None = None, *, name: str | None = None,
-              version: str = "0", aliases: Iterable[str | tuple[str, str]] = ()) -> Any:
+    def event(
+        self,
+        cls: type | None = None,
+        *,
+        name: str | None = None,
+        version: str = "0",
+        aliases: Iterable[str | tuple[str, str]] = (),
+    ) -> Any:
         """Declare an event type that is neither initial nor terminal."""
         return self._declare("event", cls, name, version, aliases)
 
-    def terminal(self, cls: type | None = None, *, name: str | None = None,
-                 version: str = "0", aliases: Iterable[str | tuple[str, str]] = ()) -> Any:
+    def terminal(
+        self,
+        cls: type | None = None,
+        *,
+        name: str | None = None,
+        version: str = "0",
+        aliases: Iterable[str | tuple[str, str]] = (),
+    ) -> Any:
         """Declare a terminal event type: replayed after every other event."""
         return self._declare("terminal", cls, name, version, aliases)
 
@@ -388,10 +405,15 @@ class EventTypes:
         frame = pl.DataFrame(
             rows,
             schema={
-                "aggregate_type": pl.String, "aggregate_id": pl.String,
-                "event_timestamp": time, "stream_id": pl.String,
-                "processing_timestamp": time, "name": pl.String, "version": pl.String,
-                "parameters": pl.String, "characteristics": pl.Int32,
+                "aggregate_type": pl.String,
+                "aggregate_id": pl.String,
+                "event_timestamp": time,
+                "stream_id": pl.String,
+                "processing_timestamp": time,
+                "name": pl.String,
+                "version": pl.String,
+                "parameters": pl.String,
+                "characteristics": pl.Int32,
             },
         )
         ids = time_uuids(frame["processing_timestamp"], seed=0)
@@ -496,8 +518,15 @@ class _Constant:
 
 
 _SIMPLE = {
-    str: "str", int: "int", float: "float", bool: "bool",
-    dt.date: "date", dt.datetime: "datetime", list: "list", dict: "dict", Any: "any",
+    str: "str",
+    int: "int",
+    float: "float",
+    bool: "bool",
+    dt.date: "date",
+    dt.datetime: "datetime",
+    list: "list",
+    dict: "dict",
+    Any: "any",
 }
 
 
@@ -598,12 +627,17 @@ def _maker(cls: type, parameters: tuple[Parameter, ...], *, fast: bool) -> Calla
     """
     args = [f"a{i}" for i in range(len(parameters))]
     if not fast:
+
         def make(*values):
             *params, aggregate_id, event_us, processing_us, stream_id = values
             return cls(
-                *params, aggregate_id=aggregate_id, event_timestamp=_EPOCH + event_us * _US,
-                processing_timestamp=_EPOCH + processing_us * _US, stream_id=stream_id,
+                *params,
+                aggregate_id=aggregate_id,
+                event_timestamp=_EPOCH + event_us * _US,
+                processing_timestamp=_EPOCH + processing_us * _US,
+                stream_id=stream_id,
             )
+
         return make
     items = [f"{p.name!r}: {a}" for p, a in zip(parameters, args, strict=True)]
     items += ["'aggregate_id': m0", "'_event_us': m1", "'_processing_us': m2", "'stream_id': m3"]
@@ -672,8 +706,7 @@ def _to_date(p: Parameter, value: Any) -> tuple[bool, Any]:
     except ValueError:
         pass
     return False, (
-        f"{p.name!r} should be a date such as \"1968-05-28\" or [1968, 5, 28], "
-        f"got {_clip(value)}"
+        f'{p.name!r} should be a date such as "1968-05-28" or [1968, 5, 28], got {_clip(value)}'
     )
 
 
@@ -797,9 +830,7 @@ def _objects(column: pl.Series) -> np.ndarray:
     return out
 
 
-def classify(
-    types: EventTypes, frame: pl.DataFrame, rows: np.ndarray | None = None
-) -> Classified:
+def classify(types: EventTypes, frame: pl.DataFrame, rows: np.ndarray | None = None) -> Classified:
     """Sort rows of ``frame`` (all of ``types.aggregate_type``) into types and decode them.
 
     ``rows`` limits the work to those row positions (others get code -1 and no reason).
@@ -843,8 +874,11 @@ def type_codes(types: EventTypes, frame: pl.DataFrame) -> np.ndarray:
             expr = pl.when(match).then(pl.lit(index, pl.Int64)).otherwise(expr)
         return frame.select(expr).to_series().to_numpy().astype(np.int64)
     lookup = pl.DataFrame(
-        {"name": [k[0] for k in keys], "version": [k[1] for k in keys],
-         "__code": [k[2] for k in keys]},
+        {
+            "name": [k[0] for k in keys],
+            "version": [k[1] for k in keys],
+            "__code": [k[2] for k in keys],
+        },
         schema={"name": pl.String, "version": pl.String, "__code": pl.Int64},
     )
     coded = frame.select("name", "version").join(
@@ -978,24 +1012,6 @@ def _decode_one(event_type: EventType, text: str | None) -> tuple[bool, Any]:
             return False, f"parameter {coerced}"
         out.append(coerced)
     return True, out
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while many long-lived objects are made.
-
-    Making a million objects that all stay alive makes the collector rescan them again and
-    again (it runs every few hundred allocations and finds nothing to free); pausing it
-    roughly halves the cost of building instances and folding them. It is re-enabled on the
-    way out (if it was enabled), and collects then whatever cycles were made.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def sequence_of_types(types: Any, name: str = "types") -> EventTypes:

@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from concursus_lab._describe import _duration
+from concursus_lab._format import duration as _duration
 from concursus_lab._schema import TIME, validate
 from concursus_lab._time import TimeLike, optional_utc
 from concursus_lab.exceptions import SchemaError

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from concursus_lab._describe import _duration
+from concursus_lab._format import duration as _duration
 from concursus_lab._schema import validate
 from concursus_lab._time import TimeLike, time_range
 from concursus_lab._watermark import _exact

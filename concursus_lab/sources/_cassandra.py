@@ -28,8 +28,6 @@ sit in a notebook. See docs/cassandra.md.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import itertools
 import math
 import os
@@ -44,6 +42,7 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 
+from concursus_lab._gc import paused_gc
 from concursus_lab._jhash import bucket as catalogue_bucket
 from concursus_lab._query import Duplicates, Query, resolve_duplicates
 from concursus_lab._schema import COLUMNS, IDENTITY, SCHEMA, TIME, normalise_parameters, validate
@@ -379,7 +378,7 @@ class CassandraSource(Source):
             unit = "token ranges"
             concurrency = self._concurrency
         reader = _Reader(len(tasks), unit, progress, self.url)
-        with _no_gc(), reader:
+        with paused_gc(), reader:
             try:
                 paging.run(
                     self._session,
@@ -784,22 +783,6 @@ def _progress(total: int, unit: str, progress: bool | None, description: str) ->
         delay=0 if progress else 2.0,  # by default only reads that take a while show it
         leave=bool(progress),
     )
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while millions of short-lived rows are made.
-
-    Reads create no reference cycles; without this, collections triggered by the driver's
-    row tuples cost as much as decoding them. The previous state is restored.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _connect(

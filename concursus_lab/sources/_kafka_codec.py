@@ -37,10 +37,8 @@ a value is bad, to name the reason.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from itertools import repeat
 from typing import Any, Literal
 
@@ -49,6 +47,7 @@ import orjson
 import polars as pl
 import pyarrow as pa
 
+from concursus_lab._gc import paused_gc
 from concursus_lab._schema import INITIAL, NEITHER, SCHEMA, TERMINAL
 from concursus_lab._timeuuid import processing_time
 
@@ -110,7 +109,7 @@ def decode(
     times = np.asarray(record_times, dtype=np.int64)
     if times.shape != (n,):
         raise ValueError(f"`record_times` has {times.shape} entries for {n} values.")
-    with _gc_paused():
+    with paused_gc():
         objects, records, arrays, bad = _parse(values)
         events, more_bad = _columns(objects, records, arrays)
         del objects  # freed before collections resume, so they never walk it
@@ -129,19 +128,6 @@ def decode(
         .sort("record")
     )
     return events, bad_frame
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Decoding makes millions of small dicts that can hold no cycles; a cyclic collection
-    every 700 of them would only re-walk the batch, so collections wait until the end."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _parse(

@@ -17,6 +17,8 @@ import html
 
 import polars as pl
 
+from concursus_lab._format import duration
+
 #: Columns of an event frame worth showing in a table, in order.
 TABLE_COLUMNS = (
     "aggregate_id",
@@ -32,24 +34,6 @@ TABLE_COLUMNS = (
 def plural(count: int, noun: str) -> str:
     """``1 event``, ``2,000 events``."""
     return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
-
-
-def duration(value: dt.timedelta | None) -> str:
-    """A short human duration: ``850ms``, ``12.5s``, ``3.2min``, ``4.0h``, ``-90.0s``."""
-    if value is None:
-        return "-"
-    seconds = value.total_seconds()
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    if seconds < 1:
-        return f"{sign}{seconds * 1000:.0f}ms"
-    if seconds < 60:
-        return f"{sign}{seconds:.1f}s"
-    if seconds < 3600:
-        return f"{sign}{seconds / 60:.1f}min"
-    if seconds < 86_400 * 2:
-        return f"{sign}{seconds / 3600:.1f}h"
-    return f"{sign}{seconds / 86_400:.1f}d"
 
 
 def when(value: dt.datetime | None) -> str:
