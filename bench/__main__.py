@@ -21,6 +21,20 @@ from pathlib import Path
 from bench._harness import machine
 
 SCALES = (10_000, 100_000, 1_000_000, 10_000_000)
+
+#: The measurements drawn in the scaling chart (name prefixes): one or two per topic.
+HEADLINES = (
+    "local store load (.events())",
+    "cassandra load",
+    "kafka load (.events(",
+    "lateness profile (percentiles",
+    "watermark replay, 8 partitions, idle",
+    "state_at (simple reducer)",
+    "latest (vectorised)",
+    "project: vectorised view",
+    "project: fold keyed",
+    "timeline summary: busiest",
+)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -51,7 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--only", nargs="*", help="run only modules whose name contains these")
     parser.add_argument("--scales", nargs="*", type=int, help="override the scales")
+    parser.add_argument(
+        "--report-only", action="store_true", help="rewrite the report from its .json, run nothing"
+    )
     args = parser.parse_args(argv)
+    if args.report_only:
+        out = Path(args.out)
+        results = json.loads(out.with_suffix(".json").read_text())
+        out.write_text(_report(results, quick=False, seconds=None))
+        _chart(results, out.with_name("benchmarks-scaling.png"))
+        print(f"bench: rewrote {out}")
+        return 0
     scales = args.scales or ((SCALES[0],) if args.quick else SCALES)
     results: dict[str, list[dict]] = {}
     failures = []
@@ -75,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench:   done in {time.perf_counter() - t0:.0f} s", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    previous = out.with_suffix(".json")
+    if args.only and not args.quick and previous.exists():
+        # a partial run replaces only the modules it ran; the others keep their figures
+        results = {**json.loads(previous.read_text()), **results}
+        results = dict(sorted(results.items()))
     out.write_text(_report(results, quick=args.quick, seconds=time.perf_counter() - started))
     (out.with_suffix(".json")).write_text(json.dumps(results, indent=1))
     if not args.quick:
@@ -103,12 +132,14 @@ def _fmt(value, kind: str = "") -> str:
     return str(value)
 
 
-def _report(results: dict[str, list[dict]], *, quick: bool, seconds: float) -> str:
+def _report(results: dict[str, list[dict]], *, quick: bool, seconds: float | None) -> str:
+    took = f", in {seconds:.0f} s" if seconds is not None else ""
     lines = [
         "# Benchmarks",
         "",
         f"Written by `python -m bench{' --quick' if quick else ''}` on "
-        f"{dt.date.today().isoformat()}, in {seconds:.0f} s.",
+        f"{dt.date.today().isoformat()}{took} (a run with `--only` replaces only the sections it "
+        "ran).",
         f"Machine: {machine()}.",
         "",
         "Every ratio compares our events/s with a baseline measured in the same run, on the "
@@ -118,6 +149,8 @@ def _report(results: dict[str, list[dict]], *, quick: bool, seconds: float) -> s
     ]
     if quick:
         lines += ["**Quick mode: a smoke test at the smallest scale; do not read speed here.**", ""]
+    else:
+        lines += _goals(results)
     for module, rows in results.items():
         lines += [f"## {module.removeprefix('bench_')}", ""]
         lines.append(
@@ -155,6 +188,50 @@ def _report(results: dict[str, list[dict]], *, quick: bool, seconds: float) -> s
     return "\n".join(lines)
 
 
+def _verdict(goal: str, r: dict) -> str:
+    """``met``, ``not met`` or ``see figures`` for goals written like ``>= 2x``,
+    ``>= 500k events/s``, ``< 5 s`` (clauses joined by ``and``)."""
+    import re
+
+    verdicts = []
+    for clause in goal.split(" and "):
+        if m := re.match(r">=\s*([\d.]+)x", clause.strip()):
+            verdicts.append(r.get("ratio") is not None and r["ratio"] >= float(m[1]))
+        elif m := re.match(r">=\s*([\d.]+)k events/s", clause.strip()):
+            verdicts.append(r.get("events_per_s", 0) >= 1000 * float(m[1]))
+        elif m := re.match(r"<\s*([\d.]+)\s*s\b", clause.strip()):
+            verdicts.append(r.get("seconds") is not None and r["seconds"] < float(m[1]))
+        else:
+            return "see figures"
+    return "met" if all(verdicts) else "**not met**"
+
+
+def _goals(results: dict[str, list[dict]]) -> list[str]:
+    """The goals the issues set, judged on the largest scale each was measured at."""
+    largest: dict[str, dict] = {}
+    for rows in results.values():
+        for r in rows:
+            known = largest.get(r["name"])
+            newer = known is None or r["scale"] >= known["scale"]
+            if r.get("goal") and r.get("events") and newer:
+                largest[r["name"]] = r
+    if not largest:
+        return []
+    lines = [
+        "## Goals",
+        "",
+        "| measurement | events | s | events/s | ratio | goal | verdict |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
+    for r in largest.values():
+        lines.append(
+            f"| {r['name']} | {_fmt(r['events'])} | {_fmt(r.get('seconds'))} | "
+            f"{_fmt(r.get('events_per_s'), 'rate')} | {_fmt(r.get('ratio'), 'ratio')} | "
+            f"{r['goal']} | {_verdict(r['goal'], r)} |"
+        )
+    return [*lines, ""]
+
+
 def _chart(results: dict[str, list[dict]], path: Path) -> None:
     import altair as alt
     import polars as pl
@@ -167,7 +244,7 @@ def _chart(results: dict[str, list[dict]], path: Path) -> None:
         }
         for rows in results.values()
         for r in rows
-        if r.get("seconds") and r.get("events")
+        if r.get("seconds") and r.get("events") and r["name"].startswith(HEADLINES)
     ]
     if not points:
         return
@@ -175,7 +252,7 @@ def _chart(results: dict[str, list[dict]], path: Path) -> None:
         alt.Chart(pl.DataFrame(points))
         .mark_line(point=True)
         .encode(
-            x=alt.X("events:Q", scale=alt.Scale(type="log"), title="events"),
+            x=alt.X("events:Q", scale=alt.Scale(type="log", nice=False), title="events"),
             y=alt.Y("us_per_event:Q", scale=alt.Scale(type="log"), title="µs per event"),
             color=alt.Color("measurement:N", legend=alt.Legend(orient="bottom", columns=2)),
         )

@@ -232,6 +232,7 @@ def run(scale: int = 1_000_000, quick: bool = False) -> list[dict]:
             "baseline": "raw driver paged loop",
             "baseline_events_per_s": round(raw_best["events"] / raw_best["seconds"]),
             "ratio": round(raw_best["seconds"] / best["seconds"], 2),
+            "goal": ">= 2x",
             "peak_rss_mb": best["peak_rss_mb"],
             "baseline_peak_rss_mb": raw_best["peak_rss_mb"],
             "baseline_gc_paused_events_per_s": round(no_gc["events"] / no_gc["seconds"]),

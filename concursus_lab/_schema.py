@@ -94,6 +94,28 @@ def validate(frame: pl.DataFrame, *, check_parameters: bool = True) -> pl.DataFr
     return frame.select(*COLUMNS, *extra)
 
 
+def for_writing(frame: pl.DataFrame, *, milliseconds: str | None = None) -> pl.DataFrame:
+    """What every source's ``append`` writes: validated, canonical columns only, parameters
+    canonical (compact, keys sorted). Raises :class:`SchemaError` before anything is written.
+
+    ``milliseconds`` names a store that keeps event times to the millisecond (Cassandra,
+    Concursus JSON); finer event times are refused, since event time is part of identity.
+    """
+    frame = validate(frame, check_parameters=False).select(COLUMNS)
+    parameters, n_bad, _ = normalise_parameters(frame["parameters"])
+    if n_bad:
+        validate(frame)  # raises, naming the rows
+    if milliseconds is not None:
+        finer = frame.select((pl.col("event_timestamp").dt.epoch("us") % 1000 != 0).sum()).item()
+        if finer:
+            raise SchemaError(
+                f"{milliseconds} keeps event times to the millisecond and `event_timestamp` is "
+                f"part of an event's identity; {finer} event(s) have finer times. Truncate "
+                "them first: pl.col('event_timestamp').dt.truncate('1ms')."
+            )
+    return frame.with_columns(parameters)
+
+
 def _dtype_problems(frame: pl.DataFrame) -> list[str]:
     problems = []
     schema = frame.schema

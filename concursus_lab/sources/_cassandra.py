@@ -45,13 +45,17 @@ import polars as pl
 from concursus_lab._gc import paused_gc
 from concursus_lab._jhash import bucket as catalogue_bucket
 from concursus_lab._query import Duplicates, Query, resolve_duplicates
-from concursus_lab._schema import COLUMNS, IDENTITY, SCHEMA, TIME, normalise_parameters, validate
+from concursus_lab._schema import (
+    IDENTITY,
+    SCHEMA,
+    TIME,
+    for_writing,
+)
 from concursus_lab._time import TimeLike
 from concursus_lab._timeuuid import processing_time, time_uuids
 from concursus_lab.exceptions import (
     IncompleteRead,
     MissingDependency,
-    SchemaError,
     SourceError,
     SourceUnavailable,
 )
@@ -555,21 +559,11 @@ class CassandraSource(Source):
         (bucket ``abs(hashCode(aggregateId)) % buckets``) are written for every aggregate.
         """
         self._check_open()
-        frame = validate(frame, check_parameters=False).select(COLUMNS)
-        parameters, n_bad, _ = normalise_parameters(frame["parameters"])
-        if n_bad:
-            validate(frame)  # raises, naming the rows
-        sub_ms = frame.select((pl.col("event_timestamp").dt.epoch("us") % 1000 != 0).sum()).item()
-        if sub_ms:
-            raise SchemaError(
-                f"Cassandra keeps event times to the millisecond and `event_timestamp` is part "
-                f"of an event's identity; {sub_ms} event(s) have finer times. Truncate them "
-                "first: pl.col('event_timestamp').dt.truncate('1ms')."
-            )
+        frame = for_writing(frame, milliseconds="Cassandra")
         if frame.height == 0:
             return 0
         offered = frame.height
-        frame = resolve_duplicates(frame.with_columns(parameters), "last")
+        frame = resolve_duplicates(frame, "last")
         frame = frame.sort("aggregate_type", "aggregate_id", maintain_order=True)
         has_time = processing_time(frame["processing_id"]).is_not_null()
         fresh = time_uuids(frame["processing_timestamp"])

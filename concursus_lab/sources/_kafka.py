@@ -45,14 +45,13 @@ import numpy as np
 import polars as pl
 
 from concursus_lab._query import Duplicates, Query
-from concursus_lab._schema import COLUMNS, SCHEMA, normalise_parameters, validate
+from concursus_lab._schema import SCHEMA, for_writing
 from concursus_lab._time import TimeLike, optional_utc
 from concursus_lab._timeuuid import processing_time, time_uuids
 from concursus_lab.exceptions import (
     ConcursusLabError,
     IncompleteRead,
     MissingDependency,
-    SchemaError,
     SourceError,
     SourceUnavailable,
 )
@@ -518,20 +517,9 @@ class KafkaSource(Source):
         """
         if layout not in codec.LAYOUTS:
             raise SourceError(f"`layout` must be 'flat' or 'nested', got {layout!r}.")
-        frame = validate(frame, check_parameters=False).select(COLUMNS)
-        parameters, n_bad, _ = normalise_parameters(frame["parameters"])
-        if n_bad:
-            validate(frame)  # raises, naming the rows
-        sub_ms = frame.select((pl.col("event_timestamp").dt.epoch("us") % 1000 != 0).sum()).item()
-        if sub_ms:
-            raise SchemaError(
-                "Concursus JSON keeps event times to the millisecond and `event_timestamp` is "
-                f"part of an event's identity; {sub_ms} event(s) have finer times. Truncate "
-                "them first: pl.col('event_timestamp').dt.truncate('1ms')."
-            )
+        frame = for_writing(frame, milliseconds="Concursus JSON")
         if frame.height == 0:
             return 0
-        frame = frame.with_columns(parameters)
         missing = frame["processing_id"].is_null()
         if missing.any():
             stamped = time_uuids(frame["processing_timestamp"])

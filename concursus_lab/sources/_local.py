@@ -34,7 +34,7 @@ import polars as pl
 
 from concursus_lab._jhash import bucket as hash_bucket
 from concursus_lab._query import Duplicates, Query, resolve_duplicates
-from concursus_lab._schema import COLUMNS, IDENTITY, SCHEMA, empty, normalise_parameters, validate
+from concursus_lab._schema import COLUMNS, IDENTITY, SCHEMA, empty, for_writing
 from concursus_lab._time import TimeLike
 from concursus_lab.exceptions import SourceError
 from concursus_lab.sources._base import Source
@@ -261,11 +261,7 @@ class LocalStore(Source):
         was processed later (ties go to the later append), as a Cassandra upsert would.
         Extra columns are not stored. Nothing is written when validation fails.
         """
-        frame = validate(frame, check_parameters=False).select(COLUMNS)
-        parameters, n_bad, _ = normalise_parameters(frame["parameters"])
-        if n_bad:
-            validate(frame)  # raises, naming the rows
-        frame = frame.with_columns(parameters)
+        frame = for_writing(frame)
         if frame.height == 0:
             return 0
         with self._lock():
