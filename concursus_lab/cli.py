@@ -108,6 +108,8 @@ def _lab(args: argparse.Namespace) -> int:
     ]
     if args.no_browser:
         command.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root
+        command.append("--allow-root")
     env = dict(os.environ)
     if root is not None and "CONCURSUS_LAB_SOURCE" not in env:
         env["CONCURSUS_LAB_SOURCE"] = str(root / "data" / "sample")
