@@ -1,4 +1,5 @@
-"""Helpers for your own CI: compare event frames, sanitise notebook outputs.
+"""Helpers for your own CI: compare event frames and states, redeliver histories in
+hypothesis tests, sanitise notebook outputs.
 
 >>> import concursus_lab as cl
 >>> from concursus_lab import testing
@@ -8,7 +9,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -44,4 +47,96 @@ def assert_events_equal(
     )
 
 
-__all__ = ["SANITIZE_FILE", "assert_events_equal"]
+def assert_states_equal(left: Any, right: Any) -> None:
+    """Assert two ``cl.state_at`` results hold the same states (and the same counts).
+
+    Accepts the results themselves or their ``.frame``; rows are compared by
+    ``aggregate_id`` whatever their order.
+    """
+    frames = [getattr(x, "frame", x) for x in (left, right)]
+    for frame in frames:
+        if not isinstance(frame, pl.DataFrame) or "aggregate_id" not in frame.columns:
+            raise TypeError(
+                f"expected a state_at result or its .frame, got {type(frame).__name__}."
+            )
+    a, b = (f.sort("aggregate_id") for f in frames)
+    if not a.equals(b):
+        only_a = a.join(b, on=a.columns, how="anti", nulls_equal=True)
+        only_b = b.join(a, on=b.columns, how="anti", nulls_equal=True)
+        raise AssertionError(
+            f"states differ: {a.height:,} vs {b.height:,} aggregates; "
+            f"{only_a.height:,} rows only on the left, {only_b.height:,} only on the right.\n"
+            f"left only (first 5):\n{only_a.head(5)}\nright only (first 5):\n{only_b.head(5)}"
+        )
+    counts = [getattr(x, "counts", None) for x in (left, right)]
+    if None not in counts and counts[0] != counts[1]:
+        raise AssertionError(f"states agree but counts differ: {counts[0]} vs {counts[1]}")
+
+
+def redeliveries(
+    events: pl.DataFrame,
+    *,
+    max_repeats: int = 5,
+    max_delay: dt.timedelta = dt.timedelta(hours=1),
+) -> Any:
+    """A hypothesis strategy: ``events`` delivered again, as real systems deliver them.
+
+    Each example holds every row of ``events`` in a random order, plus up to
+    ``max_repeats`` rows delivered a second time, processed up to ``max_delay`` after the
+    original (same identity, same payload, a fresh processing id). A reducer, projection
+    or view that is right should give the same answer for every example:
+
+    >>> import concursus_lab as cl
+    >>> from hypothesis import given, settings
+    >>> from concursus_lab.sample import parcel_state, parcel_types
+    >>> from concursus_lab.testing import assert_states_equal, redeliveries
+    >>> history = cl.sample.fixture("messy").unique(cl.IDENTITY, keep="last")
+    >>> expected = cl.state_at(history, parcel_state, types=parcel_types)
+    >>> @settings(max_examples=20, deadline=None)
+    ... @given(redeliveries(history))
+    ... def check(delivered):
+    ...     assert_states_equal(
+    ...         cl.state_at(delivered, parcel_state, types=parcel_types).frame, expected.frame
+    ...     )
+    >>> check()
+    """
+    try:
+        from hypothesis import strategies as st
+    except ImportError:  # pragma: no cover - hypothesis is in the test extra
+        from concursus_lab.exceptions import MissingDependency
+
+        raise MissingDependency(
+            "redeliveries needs hypothesis: pip install 'concursus-lab[test]'"
+        ) from None
+    frame = validate(events, check_parameters=False)
+    n = frame.height
+    limit = max(int(max_delay.total_seconds() * 1_000_000) // 1000, 1)
+
+    @st.composite
+    def delivered(draw: Any) -> pl.DataFrame:
+        order = draw(st.permutations(list(range(n))))
+        again = draw(st.lists(st.integers(0, n - 1), max_size=max_repeats)) if n else []
+        shuffled = frame[list(order)]
+        if not again:
+            return shuffled
+        delays = [draw(st.integers(1, limit)) for _ in again]
+        repeats = frame[again].with_columns(
+            (
+                pl.col("processing_timestamp")
+                + pl.Series(delays, dtype=pl.Int64).cast(pl.Duration("ms"))
+            ).cast(SCHEMA["processing_timestamp"])
+        )
+        from concursus_lab._timeuuid import time_uuids
+
+        repeats = repeats.with_columns(time_uuids(repeats["processing_timestamp"]))
+        return pl.concat([shuffled, repeats])
+
+    return delivered()
+
+
+__all__ = [
+    "SANITIZE_FILE",
+    "assert_events_equal",
+    "assert_states_equal",
+    "redeliveries",
+]
