@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from concursus_lab._decode import classify
 from concursus_lab._gc import paused_gc
 from concursus_lab._order import creation_mask, restart
 from concursus_lab._query import _DUPLICATES
@@ -76,7 +77,7 @@ from concursus_lab._threads import (
 )
 from concursus_lab._time import TimeLike, optional_utc
 from concursus_lab._timetravel import state_columns
-from concursus_lab._types import EventTypes, classify, sequence_of_types
+from concursus_lab._types import EventTypes, sequence_of_types
 from concursus_lab.exceptions import ConcursusLabError, ProjectionError, ReducerError, SchemaError
 
 Reducer = Callable[[Any, Any], Any]

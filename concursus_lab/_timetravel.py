@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from concursus_lab._decode import Classified, classify
 from concursus_lab._gc import paused_gc
 from concursus_lab._order import (
     causal_order,
@@ -67,12 +68,7 @@ from concursus_lab._order import (
 from concursus_lab._query import _DUPLICATES
 from concursus_lab._schema import COLUMNS, INITIAL, TERMINAL, validate
 from concursus_lab._time import TimeLike, optional_utc
-from concursus_lab._types import (
-    Classified,
-    EventTypes,
-    classify,
-    sequence_of_types,
-)
+from concursus_lab._types import EventTypes, sequence_of_types
 from concursus_lab.exceptions import ReducerError, SchemaError
 
 Reducer = Callable[[Any, Any], Any]

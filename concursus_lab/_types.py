@@ -51,7 +51,6 @@ import dataclasses
 import datetime as dt
 import difflib
 import inspect
-import re
 import types as _pytypes
 import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -64,7 +63,7 @@ import polars as pl
 from concursus_lab._gc import paused_gc
 from concursus_lab._schema import COLUMNS, INITIAL, NEITHER, TERMINAL, validate
 from concursus_lab._time import to_utc
-from concursus_lab.exceptions import DecodeError, SchemaError
+from concursus_lab.exceptions import SchemaError
 
 #: Attributes every event instance carries besides its parameters.
 METADATA = ("aggregate_id", "event_timestamp", "processing_timestamp", "stream_id")
@@ -73,11 +72,11 @@ _KINDS = {"initial": INITIAL, "event": NEITHER, "terminal": TERMINAL}
 _KIND_OF = {v: k for k, v in _KINDS.items()}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US = dt.timedelta(microseconds=1)
-_MAX_SHOWN = 3
+MAX_SHOWN = 3
 
 # Each kind's JSON value in canonical (compact) form, for the fast path, with one capture
 # group around what is then converted. Strings with escapes take the slow path.
-_FAST = {
+FAST = {
     "str": r'"([^"\\\x00-\x1f]*)"',
     "int": r"(-?(?:0|[1-9][0-9]{0,17}))",
     "float": r"(-?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]{1,17})?(?:[eE][+-]?[0-9]{1,2})?)",
@@ -333,6 +332,8 @@ class EventTypes:
         >>> decoded.events[0].depotId, decoded.undecodable.height
         ('Lewisham', 1)
         """
+        from concursus_lab._decode import classify  # decoding builds on these declarations
+
         frame = validate(events, check_parameters=False)
         mine = frame.filter(pl.col("aggregate_type") == self.aggregate_type)
         classified = classify(self, mine)
@@ -385,7 +386,7 @@ class EventTypes:
             values = {}
             for p in event_type.parameters:
                 value = getattr(instance, p.name)
-                ok, checked = _coerce(p, value)
+                ok, checked = coerce(p, value)
                 if not ok:
                     raise SchemaError(
                         f"instance {i}: parameter {checked}; fix the value given to "
@@ -463,7 +464,7 @@ def _reason_counts(undecodable: pl.DataFrame) -> list[tuple[str, int]]:
     if undecodable.height == 0:
         return []
     counts = undecodable.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
-    return [(r, n) for r, n in counts.head(_MAX_SHOWN).rows()]
+    return [(r, n) for r, n in counts.head(MAX_SHOWN).rows()]
 
 
 # ---------------------------------------------------------------------- class preparation
@@ -655,7 +656,7 @@ def _maker(cls: type, parameters: tuple[Parameter, ...], *, fast: bool) -> Calla
 # ------------------------------------------------------------------------- value checking
 
 
-def _coerce(p: Parameter, value: Any) -> tuple[bool, Any]:
+def coerce(p: Parameter, value: Any) -> tuple[bool, Any]:
     """(True, value as the declared type) or (False, the reason it is not)."""
     if value is None:
         if p.optional or p.kind == "any":
@@ -681,7 +682,7 @@ def _coerce(p: Parameter, value: Any) -> tuple[bool, Any]:
         if ok and p.item is not None:
             out = []
             for item in value:
-                good, item = _coerce(p.item, item)
+                good, item = coerce(p.item, item)
                 if not good:
                     return False, f"{p.name!r} has an item of the wrong type: {item}"
                 out.append(item)
@@ -692,7 +693,7 @@ def _coerce(p: Parameter, value: Any) -> tuple[bool, Any]:
         ok = True
     if ok:
         return True, value
-    return False, f"{p.name!r} should be {p.describe()}, got {_clip(value)} ({t.__name__})"
+    return False, f"{p.name!r} should be {p.describe()}, got {clip(value)} ({t.__name__})"
 
 
 def _to_date(p: Parameter, value: Any) -> tuple[bool, Any]:
@@ -706,7 +707,7 @@ def _to_date(p: Parameter, value: Any) -> tuple[bool, Any]:
     except ValueError:
         pass
     return False, (
-        f'{p.name!r} should be a date such as "1968-05-28" or [1968, 5, 28], got {_clip(value)}'
+        f'{p.name!r} should be a date such as "1968-05-28" or [1968, 5, 28], got {clip(value)}'
     )
 
 
@@ -719,7 +720,7 @@ def _to_datetime(p: Parameter, value: Any) -> tuple[bool, Any]:
     except (ValueError, OverflowError, OSError, SchemaError):
         pass
     return False, (
-        f"{p.name!r} should be an instant (ISO 8601 text or epoch seconds), got {_clip(value)}"
+        f"{p.name!r} should be an instant (ISO 8601 text or epoch seconds), got {clip(value)}"
     )
 
 
@@ -729,289 +730,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _clip(value: Any, width: int = 30) -> str:
+def clip(value: Any, width: int = 30) -> str:
     text = repr(value)
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-# ------------------------------------------------------------------------------- decoding
-
-
-class Classified:
-    """Rows of one aggregate type sorted into event types, with their decoded parameters.
-
-    ``code[i]`` is the index of row i's event type in ``types`` (-1 when the row cannot be
-    decoded, with ``reasons[i]`` saying why). Parameter values of each type are held as
-    arrays aligned with ``rows[t]``, the positions of that type's decodable rows.
-    """
-
-    def __init__(self, types: EventTypes, height: int) -> None:
-        self.types = list(types)
-        self.code = np.full(height, -1, dtype=np.int32)
-        self.reasons: dict[int, str] = {}
-        self.rows: list[np.ndarray] = []
-        self.values: list[list[np.ndarray]] = []
-        self.position = np.full(height, -1, dtype=np.int64)  # index within its type's values
-
-    @property
-    def kinds(self) -> np.ndarray:
-        """characteristics of each row's declared type (-1 for undecodable rows)."""
-        lookup = np.array([t.characteristics for t in self.types] + [-1], dtype=np.int32)
-        return lookup[self.code]
-
-    def keep_only(self, rows: np.ndarray) -> None:
-        """Forget rows other than ``rows``: they get code -1 and no reason."""
-        considered = np.zeros(len(self.code), dtype=bool)
-        considered[rows] = True
-        self.code = np.where(considered, self.code, -1).astype(np.int32)
-        self.reasons = {r: why for r, why in self.reasons.items() if considered[r]}
-
-    def undecodable_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
-        rows = sorted(self.reasons)
-        return frame[rows].with_columns(
-            pl.Series("reason", [self.reasons[r] for r in rows], dtype=pl.String)
-        )
-
-    def raise_if_undecodable(self, frame: pl.DataFrame) -> None:
-        if not self.reasons:
-            return
-        rows = sorted(self.reasons)
-        shown = "\n".join(
-            f"  - {frame['aggregate_id'][r]} {frame['name'][r]!r} at "
-            f"{frame['event_timestamp'][r]}: {self.reasons[r]}"
-            for r in rows[:_MAX_SHOWN]
-        )
-        more = f"\n  ... and {len(rows) - _MAX_SHOWN:,} more" if len(rows) > _MAX_SHOWN else ""
-        raise DecodeError(
-            f"{len(rows):,} event(s) of {frame['aggregate_type'][rows[0]]!r} could not be "
-            f"decoded:\n{shown}{more}\nDeclare the missing types or fix the parameters, or "
-            "pass strict=False to get them counted and returned instead."
-        )
-
-    def build(self, rows: np.ndarray, meta: Sequence[np.ndarray]) -> list[Any]:
-        """Instances for ``rows`` (decodable row positions), in that order.
-
-        ``meta`` holds, aligned with ``rows``: aggregate ids, event and processing times in
-        epoch microseconds, and stream ids.
-        """
-        n = len(rows)
-        if n == 0:
-            return []
-        out = np.empty(n, dtype=object)
-        codes = self.code[rows]
-        for t, event_type in enumerate(self.types):
-            where = np.flatnonzero(codes == t) if len(self.types) > 1 else np.arange(n)
-            if len(where) == 0:
-                continue
-            position = self.position[rows[where]]
-            params = [column[position].tolist() for column in self.values[t]]
-            columns = [m[where].tolist() for m in meta]
-            made = map(event_type.cls._concursus_make, *params, *columns)
-            out[where] = np.fromiter(made, dtype=object, count=len(where))
-        return out.tolist()
-
-    def build_frame(self, frame: pl.DataFrame, rows: np.ndarray) -> list[Any]:
-        """Instances for ``rows`` of ``frame`` (the frame that was classified)."""
-        picked = frame.select(
-            "aggregate_id",
-            pl.col("event_timestamp").dt.epoch("us"),
-            pl.col("processing_timestamp").dt.epoch("us"),
-            "stream_id",
-        ).gather(pl.Series(rows, dtype=pl.Int64))
-        meta = [_objects(picked[c]) for c in picked.columns]
-        return self.build(rows, meta)
-
-
-def _objects(column: pl.Series) -> np.ndarray:
-    if column.dtype == pl.Int64 and not column.null_count():
-        return column.to_numpy()
-    out = np.empty(column.len(), dtype=object)
-    out[:] = column.to_list()
-    return out
-
-
-def classify(types: EventTypes, frame: pl.DataFrame, rows: np.ndarray | None = None) -> Classified:
-    """Sort rows of ``frame`` (all of ``types.aggregate_type``) into types and decode them.
-
-    ``rows`` limits the work to those row positions (others get code -1 and no reason).
-    """
-    result = Classified(types, frame.height)
-    code = type_codes(types, frame)
-    if rows is not None:
-        considered = np.zeros(frame.height, dtype=bool)
-        considered[rows] = True
-        code = np.where(considered, code, -2)
-    unknown = np.flatnonzero(code == -1)
-    if len(unknown):
-        pairs = frame.select("name", "version")[unknown]
-        reason_of = {(n, v): types._unknown(n, v) for n, v in pairs.unique().rows()}
-        for row, (n, v) in zip(unknown.tolist(), pairs.rows(), strict=True):
-            result.reasons[row] = reason_of[(n, v)]
-    parameters = frame["parameters"]
-    for t, event_type in enumerate(result.types):
-        mine = np.flatnonzero(code == t)
-        good, values, bad = _decode_type(event_type, parameters.gather(pl.Series(mine)))
-        for position, reason in bad:
-            result.reasons[int(mine[position])] = reason
-            code[mine[position]] = -1
-        result.rows.append(mine[good])
-        result.position[mine[good]] = np.arange(len(good))
-        result.values.append(values)
-    result.code = np.maximum(code, -1).astype(np.int32)
-    return result
-
-
-def type_codes(types: EventTypes, frame: pl.DataFrame) -> np.ndarray:
-    """Each row's index in ``list(types)`` by (name, version), -1 when not declared."""
-    listed = list(types)
-    keys = [(n, v, listed.index(t)) for (n, v), t in types._by_key.items()]
-    if not keys or frame.height == 0:
-        return np.full(frame.height, -1, dtype=np.int64)
-    if len(keys) <= 64:
-        expr = pl.lit(-1, pl.Int64)
-        for name, version, index in keys:
-            match = (pl.col("name") == name) & (pl.col("version") == version)
-            expr = pl.when(match).then(pl.lit(index, pl.Int64)).otherwise(expr)
-        return frame.select(expr).to_series().to_numpy().astype(np.int64)
-    lookup = pl.DataFrame(
-        {
-            "name": [k[0] for k in keys],
-            "version": [k[1] for k in keys],
-            "__code": [k[2] for k in keys],
-        },
-        schema={"name": pl.String, "version": pl.String, "__code": pl.Int64},
-    )
-    coded = frame.select("name", "version").join(
-        lookup, on=["name", "version"], how="left", maintain_order="left"
-    )
-    return coded["__code"].fill_null(-1).to_numpy().astype(np.int64)
-
-
-def _decode_type(
-    event_type: EventType, texts: pl.Series
-) -> tuple[np.ndarray, list[np.ndarray], list[tuple[int, str]]]:
-    """Decode one type's parameter texts: (good positions, value arrays, (position, reason))."""
-    n = texts.len()
-    params = event_type.parameters
-    fast = np.zeros(n, dtype=bool)
-    columns: list[pl.Series] = []
-    pattern = _pattern(params)
-    if pattern is not None and n:
-        fast = texts.str.contains(pattern).fill_null(False).to_numpy()
-        if fast.any() and params:
-            columns, invalid = _fast_columns(params, pattern, texts.filter(pl.Series(fast)))
-            if invalid.any():  # dates that look like dates but are not real ones
-                fast[np.flatnonzero(fast)[invalid]] = False
-                keep = pl.Series(~invalid)
-                columns = [c.filter(keep) for c in columns]
-    slow = np.flatnonzero(~fast)
-    slow_values: list[list[Any]] = [[] for _ in params]
-    bad: list[tuple[int, str]] = []
-    good_slow = []
-    if len(slow):
-        texts_list = texts.gather(pl.Series(slow)).to_list()
-        for position, text in zip(slow.tolist(), texts_list, strict=True):
-            ok, decoded = _decode_one(event_type, text)
-            if ok:
-                good_slow.append(position)
-                for i, value in enumerate(decoded):
-                    slow_values[i].append(value)
-            else:
-                bad.append((position, decoded))
-    good = np.flatnonzero(fast)
-    if not good_slow:
-        return good, [_to_array(c) for c in columns] if params else [], bad
-    merged_rows = np.concatenate([good, np.array(good_slow, dtype=np.int64)])
-    order = np.argsort(merged_rows, kind="stable")
-    arrays = []
-    for i in range(len(params)):
-        fast_part = _to_array(columns[i]) if columns else np.zeros(0, dtype=object)
-        slow_part = np.empty(len(good_slow), dtype=object)
-        slow_part[:] = slow_values[i]
-        both = np.concatenate([fast_part.astype(object), slow_part])
-        arrays.append(both[order])
-    return merged_rows[order], arrays, bad
-
-
-def _pattern(params: tuple[Parameter, ...]) -> str | None:
-    """A regular expression matching canonical parameter texts of this type, if there is
-    one: keys sorted, no spaces, one capture group per parameter (in key order)."""
-    parts = []
-    for p in sorted(params, key=lambda p: p.name):
-        if p.kind not in _FAST or not re.fullmatch(r"[A-Za-z0-9_]+", p.name):
-            return None
-        value = _FAST[p.kind]
-        if p.optional:
-            value = f"(?:{value}|null)"
-        parts.append(f'"{p.name}":{value}')
-    return r"^\{" + ",".join(parts) + r"\}$"
-
-
-def _fast_columns(
-    params: tuple[Parameter, ...], pattern: str, texts: pl.Series
-) -> tuple[list[pl.Series], np.ndarray]:
-    """Typed columns (in declared order) of texts matching ``pattern``, and which rows hold
-    a date that does not exist."""
-    groups = texts.str.extract_groups(pattern).struct.unnest()
-    raw = dict(zip(sorted(p.name for p in params), groups.iter_columns(), strict=True))
-    invalid = np.zeros(texts.len(), dtype=bool)
-    columns = []
-    for p in params:
-        text = raw[p.name]
-        if p.kind == "int":
-            column = text.cast(pl.Int64)
-        elif p.kind == "float":
-            column = text.cast(pl.Float64)
-        elif p.kind == "bool":
-            column = text == "true"
-        elif p.kind == "date":
-            column = text.str.to_date("%Y-%m-%d", strict=False)
-            invalid |= (column.is_null() & text.is_not_null()).to_numpy()
-        else:
-            column = text
-        columns.append(column.alias(p.name))
-    return columns, invalid
-
-
-def _to_array(column: pl.Series) -> np.ndarray:
-    if column.null_count() == 0 and column.dtype in (pl.Int64, pl.Float64, pl.Boolean, pl.Date):
-        return column.to_numpy()
-    out = np.empty(column.len(), dtype=object)
-    out[:] = column.to_list()
-    return out
-
-
-def _decode_one(event_type: EventType, text: str | None) -> tuple[bool, Any]:
-    """(True, parameter values in declared order) or (False, reason)."""
-    try:
-        value = orjson.loads(text) if text is not None else None
-    except orjson.JSONDecodeError:
-        return False, f"parameters are not valid JSON: {_clip(text)}"
-    if type(value) is not dict:
-        return False, f"parameters are not a JSON object: {_clip(text)}"
-    declared = {p.name for p in event_type.parameters}
-    extra = sorted(set(value) - declared)
-    if extra:
-        near = {e: difflib.get_close_matches(e, sorted(declared), 1) for e in extra}
-        hints = ", ".join(
-            f"{e!r}" + (f" (did you mean {near[e][0]!r}?)" if near[e] else "") for e in extra
-        )
-        return False, f"unexpected parameter {hints} for {event_type.name!r}"
-    out = []
-    for p in event_type.parameters:
-        if p.name not in value:
-            if p.default is not NO_DEFAULT:
-                out.append(p.default())
-                continue
-            if p.optional:
-                out.append(None)
-                continue
-            return False, f"missing parameter {p.name!r} ({p.describe()}) for {event_type.name!r}"
-        ok, coerced = _coerce(p, value[p.name])
-        if not ok:
-            return False, f"parameter {coerced}"
-        out.append(coerced)
-    return True, out
 
 
 def sequence_of_types(types: Any, name: str = "types") -> EventTypes:
