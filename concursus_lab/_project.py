@@ -68,6 +68,7 @@ from concursus_lab._gc import paused_gc
 from concursus_lab._order import creation_mask, restart
 from concursus_lab._query import _DUPLICATES
 from concursus_lab._schema import COLUMNS, IDENTITY, validate
+from concursus_lab._state_columns import state_columns
 from concursus_lab._threads import (
     aggregate_hashes,
     carry_forward,
@@ -76,7 +77,6 @@ from concursus_lab._threads import (
     sorted_codes,
 )
 from concursus_lab._time import TimeLike, optional_utc
-from concursus_lab._timetravel import state_columns
 from concursus_lab._types import EventTypes, sequence_of_types
 from concursus_lab.exceptions import ConcursusLabError, ProjectionError, ReducerError, SchemaError
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import html
 import os
 import pickle
@@ -46,7 +47,8 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import reduce
-from itertools import islice
+from itertools import islice, repeat
+from operator import is_not, itemgetter
 from typing import Any
 
 import numpy as np
@@ -67,6 +69,14 @@ from concursus_lab._order import (
 )
 from concursus_lab._query import _DUPLICATES
 from concursus_lab._schema import COLUMNS, INITIAL, TERMINAL, validate
+from concursus_lab._state_columns import (
+    Extracted,
+    extract,
+    has_none,
+    merge,
+    state_columns,
+    to_columns,
+)
 from concursus_lab._time import TimeLike, optional_utc
 from concursus_lab._types import EventTypes, sequence_of_types
 from concursus_lab.exceptions import ReducerError, SchemaError
@@ -77,7 +87,6 @@ Reducer = Callable[[Any, Any], Any]
 STATUSES = ("not_known_yet", "after_at", "duplicate", "undecodable", "skipped", "applied")
 
 _TIME = pl.Datetime("us", "UTC")
-_RESERVED = ("aggregate_id", "events_applied", "last_event_timestamp")
 
 
 # ---------------------------------------------------------------------------- the result
@@ -94,7 +103,7 @@ class StateAt:
         fields as columns (or one ``state`` column), ``events_applied`` and
         ``last_event_timestamp`` (the latest event time among the events applied).
     states
-        ``aggregate_id -> state object``, the reducer's own values.
+        ``aggregate_id -> state object``, the reducer's own values (made on first use).
     aggregate_type, at, known_at
         The question asked.
     counts
@@ -106,12 +115,22 @@ class StateAt:
     """
 
     frame: pl.DataFrame
-    states: dict[str, Any]
     aggregate_type: str
     at: dt.datetime | None
     known_at: dt.datetime | None
     counts: dict[str, int]
     undecodable: pl.DataFrame
+    _folded: tuple[list[str], list[Any], np.ndarray] = dataclasses.field(repr=False)
+
+    @functools.cached_property
+    def states(self) -> dict[str, Any]:
+        """``aggregate_id -> state object`` (the reducer's own values), sorted by id.
+
+        Made on first use: the frame is the answer most often looked at, and a dict of
+        hundreds of thousands of states takes a noticeable part of a second to build.
+        """
+        ids, states, order = self._folded
+        return dict(zip(_take(ids, order), _take(states, order), strict=True))
 
     @property
     def skipped(self) -> int:
@@ -256,14 +275,14 @@ def state_at(
     replay = _prepare(frame, types, at, known_at, duplicates, strict=strict)
     ids = pl.Series(replay.aggregate_ids, dtype=pl.String)
     if _parallel(workers, len(replay.rows)):  # no thread of ours may run across a fork
-        _, states, applied, last = _fold(replay, reducer, types, workers)
+        folded = _fold(replay, reducer, types, workers)
         order = string_order(ids)
     else:
         with ThreadPoolExecutor(1) as pool:  # the ids are sorted (NumPy) during the fold
             by_id = pool.submit(string_order, ids)
-            _, states, applied, last = _fold(replay, reducer, types, workers)
+            folded = _fold(replay, reducer, types, workers)
             order = by_id.result()
-    return _result(types, at, known_at, replay, replay.aggregate_ids, states, applied, last, order)
+    return _result(types, at, known_at, replay, folded, order)
 
 
 def state_of(
@@ -301,8 +320,8 @@ def state_of(
     _check_reducer(reducer)
     frame = frame.filter(pl.col("aggregate_id") == aggregate_id)
     replay = _prepare(frame, types, at, known_at, duplicates, strict=strict)
-    ids, states, _, _ = _fold(replay, reducer, types)
-    return states[0] if ids else None
+    folded = _fold(replay, reducer, types)
+    return folded.states[0] if folded.ids else None
 
 
 def history(
@@ -471,8 +490,8 @@ def restatements(
     results = []
     for known in (first, second):
         replay = _prepare(frame, types, at, known, duplicates, strict=strict)
-        ids, states, _, _ = _fold(replay, reducer, types)
-        results.append(dict(zip(ids, states, strict=True)))
+        folded = _fold(replay, reducer, types)
+        results.append(dict(zip(folded.ids, folded.states, strict=True)))
     before, after = results
     changed = sorted(i for i in candidates.to_list() if before.get(i) != after.get(i))
     columns: dict[str, pl.Series] = {"aggregate_id": pl.Series(changed, dtype=pl.String)}
@@ -633,38 +652,57 @@ class _FoldFailed(Exception):
         self.index = index
 
 
-def _fold(replay: _Replay, reducer: Reducer, types: EventTypes, workers: int | None = 1):
-    """Build the events and fold each aggregate's; returns ids, states, sizes, last times.
+@dataclasses.dataclass
+class _Folded:
+    """The fold's output, aggregates in replay order (``extracted``: the states' column
+    values, when the fold already pulled them out)."""
 
-    With two workers (Linux, enough events), the first half of the aggregates is folded in a
-    forked copy of this process while this one folds the second half; the child sends its
-    states back pickled. If they cannot be pickled, this process folds that half itself.
+    ids: list[str]
+    states: list[Any]
+    sizes: np.ndarray  # events applied per aggregate
+    last: np.ndarray  # latest event time applied, epoch microseconds
+    extracted: Extracted | None = None
+
+
+def _fold(replay: _Replay, reducer: Reducer, types: EventTypes, workers: int | None = 1) -> _Folded:
+    """Build the events and fold each aggregate's.
+
+    With two workers (Linux, enough events), the first part of the aggregates is folded in
+    a forked copy of this process while this one folds the rest; the child also pulls the
+    state values out for the columns (:func:`extract`), and sends both back pickled. If
+    they cannot be pickled, this process folds that part itself.
     """
     sizes = replay.segment_sizes
     n = len(sizes)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
+    extracted = None
     try:
         if _parallel(workers, len(replay.rows)) and n > 1:
-            states = _fold_two(replay, reducer, offsets, n // 2)
+            split = int(np.searchsorted(offsets, offsets[-1] * CHILD_SHARE))
+            states, extracted = _fold_two(replay, reducer, offsets, min(max(split, 1), n - 1))
         else:
             states = _fold_range(replay, reducer, 0, n, offsets)
     except _FoldFailed as failed:
         _raise_reducer_error(replay, reducer, failed.index, offsets, failed.__cause__)
-    if types.declares_initial:
-        for k, state in enumerate(states):
-            if state is None:
-                event = _events_of(replay, k, offsets)[-1]
-                raise ReducerError(
-                    f"the reducer returned None for aggregate {replay.aggregate_ids[k]!r} "
-                    f"(after {event!r}); a reducer returns the new state: did a branch "
-                    "forget its `return`?",
-                    replay.aggregate_ids[k],
-                    event,
-                )
+    if types.declares_initial and has_none(states):
+        k = states.index(None)
+        event = _events_of(replay, k, offsets)[-1]
+        raise ReducerError(
+            f"the reducer returned None for aggregate {replay.aggregate_ids[k]!r} "
+            f"(after {event!r}); a reducer returns the new state: did a branch "
+            "forget its `return`?",
+            replay.aggregate_ids[k],
+            event,
+        )
     times = replay.meta[1]
     last = np.maximum.reduceat(times, offsets[:-1]) if len(times) else times
-    return replay.aggregate_ids, states, sizes, last
+    return _Folded(replay.aggregate_ids, states, sizes, last, extracted)
+
+
+#: The share of the events folded by the child when two processes fold: the parent also
+#: unpickles the child's states and sorts the ids while the child pickles.
+CHILD_SHARE = 0.5
 
 
 def _parallel(workers: int | None, events: int) -> bool:
@@ -687,20 +725,24 @@ def _fold_range(replay: _Replay, reducer: Reducer, lo: int, hi: int, offsets) ->
     a, b = int(offsets[lo]), int(offsets[hi])
     states: list[Any] = []
     with paused_gc():
-        events = replay.classified.build(replay.rows[a:b], [m[a:b] for m in replay.meta])
-        stream = iter(events)
+        stream = replay.classified.stream(replay.rows[a:b], [m[a:b] for m in replay.meta])
         try:
             for size in replay.segment_sizes[lo:hi].tolist():
                 states.append(reduce(reducer, islice(stream, size), None))
         except Exception as exc:
             raise _FoldFailed(lo + len(states)) from exc
         finally:
-            del stream, events  # freed before the collector runs again, not scanned by it
+            del stream  # freed before the collector runs again, not scanned by it
     return states
 
 
-def _fold_two(replay: _Replay, reducer: Reducer, offsets, half: int) -> list[Any]:
-    """Fold aggregates [0, half) in a forked child and [half, n) here, at the same time."""
+def _fold_two(
+    replay: _Replay, reducer: Reducer, offsets, split: int
+) -> tuple[list[Any], Extracted | None]:
+    """Fold aggregates [0, split) in a forked child and [split, n) here, at the same time.
+
+    Returns all the states, and their column values when both parts had the same shape.
+    """
     read, write = os.pipe()
     with warnings.catch_warnings():  # Python 3.12+ warns about forking a threaded process;
         warnings.simplefilter("ignore", DeprecationWarning)  # the child runs no polars code
@@ -710,13 +752,16 @@ def _fold_two(replay: _Replay, reducer: Reducer, offsets, half: int) -> list[Any
         try:
             os.close(read)
             try:
-                payload: tuple = ("ok", _fold_range(replay, reducer, 0, half, offsets))
+                states = _fold_range(replay, reducer, 0, split, offsets)
+                with paused_gc():
+                    payload: tuple = ("ok", states, extract(states))
             except _FoldFailed as failed:
-                payload = ("failed", failed.index)
+                payload = ("failed", failed.index, None)
             try:
-                data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+                with paused_gc():
+                    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:
-                data = pickle.dumps(("unpicklable", None))
+                data = pickle.dumps(("unpicklable", None, None))
             with os.fdopen(write, "wb") as out:
                 out.write(data)
         except BaseException:
@@ -727,7 +772,9 @@ def _fold_two(replay: _Replay, reducer: Reducer, offsets, half: int) -> list[Any
     mine: list[Any] | None = None
     failure: _FoldFailed | None = None
     try:
-        mine = _fold_range(replay, reducer, half, len(offsets) - 1, offsets)
+        mine = _fold_range(replay, reducer, split, len(offsets) - 1, offsets)
+        with paused_gc():
+            my_values = extract(mine)
     except _FoldFailed as failed:
         failure = failed
     finally:
@@ -735,15 +782,17 @@ def _fold_two(replay: _Replay, reducer: Reducer, offsets, half: int) -> list[Any
             data = pipe.read()
         os.waitpid(pid, 0)
     try:
-        kind, value = pickle.loads(data) if data else ("crashed", None)
+        with paused_gc():
+            kind, value, their_values = pickle.loads(data) if data else ("crashed", None, None)
     except Exception:
-        kind, value = "crashed", None
+        kind, value, their_values = "crashed", None, None
     if kind == "failed":
         raise _FoldFailed(value)
     if failure is not None:
         raise failure
-    theirs = value if kind == "ok" else _fold_range(replay, reducer, 0, half, offsets)
-    return theirs + mine
+    if kind != "ok":
+        return _fold_range(replay, reducer, 0, split, offsets) + mine, None
+    return value + mine, merge(their_values, my_values)
 
 
 def _events_of(replay: _Replay, k: int, offsets) -> list[Any]:
@@ -775,74 +824,42 @@ def _raise_reducer_error(replay: _Replay, reducer: Reducer, k: int, offsets, exc
     ) from exc
 
 
-def _result(types, at, known_at, replay, ids, states, sizes, last, order=None) -> StateAt:
-    """The StateAt of the folded states, rows sorted by id (``order``, if already known)."""
+def _result(types, at, known_at, replay, folded: _Folded, order=None) -> StateAt:
+    """The StateAt of the folded states, rows sorted by id (``order``, if already known).
+
+    The columns are built in replay order and then sorted by polars; the dict of states
+    waits until it is asked for.
+    """
+    ids, states = folded.ids, folded.states
     if order is None:
         order = string_order(pl.Series(ids, dtype=pl.String))
-    keep = [int(i) for i in order if states[i] is not None]
-    if keep != list(range(len(states))):
-        ids = [ids[i] for i in keep]
-        states = [states[i] for i in keep]
-        sizes, last = sizes[keep], last[keep]
+    if has_none(states):  # only a type without initial events may leave an aggregate None
+        present = np.fromiter(map(is_not, states, repeat(None)), dtype=bool, count=len(states))
+        order = order[present[order]]
     columns = {"aggregate_id": pl.Series("aggregate_id", ids, dtype=pl.String)}
-    columns.update(state_columns(states))
-    columns["events_applied"] = pl.Series("events_applied", sizes, dtype=pl.Int64)
-    columns["last_event_timestamp"] = pl.Series("last_event_timestamp", last, dtype=pl.Int64).cast(
-        _TIME
-    )
+    columns.update(to_columns(folded.extracted or extract(states)))
+    columns["events_applied"] = pl.Series("events_applied", folded.sizes, dtype=pl.Int64)
+    columns["last_event_timestamp"] = pl.Series(
+        "last_event_timestamp", folded.last, dtype=pl.Int64
+    ).cast(_TIME)
     frame = pl.DataFrame(columns)
+    if len(order) != frame.height or (np.diff(order) != 1).any():
+        frame = frame[order]
     return StateAt(
         frame,
-        dict(zip(ids, states, strict=True)),
         types.aggregate_type,
         at,
         known_at,
         replay.counts,
         replay.undecodable,
+        (ids, states, order),
     )
 
 
-def state_columns(states: list[Any]) -> dict[str, pl.Series]:
-    """The state objects as columns: the fields of a dataclass (or named tuple), else one
-    ``state`` column (null where a state is None)."""
-    present = [s for s in states if s is not None]
-    kinds = {type(s) for s in present}
-    if len(kinds) == 1:
-        kind = next(iter(kinds))
-        if dataclasses.is_dataclass(kind):
-            names = [f.name for f in dataclasses.fields(kind)]
-        elif issubclass(kind, tuple) and hasattr(kind, "_fields"):
-            names = list(kind._fields)
-        else:
-            names = None
-        if names is not None:
-            out = {}
-            for name in names:
-                column = f"state_{name}" if name in _RESERVED else name
-                values = [None if s is None else getattr(s, name) for s in states]
-                out[column] = _series(column, values)
-            return out
-        if kind in (tuple, list) and len(present) == len(states):
-            column = _equal_length_lists(states)
-            if column is not None:
-                return {"state": column}
-    return {"state": _series("state", states)}
-
-
-def _equal_length_lists(states: list[Any]) -> pl.Series | None:
-    """Tuples (or lists) of one length as a List column, built flat (polars converts a list
-    of tuples one by one, slowly)."""
-    width = len(states[0])
-    if width == 0 or any(len(s) != width for s in states):
-        return None
-    flat = _series("state", [x for s in states for x in s])
-    if flat.dtype == pl.Object:
-        return None
-    return flat.reshape((len(states), width)).cast(pl.List(flat.dtype)).alias("state")
-
-
-def _series(name: str, values: list[Any]) -> pl.Series:
-    try:
-        return pl.Series(name, values, strict=False)
-    except Exception:
-        return pl.Series(name, values, dtype=pl.Object)
+def _take(values: list[Any], positions: np.ndarray) -> list[Any]:
+    """``[values[i] for i in positions]``, in C."""
+    if len(positions) == 0:
+        return []
+    if len(positions) == 1:
+        return [values[int(positions[0])]]
+    return list(itemgetter(*positions.tolist())(values))

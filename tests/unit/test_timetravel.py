@@ -713,6 +713,36 @@ def test_two_workers_report_errors_from_either_half():
             cl.state_at(one_fails, fragile, types=bulbs, workers=2)
 
 
+@pytest.mark.parametrize(
+    "shape_of",
+    [
+        lambda i: ("on", i),  # the same shape everywhere: columns come from both processes
+        lambda i: ("on", i) if i else {"n": i},  # one aggregate differs: one half's shape
+        lambda i: None if i % 2 else ("on", i),  # no state for some (no initial declared)
+        lambda i: i if i < 3 else str(i),  # plain values of two types
+    ],
+)
+def test_two_workers_agree_whatever_the_shapes_of_the_states(shape_of):
+    loose = cl.EventTypes("switch")  # no initial type: a reducer may leave None
+
+    @loose.event
+    class Flipped: ...
+
+    events = loose.encode(
+        [Flipped(aggregate_id=f"s{i}", event_timestamp=minutes(i)) for i in range(8)]
+    )
+
+    def reducer(state, event):
+        return shape_of(int(event.aggregate_id[1:]))
+
+    one = cl.state_at(events, reducer, types=loose, workers=1)
+    two = cl.state_at(events, reducer, types=loose, workers=2)
+    assert one.frame.to_dicts() == two.frame.to_dicts()
+    assert one.frame.schema == two.frame.schema and one.states == two.states
+    expected = {f"s{i}": shape_of(i) for i in range(8) if shape_of(i) is not None}
+    assert one.states == expected and list(one.states) == sorted(expected)
+
+
 def test_two_workers_with_states_that_cannot_be_pickled():
     class Local:  # a class defined in a function cannot be pickled
         def __init__(self, n):

@@ -1,0 +1,144 @@
+"""States as columns: a reducer's state objects turned into polars columns.
+
+A dataclass (or named tuple) state becomes one column per field; tuples or lists of one
+length and one element type become one List column ``state``; anything else sits in one
+``state`` column (an Object column where polars has no type for it). A None state is a
+null in every column.
+
+The work is split in two so that it can run where the states are: :func:`extract` pulls
+the values out of the objects (in the process that folded them, as plain lists that pickle
+compactly), :func:`merge` joins two extractions of consecutive parts when they have the
+same shape, and :func:`to_columns` makes the polars columns. Every step is a C loop
+(``map`` with ``attrgetter`` / ``itemgetter``) or polars: a million events leave hundreds of
+thousands of states, and a Python loop over them costs as much as the rest of a replay.
+
+>>> import dataclasses
+>>> @dataclasses.dataclass
+... class Bulb:
+...     wattage: int
+...     on: bool
+>>> state_columns([Bulb(60, True), None])["wattage"].to_list()
+[60, None]
+>>> state_columns([("on", 3), ("off", 4)])["state"].to_list()  # as polars converts them
+[['on', '3'], ['off', '4']]
+>>> state_columns([("on", "LEW-2"), ("off", None)])["state"].to_list()
+[['on', 'LEW-2'], ['off', None]]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from itertools import repeat
+from operator import attrgetter, is_, itemgetter
+from typing import Any
+
+import polars as pl
+
+#: Columns a state_at result has besides the state's: a field of that name gets a prefix.
+RESERVED = ("aggregate_id", "events_applied", "last_event_timestamp")
+
+
+@dataclasses.dataclass
+class Extracted:
+    """Values pulled out of a list of states, per column, and the shape they came in.
+
+    ``shape`` is ``("fields", type)`` (one list per field), ``("items", type, width)`` (one
+    list per position) or ``("objects",)`` (the states themselves, under ``"state"``).
+    """
+
+    shape: tuple
+    values: dict[str, list[Any]]
+
+
+def has_none(values: list[Any]) -> bool:
+    """Whether any of ``values`` is None, without calling ``__eq__`` on them."""
+    return any(map(is_, values, repeat(None)))
+
+
+def extract(states: list[Any]) -> Extracted:
+    """The values of ``states`` per column (see the module docstring)."""
+    nones = has_none(states)
+    present = [s for s in states if s is not None] if nones else states
+    kinds = set(map(type, present))
+    if len(kinds) == 1:
+        kind = next(iter(kinds))
+        names = _field_names(kind)
+        if names is not None:
+            values = {}
+            for name in names:
+                get = attrgetter(name)
+                column = f"state_{name}" if name in RESERVED else name
+                if nones:
+                    values[column] = [None if s is None else get(s) for s in states]
+                else:
+                    values[column] = list(map(get, states))
+            return Extracted(("fields", kind), values)
+        if kind in (tuple, list) and not nones:
+            widths = set(map(len, states))
+            if len(widths) == 1 and 0 not in widths:
+                width = widths.pop()
+                values = {str(i): list(map(itemgetter(i), states)) for i in range(width)}
+                return Extracted(("items", kind, width), values)
+    return Extracted(("objects",), {"state": list(states)})
+
+
+def merge(first: Extracted, second: Extracted) -> Extracted | None:
+    """The extraction of ``first``'s states followed by ``second``'s, or None when their
+    shapes differ (then extract from all the states at once)."""
+    if first.shape != second.shape:
+        return None
+    return Extracted(first.shape, {k: v + second.values[k] for k, v in first.values.items()})
+
+
+def to_columns(extracted: Extracted) -> dict[str, pl.Series]:
+    """The polars columns of an extraction."""
+    if extracted.shape[0] == "items":
+        column = _one_list_column(list(extracted.values.values()))
+        if column is not None:
+            return {"state": column}
+        states = list(zip(*extracted.values.values(), strict=True))
+        if extracted.shape[1] is list:
+            states = list(map(list, states))
+        return {"state": _series("state", states)}
+    return {name: _series(name, values) for name, values in extracted.values.items()}
+
+
+def state_columns(states: list[Any]) -> dict[str, pl.Series]:
+    """The state objects as columns: the fields of a dataclass (or named tuple), else one
+    ``state`` column (null where a state is None)."""
+    return to_columns(extract(states))
+
+
+def _field_names(kind: type) -> list[str] | None:
+    if dataclasses.is_dataclass(kind):
+        return [f.name for f in dataclasses.fields(kind)]
+    if issubclass(kind, tuple) and hasattr(kind, "_fields"):
+        return list(kind._fields)
+    return None
+
+
+def _one_list_column(parts: list[list[Any]]) -> pl.Series | None:
+    """Positions of equal-length tuples as one List column (None: no common element type).
+
+    Built a position at a time and joined by polars; only positions of different types are
+    converted value by value, as polars would convert the tuples themselves."""
+    series = [_series(str(i), part) for i, part in enumerate(parts)]
+    dtypes = {s.dtype for s in series} - {pl.Null}
+    if len(dtypes) > 1:
+        flat = _series("state", [x for row in zip(*parts, strict=True) for x in row])
+        if flat.dtype == pl.Object:
+            return None
+        return flat.reshape((len(parts[0]), len(parts))).cast(pl.List(flat.dtype))
+    if pl.Object in dtypes:
+        return None
+    dtype = next(iter(dtypes), pl.Null)
+    frame = pl.DataFrame([s.cast(dtype) for s in series])
+    joined = frame.select(pl.concat_arr(pl.all()).alias("state")).to_series()
+    return joined.cast(pl.List(dtype))
+
+
+def _series(name: str, values: list[Any]) -> pl.Series:
+    try:
+        return pl.Series(name, values, strict=False)
+    except Exception:
+        return pl.Series(name, values, dtype=pl.Object)
