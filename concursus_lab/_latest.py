@@ -43,6 +43,7 @@ import orjson
 import polars as pl
 
 from concursus_lab._order import (
+    gather_rows,
     identity_order,
     pack_instant,
     row_keys,
@@ -192,15 +193,14 @@ def _latest_rows(
         n = len(order)
         n_groups = int(start.sum())
         firsts = np.flatnonzero(start)
-        first_rows = pl.Series(order[firsts], dtype=pl.Int64)
-        types = frame["aggregate_type"].unique()
-        aggregate_ids = frame["aggregate_id"].gather(first_rows)
-        if types.len() > 1:
-            aggregate_types = frame["aggregate_type"].gather(first_rows)
+        first_rows = order[firsts]
+        aggregate_ids = gather_rows(frame["aggregate_id"], first_rows)
+        low, high = frame["aggregate_type"].min(), frame["aggregate_type"].max()
+        if low != high:
+            aggregate_types = gather_rows(frame["aggregate_type"], first_rows)
             ids = (aggregate_types, aggregate_ids)
         else:
-            aggregate_types = pl.repeat(types.item() if types.len() else "", n_groups,
-                                        dtype=pl.String, eager=True)
+            aggregate_types = pl.repeat(low or "", n_groups, dtype=pl.String, eager=True)
             ids = (aggregate_ids,)
         # an index groups by value: only latest's rows need the order of the ids
         sorting = pool.submit(string_order, *ids) if only is None else None
@@ -209,8 +209,9 @@ def _latest_rows(
         # causal order within each aggregate: initial first, terminal last, then sorted
         # order; as one integer per row, whose maximum over a group is its causally last row
         characteristics = frame["characteristics"].to_numpy()
-        rank = np.where(characteristics == INITIAL, 0,
-                        np.where(characteristics == TERMINAL, 2, 1)).astype(np.int8)
+        rank = np.where(
+            characteristics == INITIAL, 0, np.where(characteristics == TERMINAL, 2, 1)
+        ).astype(np.int8)
         causal = rank[order] * np.int64(n) + np.arange(n, dtype=np.int64)
 
         values, keys = _decode_texts(texts)
@@ -224,11 +225,17 @@ def _latest_rows(
                 )
             keys = [only]
         sorted_text = text_code[order]
+        segment = np.cumsum(start) - 1
         columns: dict[str, Any] = {}
         for i, key in enumerate(keys):
-            has = values[key].is_not_null().to_numpy()[sorted_text]
-            best = np.maximum.reduceat(np.where(has, causal, -1), firsts) if n_groups else firsts
-            picked = np.where(best >= 0, sorted_text[best % max(n, 1)], -1)
+            # only the rows that hold the key: per aggregate, the causally last of them
+            holding = np.flatnonzero(values[key].is_not_null().to_numpy()[sorted_text])
+            picked = np.full(n_groups, -1, dtype=np.int64)
+            if len(holding):
+                groups = segment[holding]
+                bounds = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+                best = np.maximum.reduceat(causal[holding], bounds)
+                picked[groups[bounds]] = sorted_text[best % n]
             columns[f"__p{i}"] = pl.Series(picked, dtype=pl.Int64)
         last_rows = order[np.maximum.reduceat(causal, firsts) % n] if n_groups else firsts
         counts = np.diff(np.r_[firsts, n]) if n_groups else firsts
@@ -236,7 +243,7 @@ def _latest_rows(
             {
                 "aggregate_type": aggregate_types,
                 "aggregate_id": aggregate_ids,
-                "__name": frame["name"].gather(pl.Series(last_rows, dtype=pl.Int64)),
+                "__name": gather_rows(frame["name"], last_rows),
                 "__ts": pl.Series(ts[last_rows], dtype=pl.Int64),
                 "__count": pl.Series(counts, dtype=pl.Int64),
                 **columns,
@@ -251,11 +258,28 @@ def _latest_rows(
 def _text_codes(column: pl.Series) -> tuple[np.ndarray, pl.Series]:
     """A dense code per row and the distinct texts (the text of code i at position i).
 
-    A categorical with its own, temporary category list does this in one pass; without
-    one (older polars), the distinct texts are sorted and each row is looked up.
+    Texts are told apart by a 64-bit hash (joined back to the rows: 3x faster than a
+    categorical at ten million rows); a second, independent hash must then agree within
+    each code, so two texts share a code only if both hashes collide, and then a
+    categorical decides instead.
     """
     if column.len() == 0:
         return np.zeros(0, dtype=np.int64), pl.Series([], dtype=pl.String)
+    first = column.hash(17)
+    distinct = first.unique()
+    code = first.replace_strict(distinct, pl.int_range(distinct.len(), eager=True))
+    code = code.to_numpy().astype(np.int64)
+    some_row = np.empty(distinct.len(), dtype=np.int64)
+    some_row[code] = np.arange(len(code))  # a row holding each code's text
+    second = column.hash(31).to_numpy()
+    if (second[some_row][code] != second).any():
+        return _categorical_codes(column)
+    return code, column.gather(pl.Series(some_row))
+
+
+def _categorical_codes(column: pl.Series) -> tuple[np.ndarray, pl.Series]:
+    """:func:`_text_codes` by a categorical with its own, temporary category list (or, on
+    older polars, sorted distinct texts looked up row by row)."""
     categories = getattr(pl, "Categories", None)
     if categories is None:  # pragma: no cover - polars < 1.32
         distinct = column.unique().sort()

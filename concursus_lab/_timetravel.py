@@ -18,10 +18,13 @@ The rules are Concursus's (see "Time-travel semantics" in DESIGN.md):
 
 A reducer is a plain function ``(state | None, event) -> state``. Everything but the
 reducer call and building each event's instance is vectorised (polars and NumPy: filters,
-duplicates, causal order, decoding the parameters; see ``_order.py`` and ``_types.py``).
-The fold itself runs with Python's cyclic garbage collector paused (a million new objects
-that all stay alive are its worst case, and it would find nothing to free), and, with
-enough events and two cores, half of the aggregates are folded in a forked process.
+duplicates, causal order, decoding the parameters; see ``_order.py`` and ``_decode.py``).
+Each event's instance is made just before the reducer sees it (and freed after, unless the
+state keeps it), so a fold holds a handful of events, not millions. The fold runs with
+Python's cyclic garbage collector paused (hundreds of thousands of new states that all stay
+alive are its worst case, and it would find nothing to free), and, with enough events and
+a free core, half of the aggregates are folded in a forked process, which also pulls its
+states' values out for the result's columns (``_state_columns.py``).
 
 >>> import concursus_lab as cl
 >>> from concursus_lab.sample import parcel_state, parcel_types
@@ -60,6 +63,7 @@ from concursus_lab._order import (
     causal_order,
     creation_mask,
     duplicate_losers,
+    gather_rows,
     identity_order,
     pack_instant,
     restart,
@@ -233,8 +237,8 @@ def state_at(
         1 folds in this process. 2 folds half of the aggregates in a forked copy of this
         process at the same time (Linux only; the reducer must then be a pure function, and
         its states picklable or they are folded again here). None (default) uses 2 when
-        there are at least ``PARALLEL_MIN_EVENTS`` events to fold and a core is idle
-        (by the one-minute load average). The result is the same either way.
+        there are at least ``PARALLEL_MIN_EVENTS`` events to fold and another core looks
+        free (by the one-minute load average). The result is the same either way.
 
     Returns
     -------
@@ -632,7 +636,7 @@ def _prepare(
     sizes = np.bincount(seg, minlength=int(start.sum()))
     with_events = np.flatnonzero(sizes)
     first_rows = order[np.flatnonzero(start)[with_events]]
-    ids = frame["aggregate_id"].gather(pl.Series(first_rows, dtype=pl.Int64)).to_list()
+    ids = gather_rows(frame["aggregate_id"], first_rows).to_list()
     id_objects = np.empty(len(ids), dtype=object)
     id_objects[:] = ids
     dense = np.zeros(len(sizes), dtype=np.int64)
@@ -708,15 +712,18 @@ CHILD_SHARE = 0.5
 def _parallel(workers: int | None, events: int) -> bool:
     """Whether to fold in two processes: asked for, or (None) enough events and a free core.
 
-    Measured on two cores: the fold of a million events takes 40% less time when the second
-    core is free, and longer when other work keeps it busy; hence the load test.
+    Measured on two cores at a million events: two processes take about 25% less time when
+    the second core is free, and 5-10% more when another process keeps it busy. The
+    one-minute load average counts this process too (about 1 while it works), so another
+    core counts as free while the load is below the number of cores.
     """
     if workers is not None and workers not in (1, 2):
         raise SchemaError(f"`workers` must be None (choose), 1 or 2, got {workers!r}.")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    can = sys.platform.startswith("linux") and hasattr(os, "fork") and (cores or 1) > 1
+    cores = cores or 1
+    can = sys.platform.startswith("linux") and hasattr(os, "fork") and cores > 1
     if workers is None:
-        return can and events >= PARALLEL_MIN_EVENTS and os.getloadavg()[0] <= (cores or 1) - 1
+        return can and events >= PARALLEL_MIN_EVENTS and os.getloadavg()[0] < cores
     return can and workers == 2
 
 

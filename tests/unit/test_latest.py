@@ -258,3 +258,21 @@ def test_latest_answers_what_a_last_value_fold_answers():
         state = folded.states[row["aggregate_id"]]
         assert {k: row[k] for k in state} == state
     assert bulbs.aggregate_type == "lightbulb"  # the shared strategy's types
+
+
+def test_parameter_texts_sharing_a_hash_are_still_told_apart(monkeypatch):
+    from concursus_lab import _latest
+
+    events = cl.sample.parcels(60, seed=4)
+    expected = cl.latest(events)
+    real_hash = pl.Series.hash
+
+    def colliding(series, seed=0, *args, **kwargs):  # every text shares the first hash
+        hashed = real_hash(series, seed, *args, **kwargs)
+        return hashed * 0 if seed == 17 else hashed
+
+    monkeypatch.setattr(pl.Series, "hash", colliding)
+    code, texts = _latest._text_codes(events["parameters"])
+    assert [texts[int(c)] for c in code] == events["parameters"].to_list()
+    assert texts.n_unique() == texts.len()
+    assert cl.latest(events).equals(expected)

@@ -785,12 +785,29 @@ def test_aggregates_sharing_a_hash_are_still_told_apart(monkeypatch):
     assert cl.latest(events).equals(expected_latest)
 
 
-@settings(max_examples=100, deadline=None)
-@given(ids=st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=30, unique=True))
-def test_ids_sort_as_polars_sorts_them(ids):
+IDS = st.lists(
+    st.builds(
+        str.__add__,
+        st.sampled_from(["", "parcel-", "parcel-00", "é"]),  # shared prefixes, multibyte
+        st.text(st.characters(codec="utf-8"), max_size=11),  # NULs, long and empty values
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ids=IDS, types=st.lists(st.sampled_from(["a", "ab", "a\x00", ""]), min_size=30))
+def test_ids_sort_as_polars_sorts_them(ids, types):
     from concursus_lab._order import string_order
 
     series = pl.Series(ids, dtype=pl.String)
-    assert series.gather(string_order(series)).to_list() == series.sort().to_list()
+    order = string_order(series)
+    assert series.gather(order).to_list() == series.sort().to_list()
+    stable = pl.int_range(pl.len()).sort_by("s", maintain_order=True)
+    assert order.tolist() == pl.DataFrame({"s": series}).select(stable).to_series().to_list()
+    pairs = pl.DataFrame({"t": types[: len(ids)], "i": ids})  # two columns, stable on ties
+    expected = pairs.with_row_index().sort("t", "i", maintain_order=True)["index"].to_list()
+    assert string_order(pairs["t"], pairs["i"]).tolist() == expected
     with_nul = pl.Series(["a\x00", "a", "b"])
     assert with_nul.gather(string_order(with_nul)).to_list() == ["a", "a\x00", "b"]
