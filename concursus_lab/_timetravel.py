@@ -23,7 +23,7 @@ Each event's instance is made just before the reducer sees it (and freed after, 
 state keeps it), so a fold holds a handful of events, not millions. The fold runs with
 Python's cyclic garbage collector paused (hundreds of thousands of new states that all stay
 alive are its worst case, and it would find nothing to free), and, with enough events and
-a free core, half of the aggregates are folded in a forked process, which also pulls its
+two cores, half of the aggregates are folded in a forked process, which also pulls its
 states' values out for the result's columns (``_state_columns.py``).
 
 >>> import concursus_lab as cl
@@ -237,8 +237,8 @@ def state_at(
         1 folds in this process. 2 folds half of the aggregates in a forked copy of this
         process at the same time (Linux only; the reducer must then be a pure function, and
         its states picklable or they are folded again here). None (default) uses 2 when
-        there are at least ``PARALLEL_MIN_EVENTS`` events to fold and another core looks
-        free (by the one-minute load average). The result is the same either way.
+        there are at least ``PARALLEL_MIN_EVENTS`` events to fold and two cores; pass 1
+        when other work keeps the second core busy. The result is the same either way.
 
     Returns
     -------
@@ -710,20 +710,19 @@ CHILD_SHARE = 0.5
 
 
 def _parallel(workers: int | None, events: int) -> bool:
-    """Whether to fold in two processes: asked for, or (None) enough events and a free core.
+    """Whether to fold in two processes: asked for, or (None) enough events and two cores.
 
     Measured on two cores at a million events: two processes take about 25% less time when
-    the second core is free, and 5-10% more when another process keeps it busy. The
-    one-minute load average counts this process too (about 1 while it works), so another
-    core counts as free while the load is below the number of cores.
+    the second core is free, and 5-10% more when another process keeps it busy. A load
+    test cannot tell the two apart in time (the load average lags by a minute, and counts
+    this process's own earlier folds), so None bets on the free core.
     """
     if workers is not None and workers not in (1, 2):
         raise SchemaError(f"`workers` must be None (choose), 1 or 2, got {workers!r}.")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cores = cores or 1
-    can = sys.platform.startswith("linux") and hasattr(os, "fork") and cores > 1
+    can = sys.platform.startswith("linux") and hasattr(os, "fork") and (cores or 1) > 1
     if workers is None:
-        return can and events >= PARALLEL_MIN_EVENTS and os.getloadavg()[0] < cores
+        return can and events >= PARALLEL_MIN_EVENTS
     return can and workers == 2
 
 
