@@ -134,7 +134,8 @@ class StateAt:
         hundreds of thousands of states takes a noticeable part of a second to build.
         """
         ids, states, order = self._folded
-        return dict(zip(_take(ids, order), _take(states, order), strict=True))
+        with paused_gc():  # hundreds of thousands of live objects and nothing to free
+            return dict(zip(_take(ids, order), _take(states, order), strict=True))
 
     @property
     def skipped(self) -> int:
