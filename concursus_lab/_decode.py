@@ -137,13 +137,20 @@ def _objects(column: pl.Series) -> np.ndarray:
     return out
 
 
-def classify(types: EventTypes, frame: pl.DataFrame, rows: np.ndarray | None = None) -> Classified:
+def classify(
+    types: EventTypes,
+    frame: pl.DataFrame,
+    rows: np.ndarray | None = None,
+    *,
+    codes: np.ndarray | None = None,
+) -> Classified:
     """Sort rows of ``frame`` (all of ``types.aggregate_type``) into types and decode them.
 
-    ``rows`` limits the work to those row positions (others get code -1 and no reason).
+    ``rows`` limits the work to those row positions (others get code -1 and no reason);
+    ``codes`` are the rows' :func:`type_codes`, if already known.
     """
     result = Classified(types, frame.height)
-    code = type_codes(types, frame)
+    code = type_codes(types, frame) if codes is None else codes.copy()
     if rows is not None:
         considered = np.zeros(frame.height, dtype=bool)
         considered[rows] = True
@@ -203,10 +210,18 @@ def _decode_type(
     fast = np.zeros(n, dtype=bool)
     columns: list[pl.Series] = []
     pattern = _pattern(params)
-    if pattern is not None and n:
+    required = [p.name for p in params if not p.optional]
+    if pattern is not None and n and required:
+        # one pass: a row matched where a required parameter's group is not null
+        columns, invalid, matched = _fast_columns(params, pattern, texts, required[0])
+        fast = matched & ~invalid  # (invalid: dates that look like dates but are not real)
+        if not fast.all():
+            keep = pl.Series(fast)
+            columns = [c.filter(keep) for c in columns]
+    elif pattern is not None and n:
         fast = texts.str.contains(pattern).fill_null(False).to_numpy()
         if fast.any() and params:
-            columns, invalid = _fast_columns(params, pattern, texts.filter(pl.Series(fast)))
+            columns, invalid, _ = _fast_columns(params, pattern, texts.filter(pl.Series(fast)))
             if invalid.any():  # dates that look like dates but are not real ones
                 fast[np.flatnonzero(fast)[invalid]] = False
                 keep = pl.Series(~invalid)
@@ -255,12 +270,14 @@ def _pattern(params: tuple[Parameter, ...]) -> str | None:
 
 
 def _fast_columns(
-    params: tuple[Parameter, ...], pattern: str, texts: pl.Series
-) -> tuple[list[pl.Series], np.ndarray]:
-    """Typed columns (in declared order) of texts matching ``pattern``, and which rows hold
-    a date that does not exist."""
+    params: tuple[Parameter, ...], pattern: str, texts: pl.Series, required: str | None = None
+) -> tuple[list[pl.Series], np.ndarray, np.ndarray | None]:
+    """Typed columns (in declared order) of texts matching ``pattern``, which rows hold a
+    date that does not exist, and (given a ``required`` parameter, whose group is null only
+    where the pattern does not match) which rows match."""
     groups = texts.str.extract_groups(pattern).struct.unnest()
     raw = dict(zip(sorted(p.name for p in params), groups.iter_columns(), strict=True))
+    matched = raw[required].is_not_null().to_numpy() if required is not None else None
     invalid = np.zeros(texts.len(), dtype=bool)
     columns = []
     for p in params:
@@ -277,7 +294,7 @@ def _fast_columns(
         else:
             column = text
         columns.append(column.alias(p.name))
-    return columns, invalid
+    return columns, invalid, matched
 
 
 def _to_array(column: pl.Series) -> np.ndarray:

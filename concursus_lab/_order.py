@@ -74,10 +74,9 @@ def string_order(*columns: pl.Series) -> np.ndarray:
 
     Each column's bytes lose the prefix all its values share ("parcel-", "urn:bulb:"), and
     the rest is read as big-endian 64-bit words: NumPy then sorts integers, not strings,
-    3x faster than NumPy sorts fixed-width bytes and than polars sorts strings, at three
-    million ids. Words are padded with NUL bytes; where a value itself ends with one, the
-    byte length breaks ties. Nulls, or words that would take too much memory, are sorted
-    by polars instead.
+    five times faster than it sorts fixed-width bytes (three million ids: 0.4 s, not 2.4).
+    Words are padded with NUL bytes; where a value itself ends with one, the byte length
+    breaks ties. Nulls, or words that would take too much memory, are sorted by polars.
     """
     n = columns[0].len()
     if n < 2:
@@ -220,14 +219,13 @@ def identity_order(
     return order[kept], start[kept]
 
 
-def _argsort(*keys: np.ndarray, stable: bool = True) -> np.ndarray:
-    """The permutation sorting rows by ``keys`` (first key first), as ``np.lexsort`` of the
-    reversed keys gives (if ``stable``), but sorted by polars on both cores (2-3x faster at
-    10M)."""
+def _argsort(*keys: np.ndarray) -> np.ndarray:
+    """The stable permutation sorting rows by ``keys`` (first key first), as ``np.lexsort``
+    of the reversed keys gives, but sorted by polars on both cores (2-3x faster at 10M)."""
     if len(keys[0]) < 2:
         return np.arange(len(keys[0]))
     frame = pl.DataFrame({f"k{i}": k for i, k in enumerate(keys)})
-    order = frame.select(pl.arg_sort_by(frame.columns, maintain_order=stable)).to_series()
+    order = frame.select(pl.arg_sort_by(frame.columns, maintain_order=True)).to_series()
     return order.to_numpy().astype(np.int64, copy=False)
 
 

@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from concursus_lab._decode import Classified, classify
+from concursus_lab._decode import Classified, classify, type_codes
 from concursus_lab._gc import paused_gc
 from concursus_lab._order import (
     causal_order,
@@ -601,14 +601,21 @@ def _prepare(
     frame = frame.select(COLUMNS)
     if kept < frame.height:  # filter only when something is left out (it copies every column)
         frame = frame.filter(mine & known & before)
-    # parameters are decoded (polars, regular expressions) while rows are sorted (NumPy):
-    # both release the GIL, so they share two cores
+    # parameters are decoded (polars, regular expressions) while rows are sorted and the
+    # replay is worked out as if every row of a declared type decodes (polars and NumPy);
+    # both release the GIL, so they share two cores. Rows that turn out not to decode are
+    # rare: only then is the replay worked out again.
+    codes = type_codes(types, frame)
+    kinds = np.array([t.characteristics for t in types] + [-1], dtype=np.int32)[codes]
     with ThreadPoolExecutor(1) as pool:
-        decoding = pool.submit(classify, types, frame)
+        decoding = pool.submit(classify, types, frame, codes=codes)
         h, h2, ts, pts = row_keys(frame)
         stream_code, streams = sorted_codes(frame["stream_id"])
         instant = pack_instant(ts, stream_code, len(streams))
         order, start = identity_order(h, h2, instant, pts, duplicates, frame)
+        declared = codes[order] >= 0
+        times = (ts, pts, stream_code, streams)
+        guess = _replay_rows(frame, types, order, start, declared, kinds, times)
         classified = decoding.result()
     counts["duplicate"] = frame.height - len(order)
     if counts["duplicate"]:
@@ -618,20 +625,31 @@ def _prepare(
     undecodable = classified.undecodable_frame(frame)
     counts["undecodable"] = undecodable.height
     decodable = classified.code[order] >= 0
+    if (decodable == declared).all():
+        rows, sizes, ids, meta, applied = guess
+    else:
+        rows, sizes, ids, meta, applied = _replay_rows(
+            frame, types, order, start, decodable, kinds, times
+        )
+    counts["applied"] = applied
+    counts["skipped"] = int(decodable.sum()) - applied
+    return _Replay(classified, rows, sizes, ids, meta, counts, undecodable)
+
+
+def _replay_rows(frame, types, order, start, decodable, kinds, times):
+    """The rows the reducer sees, in causal order, from the identity order and which rows
+    decode: (rows, events per aggregate, aggregate ids, per-row meta, events applied)."""
+    ts, pts, stream_code, streams = times
     if not decodable.all():
         order, start = order[decodable], restart(start, decodable)
-
     # causal order: within each aggregate, initial events first and terminal ones last
     segment = np.cumsum(start) - 1
-    kinds = classified.kinds[order]
+    kinds = kinds[order]
     rank = np.where(kinds == INITIAL, 0, np.where(kinds == TERMINAL, 2, 1))
     if len(rank) and (rank != 1).any():
         regroup = np.argsort(segment * 3 + rank, kind="stable")
         order, kinds = order[regroup], kinds[regroup]
     applied = creation_mask(kinds, start, types.declares_initial)
-    counts["applied"] = int(applied.sum())
-    counts["skipped"] = len(order) - counts["applied"]
-
     rows = order[applied]
     seg = segment[applied]
     sizes = np.bincount(seg, minlength=int(start.sum()))
@@ -645,7 +663,7 @@ def _prepare(
     stream_objects = np.empty(len(streams), dtype=object)
     stream_objects[:] = streams
     meta = [id_objects[dense[seg]], ts[rows], pts[rows], stream_objects[stream_code[rows]]]
-    return _Replay(classified, rows, sizes[with_events], ids, meta, counts, undecodable)
+    return rows, sizes[with_events], ids, meta, len(rows)
 
 
 #: Below this many events to fold, a second process costs more than it saves.
