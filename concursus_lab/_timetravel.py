@@ -17,14 +17,11 @@ The rules are Concursus's (see "Time-travel semantics" in DESIGN.md):
   beside the result (``strict=True`` raises :class:`~concursus_lab.DecodeError` instead).
 
 A reducer is a plain function ``(state | None, event) -> state``. Everything but the
-reducer call and building each event's instance is vectorised (polars and NumPy: filters,
-duplicates, causal order, decoding the parameters; see ``_order.py`` and ``_decode.py``).
-Each event's instance is made just before the reducer sees it (and freed after, unless the
-state keeps it), so a fold holds a handful of events, not millions. The fold runs with
-Python's cyclic garbage collector paused (hundreds of thousands of new states that all stay
-alive are its worst case, and it would find nothing to free), and, with enough events and
-two cores, half of the aggregates are folded in a forked process, which also pulls its
-states' values out for the result's columns (``_state_columns.py``).
+reducer call and building each event's instance is vectorised: ``_replay.py`` works out
+which rows a fold sees and in what order (polars and NumPy: filters, duplicates, causal
+order, decoding the parameters; see ``_order.py`` and ``_decode.py``), ``_fold.py`` folds
+them (in two processes, with enough events and two cores), and ``_state_columns.py`` turns
+the states into the result's columns.
 
 >>> import concursus_lab as cl
 >>> from concursus_lab.sample import parcel_state, parcel_types
@@ -43,49 +40,35 @@ import dataclasses
 import datetime as dt
 import functools
 import html
-import os
-import pickle
-import sys
-import warnings
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import reduce
-from itertools import islice, repeat
+from itertools import repeat
 from operator import is_not, itemgetter
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from concursus_lab._decode import Classified, classify, type_codes
+from concursus_lab._decode import classify
+from concursus_lab._fold import Folded, Reducer, fold, parallel
 from concursus_lab._gc import paused_gc
 from concursus_lab._order import (
     causal_order,
     creation_mask,
     duplicate_losers,
-    gather_rows,
-    identity_order,
-    pack_instant,
-    restart,
-    row_keys,
-    sorted_codes,
     string_order,
 )
 from concursus_lab._query import _DUPLICATES
-from concursus_lab._schema import COLUMNS, INITIAL, TERMINAL, validate
+from concursus_lab._replay import prepare
+from concursus_lab._schema import COLUMNS, INITIAL, validate
 from concursus_lab._state_columns import (
-    Extracted,
     extract,
     has_none,
-    merge,
     state_columns,
     to_columns,
 )
 from concursus_lab._time import TimeLike, optional_utc
 from concursus_lab._types import EventTypes, sequence_of_types
-from concursus_lab.exceptions import ReducerError, SchemaError
-
-Reducer = Callable[[Any, Any], Any]
+from concursus_lab.exceptions import SchemaError
 
 #: The ``status`` labels of :func:`history`, in the order a row is tested for them.
 STATUSES = ("not_known_yet", "after_at", "duplicate", "undecodable", "skipped", "applied")
@@ -277,15 +260,15 @@ def state_at(
     """
     types, frame, at, known_at = _arguments(events, types, at, known_at, duplicates)
     _check_reducer(reducer)
-    replay = _prepare(frame, types, at, known_at, duplicates, strict=strict)
+    replay = prepare(frame, types, at, known_at, duplicates, strict=strict)
     ids = pl.Series(replay.aggregate_ids, dtype=pl.String)
-    if _parallel(workers, len(replay.rows)):  # no thread of ours may run across a fork
-        folded = _fold(replay, reducer, types, workers)
+    if parallel(workers, len(replay.rows)):  # no thread of ours may run across a fork
+        folded = fold(replay, reducer, types, workers)
         order = string_order(ids)
     else:
         with ThreadPoolExecutor(1) as pool:  # the ids are sorted (NumPy) during the fold
             by_id = pool.submit(string_order, ids)
-            folded = _fold(replay, reducer, types, workers)
+            folded = fold(replay, reducer, types, workers)
             order = by_id.result()
     return _result(types, at, known_at, replay, folded, order)
 
@@ -324,8 +307,8 @@ def state_of(
     types, frame, at, known_at = _arguments(events, types, at, known_at, duplicates)
     _check_reducer(reducer)
     frame = frame.filter(pl.col("aggregate_id") == aggregate_id)
-    replay = _prepare(frame, types, at, known_at, duplicates, strict=strict)
-    folded = _fold(replay, reducer, types)
+    replay = prepare(frame, types, at, known_at, duplicates, strict=strict)
+    folded = fold(replay, reducer, types)
     return folded.states[0] if folded.ids else None
 
 
@@ -494,8 +477,8 @@ def restatements(
     frame = frame.filter(pl.col("aggregate_id").is_in(candidates.implode()))
     results = []
     for known in (first, second):
-        replay = _prepare(frame, types, at, known, duplicates, strict=strict)
-        folded = _fold(replay, reducer, types)
+        replay = prepare(frame, types, at, known, duplicates, strict=strict)
+        folded = fold(replay, reducer, types)
         results.append(dict(zip(folded.ids, folded.states, strict=True)))
     before, after = results
     changed = sorted(i for i in candidates.to_list() if before.get(i) != after.get(i))
@@ -525,19 +508,6 @@ def restatements(
 # ------------------------------------------------------------------------- the pipeline
 
 
-@dataclasses.dataclass
-class _Replay:
-    """The rows to replay, in causal order, and what the filters dropped."""
-
-    classified: Classified
-    rows: np.ndarray  # applied rows (positions in the classified frame), causal order
-    segment_sizes: np.ndarray  # events applied per aggregate, aggregates in replay order
-    aggregate_ids: list[str]  # aggregates with at least one applied event
-    meta: list[np.ndarray]  # aligned with rows: ids, event us, processing us, stream ids
-    counts: dict[str, int]
-    undecodable: pl.DataFrame
-
-
 def _arguments(events, types, at, known_at, duplicates):
     types = sequence_of_types(types)
     if duplicates not in _DUPLICATES:
@@ -565,291 +535,7 @@ def _us(value: dt.datetime) -> int:
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def _prepare(
-    frame: pl.DataFrame,
-    types: EventTypes,
-    at: dt.datetime | None,
-    known_at: dt.datetime | None,
-    duplicates: str,
-    *,
-    strict: bool,
-) -> _Replay:
-    counts = dict.fromkeys(
-        (
-            "read",
-            "not_known_yet",
-            "after_at",
-            "duplicate",
-            "undecodable",
-            "skipped",
-            "applied",
-            "other_aggregate_types",
-        ),
-        0,
-    )
-    mine = pl.col("aggregate_type") == types.aggregate_type
-    known = pl.lit(True) if known_at is None else pl.col("processing_timestamp") <= known_at
-    before = pl.lit(True) if at is None else pl.col("event_timestamp") < at
-    tally = frame.select(
-        mine.sum().alias("read"),
-        (mine & ~known).sum().alias("not_known_yet"),
-        (mine & known & ~before).sum().alias("after_at"),
-    ).row(0, named=True)
-    counts.update(tally)
-    counts["other_aggregate_types"] = frame.height - tally["read"]
-    kept = tally["read"] - tally["not_known_yet"] - tally["after_at"]
-    frame = frame.select(COLUMNS)
-    if kept < frame.height:  # filter only when something is left out (it copies every column)
-        frame = frame.filter(mine & known & before)
-    # parameters are decoded (polars, regular expressions) while rows are sorted and the
-    # replay is worked out as if every row of a declared type decodes (polars and NumPy);
-    # both release the GIL, so they share two cores. Rows that turn out not to decode are
-    # rare: only then is the replay worked out again.
-    codes = type_codes(types, frame)
-    kinds = np.array([t.characteristics for t in types] + [-1], dtype=np.int32)[codes]
-    with ThreadPoolExecutor(1) as pool:
-        decoding = pool.submit(classify, types, frame, codes=codes)
-        h, h2, ts, pts = row_keys(frame)
-        stream_code, streams = sorted_codes(frame["stream_id"])
-        instant = pack_instant(ts, stream_code, len(streams))
-        order, start = identity_order(h, h2, instant, pts, duplicates, frame)
-        declared = codes[order] >= 0
-        times = (ts, pts, stream_code, streams)
-        guess = _replay_rows(frame, types, order, start, declared, kinds, times)
-        classified = decoding.result()
-    counts["duplicate"] = frame.height - len(order)
-    if counts["duplicate"]:
-        classified.keep_only(order)  # a repeat that lost is a duplicate, not undecodable
-    if strict:
-        classified.raise_if_undecodable(frame)
-    undecodable = classified.undecodable_frame(frame)
-    counts["undecodable"] = undecodable.height
-    decodable = classified.code[order] >= 0
-    if (decodable == declared).all():
-        rows, sizes, ids, meta, applied = guess
-    else:
-        rows, sizes, ids, meta, applied = _replay_rows(
-            frame, types, order, start, decodable, kinds, times
-        )
-    counts["applied"] = applied
-    counts["skipped"] = int(decodable.sum()) - applied
-    return _Replay(classified, rows, sizes, ids, meta, counts, undecodable)
-
-
-def _replay_rows(frame, types, order, start, decodable, kinds, times):
-    """The rows the reducer sees, in causal order, from the identity order and which rows
-    decode: (rows, events per aggregate, aggregate ids, per-row meta, events applied)."""
-    ts, pts, stream_code, streams = times
-    if not decodable.all():
-        order, start = order[decodable], restart(start, decodable)
-    # causal order: within each aggregate, initial events first and terminal ones last
-    segment = np.cumsum(start) - 1
-    kinds = kinds[order]
-    rank = np.where(kinds == INITIAL, 0, np.where(kinds == TERMINAL, 2, 1))
-    if len(rank) and (rank != 1).any():
-        regroup = np.argsort(segment * 3 + rank, kind="stable")
-        order, kinds = order[regroup], kinds[regroup]
-    applied = creation_mask(kinds, start, types.declares_initial)
-    rows = order[applied]
-    seg = segment[applied]
-    sizes = np.bincount(seg, minlength=int(start.sum()))
-    with_events = np.flatnonzero(sizes)
-    first_rows = order[np.flatnonzero(start)[with_events]]
-    ids = gather_rows(frame["aggregate_id"], first_rows).to_list()
-    id_objects = np.empty(len(ids), dtype=object)
-    id_objects[:] = ids
-    dense = np.zeros(len(sizes), dtype=np.int64)
-    dense[with_events] = np.arange(len(with_events))
-    stream_objects = np.empty(len(streams), dtype=object)
-    stream_objects[:] = streams
-    meta = [id_objects[dense[seg]], ts[rows], pts[rows], stream_objects[stream_code[rows]]]
-    return rows, sizes[with_events], ids, meta, len(rows)
-
-
-#: Below this many events to fold, a second process costs more than it saves.
-PARALLEL_MIN_EVENTS = 200_000
-
-
-class _FoldFailed(Exception):
-    def __init__(self, index: int) -> None:
-        self.index = index
-
-
-@dataclasses.dataclass
-class _Folded:
-    """The fold's output, aggregates in replay order (``extracted``: the states' column
-    values, when the fold already pulled them out)."""
-
-    ids: list[str]
-    states: list[Any]
-    sizes: np.ndarray  # events applied per aggregate
-    last: np.ndarray  # latest event time applied, epoch microseconds
-    extracted: Extracted | None = None
-
-
-def _fold(replay: _Replay, reducer: Reducer, types: EventTypes, workers: int | None = 1) -> _Folded:
-    """Build the events and fold each aggregate's.
-
-    With two workers (Linux, enough events), the first part of the aggregates is folded in
-    a forked copy of this process while this one folds the rest; the child also pulls the
-    state values out for the columns (:func:`extract`), and sends both back pickled. If
-    they cannot be pickled, this process folds that part itself.
-    """
-    sizes = replay.segment_sizes
-    n = len(sizes)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    extracted = None
-    try:
-        if _parallel(workers, len(replay.rows)) and n > 1:
-            split = int(np.searchsorted(offsets, offsets[-1] * CHILD_SHARE))
-            states, extracted = _fold_two(replay, reducer, offsets, min(max(split, 1), n - 1))
-        else:
-            states = _fold_range(replay, reducer, 0, n, offsets)
-    except _FoldFailed as failed:
-        _raise_reducer_error(replay, reducer, failed.index, offsets, failed.__cause__)
-    if types.declares_initial and has_none(states):
-        k = states.index(None)
-        event = _events_of(replay, k, offsets)[-1]
-        raise ReducerError(
-            f"the reducer returned None for aggregate {replay.aggregate_ids[k]!r} "
-            f"(after {event!r}); a reducer returns the new state: did a branch "
-            "forget its `return`?",
-            replay.aggregate_ids[k],
-            event,
-        )
-    times = replay.meta[1]
-    last = np.maximum.reduceat(times, offsets[:-1]) if len(times) else times
-    return _Folded(replay.aggregate_ids, states, sizes, last, extracted)
-
-
-#: The share of the events folded by the child when two processes fold: the parent also
-#: unpickles the child's states and sorts the ids while the child pickles.
-CHILD_SHARE = 0.5
-
-
-def _parallel(workers: int | None, events: int) -> bool:
-    """Whether to fold in two processes: asked for, or (None) enough events and two cores.
-
-    Measured on two cores at a million events: two processes take about 25% less time when
-    the second core is free, and 5-10% more when another process keeps it busy. A load
-    test cannot tell the two apart in time (the load average lags by a minute, and counts
-    this process's own earlier folds), so None bets on the free core.
-    """
-    if workers is not None and workers not in (1, 2):
-        raise SchemaError(f"`workers` must be None (choose), 1 or 2, got {workers!r}.")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    can = sys.platform.startswith("linux") and hasattr(os, "fork") and (cores or 1) > 1
-    if workers is None:
-        return can and events >= PARALLEL_MIN_EVENTS
-    return can and workers == 2
-
-
-def _fold_range(replay: _Replay, reducer: Reducer, lo: int, hi: int, offsets) -> list[Any]:
-    """Fold aggregates ``lo`` to ``hi`` (exclusive); a reducer error becomes _FoldFailed."""
-    a, b = int(offsets[lo]), int(offsets[hi])
-    states: list[Any] = []
-    with paused_gc():
-        stream = replay.classified.stream(replay.rows[a:b], [m[a:b] for m in replay.meta])
-        try:
-            for size in replay.segment_sizes[lo:hi].tolist():
-                states.append(reduce(reducer, islice(stream, size), None))
-        except Exception as exc:
-            raise _FoldFailed(lo + len(states)) from exc
-        finally:
-            del stream  # freed before the collector runs again, not scanned by it
-    return states
-
-
-def _fold_two(
-    replay: _Replay, reducer: Reducer, offsets, split: int
-) -> tuple[list[Any], Extracted | None]:
-    """Fold aggregates [0, split) in a forked child and [split, n) here, at the same time.
-
-    Returns all the states, and their column values when both parts had the same shape.
-    """
-    read, write = os.pipe()
-    with warnings.catch_warnings():  # Python 3.12+ warns about forking a threaded process;
-        warnings.simplefilter("ignore", DeprecationWarning)  # the child runs no polars code
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child process
-        code = 0
-        try:
-            os.close(read)
-            try:
-                states = _fold_range(replay, reducer, 0, split, offsets)
-                with paused_gc():
-                    payload: tuple = ("ok", states, extract(states))
-            except _FoldFailed as failed:
-                payload = ("failed", failed.index, None)
-            try:
-                with paused_gc():
-                    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-            except Exception:
-                data = pickle.dumps(("unpicklable", None, None))
-            with os.fdopen(write, "wb") as out:
-                out.write(data)
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(write)
-    mine: list[Any] | None = None
-    failure: _FoldFailed | None = None
-    try:
-        mine = _fold_range(replay, reducer, split, len(offsets) - 1, offsets)
-        with paused_gc():
-            my_values = extract(mine)
-    except _FoldFailed as failed:
-        failure = failed
-    finally:
-        with os.fdopen(read, "rb") as pipe:
-            data = pipe.read()
-        os.waitpid(pid, 0)
-    try:
-        with paused_gc():
-            kind, value, their_values = pickle.loads(data) if data else ("crashed", None, None)
-    except Exception:
-        kind, value, their_values = "crashed", None, None
-    if kind == "failed":
-        raise _FoldFailed(value)
-    if failure is not None:
-        raise failure
-    if kind != "ok":
-        return _fold_range(replay, reducer, 0, split, offsets) + mine, None
-    return value + mine, merge(their_values, my_values)
-
-
-def _events_of(replay: _Replay, k: int, offsets) -> list[Any]:
-    a, b = int(offsets[k]), int(offsets[k + 1])
-    with paused_gc():
-        return replay.classified.build(replay.rows[a:b], [m[a:b] for m in replay.meta])
-
-
-def _raise_reducer_error(replay: _Replay, reducer: Reducer, k: int, offsets, exc) -> None:
-    history_ = _events_of(replay, k, offsets)
-    aggregate_id = replay.aggregate_ids[k]
-    state = None
-    for i, event in enumerate(history_):
-        try:
-            state = reducer(state, event)
-        except Exception as again:
-            raise ReducerError(
-                f"the reducer raised {type(again).__name__}: {again} on event {i + 1} of "
-                f"{len(history_)} of aggregate {aggregate_id!r}: {event!r}",
-                aggregate_id,
-                event,
-            ) from again
-    raise ReducerError(  # it did not raise again: not a pure function
-        f"the reducer raised {type(exc).__name__}: {exc} while folding aggregate "
-        f"{aggregate_id!r}, but not when its events were replayed again one by one; "
-        "is the reducer a pure function of (state, event)?",
-        aggregate_id,
-        None,
-    ) from exc
-
-
-def _result(types, at, known_at, replay, folded: _Folded, order=None) -> StateAt:
+def _result(types, at, known_at, replay, folded: Folded, order=None) -> StateAt:
     """The StateAt of the folded states, rows sorted by id (``order``, if already known).
 
     The columns are built in replay order and then sorted by polars; the dict of states

@@ -764,7 +764,7 @@ def test_two_workers_with_states_that_cannot_be_pickled():
 
 def test_aggregates_sharing_a_hash_are_still_told_apart(monkeypatch):
     import concursus_lab._latest as latest_module
-    import concursus_lab._timetravel as timetravel_module
+    import concursus_lab._replay as replay_module
     from concursus_lab import _order
 
     events = cl.sample.parcels(50, seed=5)
@@ -777,7 +777,7 @@ def test_aggregates_sharing_a_hash_are_still_told_apart(monkeypatch):
         h, h2, ts, pts = _order.row_keys(frame)
         return h * 0, h2, ts, pts  # every aggregate shares the first hash
 
-    monkeypatch.setattr(timetravel_module, "row_keys", colliding)
+    monkeypatch.setattr(replay_module, "row_keys", colliding)
     monkeypatch.setattr(latest_module, "row_keys", colliding)
     monkeypatch.setattr(_order, "NUMPY_SORT_BYTES", 0)  # and sort ids with polars
     again = cl.state_at(events, parcel_state, types=parcel_types)
