@@ -50,6 +50,8 @@ def prepare(
     *,
     strict: bool,
 ) -> Replay:
+    """What a fold of ``frame``'s rows of ``types`` sees, between the bounds: the rows in
+    causal order with their per-row meta, and counts of every row left out and why."""
     counts = dict.fromkeys(
         (
             "read",

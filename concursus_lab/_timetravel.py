@@ -221,8 +221,9 @@ def state_at(
         1 folds in this process. 2 folds half of the aggregates in a forked copy of this
         process at the same time (Linux only; the reducer must then be a pure function, and
         its states picklable or they are folded again here). None (default) uses 2 when
-        there are at least ``PARALLEL_MIN_EVENTS`` events to fold and two cores; pass 1
-        when other work keeps the second core busy. The result is the same either way.
+        there are at least 200,000 events to fold (``_fold.PARALLEL_MIN_EVENTS``) and two
+        cores; pass 1 when other work keeps the second core busy. The result is the same
+        either way.
 
     Returns
     -------
