@@ -131,7 +131,7 @@ def to_cassandra(
 
     See the module docstring; :func:`export` with a ``cassandra://`` target calls this.
     """
-    from concursus_lab.sources._cassandra import ENVIRONMENT, parse_url
+    from concursus_lab.sources._cassandra_connect import ENVIRONMENT, parse_url
 
     frame = _view(view)
     address = parse_url(url)

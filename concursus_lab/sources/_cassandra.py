@@ -22,22 +22,19 @@ Faults
     state, with backoff, ``retries`` times; then the read raises
     :class:`~concursus_lab.exceptions.IncompleteRead` with what was read in ``.partial``.
 
-Credentials and TLS come from environment variables (see :data:`ENVIRONMENT`), so they never
-sit in a notebook. See docs/cassandra.md.
+Connecting lives in :mod:`._cassandra_connect`: credentials and TLS come from environment
+variables (its ``ENVIRONMENT``), so they never sit in a notebook. See docs/cassandra.md.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import os
 import ssl
-import urllib.parse
 import uuid
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -55,7 +52,6 @@ from concursus_lab._time import TimeLike
 from concursus_lab._timeuuid import processing_time, time_uuids
 from concursus_lab.exceptions import (
     IncompleteRead,
-    MissingDependency,
     SourceError,
     SourceUnavailable,
 )
@@ -68,21 +64,16 @@ from concursus_lab.sources._cassandra_codec import (
     empty_quarantine,
     encode_parameters,
 )
-
-#: Environment variables read when the matching option is not given.
-ENVIRONMENT = {
-    "username": "CONCURSUS_LAB_CASSANDRA_USERNAME",
-    "password": "CONCURSUS_LAB_CASSANDRA_PASSWORD",
-    "ca_file": "CONCURSUS_LAB_CASSANDRA_CA_FILE",
-    "cert_file": "CONCURSUS_LAB_CASSANDRA_CERT_FILE",
-    "key_file": "CONCURSUS_LAB_CASSANDRA_KEY_FILE",
-    "tls": "CONCURSUS_LAB_CASSANDRA_TLS",
-    "consistency": "CONCURSUS_LAB_CASSANDRA_CONSISTENCY",
-    "local_dc": "CONCURSUS_LAB_CASSANDRA_LOCAL_DC",
-}
-
-DEFAULT_PORT = 9042
-DEFAULT_KEYSPACE = "concursus"
+from concursus_lab.sources._cassandra_connect import (
+    DEFAULT_KEYSPACE,
+    DEFAULT_PORT,
+    START_HINT,
+    connect,
+    driver,
+    env,
+    parse_url,
+    ssl_context,
+)
 
 #: Concursus's own CQL, word for word but for the keyspace.
 EVENT_TABLE = """CREATE TABLE IF NOT EXISTS {keyspace}.Event (
@@ -113,79 +104,9 @@ _WRITETIME = (
     " AND eventTimestamp = ? AND streamId = ?"
 )
 _MIN_TOKEN, _MAX_TOKEN = -(2**63), 2**63 - 1
-_START_HINT = (
-    "Is Cassandra running? Start the local one with `concursus-lab services start cassandra`."
-)
 _BATCH_ROWS = 100  # rows of one partition per unlogged batch
 _DECODE_ROWS = 20_000  # rows decoded at once
 _CHUNK_ROWS = 20_000  # rows turned into bound statements at once
-
-
-def _driver() -> Any:
-    try:
-        import cassandra.cluster
-    except ImportError as exc:
-        raise MissingDependency(
-            "Cassandra sources need the DataStax Python driver, which is not installed: "
-            "pip install 'concursus-lab[cassandra]'"
-        ) from exc
-    import cassandra
-
-    return cassandra
-
-
-@dataclass(frozen=True)
-class _Address:
-    hosts: tuple[str, ...]
-    port: int
-    keyspace: str
-    username: str | None
-    options: dict[str, str]
-
-    @property
-    def url(self) -> str:
-        """The URL without credentials or options."""
-        return f"cassandra://{','.join(self.hosts)}:{self.port}/{self.keyspace}"
-
-
-def parse_url(url: str) -> _Address:
-    """``cassandra://[user@]host1[,host2...][:port]/keyspace[?option=value...]``."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme.lower() != "cassandra":
-        raise SourceError(f"not a cassandra:// URL: {url!r}")
-    netloc = parts.netloc
-    username = None
-    if "@" in netloc:
-        userinfo, _, netloc = netloc.rpartition("@")
-        if ":" in userinfo:
-            raise SourceError(
-                "a password does not belong in a URL (it would end up in notebooks and logs); "
-                f"set ${ENVIRONMENT['password']} instead."
-            )
-        username = urllib.parse.unquote(userinfo) or None
-    hosts, ports = [], set()
-    for item in filter(None, netloc.split(",")):
-        host, sep, port = item.rpartition(":") if item.count(":") == 1 else (item, "", "")
-        if not sep:
-            host, port = item, ""
-        if port:
-            if not port.isdigit():
-                raise SourceError(f"port {port!r} in {url!r} is not a number.")
-            ports.add(int(port))
-        hosts.append(host.strip("[]"))
-    if not hosts:
-        raise SourceError(f"no host in {url!r}; write e.g. 'cassandra://127.0.0.1:9042/concursus'.")
-    if len(ports) > 1:
-        raise SourceError(f"every host must use the same port; {url!r} names {sorted(ports)}.")
-    keyspace = (parts.path.strip("/") or DEFAULT_KEYSPACE).lower()  # CQL folds unquoted names
-    if not keyspace.replace("_", "a").isalnum() or len(keyspace) > 48:
-        raise SourceError(
-            f"keyspace {keyspace!r} is not a valid Cassandra name (letters, digits and _)."
-        )
-    options = dict(urllib.parse.parse_qsl(parts.query))
-    return _Address(
-        tuple(hosts), ports.pop() if ports else DEFAULT_PORT, keyspace, username, options
-    )
 
 
 class CassandraSource(Source):
@@ -248,7 +169,7 @@ class CassandraSource(Source):
     ):
         self._cluster: Any = None
         self._session: Any = None
-        cassandra = _driver()
+        cassandra = driver()
         address = parse_url(url)
         options = {**address.options}
         self._address = address
@@ -268,7 +189,7 @@ class CassandraSource(Source):
         self._buckets, self._concurrency, self._splits = buckets, concurrency, splits
         self._fetch_size, self._retries, self._timeout = fetch_size, retries, float(timeout)
         level_name = (
-            consistency or options.get("consistency") or _env("consistency") or "LOCAL_QUORUM"
+            consistency or options.get("consistency") or env("consistency") or "LOCAL_QUORUM"
         ).upper()
         if level_name not in cassandra.ConsistencyLevel.name_to_value:
             names = ", ".join(sorted(cassandra.ConsistencyLevel.name_to_value))
@@ -276,13 +197,13 @@ class CassandraSource(Source):
         self._consistency = level_name
         self._quarantine = empty_quarantine()
         self._prepared: dict[str, Any] = {}
-        self._cluster, self._session = _connect(
+        self._cluster, self._session = connect(
             address,
             consistency=cassandra.ConsistencyLevel.name_to_value[level_name],
-            username=username or address.username or _env("username"),
-            password=password or _env("password"),
-            tls=_ssl_context(tls, ca_file or options.get("ca_file")),
-            local_dc=local_dc or options.get("local_dc") or _env("local_dc"),
+            username=username or address.username or env("username"),
+            password=password or env("password"),
+            tls=ssl_context(tls, ca_file or options.get("ca_file")),
+            local_dc=local_dc or options.get("local_dc") or env("local_dc"),
             timeout=self._timeout,
         )
         try:
@@ -488,7 +409,7 @@ class CassandraSource(Source):
                 f"read {frame.height:,} events from {self.url} but could not read the write "
                 f"time of {len(tasks) - stop.finished:,} of the {len(tasks):,} event(s) that "
                 f"have no processingId ({type(stop.cause).__name__}: {stop.cause}); "
-                f"`.partial` holds the others. {_START_HINT}",
+                f"`.partial` holds the others. {START_HINT}",
                 partial=frame.filter(~missing),
             ) from stop.cause
         micros = [found.get(row) for row in keys.iter_rows()]
@@ -530,7 +451,7 @@ class CassandraSource(Source):
         why = "it was interrupted" if interrupted else f"{type(stop.cause).__name__}: {stop.cause}"
         started = sorted(stop.unfinished, key=lambda t: -t.rows)
         examples = "; ".join(f"{t.label} after {t.rows:,} rows" for t in started[:3])
-        hint = "" if interrupted else f" {_START_HINT} Then read again."
+        hint = "" if interrupted else f" {START_HINT} Then read again."
         return IncompleteRead(
             f"the read of {self.url} stopped because {why}. It read {frame.height:,} events: "
             f"{stop.finished:,} of {total:,} {unit} in full, and "
@@ -592,7 +513,7 @@ class CassandraSource(Source):
                 f"writing to {self.url} stopped ({type(stop.cause).__name__}: {stop.cause}) "
                 f"after {written:,} of {frame.height:,} events were written. Appending the "
                 "same frame again is safe: every row is written at a fixed timestamp, so rows "
-                f"already written stay as they are. {_START_HINT}"
+                f"already written stay as they are. {START_HINT}"
             ) from stop.cause
         finally:
             bar.close()
@@ -600,7 +521,7 @@ class CassandraSource(Source):
 
     def _event_tasks(self, frame: pl.DataFrame, ids: pl.Series) -> Iterator[paging.Task]:
         """Unlogged batches of one partition's rows, made a chunk of the frame at a time."""
-        cassandra = _driver()
+        cassandra = driver()
         from cassandra.query import BatchStatement, BatchType
 
         insert = self._prepare(_INSERT)
@@ -633,7 +554,7 @@ class CassandraSource(Source):
                     yield paging.Task(statement, label, extra=hi - lo)
 
     def _catalogue_tasks(self, frame: pl.DataFrame) -> list[paging.Task]:
-        cassandra = _driver()
+        cassandra = driver()
         from cassandra.query import BatchStatement, BatchType
 
         insert = self._prepare(_INSERT_CATALOGUE)
@@ -777,150 +698,6 @@ def _progress(total: int, unit: str, progress: bool | None, description: str) ->
         delay=0 if progress else 2.0,  # by default only reads that take a while show it
         leave=bool(progress),
     )
-
-
-def _connect(
-    address: _Address,
-    *,
-    consistency: int,
-    username: str | None,
-    password: str | None,
-    tls: ssl.SSLContext | None,
-    local_dc: str | None,
-    timeout: float,
-) -> tuple[Any, Any]:
-    from cassandra.auth import PlainTextAuthProvider
-    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
-    from cassandra.policies import (
-        DCAwareRoundRobinPolicy,
-        ExponentialReconnectionPolicy,
-        TokenAwarePolicy,
-    )
-    from cassandra.query import tuple_factory
-
-    if password and not username:
-        raise SourceError(f"a password was given but no user name; set ${ENVIRONMENT['username']}.")
-    # Ask for protocol v5 (Cassandra 4.0 and later), then v4: letting the driver find out
-    # by itself logs a warning for each DataStax-only version it tries first.
-    for version in (5, 4):
-        profile = ExecutionProfile(
-            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=local_dc)),
-            consistency_level=consistency,
-            request_timeout=timeout,
-            row_factory=tuple_factory,
-        )
-        cluster = Cluster(
-            contact_points=list(address.hosts),
-            port=address.port,
-            auth_provider=PlainTextAuthProvider(username, password or "") if username else None,
-            ssl_context=tls,
-            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-            reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0, max_attempts=None),
-            connect_timeout=min(timeout, 10.0),
-            compression=False,
-            protocol_version=version,
-        )
-        try:
-            session = cluster.connect()
-        except NoHostAvailable as exc:
-            cluster.shutdown()
-            if version == 5 and "protocol version" in str(exc).lower():
-                continue
-            _raise_unavailable(address, exc)
-        except Exception as exc:
-            cluster.shutdown()
-            _raise_unavailable(address, exc)
-        break
-    session.client_protocol_handler = _raw_protocol_handler()
-    return cluster, session
-
-
-_RAW_HANDLER: Any = None
-
-
-def _raw_protocol_handler() -> Any:
-    """The driver's protocol handler, except that every cell stays as the bytes it was sent.
-
-    Text, timestamps, UUIDs, ints and the parameters map arrive as bytes and are decoded
-    column-wise by :mod:`._cassandra_codec`.
-    The driver's Cython row parser is used when it is compiled (it is in the PyPI wheels).
-    (The driver's NumpyProtocolHandler would not help: it makes arrays only for numeric
-    columns, and with NumPy 2 a page holding an ``int`` column comes back with no rows and
-    no error; see docs/cassandra.md.)
-    """
-    global _RAW_HANDLER
-    if _RAW_HANDLER is not None:
-        return _RAW_HANDLER
-    from cassandra import cqltypes
-    from cassandra.protocol import ProtocolHandler, ResultMessage
-
-    def as_raw(metadata: list | None) -> list | None:
-        if not metadata:
-            return metadata
-        return [(ks, table, name, cqltypes.BytesType) for ks, table, name, _ in metadata]
-
-    base = ProtocolHandler.message_types_by_opcode[ResultMessage.opcode]
-
-    class RawResultMessage(base):
-        def recv_results_metadata(self, f, user_type_map):
-            super().recv_results_metadata(f, user_type_map)
-            self.column_metadata = as_raw(self.column_metadata)
-
-        def recv_results_rows(
-            self, f, protocol_version, user_type_map, result_metadata, column_encryption_policy
-        ):
-            return super().recv_results_rows(
-                f,
-                protocol_version,
-                user_type_map,
-                as_raw(result_metadata),
-                column_encryption_policy,
-            )
-
-    class RawProtocolHandler(ProtocolHandler):
-        message_types_by_opcode: ClassVar[dict] = {
-            **ProtocolHandler.message_types_by_opcode,
-            RawResultMessage.opcode: RawResultMessage,
-        }
-
-    _RAW_HANDLER = RawProtocolHandler
-    return RawProtocolHandler
-
-
-def _raise_unavailable(address: _Address, exc: Exception) -> None:
-    from cassandra import AuthenticationFailed
-    from cassandra.cluster import NoHostAvailable
-
-    errors = exc.errors if isinstance(exc, NoHostAvailable) else {address.url: exc}
-    if isinstance(exc, AuthenticationFailed) or any(
-        isinstance(why, AuthenticationFailed) for why in errors.values()
-    ):
-        raise SourceUnavailable(
-            f"Cassandra at {address.url} refused the credentials ({exc}). Set "
-            f"${ENVIRONMENT['username']} and ${ENVIRONMENT['password']}."
-        ) from exc
-    reasons = "; ".join(f"{host}: {why}" for host, why in errors.items()) or str(exc)
-    raise SourceUnavailable(
-        f"cannot reach Cassandra at {address.url} ({reasons}). {_START_HINT}"
-    ) from exc
-
-
-def _ssl_context(tls: bool | ssl.SSLContext | None, ca_file: str | None) -> ssl.SSLContext | None:
-    if isinstance(tls, ssl.SSLContext):
-        return tls
-    ca_file = ca_file or _env("ca_file")
-    wanted = tls if tls is not None else bool(ca_file) or _env("tls") in ("1", "true", "yes")
-    if not wanted:
-        return None
-    context = ssl.create_default_context(cafile=ca_file)
-    cert, key = _env("cert_file"), _env("key_file")
-    if cert:
-        context.load_cert_chain(cert, key)
-    return context
-
-
-def _env(option: str) -> str | None:
-    return os.environ.get(ENVIRONMENT[option]) or None
 
 
 def _cql_literal(value: Any) -> str:

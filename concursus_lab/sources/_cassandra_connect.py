@@ -1,0 +1,242 @@
+"""Connecting to Cassandra: the URL, credentials and TLS from the environment, the
+driver's session, and the protocol handler that keeps every cell as raw bytes."""
+
+from __future__ import annotations
+
+import os
+import ssl
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from concursus_lab.exceptions import MissingDependency, SourceError, SourceUnavailable
+
+#: Environment variables read when the matching option is not given.
+ENVIRONMENT = {
+    "username": "CONCURSUS_LAB_CASSANDRA_USERNAME",
+    "password": "CONCURSUS_LAB_CASSANDRA_PASSWORD",
+    "ca_file": "CONCURSUS_LAB_CASSANDRA_CA_FILE",
+    "cert_file": "CONCURSUS_LAB_CASSANDRA_CERT_FILE",
+    "key_file": "CONCURSUS_LAB_CASSANDRA_KEY_FILE",
+    "tls": "CONCURSUS_LAB_CASSANDRA_TLS",
+    "consistency": "CONCURSUS_LAB_CASSANDRA_CONSISTENCY",
+    "local_dc": "CONCURSUS_LAB_CASSANDRA_LOCAL_DC",
+}
+
+DEFAULT_PORT = 9042
+DEFAULT_KEYSPACE = "concursus"
+
+START_HINT = (
+    "Is Cassandra running? Start the local one with `concursus-lab services start cassandra`."
+)
+
+
+def driver() -> Any:
+    try:
+        import cassandra.cluster
+    except ImportError as exc:
+        raise MissingDependency(
+            "Cassandra sources need the DataStax Python driver, which is not installed: "
+            "pip install 'concursus-lab[cassandra]'"
+        ) from exc
+    import cassandra
+
+    return cassandra
+
+
+@dataclass(frozen=True)
+class Address:
+    hosts: tuple[str, ...]
+    port: int
+    keyspace: str
+    username: str | None
+    options: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        """The URL without credentials or options."""
+        return f"cassandra://{','.join(self.hosts)}:{self.port}/{self.keyspace}"
+
+
+def parse_url(url: str) -> Address:
+    """``cassandra://[user@]host1[,host2...][:port]/keyspace[?option=value...]``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != "cassandra":
+        raise SourceError(f"not a cassandra:// URL: {url!r}")
+    netloc = parts.netloc
+    username = None
+    if "@" in netloc:
+        userinfo, _, netloc = netloc.rpartition("@")
+        if ":" in userinfo:
+            raise SourceError(
+                "a password does not belong in a URL (it would end up in notebooks and logs); "
+                f"set ${ENVIRONMENT['password']} instead."
+            )
+        username = urllib.parse.unquote(userinfo) or None
+    hosts, ports = [], set()
+    for item in filter(None, netloc.split(",")):
+        host, sep, port = item.rpartition(":") if item.count(":") == 1 else (item, "", "")
+        if not sep:
+            host, port = item, ""
+        if port:
+            if not port.isdigit():
+                raise SourceError(f"port {port!r} in {url!r} is not a number.")
+            ports.add(int(port))
+        hosts.append(host.strip("[]"))
+    if not hosts:
+        raise SourceError(f"no host in {url!r}; write e.g. 'cassandra://127.0.0.1:9042/concursus'.")
+    if len(ports) > 1:
+        raise SourceError(f"every host must use the same port; {url!r} names {sorted(ports)}.")
+    keyspace = (parts.path.strip("/") or DEFAULT_KEYSPACE).lower()  # CQL folds unquoted names
+    if not keyspace.replace("_", "a").isalnum() or len(keyspace) > 48:
+        raise SourceError(
+            f"keyspace {keyspace!r} is not a valid Cassandra name (letters, digits and _)."
+        )
+    options = dict(urllib.parse.parse_qsl(parts.query))
+    return Address(
+        tuple(hosts), ports.pop() if ports else DEFAULT_PORT, keyspace, username, options
+    )
+
+
+def connect(
+    address: Address,
+    *,
+    consistency: int,
+    username: str | None,
+    password: str | None,
+    tls: ssl.SSLContext | None,
+    local_dc: str | None,
+    timeout: float,
+) -> tuple[Any, Any]:
+    from cassandra.auth import PlainTextAuthProvider
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
+    from cassandra.policies import (
+        DCAwareRoundRobinPolicy,
+        ExponentialReconnectionPolicy,
+        TokenAwarePolicy,
+    )
+    from cassandra.query import tuple_factory
+
+    if password and not username:
+        raise SourceError(f"a password was given but no user name; set ${ENVIRONMENT['username']}.")
+    # Ask for protocol v5 (Cassandra 4.0 and later), then v4: letting the driver find out
+    # by itself logs a warning for each DataStax-only version it tries first.
+    for version in (5, 4):
+        profile = ExecutionProfile(
+            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=local_dc)),
+            consistency_level=consistency,
+            request_timeout=timeout,
+            row_factory=tuple_factory,
+        )
+        cluster = Cluster(
+            contact_points=list(address.hosts),
+            port=address.port,
+            auth_provider=PlainTextAuthProvider(username, password or "") if username else None,
+            ssl_context=tls,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0, max_attempts=None),
+            connect_timeout=min(timeout, 10.0),
+            compression=False,
+            protocol_version=version,
+        )
+        try:
+            session = cluster.connect()
+        except NoHostAvailable as exc:
+            cluster.shutdown()
+            if version == 5 and "protocol version" in str(exc).lower():
+                continue
+            _raise_unavailable(address, exc)
+        except Exception as exc:
+            cluster.shutdown()
+            _raise_unavailable(address, exc)
+        break
+    session.client_protocol_handler = _raw_protocol_handler()
+    return cluster, session
+
+
+_RAW_HANDLER: Any = None
+
+
+def _raw_protocol_handler() -> Any:
+    """The driver's protocol handler, except that every cell stays as the bytes it was sent.
+
+    Text, timestamps, UUIDs, ints and the parameters map arrive as bytes and are decoded
+    column-wise by :mod:`._cassandra_codec`.
+    The driver's Cython row parser is used when it is compiled (it is in the PyPI wheels).
+    (The driver's NumpyProtocolHandler would not help: it makes arrays only for numeric
+    columns, and with NumPy 2 a page holding an ``int`` column comes back with no rows and
+    no error; see docs/cassandra.md.)
+    """
+    global _RAW_HANDLER
+    if _RAW_HANDLER is not None:
+        return _RAW_HANDLER
+    from cassandra import cqltypes
+    from cassandra.protocol import ProtocolHandler, ResultMessage
+
+    def as_raw(metadata: list | None) -> list | None:
+        if not metadata:
+            return metadata
+        return [(ks, table, name, cqltypes.BytesType) for ks, table, name, _ in metadata]
+
+    base = ProtocolHandler.message_types_by_opcode[ResultMessage.opcode]
+
+    class RawResultMessage(base):
+        def recv_results_metadata(self, f, user_type_map):
+            super().recv_results_metadata(f, user_type_map)
+            self.column_metadata = as_raw(self.column_metadata)
+
+        def recv_results_rows(
+            self, f, protocol_version, user_type_map, result_metadata, column_encryption_policy
+        ):
+            return super().recv_results_rows(
+                f,
+                protocol_version,
+                user_type_map,
+                as_raw(result_metadata),
+                column_encryption_policy,
+            )
+
+    class RawProtocolHandler(ProtocolHandler):
+        message_types_by_opcode: ClassVar[dict] = {
+            **ProtocolHandler.message_types_by_opcode,
+            RawResultMessage.opcode: RawResultMessage,
+        }
+
+    _RAW_HANDLER = RawProtocolHandler
+    return RawProtocolHandler
+
+
+def _raise_unavailable(address: Address, exc: Exception) -> None:
+    from cassandra import AuthenticationFailed
+    from cassandra.cluster import NoHostAvailable
+
+    errors = exc.errors if isinstance(exc, NoHostAvailable) else {address.url: exc}
+    if isinstance(exc, AuthenticationFailed) or any(
+        isinstance(why, AuthenticationFailed) for why in errors.values()
+    ):
+        raise SourceUnavailable(
+            f"Cassandra at {address.url} refused the credentials ({exc}). Set "
+            f"${ENVIRONMENT['username']} and ${ENVIRONMENT['password']}."
+        ) from exc
+    reasons = "; ".join(f"{host}: {why}" for host, why in errors.items()) or str(exc)
+    raise SourceUnavailable(
+        f"cannot reach Cassandra at {address.url} ({reasons}). {START_HINT}"
+    ) from exc
+
+
+def ssl_context(tls: bool | ssl.SSLContext | None, ca_file: str | None) -> ssl.SSLContext | None:
+    if isinstance(tls, ssl.SSLContext):
+        return tls
+    ca_file = ca_file or env("ca_file")
+    wanted = tls if tls is not None else bool(ca_file) or env("tls") in ("1", "true", "yes")
+    if not wanted:
+        return None
+    context = ssl.create_default_context(cafile=ca_file)
+    cert, key = env("cert_file"), env("key_file")
+    if cert:
+        context.load_cert_chain(cert, key)
+    return context
+
+
+def env(option: str) -> str | None:
+    return os.environ.get(ENVIRONMENT[option]) or None
