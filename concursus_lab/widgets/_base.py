@@ -52,15 +52,17 @@ def style() -> ipywidgets.HTML:
 
 
 class SummaryWidget(ipywidgets.VBox):
-    """A VBox whose text form is :meth:`summary`; subclasses implement ``summary``."""
+    """A VBox whose text form is ``summary()``: a short deterministic text of what the
+    widget shows, which every subclass defines (checked when the subclass is made)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not callable(getattr(cls, "summary", None)):
+            raise TypeError(f"{cls.__name__} must define summary() -> str, its text form.")
 
     def __init__(self, children: list[ipywidgets.Widget], **kwargs: Any) -> None:
         super().__init__([style(), *children], **kwargs)
         self.add_class("cl-widget")
-
-    def summary(self) -> str:
-        """A short deterministic text: what the widget shows."""
-        raise NotImplementedError
 
     def __str__(self) -> str:
         try:

@@ -319,3 +319,18 @@ def test_explorer_says_what_is_wrong(bulbs):
         cl.explore(history, reducer, types=types, aggregate_id="b9")
     with pytest.raises(cl.SchemaError, match="EventTypes"):
         cl.explore(history, reducer, types="lightbulb")
+
+
+def test_a_widget_without_a_text_form_is_refused_when_defined():
+    from concursus_lab.widgets._base import SummaryWidget
+
+    with pytest.raises(TypeError, match="must define summary"):
+
+        class Mute(SummaryWidget):  # no summary(): it could not print itself
+            pass
+
+    class Talks(SummaryWidget):
+        def summary(self) -> str:
+            return "says what it shows"
+
+    assert str(Talks([])) == "says what it shows"
