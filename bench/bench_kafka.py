@@ -118,7 +118,7 @@ def _interleaved(ours: Any, theirs: Any, repeat: int) -> tuple[Measurement, Meas
 
 
 def _encoded(frame: Any) -> list[bytes]:
-    from concursus_lab.sources._kafka_codec import encode
+    from concursus_lab.sources.kafka.codec import encode
 
     return encode(frame, "flat").to_list()
 
@@ -171,7 +171,7 @@ def _raw_load(address: str, topic: str) -> int:
 
 
 def _one_by_one(source: Any) -> Any:
-    from concursus_lab.sources import _kafka
+    from concursus_lab.sources.kafka import source as _kafka
 
     hook = _kafka.read_whole_fetches
     _kafka.read_whole_fetches = lambda consumer: False

@@ -27,7 +27,7 @@ import polars as pl
 
 import concursus_lab as cl
 from bench._harness import measure, row
-from concursus_lab._parcels import Delivered, DeliveryFailed, LoadedOntoTruck, parcel_types
+from concursus_lab.sample.parcels import Delivered, DeliveryFailed, LoadedOntoTruck, parcel_types
 
 MAX_SCALE = 1_000_000  # the fold and its baseline hold every event as a Python object
 EVENTS_PER_PARCEL = 3.25

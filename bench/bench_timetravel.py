@@ -20,7 +20,8 @@ import polars as pl
 
 import concursus_lab as cl
 from bench._harness import measure, row
-from concursus_lab._parcels import (
+from concursus_lab.common.time import to_utc
+from concursus_lab.sample.parcels import (
     Delivered,
     DeliveryFailed,
     LoadedOntoTruck,
@@ -28,7 +29,6 @@ from concursus_lab._parcels import (
     parcel_state,
     parcel_types,
 )
-from concursus_lab._time import to_utc
 
 MAX_SCALE = 10_000_000
 EVENTS_PER_PARCEL = 3.25

@@ -10,29 +10,14 @@ True
 from __future__ import annotations
 
 from concursus_lab import plot, results, sample
-from concursus_lab._chaos import bisect, chaos
-from concursus_lab._copy import copy
-from concursus_lab._describe import describe
-from concursus_lab._diff import diff
-from concursus_lab._export import export
-from concursus_lab._lateness import lateness
-from concursus_lab._latest import index, latest
-from concursus_lab._project import fold, project, projection
-from concursus_lab._reconcile import reconcile
-from concursus_lab._schema import IDENTITY, SCHEMA, empty, from_pandas, to_pandas, validate
-from concursus_lab._threads import threads
-from concursus_lab._timetravel import (
-    history,
-    restatements,
-    state_at,
-    state_of,
-)
-from concursus_lab._timeuuid import processing_time, time_uuids
-from concursus_lab._types import EventTypes
-from concursus_lab._watermark import (
+from concursus_lab.delivery.describe import describe
+from concursus_lab.delivery.lateness import lateness
+from concursus_lab.delivery.reconcile import reconcile
+from concursus_lab.delivery.watermark import (
     recommend_watermark,
     watermark,
 )
+from concursus_lab.events.types import EventTypes
 from concursus_lab.exceptions import (
     ConcursusLabError,
     DecodeError,
@@ -45,7 +30,23 @@ from concursus_lab.exceptions import (
     SourceError,
     SourceUnavailable,
 )
+from concursus_lab.frame.identity import IDENTITY
+from concursus_lab.frame.schema import SCHEMA, empty, from_pandas, to_pandas, validate
+from concursus_lab.frame.timeuuid import processing_time, time_uuids
+from concursus_lab.projections.chaos import bisect, chaos
+from concursus_lab.projections.diff import diff
+from concursus_lab.projections.export import export
+from concursus_lab.projections.projection import fold, project, projection
+from concursus_lab.projections.threads import threads
 from concursus_lab.sources import Source, default_source, open
+from concursus_lab.sources.copy import copy
+from concursus_lab.timetravel.latest import index, latest
+from concursus_lab.timetravel.state_at import (
+    history,
+    restatements,
+    state_at,
+    state_of,
+)
 
 __version__ = "0.1.0"
 

@@ -7,14 +7,14 @@ and rarely need to name them.
 
 from __future__ import annotations
 
-from concursus_lab._chaos import Bisection, Chaos
-from concursus_lab._describe import Description
-from concursus_lab._diff import Diff
-from concursus_lab._project import Fold, Projection
-from concursus_lab._reconcile import Reconciliation
-from concursus_lab._timetravel import StateAt
-from concursus_lab._types import Decoded
-from concursus_lab._watermark import WatermarkRecommendation, WatermarkReplay
+from concursus_lab.delivery.describe import Description
+from concursus_lab.delivery.reconcile import Reconciliation
+from concursus_lab.delivery.watermark import WatermarkRecommendation, WatermarkReplay
+from concursus_lab.events.types import Decoded
+from concursus_lab.projections.chaos import Bisection, Chaos
+from concursus_lab.projections.diff import Diff
+from concursus_lab.projections.projection import Fold, Projection
+from concursus_lab.timetravel.state_at import StateAt
 
 __all__ = [
     "Bisection",

@@ -6,7 +6,7 @@ URL                                        source
 ``data/sample`` or ``file:///abs/path``    the embedded local store (Parquet files)
 ``cassandra://host:9042/keyspace``         Concursus's ``Event`` table in Cassandra
 ``kafka://host:9092/topic``                a Kafka topic of Concursus JSON events
-``fixture:messy``, ``fixture:parcels``     a small fixed history (see ``cl.sample.fixture``)
+``fixture:messy``, ``fixture:parcels``     a small fixed history, in memory (``cl.sample.fixture``)
 =========================================  ==========================================
 
 Drivers are imported only when their kind of source is opened.
@@ -18,14 +18,14 @@ import os
 from pathlib import Path
 
 from concursus_lab.exceptions import SourceError
-from concursus_lab.sources._base import Source
+from concursus_lab.sources.base import Source
 
 #: Environment variable naming the source that ``cl.open()`` opens when given no URL.
 SOURCE_VARIABLE = "CONCURSUS_LAB_SOURCE"
 
 _SCHEMES = {
-    "cassandra": ("concursus_lab.sources._cassandra", "CassandraSource"),
-    "kafka": ("concursus_lab.sources._kafka", "KafkaSource"),
+    "cassandra": ("concursus_lab.sources.cassandra.source", "CassandraSource"),
+    "kafka": ("concursus_lab.sources.kafka.source", "KafkaSource"),
 }
 
 
@@ -72,24 +72,23 @@ def open(url: str | os.PathLike | None = None, **options) -> Source:
     if not isinstance(url, str):
         raise SourceError(f"`url` must be a string or path, got {url!r}.")
     if url.startswith("fixture:"):
-        from concursus_lab.sample import fixture_store
-        from concursus_lab.sources._local import LocalStore
+        from concursus_lab.sources.fixtures import fixture
+        from concursus_lab.sources.memory import MemorySource
 
-        name = url.removeprefix("fixture:").strip("/")
-        try:
-            store = LocalStore(fixture_store(name), **options)
-        except ValueError as exc:
-            raise SourceError(str(exc)) from None
-        store.url = url  # prints as the fixture's name on every machine
-        return store
+        if options:
+            raise SourceError(
+                f"a fixture takes no options, got {sorted(options)}; open it as cl.open({url!r})."
+            )
+        # prints as the fixture's name on every machine
+        return MemorySource(fixture(url.removeprefix("fixture:").strip("/")), url=url)
     scheme, sep, rest = url.partition("://")
     if not sep:
-        from concursus_lab.sources._local import LocalStore
+        from concursus_lab.sources.local.store import LocalStore
 
         return LocalStore(url, **options)
     scheme = scheme.lower()
     if scheme == "file":
-        from concursus_lab.sources._local import LocalStore
+        from concursus_lab.sources.local.store import LocalStore
 
         return LocalStore(rest, **options)
     if scheme not in _SCHEMES:

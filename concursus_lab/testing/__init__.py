@@ -15,7 +15,8 @@ from typing import Any
 
 import polars as pl
 
-from concursus_lab._schema import IDENTITY, SCHEMA, validate
+from concursus_lab.frame.identity import IDENTITY
+from concursus_lab.frame.schema import SCHEMA, validate
 
 #: The nbval sanitiser file that ``concursus-lab check`` applies; pass it to
 #: ``pytest --nbval --nbval-sanitize-with`` yourself, or use ``--nbval-concursus-lab``.
@@ -126,7 +127,7 @@ def redeliveries(
                 + pl.Series(delays, dtype=pl.Int64).cast(pl.Duration("ms"))
             ).cast(SCHEMA["processing_timestamp"])
         )
-        from concursus_lab._timeuuid import time_uuids
+        from concursus_lab.frame.timeuuid import time_uuids
 
         repeats = repeats.with_columns(time_uuids(repeats["processing_timestamp"]))
         return pl.concat([shuffled, repeats])

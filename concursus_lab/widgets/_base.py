@@ -11,7 +11,7 @@ from typing import Any
 
 import ipywidgets
 
-from concursus_lab._offline import enable_offline
+from concursus_lab.plot.offline import enable_offline
 
 #: Options for vega-embed: keep "save as PNG/SVG", drop the links to the online editor.
 EMBED_OPTIONS = {

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets
 import polars as pl
 
-from concursus_lab._schema import validate
-from concursus_lab._timetravel import history, state_of
-from concursus_lab._types import EventTypes, sequence_of_types
+from concursus_lab.events.types import EventTypes, sequence_of_types
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.frame.schema import validate
+from concursus_lab.timetravel.state_at import history, state_of
 from concursus_lab.widgets._base import SummaryWidget, offline_chart
 from concursus_lab.widgets._format import html_table, text_table
 

@@ -17,7 +17,7 @@ import html
 
 import polars as pl
 
-from concursus_lab._format import duration
+from concursus_lab.common.durations import duration
 
 #: Columns of an event frame worth showing in a table, in order.
 TABLE_COLUMNS = (

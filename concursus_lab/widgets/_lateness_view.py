@@ -15,9 +15,14 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets
 import polars as pl
 
-from concursus_lab._lateness import lateness
-from concursus_lab._schema import validate
-from concursus_lab._watermark import DEFAULT_BY, WatermarkReplay, recommend_watermark, watermark
+from concursus_lab.delivery.lateness import lateness
+from concursus_lab.delivery.watermark import (
+    DEFAULT_BY,
+    WatermarkReplay,
+    recommend_watermark,
+    watermark,
+)
+from concursus_lab.frame.schema import validate
 from concursus_lab.plot import lateness_bins
 from concursus_lab.widgets._base import SummaryWidget, offline_chart
 from concursus_lab.widgets._format import duration, html_table, text_table, with_lateness

@@ -20,11 +20,11 @@ import ipywidgets
 import numpy as np
 import polars as pl
 
-from concursus_lab._chaos import Chaos, chaos
-from concursus_lab._diff import Diff, diff
-from concursus_lab._project import AnyProjection, as_projection, project, view_key
-from concursus_lab._schema import validate
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.frame.schema import validate
+from concursus_lab.projections.chaos import Chaos, chaos
+from concursus_lab.projections.diff import Diff, diff
+from concursus_lab.projections.projection import AnyProjection, as_projection, project, view_key
 from concursus_lab.widgets._base import SummaryWidget
 from concursus_lab.widgets._explorer import at_stops, known_stops, stamp
 from concursus_lab.widgets._format import html_table, plural, text_table

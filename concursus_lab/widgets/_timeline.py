@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets
 import polars as pl
 
-from concursus_lab._schema import validate
+from concursus_lab.frame.schema import validate
 from concursus_lab.widgets._base import SummaryWidget, offline_chart
 from concursus_lab.widgets._format import html_table, plural, text_table, when, with_lateness
 from concursus_lab.widgets._timeline_data import Filters, TimelineData, select, summarise

@@ -16,8 +16,8 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
-from concursus_lab._copy import copy
-from concursus_lab._jhash import java_hash
+from concursus_lab.frame.jhash import java_hash
+from concursus_lab.sources.copy import copy
 from tests.contract import SourceContract, at, canonical_sort, event, frame
 
 pytestmark = pytest.mark.cassandra
@@ -344,7 +344,7 @@ def test_copy_local_store_to_cassandra_and_back(tmp_path, url):
 def test_copy_command_line(tmp_path, store, url, capsys):
     import argparse
 
-    from concursus_lab._copy import register
+    from concursus_lab.sources.copy import register
 
     store.append(cl.sample.parcels(50, seed=5))
     parser = argparse.ArgumentParser(prog="concursus-lab")
@@ -372,7 +372,7 @@ def test_a_server_restart_during_a_scan_is_survived_or_reported(
     import socket
 
     from concursus_lab import services
-    from concursus_lab.sources import _cassandra
+    from concursus_lab.sources.cassandra import source as _cassandra
 
     host, port = cassandra_address.rsplit(":", 1)
     store.append(cl.sample.parcels(6000, seed=9))

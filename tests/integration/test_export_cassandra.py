@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
-from concursus_lab._parcels import Delivered, DeliveryFailed, LoadedOntoTruck, parcel_types
+from concursus_lab.sample.parcels import Delivered, DeliveryFailed, LoadedOntoTruck, parcel_types
 
 pytestmark = pytest.mark.cassandra
 

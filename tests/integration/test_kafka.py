@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
-from concursus_lab._copy import copy
+from concursus_lab.sources.copy import copy
 from tests.contract import SourceContract, canonical_sort, event, frame
 
 pytestmark = pytest.mark.kafka
@@ -317,7 +317,7 @@ def test_since_returns_exactly_the_events_processed_at_or_after_it(store, produc
 
 
 def _encoded(frame: pl.DataFrame) -> list[bytes]:
-    from concursus_lab.sources._kafka_codec import encode
+    from concursus_lab.sources.kafka.codec import encode
 
     return encode(frame, "flat").to_list()
 
@@ -395,7 +395,7 @@ def test_copy_local_store_to_kafka_and_back(tmp_path, url):
 def test_a_broker_restart_during_a_read_is_survived_or_reported(store, url, monkeypatch):
     """Stop the real Kafka in the middle of a read, start it again, and look."""
     from concursus_lab import services
-    from concursus_lab.sources import _kafka
+    from concursus_lab.sources.kafka import source as _kafka
 
     sample = cl.sample.parcels(8000, seed=18)
     store.append(sample)
@@ -456,7 +456,7 @@ def test_a_broker_restart_during_a_read_is_survived_or_reported(store, url, monk
 
 def test_records_read_one_by_one_decode_the_same(store, monkeypatch):
     """When kafka-python offers no hook for whole fetches, the answer is the same."""
-    from concursus_lab.sources import _kafka
+    from concursus_lab.sources.kafka import source as _kafka
 
     store.append(cl.sample.parcels(300, seed=19))
     whole = store.events(duplicates="keep")

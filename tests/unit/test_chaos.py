@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import concursus_lab as cl
-from concursus_lab._chaos import _ddmin, redeliver
-from concursus_lab._diff import same_view
-from concursus_lab._parcels import Delivered, DeliveryFailed, LoadedOntoTruck, parcel_types
+from concursus_lab.projections.chaos import _ddmin, redeliver
+from concursus_lab.projections.diff import same_view
+from concursus_lab.sample.parcels import Delivered, DeliveryFailed, LoadedOntoTruck, parcel_types
 
 
 @pytest.fixture(scope="module")

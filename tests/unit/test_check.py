@@ -44,7 +44,7 @@ def test_update_then_check_passes_and_outputs_follow_the_source(tmp_path):
     updated = cli("check", "--update", str(nb), "--source", "fixture:messy")
     assert updated.returncode == 0, updated.stdout + updated.stderr
     stored = nbformat.read(nb, as_version=4).cells[0].outputs
-    assert "LocalStore('fixture:messy': 15 events" in stored[0]["text"]
+    assert "MemorySource('fixture:messy': 15 events" in stored[0]["text"]
     assert stored[1]["data"]["text/plain"] == "15"
 
     same = cli("check", str(nb), "--source", "fixture:messy")

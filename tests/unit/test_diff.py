@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import concursus_lab as cl
-from concursus_lab._diff import same_view
+from concursus_lab.projections.diff import same_view
 
 DAY1, DAY2 = dt.date(2026, 3, 2), dt.date(2026, 3, 3)
 

@@ -15,8 +15,8 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
-from concursus_lab._schema import normalise_parameters
-from concursus_lab.sources import _kafka_codec as codec
+from concursus_lab.frame.schema import normalise_parameters
+from concursus_lab.sources.kafka import codec
 from tests.contract import canonical_sort
 
 UTC = dt.UTC
@@ -271,7 +271,7 @@ def with_attributes(buffer: bytes, bits: int) -> bytes:
 
 @pytest.mark.parametrize("compression", [0, 1])  # none, gzip
 def test_record_batches_parse_as_kafka_python_reads_them(compression):
-    from concursus_lab.sources._kafka_records import parse
+    from concursus_lab.sources.kafka.records import parse
 
     values = [json.dumps(flat(aggregateId=f"p{i}")).encode() * (1 + i % 40) for i in range(700)]
     values[5] = None
@@ -290,7 +290,7 @@ def test_record_batches_parse_as_kafka_python_reads_them(compression):
 
 
 def test_a_batch_cut_short_by_the_fetch_size_is_left_for_the_next_fetch():
-    from concursus_lab.sources._kafka_records import parse
+    from concursus_lab.sources.kafka.records import parse
 
     buffer = batches([b"x" * 100] * 300)
     whole = parse(buffer)
@@ -301,7 +301,7 @@ def test_a_batch_cut_short_by_the_fetch_size_is_left_for_the_next_fetch():
 
 
 def test_control_batches_are_skipped_and_log_append_time_is_used():
-    from concursus_lab.sources._kafka_records import parse
+    from concursus_lab.sources.kafka.records import parse
 
     marker = with_attributes(batches([b"commit"], start=0), 0x20)
     data = batches([b"a", b"b"], start=1)
@@ -313,7 +313,7 @@ def test_control_batches_are_skipped_and_log_append_time_is_used():
 
 
 def test_corrupt_batches_and_old_formats_are_told_apart():
-    from concursus_lab.sources._kafka_records import CorruptRecords, Unsupported, parse
+    from concursus_lab.sources.kafka.records import CorruptRecords, Unsupported, parse
 
     buffer = bytearray(batches([b'{"a":1}'] * 10))
     buffer[-3] ^= 0xFF
@@ -328,7 +328,7 @@ def test_corrupt_batches_and_old_formats_are_told_apart():
 
 
 def test_security_settings_come_from_the_environment():
-    from concursus_lab.sources._kafka import env_settings
+    from concursus_lab.sources.kafka.source import env_settings
 
     environ = {
         "CONCURSUS_LAB_KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
@@ -367,7 +367,7 @@ def test_bad_kafka_urls_are_refused_before_connecting(url, match):
 def test_a_missing_client_says_how_to_install_it(monkeypatch):
     import sys
 
-    from concursus_lab.sources import _kafka
+    from concursus_lab.sources.kafka import source as _kafka
 
     _kafka._kafka.cache_clear()
     monkeypatch.setitem(sys.modules, "kafka", None)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import concursus_lab as cl
-from concursus_lab._parcels import (
+from concursus_lab.sample.parcels import (
     Delivered,
     DeliveryFailed,
     LoadedOntoTruck,
@@ -261,7 +261,7 @@ def test_latest_answers_what_a_last_value_fold_answers():
 
 
 def test_parameter_texts_sharing_a_hash_are_still_told_apart(monkeypatch):
-    from concursus_lab import _latest
+    from concursus_lab.timetravel import latest as _latest
 
     events = cl.sample.parcels(60, seed=4)
     expected = cl.latest(events)

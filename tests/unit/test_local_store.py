@@ -55,7 +55,7 @@ def test_reads_only_the_buckets_of_the_ids_asked_for(tmp_path):
 
 
 def _query(ids):
-    from concursus_lab._query import Query
+    from concursus_lab.sources.query import Query
 
     return Query.of(aggregate_ids=ids)
 
@@ -101,7 +101,7 @@ def test_an_interrupted_append_leaves_no_trace(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("concursus_lab.sources._local._Manifest.save", boom)
+    monkeypatch.setattr("concursus_lab.sources.local.store._Manifest.save", boom)
     with pytest.raises(KeyboardInterrupt):
         store.append(frame(event("p2", 1, 2)))
     monkeypatch.undo()

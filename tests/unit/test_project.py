@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
-from concursus_lab._parcels import (
+from concursus_lab.sample.parcels import (
     Delivered,
     DeliveryFailed,
     LoadedOntoTruck,

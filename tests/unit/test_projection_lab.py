@@ -67,7 +67,7 @@ def test_moving_at_bounds_event_time(lab):
 
 
 def test_folds_and_several_versions_are_compared_to_the_first():
-    from concursus_lab._parcels import parcel_types
+    from concursus_lab.sample.parcels import parcel_types
 
     count = cl.fold(lambda n, e: n + 1, types=parcel_types, key="truckId", initial=0)
     every = cl.fold(lambda n, e: n + 1, types=parcel_types, key="truckId", initial=0,

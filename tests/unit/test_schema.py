@@ -124,7 +124,7 @@ def test_a_pandas_frame_given_to_validate_gets_a_hint():
 
 
 def test_times_people_type_are_read_as_utc():
-    from concursus_lab._time import time_range, to_utc
+    from concursus_lab.common.time import time_range, to_utc
 
     utc = dt.UTC
     assert to_utc("2026-03-02", "at") == dt.datetime(2026, 3, 2, tzinfo=utc)

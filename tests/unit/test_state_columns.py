@@ -10,7 +10,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concursus_lab._state_columns import extract, merge, state_columns, to_columns
+from concursus_lab.timetravel.state_columns import extract, merge, state_columns, to_columns
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import concursus_lab as cl
-from concursus_lab._parcels import LoadedOntoTruck, ReceivedAtDepot, parcel_types
+from concursus_lab.sample.parcels import LoadedOntoTruck, ReceivedAtDepot, parcel_types
+from concursus_lab.timetravel.state_at import STATUSES
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 3, 1, tzinfo=UTC)
@@ -261,7 +262,7 @@ def test_unknown_types_are_counted_and_returned_not_dropped():
     ]
     assert "undecodable: 1 x unknown event type 'exploded' version '0'" in result.summary()
     c = result.counts
-    assert c["read"] == sum(c[k] for k in cl._timetravel.STATUSES) == 4
+    assert c["read"] == sum(c[k] for k in STATUSES) == 4
 
 
 def test_strict_raises_a_decode_error():
@@ -623,7 +624,7 @@ def test_state_at_agrees_with_a_plain_replay(frame, at, known_at, duplicates):
     result = cl.state_at(frame, trace, types=bulbs, at=at, known_at=known_at, duplicates=duplicates)
     assert states(result) == reference(frame, trace, bulbs, at, known_at, duplicates)
     c = result.counts
-    assert c["read"] == sum(c[k] for k in cl._timetravel.STATUSES)
+    assert c["read"] == sum(c[k] for k in STATUSES)
     applied = result.frame.select("aggregate_id", "events_applied").rows()
     assert all(count == len(states(result)[a]) for a, count in applied)
 
@@ -686,7 +687,7 @@ def test_history_statuses_agree_with_state_at(frame, at, known_at):
 
 def test_two_workers_give_the_same_answer():
     events = cl.sample.parcels(400, seed=3)
-    from concursus_lab._parcels import parcel_state
+    from concursus_lab.sample.parcels import parcel_state
 
     one = cl.state_at(events, parcel_state, types=parcel_types, workers=1)
     two = cl.state_at(events, parcel_state, types=parcel_types, workers=2)
@@ -763,12 +764,12 @@ def test_two_workers_with_states_that_cannot_be_pickled():
 
 
 def test_aggregates_sharing_a_hash_are_still_told_apart(monkeypatch):
-    import concursus_lab._latest as latest_module
-    import concursus_lab._replay as replay_module
-    from concursus_lab import _order
+    import concursus_lab.timetravel.latest as latest_module
+    import concursus_lab.timetravel.replay as replay_module
+    from concursus_lab.frame import keys as _order
 
     events = cl.sample.parcels(50, seed=5)
-    from concursus_lab._parcels import parcel_state
+    from concursus_lab.sample.parcels import parcel_state
 
     expected = cl.state_at(events, parcel_state, types=parcel_types)
     expected_latest = cl.latest(events)
@@ -799,7 +800,7 @@ IDS = st.lists(
 @settings(max_examples=200, deadline=None)
 @given(ids=IDS, types=st.lists(st.sampled_from(["a", "ab", "a\x00", ""]), min_size=30))
 def test_ids_sort_as_polars_sorts_them(ids, types):
-    from concursus_lab._order import string_order
+    from concursus_lab.frame.keys import string_order
 
     series = pl.Series(ids, dtype=pl.String)
     order = string_order(series)

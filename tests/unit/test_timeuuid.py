@@ -8,8 +8,8 @@ import uuid
 import polars as pl
 
 import concursus_lab as cl
-from concursus_lab._jhash import bucket, java_hash
-from concursus_lab._timeuuid import GREGORIAN_OFFSET
+from concursus_lab.frame.jhash import bucket, java_hash
+from concursus_lab.frame.timeuuid import GREGORIAN_OFFSET
 
 UTC = dt.UTC
 

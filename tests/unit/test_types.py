@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import concursus_lab as cl
-from concursus_lab._parcels import Delivered, ReceivedAtDepot, parcel_types
+from concursus_lab.sample.parcels import Delivered, ReceivedAtDepot, parcel_types
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import concursus_lab as cl
-from concursus_lab._watermark import _exact, _to_timedelta
+from concursus_lab.delivery.watermark import _exact, _to_timedelta
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 3, 2, tzinfo=UTC)
@@ -287,7 +287,7 @@ def test_bad_keep(keep):
 
 
 def test_a_key_is_not_a_partition(monkeypatch):
-    monkeypatch.setattr("concursus_lab._watermark.MAX_PARTITIONS", 100)
+    monkeypatch.setattr("concursus_lab.delivery.watermark.MAX_PARTITIONS", 100)
     history = cl.sample.parcels(400, seed=1)
     with pytest.raises(cl.SchemaError, match="partitions; a watermark is kept per source"):
         cl.watermark(history, "1s", by="aggregate_id")
@@ -423,7 +423,7 @@ def test_recommendation_agrees_with_a_search(rows, keep):
 
 
 def test_counts_the_states_that_dropped_events_make_wrong():
-    from concursus_lab._parcels import parcel_state, parcel_types
+    from concursus_lab.sample.parcels import parcel_state, parcel_types
     from tests.contract import event, frame
 
     def truck(pid, second, processed):

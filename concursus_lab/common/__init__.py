@@ -1,0 +1,1 @@
+"""Helpers every layer uses: times and durations (parsing, formatting), progress, text."""

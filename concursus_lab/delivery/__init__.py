@@ -1,0 +1,1 @@
+"""Delivery realism: lateness, watermarks, describing and reconciling histories."""

@@ -1,0 +1,1 @@
+"""Typed events: declared types, value coercion, decoding rows into instances."""

@@ -1,0 +1,346 @@
+"""Decoding event rows into declared event types, column-wise.
+
+:func:`classify` sorts the rows of one aggregate type into its declared event types and
+decodes their ``parameters`` texts into per-type value arrays: with polars' JSON decoder
+where a type's parameters allow it, else one ``orjson`` parse per row. Rows that cannot be
+decoded get a reason, never a silent drop. ``EventTypes.decode``, ``state_at`` and the
+projections' folds all decode through here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+import polars as pl
+
+from concursus_lab.events.types import (
+    FAST,
+    MAX_SHOWN,
+    NO_DEFAULT,
+    EventType,
+    EventTypes,
+    Parameter,
+    clip,
+    coerce,
+)
+from concursus_lab.exceptions import DecodeError
+
+
+class Classified:
+    """Rows of one aggregate type sorted into event types, with their decoded parameters.
+
+    ``code[i]`` is the index of row i's event type in ``types`` (-1 when the row cannot be
+    decoded, with ``reasons[i]`` saying why). Parameter values of each type are held as
+    arrays aligned with ``rows[t]``, the positions of that type's decodable rows.
+    """
+
+    def __init__(self, types: EventTypes, height: int) -> None:
+        self.types = list(types)
+        self.code = np.full(height, -1, dtype=np.int32)
+        self.reasons: dict[int, str] = {}
+        self.rows: list[np.ndarray] = []
+        self.values: list[list[np.ndarray]] = []
+        self.position = np.full(height, -1, dtype=np.int64)  # index within its type's values
+
+    @property
+    def kinds(self) -> np.ndarray:
+        """characteristics of each row's declared type (-1 for undecodable rows)."""
+        lookup = np.array([t.characteristics for t in self.types] + [-1], dtype=np.int32)
+        return lookup[self.code]
+
+    def keep_only(self, rows: np.ndarray) -> None:
+        """Forget rows other than ``rows``: they get code -1 and no reason."""
+        considered = np.zeros(len(self.code), dtype=bool)
+        considered[rows] = True
+        self.code = np.where(considered, self.code, -1).astype(np.int32)
+        self.reasons = {r: why for r, why in self.reasons.items() if considered[r]}
+
+    def undecodable_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
+        rows = sorted(self.reasons)
+        return frame[rows].with_columns(
+            pl.Series("reason", [self.reasons[r] for r in rows], dtype=pl.String)
+        )
+
+    def raise_if_undecodable(self, frame: pl.DataFrame) -> None:
+        if not self.reasons:
+            return
+        rows = sorted(self.reasons)
+        shown = "\n".join(
+            f"  - {frame['aggregate_id'][r]} {frame['name'][r]!r} at "
+            f"{frame['event_timestamp'][r]}: {self.reasons[r]}"
+            for r in rows[:MAX_SHOWN]
+        )
+        more = f"\n  ... and {len(rows) - MAX_SHOWN:,} more" if len(rows) > MAX_SHOWN else ""
+        raise DecodeError(
+            f"{len(rows):,} event(s) of {frame['aggregate_type'][rows[0]]!r} could not be "
+            f"decoded:\n{shown}{more}\nDeclare the missing types or fix the parameters, or "
+            "pass strict=False to get them counted and returned instead."
+        )
+
+    def build(self, rows: np.ndarray, meta: Sequence[np.ndarray]) -> list[Any]:
+        """Instances for ``rows`` (decodable row positions), in that order.
+
+        ``meta`` holds, aligned with ``rows``: aggregate ids, event and processing times in
+        epoch microseconds, and stream ids.
+        """
+        return list(self.stream(rows, meta))
+
+    def stream(self, rows: np.ndarray, meta: Sequence[np.ndarray]) -> Iterator[Any]:
+        """The instances of :meth:`build`, each made only when it is asked for.
+
+        One ``map`` per event type makes that type's instances in order; the stream takes
+        the next instance from the map of each row's type (``map(next, ...)``), so no Python
+        code runs per event but the constructor. A fold that drops each event after using
+        it keeps a handful of instances in memory instead of millions, which also keeps
+        them in the processor's cache: at a million events it runs about 40% faster.
+        """
+        if len(rows) == 0:
+            return iter(())
+        codes = self.code[rows]
+        makers = np.empty(len(self.types), dtype=object)
+        for t, event_type in enumerate(self.types):
+            where = np.flatnonzero(codes == t) if len(self.types) > 1 else None
+            if where is not None and len(where) == 0:
+                makers[t] = iter(())
+                continue
+            mine = rows if where is None else rows[where]
+            position = self.position[mine]
+            params = [column[position].tolist() for column in self.values[t]]
+            columns = [(m if where is None else m[where]).tolist() for m in meta]
+            makers[t] = map(event_type.cls._concursus_make, *params, *columns)
+        if len(self.types) == 1:
+            return makers[0]
+        return map(next, makers[codes].tolist())
+
+    def build_frame(self, frame: pl.DataFrame, rows: np.ndarray) -> list[Any]:
+        """Instances for ``rows`` of ``frame`` (the frame that was classified)."""
+        picked = frame.select(
+            "aggregate_id",
+            pl.col("event_timestamp").dt.epoch("us"),
+            pl.col("processing_timestamp").dt.epoch("us"),
+            "stream_id",
+        ).gather(pl.Series(rows, dtype=pl.Int64))
+        meta = [_objects(picked[c]) for c in picked.columns]
+        return self.build(rows, meta)
+
+
+def _objects(column: pl.Series) -> np.ndarray:
+    if column.dtype == pl.Int64 and not column.null_count():
+        return column.to_numpy()
+    out = np.empty(column.len(), dtype=object)
+    out[:] = column.to_list()
+    return out
+
+
+def classify(
+    types: EventTypes,
+    frame: pl.DataFrame,
+    rows: np.ndarray | None = None,
+    *,
+    codes: np.ndarray | None = None,
+) -> Classified:
+    """Sort rows of ``frame`` (all of ``types.aggregate_type``) into types and decode them.
+
+    ``rows`` limits the work to those row positions (others get code -1 and no reason);
+    ``codes`` are the rows' :func:`type_codes`, if already known.
+    """
+    result = Classified(types, frame.height)
+    code = type_codes(types, frame) if codes is None else codes.copy()
+    if rows is not None:
+        considered = np.zeros(frame.height, dtype=bool)
+        considered[rows] = True
+        code = np.where(considered, code, -2)
+    unknown = np.flatnonzero(code == -1)
+    if len(unknown):
+        pairs = frame.select("name", "version")[unknown]
+        reason_of = {(n, v): types._unknown(n, v) for n, v in pairs.unique().rows()}
+        for row, (n, v) in zip(unknown.tolist(), pairs.rows(), strict=True):
+            result.reasons[row] = reason_of[(n, v)]
+    parameters = frame["parameters"]
+    for t, event_type in enumerate(result.types):
+        mine = np.flatnonzero(code == t)
+        good, values, bad = _decode_type(event_type, parameters.gather(pl.Series(mine)))
+        for position, reason in bad:
+            result.reasons[int(mine[position])] = reason
+            code[mine[position]] = -1
+        result.rows.append(mine[good])
+        result.position[mine[good]] = np.arange(len(good))
+        result.values.append(values)
+    result.code = np.maximum(code, -1).astype(np.int32)
+    return result
+
+
+def type_codes(types: EventTypes, frame: pl.DataFrame) -> np.ndarray:
+    """Each row's index in ``list(types)`` by (name, version), -1 when not declared."""
+    listed = list(types)
+    keys = [(n, v, listed.index(t)) for (n, v), t in types._by_key.items()]
+    if not keys or frame.height == 0:
+        return np.full(frame.height, -1, dtype=np.int64)
+    if len(keys) <= 64:
+        expr = pl.lit(-1, pl.Int64)
+        for name, version, index in keys:
+            match = (pl.col("name") == name) & (pl.col("version") == version)
+            expr = pl.when(match).then(pl.lit(index, pl.Int64)).otherwise(expr)
+        return frame.select(expr).to_series().to_numpy().astype(np.int64)
+    lookup = pl.DataFrame(
+        {
+            "name": [k[0] for k in keys],
+            "version": [k[1] for k in keys],
+            "__code": [k[2] for k in keys],
+        },
+        schema={"name": pl.String, "version": pl.String, "__code": pl.Int64},
+    )
+    coded = frame.select("name", "version").join(
+        lookup, on=["name", "version"], how="left", maintain_order="left"
+    )
+    return coded["__code"].fill_null(-1).to_numpy().astype(np.int64)
+
+
+def _decode_type(
+    event_type: EventType, texts: pl.Series
+) -> tuple[np.ndarray, list[np.ndarray], list[tuple[int, str]]]:
+    """Decode one type's parameter texts: (good positions, value arrays, (position, reason))."""
+    n = texts.len()
+    params = event_type.parameters
+    fast = np.zeros(n, dtype=bool)
+    columns: list[pl.Series] = []
+    pattern = _pattern(params)
+    required = [p.name for p in params if not p.optional]
+    if pattern is not None and n and required:
+        # one pass: a row matched where a required parameter's group is not null
+        columns, invalid, matched = _fast_columns(params, pattern, texts, required[0])
+        fast = matched & ~invalid  # (invalid: dates that look like dates but are not real)
+        if not fast.all():
+            keep = pl.Series(fast)
+            columns = [c.filter(keep) for c in columns]
+    elif pattern is not None and n:
+        fast = texts.str.contains(pattern).fill_null(False).to_numpy()
+        if fast.any() and params:
+            columns, invalid, _ = _fast_columns(params, pattern, texts.filter(pl.Series(fast)))
+            if invalid.any():  # dates that look like dates but are not real ones
+                fast[np.flatnonzero(fast)[invalid]] = False
+                keep = pl.Series(~invalid)
+                columns = [c.filter(keep) for c in columns]
+    slow = np.flatnonzero(~fast)
+    slow_values: list[list[Any]] = [[] for _ in params]
+    bad: list[tuple[int, str]] = []
+    good_slow = []
+    if len(slow):
+        texts_list = texts.gather(pl.Series(slow)).to_list()
+        for position, text in zip(slow.tolist(), texts_list, strict=True):
+            ok, decoded = _decode_one(event_type, text)
+            if ok:
+                good_slow.append(position)
+                for i, value in enumerate(decoded):
+                    slow_values[i].append(value)
+            else:
+                bad.append((position, decoded))
+    good = np.flatnonzero(fast)
+    if not good_slow:
+        return good, [_to_array(c) for c in columns] if params else [], bad
+    merged_rows = np.concatenate([good, np.array(good_slow, dtype=np.int64)])
+    order = np.argsort(merged_rows, kind="stable")
+    arrays = []
+    for i in range(len(params)):
+        fast_part = _to_array(columns[i]) if columns else np.zeros(0, dtype=object)
+        slow_part = np.empty(len(good_slow), dtype=object)
+        slow_part[:] = slow_values[i]
+        both = np.concatenate([fast_part.astype(object), slow_part])
+        arrays.append(both[order])
+    return merged_rows[order], arrays, bad
+
+
+def _pattern(params: tuple[Parameter, ...]) -> str | None:
+    """A regular expression matching canonical parameter texts of this type, if there is
+    one: keys sorted, no spaces, one capture group per parameter (in key order)."""
+    parts = []
+    for p in sorted(params, key=lambda p: p.name):
+        if p.kind not in FAST or not re.fullmatch(r"[A-Za-z0-9_]+", p.name):
+            return None
+        value = FAST[p.kind]
+        if p.optional:
+            value = f"(?:{value}|null)"
+        parts.append(f'"{p.name}":{value}')
+    return r"^\{" + ",".join(parts) + r"\}$"
+
+
+def _fast_columns(
+    params: tuple[Parameter, ...], pattern: str, texts: pl.Series, required: str | None = None
+) -> tuple[list[pl.Series], np.ndarray, np.ndarray | None]:
+    """Typed columns (in declared order) of texts matching ``pattern``, which rows hold a
+    date that does not exist, and (given a ``required`` parameter, whose group is null only
+    where the pattern does not match) which rows match."""
+    groups = texts.str.extract_groups(pattern).struct.unnest()
+    raw = dict(zip(sorted(p.name for p in params), groups.iter_columns(), strict=True))
+    matched = raw[required].is_not_null().to_numpy() if required is not None else None
+    invalid = np.zeros(texts.len(), dtype=bool)
+    columns = []
+    for p in params:
+        text = raw[p.name]
+        if p.kind == "int":
+            column = text.cast(pl.Int64)
+        elif p.kind == "float":
+            column = text.cast(pl.Float64)
+        elif p.kind == "bool":
+            column = text == "true"
+        elif p.kind == "date":
+            column = text.str.to_date("%Y-%m-%d", strict=False)
+            invalid |= (column.is_null() & text.is_not_null()).to_numpy()
+        else:
+            column = text
+        columns.append(column.alias(p.name))
+    return columns, invalid, matched
+
+
+def _to_array(column: pl.Series) -> np.ndarray:
+    if column.null_count() == 0 and column.dtype in (pl.Int64, pl.Float64, pl.Boolean, pl.Date):
+        return column.to_numpy()
+    if column.dtype == pl.String and column.n_unique() * 4 < column.len():
+        # few distinct values (depots, trucks, statuses): one str object each, shared by
+        # every event that holds it, instead of one per event; fewer objects to make, and
+        # the fold touches memory that stays in the processor's cache
+        values = column.unique().sort(nulls_last=True)
+        distinct = np.empty(values.len(), dtype=object)
+        distinct[:] = values.to_list()
+        return distinct[values.search_sorted(column).to_numpy()]
+    out = np.empty(column.len(), dtype=object)
+    out[:] = column.to_list()
+    return out
+
+
+def _decode_one(event_type: EventType, text: str | None) -> tuple[bool, Any]:
+    """(True, parameter values in declared order) or (False, reason)."""
+    try:
+        value = orjson.loads(text) if text is not None else None
+    except orjson.JSONDecodeError:
+        return False, f"parameters are not valid JSON: {clip(text)}"
+    if type(value) is not dict:
+        return False, f"parameters are not a JSON object: {clip(text)}"
+    declared = {p.name for p in event_type.parameters}
+    extra = sorted(set(value) - declared)
+    if extra:
+        near = {e: difflib.get_close_matches(e, sorted(declared), 1) for e in extra}
+        hints = ", ".join(
+            f"{e!r}" + (f" (did you mean {near[e][0]!r}?)" if near[e] else "") for e in extra
+        )
+        return False, f"unexpected parameter {hints} for {event_type.name!r}"
+    out = []
+    for p in event_type.parameters:
+        if p.name not in value:
+            if p.default is not NO_DEFAULT:
+                out.append(p.default())
+                continue
+            if p.optional:
+                out.append(None)
+                continue
+            return False, f"missing parameter {p.name!r} ({p.describe()}) for {event_type.name!r}"
+        ok, coerced = coerce(p, value[p.name])
+        if not ok:
+            return False, f"parameter {coerced}"
+        out.append(coerced)
+    return True, out

@@ -1,0 +1,748 @@
+"""Typed events: declare an aggregate's event types as frozen dataclasses, decode and encode.
+
+Concursus maps a Kotlin sealed class (or a Java interface of annotated methods) to event
+types; here a class per event type, grouped by aggregate type in an :class:`EventTypes`:
+
+>>> import concursus_lab as cl
+>>> lightbulb = cl.EventTypes("lightbulb")
+>>> @lightbulb.initial
+... class Created:
+...     wattage: int
+>>> @lightbulb.event(name="switchedOn", version="0")
+... class SwitchedOn: ...
+>>> @lightbulb.terminal
+... class Blown: ...
+>>> lightbulb
+EventTypes('lightbulb')
+  initial   created     v0  (wattage: int)
+  event     switchedOn  v0  ()
+  terminal  blown       v0  ()
+
+Each class becomes a frozen dataclass whose fields are the event's parameters, and each
+instance also carries ``aggregate_id``, ``event_timestamp``, ``processing_timestamp`` and
+``stream_id`` (keyword-only, never written among the parameters):
+
+>>> bulb = Created(60, aggregate_id="bulb-1", event_timestamp="2026-03-01 12:00")
+>>> bulb.wattage, bulb.aggregate_id, bulb.event_timestamp.isoformat()
+(60, 'bulb-1', '2026-03-01T12:00:00+00:00')
+>>> blown = Blown(aggregate_id="bulb-1", event_timestamp="2026-03-02")
+>>> frame = lightbulb.encode([bulb, blown])
+>>> frame.select("name", "parameters", "characteristics").rows()
+[('created', '{"wattage":60}', 1), ('blown', '{}', 2)]
+>>> lightbulb.decode(frame).events[0]
+Created(wattage=60, aggregate_id='bulb-1', event_timestamp='2026-03-01 12:00:00+00:00')
+
+Parameter types: ``str``, ``int``, ``float``, ``bool``, ``datetime.date`` (read from
+``"1968-05-28"`` or ``[1968, 5, 28]``), ``datetime.datetime`` (read from ISO 8601 text or
+epoch seconds such as ``1459420277.981000000``, as Java writes an ``Instant``), ``list``
+(``list[X]`` checks each item), ``dict``, ``typing.Any`` and ``Optional[X]`` / ``X | None``.
+A parameter with a default may be missing from the JSON; an ``Optional`` one may be missing
+or null.
+
+Decoding is vectorised: for each event type, rows whose ``parameters`` text is canonical
+(compact, keys sorted, values of the declared JSON types) are recognised by one regular
+expression and parsed by polars into typed columns; only the other rows are parsed one by
+one in Python, which is also where the reason for a row that cannot be decoded is found.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import inspect
+import types as _pytypes
+import typing
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+import polars as pl
+
+from concursus_lab.common.gc import paused_gc
+from concursus_lab.common.time import to_utc
+from concursus_lab.exceptions import SchemaError
+from concursus_lab.frame.schema import COLUMNS, INITIAL, NEITHER, TERMINAL, validate
+
+#: Attributes every event instance carries besides its parameters.
+METADATA = ("aggregate_id", "event_timestamp", "processing_timestamp", "stream_id")
+
+_KINDS = {"initial": INITIAL, "event": NEITHER, "terminal": TERMINAL}
+_KIND_OF = {v: k for k, v in _KINDS.items()}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_US = dt.timedelta(microseconds=1)
+MAX_SHOWN = 3
+
+# Each kind's JSON value in canonical (compact) form, for the fast path, with one capture
+# group around what is then converted. Strings with escapes take the slow path.
+FAST = {
+    "str": r'"([^"\\\x00-\x1f]*)"',
+    "int": r"(-?(?:0|[1-9][0-9]{0,17}))",
+    "float": r"(-?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]{1,17})?(?:[eE][+-]?[0-9]{1,2})?)",
+    "bool": r"(true|false)",
+    "date": r'"([0-9]{4}-[0-9]{2}-[0-9]{2})"',
+}
+
+
+# --------------------------------------------------------------------------- declarations
+
+
+class _NoDefault:
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+#: The ``default`` of a :class:`Parameter` that has none.
+NO_DEFAULT: Any = _NoDefault()
+
+
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    """One declared parameter: its name, its kind of value, and whether it may be absent."""
+
+    name: str
+    kind: str  # str int float bool date datetime list dict any
+    optional: bool = False
+    item: Parameter | None = None  # the item kind of ``list[X]``
+    default: Any = NO_DEFAULT  # a callable giving the default value
+
+    @property
+    def required(self) -> bool:
+        return not self.optional and self.default is NO_DEFAULT
+
+    def describe(self) -> str:
+        text = f"list[{self.item.kind}]" if self.item is not None else self.kind
+        return text + (" | None" if self.optional else "")
+
+
+@dataclasses.dataclass(frozen=True)
+class EventType:
+    """A declared event type: (aggregate type, name, version), its class and parameters."""
+
+    aggregate_type: str
+    name: str
+    version: str
+    kind: str  # "initial", "event" or "terminal"
+    cls: type
+    parameters: tuple[Parameter, ...]
+    aliases: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def characteristics(self) -> int:
+        return _KINDS[self.kind]
+
+
+class EventTypes:
+    """The event types of one aggregate type, declared with decorators.
+
+    ``.initial``, ``.event`` and ``.terminal`` work bare or called with ``name=`` (default:
+    the class name with its first letter lower-cased), ``version=`` (default ``"0"``) and
+    ``aliases=`` (older names, or ``(name, version)`` pairs, that decode to the same class).
+    Each returns the class, turned into a frozen dataclass.
+
+    Parameters
+    ----------
+    aggregate_type
+        The aggregate type these events happen to, e.g. ``"lightbulb"``.
+
+    Examples
+    --------
+    >>> import concursus_lab as cl
+    >>> person = cl.EventTypes("person")
+    >>> @person.initial(aliases=["born"])
+    ... class Created:
+    ...     name: str
+    ...     age: int | None = None
+    >>> person["born"] is Created
+    True
+    >>> Created("Arthur", aggregate_id="p1", event_timestamp="2026-01-01")
+    Created(name='Arthur', age=None, aggregate_id='p1', event_timestamp='2026-01-01 00:00:00+00:00')
+    """
+
+    def __init__(self, aggregate_type: str) -> None:
+        if not isinstance(aggregate_type, str) or not aggregate_type:
+            raise SchemaError(
+                f"`aggregate_type` must be a non-empty string such as 'lightbulb', "
+                f"got {aggregate_type!r}."
+            )
+        self.aggregate_type = aggregate_type
+        self._types: list[EventType] = []
+        self._by_key: dict[tuple[str, str], EventType] = {}
+        self._by_class: dict[type, EventType] = {}
+
+    # decorators -------------------------------------------------------------------------
+
+    def initial(
+        self,
+        cls: type | None = None,
+        *,
+        name: str | None = None,
+        version: str = "0",
+        aliases: Iterable[str | tuple[str, str]] = (),
+    ) -> Any:
+        """Declare an initial event type: the only kind that creates a state."""
+        return self._declare("initial", cls, name, version, aliases)
+
+    def event(
+        self,
+        cls: type | None = None,
+        *,
+        name: str | None = None,
+        version: str = "0",
+        aliases: Iterable[str | tuple[str, str]] = (),
+    ) -> Any:
+        """Declare an event type that is neither initial nor terminal."""
+        return self._declare("event", cls, name, version, aliases)
+
+    def terminal(
+        self,
+        cls: type | None = None,
+        *,
+        name: str | None = None,
+        version: str = "0",
+        aliases: Iterable[str | tuple[str, str]] = (),
+    ) -> Any:
+        """Declare a terminal event type: replayed after every other event."""
+        return self._declare("terminal", cls, name, version, aliases)
+
+    def _declare(self, kind, cls, name, version, aliases):
+        if cls is None:
+            return lambda c: self._declare(kind, c, name, version, aliases)
+        if not isinstance(cls, type):
+            raise TypeError(
+                f"@{self.aggregate_type}.{kind} decorates a class, got {cls!r}. Write "
+                f"`@{self.aggregate_type}.{kind}` above `class SomethingHappened: ...`."
+            )
+        declared = cls.__dict__.get("_concursus_event_type")
+        if declared is not None:
+            raise SchemaError(
+                f"{cls.__name__} is already declared, as {declared.name!r} of "
+                f"{declared.aggregate_type!r}; declare a new class for {self.aggregate_type!r}."
+            )
+        if dataclasses.is_dataclass(cls):
+            raise TypeError(
+                f"{cls.__name__} is already a dataclass; remove @dataclass: "
+                f"@{self.aggregate_type}.{kind} makes it a frozen dataclass itself."
+            )
+        name = name if name is not None else cls.__name__[:1].lower() + cls.__name__[1:]
+        version = str(version)
+        keys = [(name, version)] + [
+            (a, version) if isinstance(a, str) else (str(a[0]), str(a[1])) for a in aliases
+        ]
+        for key in keys:
+            if key in self._by_key:
+                raise SchemaError(
+                    f"event type {key[0]!r} version {key[1]!r} of {self.aggregate_type!r} is "
+                    f"declared twice ({self._by_key[key].cls.__name__} and {cls.__name__}); "
+                    "give one of them another name= or version=."
+                )
+        parameters = _parameters(cls)
+        _make_dataclass(cls, parameters)
+        event_type = EventType(
+            self.aggregate_type, name, version, kind, cls, parameters, tuple(keys[1:])
+        )
+        self._types.append(event_type)
+        for key in keys:
+            self._by_key[key] = event_type
+        self._by_class[cls] = event_type
+        cls._concursus_event_type = event_type
+        return cls
+
+    # lookups ----------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[EventType]:
+        return iter(self._types)
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+    def __getitem__(self, key: str | tuple[str, str]) -> type:
+        """The class of an event name (version "0") or of a ``(name, version)`` pair."""
+        pair = (key, "0") if isinstance(key, str) else (str(key[0]), str(key[1]))
+        found = self._by_key.get(pair)
+        if found is None:
+            raise KeyError(self._unknown(*pair))
+        return found.cls
+
+    @property
+    def declares_initial(self) -> bool:
+        """Whether any initial event type is declared (then only those create states)."""
+        return any(t.kind == "initial" for t in self._types)
+
+    def event_type(self, cls_or_instance: Any) -> EventType:
+        """The :class:`EventType` of a declared class or of one of its instances."""
+        cls = cls_or_instance if isinstance(cls_or_instance, type) else type(cls_or_instance)
+        found = self._by_class.get(cls)
+        if found is None:
+            raise SchemaError(
+                f"{cls.__name__} is not an event type of {self.aggregate_type!r}; declared: "
+                f"{', '.join(t.cls.__name__ for t in self._types) or 'none'}."
+            )
+        return found
+
+    def _unknown(self, name: str, version: str) -> str:
+        versions = sorted(v for n, v in self._by_key if n == name)
+        if versions:
+            return (
+                f"unknown version {version!r} of {name!r} (declared: "
+                f"{', '.join(repr(v) for v in versions)})"
+            )
+        near = difflib.get_close_matches(name, sorted({n for n, _ in self._by_key}), 2, 0.6)
+        hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
+        return f"unknown event type {name!r} version {version!r}{hint}"
+
+    def __repr__(self) -> str:
+        lines = [f"EventTypes({self.aggregate_type!r})"]
+        width = max((len(t.name) for t in self._types), default=0)
+        for t in self._types:
+            params = ", ".join(f"{p.name}: {p.describe()}" for p in t.parameters)
+            lines.append(f"  {t.kind:<9} {t.name:<{width}}  v{t.version}  ({params})")
+        return "\n".join(lines)
+
+    # decoding and encoding --------------------------------------------------------------
+
+    def decode(self, events: pl.DataFrame, *, strict: bool = False) -> Decoded:
+        """Turn the rows of an event frame into instances of the declared classes.
+
+        Rows of this aggregate type that cannot be decoded (unknown event type, missing or
+        extra parameter, a value of the wrong type, parameters that are not a JSON object)
+        are returned in ``.undecodable`` with a ``reason``, never dropped silently. Rows of
+        other aggregate types are counted in ``.other_aggregate_types``.
+
+        Parameters
+        ----------
+        events
+            A canonical event frame.
+        strict
+            Raise :class:`~concursus_lab.DecodeError` on the first undecodable rows instead.
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> from concursus_lab.sample import ReceivedAtDepot, parcel_types
+        >>> frame = parcel_types.encode(
+        ...     [ReceivedAtDepot("Lewisham", aggregate_id="p1", event_timestamp="2026-03-02")]
+        ... )
+        >>> typo = frame.with_columns(name=pl.lit("recievedAtDepot"))
+        >>> decoded = parcel_types.decode(pl.concat([frame, typo]))
+        >>> decoded
+        Decoded 'parcel': 1 events, 1 undecodable
+          1 x unknown event type 'recievedAtDepot' version '0'; did you mean 'receivedAtDepot'?
+        >>> decoded.events[0].depotId, decoded.undecodable.height
+        ('Lewisham', 1)
+        """
+        from concursus_lab.events.decode import classify  # decoding builds on these declarations
+
+        frame = validate(events, check_parameters=False)
+        mine = frame.filter(pl.col("aggregate_type") == self.aggregate_type)
+        classified = classify(self, mine)
+        if strict:
+            classified.raise_if_undecodable(mine)
+        rows = np.flatnonzero(classified.code >= 0)
+        with paused_gc():
+            instances = classified.build_frame(mine, rows)
+        return Decoded(
+            self.aggregate_type,
+            instances,
+            classified.undecodable_frame(mine),
+            frame.height - mine.height,
+        )
+
+    def encode(self, instances: Iterable[Any]) -> pl.DataFrame:
+        """A canonical event frame of instances of the declared classes, in the given order.
+
+        ``name``, ``version`` and ``characteristics`` (1 initial, 2 terminal, 0 neither) come
+        from the declaration; ``parameters`` is the canonical JSON of the parameter fields
+        (keys sorted, dates as ``"1968-05-28"``, datetimes as ISO 8601 in UTC).
+        An instance without ``processing_timestamp`` is taken as logged at its event time;
+        ``processing_id`` is a time-based UUID of the processing time.
+
+        >>> from concursus_lab.sample import Delivered, parcel_types
+        >>> event = Delivered("dest-1", aggregate_id="p", event_timestamp="2026-03-02 10:00")
+        >>> parcel_types.encode([event]).select("name", "parameters", "characteristics").row(0)
+        ('delivered', '{"destinationId":"dest-1"}', 2)
+        """
+        from concursus_lab.frame.timeuuid import time_uuids
+
+        rows: dict[str, list] = {c: [] for c in COLUMNS if c != "processing_id"}
+        dumps, option = orjson.dumps, orjson.OPT_SORT_KEYS
+        for i, instance in enumerate(instances):
+            event_type = self.event_type(instance)
+            aggregate_id = instance.aggregate_id
+            if not isinstance(aggregate_id, str) or not aggregate_id:
+                raise SchemaError(
+                    f"instance {i} ({instance!r}) needs an `aggregate_id`, e.g. "
+                    f"{type(instance).__name__}(..., aggregate_id='id-1', event_timestamp=...)."
+                )
+            if instance.event_timestamp is None:
+                raise SchemaError(
+                    f"instance {i} ({instance!r}) needs an `event_timestamp`, e.g. "
+                    f"{type(instance).__name__}(..., event_timestamp='2026-03-01 12:00')."
+                )
+            event_time = to_utc(instance.event_timestamp, "event_timestamp")
+            processed = instance.processing_timestamp
+            processed = event_time if processed is None else to_utc(processed, "processing")
+            values = {}
+            for p in event_type.parameters:
+                value = getattr(instance, p.name)
+                ok, checked = coerce(p, value)
+                if not ok:
+                    raise SchemaError(
+                        f"instance {i}: parameter {checked}; fix the value given to "
+                        f"{type(instance).__name__}."
+                    )
+                values[p.name] = _jsonable(checked)
+            rows["aggregate_type"].append(self.aggregate_type)
+            rows["aggregate_id"].append(aggregate_id)
+            rows["event_timestamp"].append(event_time)
+            rows["stream_id"].append(instance.stream_id or "")
+            rows["processing_timestamp"].append(processed)
+            rows["name"].append(event_type.name)
+            rows["version"].append(event_type.version)
+            rows["parameters"].append(dumps(values, option=option).decode())
+            rows["characteristics"].append(event_type.characteristics)
+        time = pl.Datetime("us", "UTC")
+        frame = pl.DataFrame(
+            rows,
+            schema={
+                "aggregate_type": pl.String,
+                "aggregate_id": pl.String,
+                "event_timestamp": time,
+                "stream_id": pl.String,
+                "processing_timestamp": time,
+                "name": pl.String,
+                "version": pl.String,
+                "parameters": pl.String,
+                "characteristics": pl.Int32,
+            },
+        )
+        ids = time_uuids(frame["processing_timestamp"], seed=0)
+        return frame.with_columns(ids).select(COLUMNS)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Decoded:
+    """What :meth:`EventTypes.decode` returns: the instances and the rows it could not read.
+
+    Attributes
+    ----------
+    aggregate_type
+        The aggregate type decoded.
+    events
+        Instances, in the order of their rows.
+    undecodable
+        The rows that could not be decoded, with a ``reason`` column.
+    other_aggregate_types
+        How many rows were of another aggregate type (not decoded).
+    """
+
+    aggregate_type: str
+    events: list[Any]
+    undecodable: pl.DataFrame
+    other_aggregate_types: int = 0
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.events)
+
+    def __repr__(self) -> str:
+        text = (
+            f"Decoded {self.aggregate_type!r}: {len(self.events):,} events, "
+            f"{self.undecodable.height:,} undecodable"
+        )
+        if self.other_aggregate_types:
+            text += f", {self.other_aggregate_types:,} of other aggregate types"
+        for reason, count in _reason_counts(self.undecodable):
+            text += f"\n  {count:,} x {reason}"
+        return text
+
+
+def _reason_counts(undecodable: pl.DataFrame) -> list[tuple[str, int]]:
+    if undecodable.height == 0:
+        return []
+    counts = undecodable.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
+    return [(r, n) for r, n in counts.head(MAX_SHOWN).rows()]
+
+
+# ---------------------------------------------------------------------- class preparation
+
+
+def _parameters(cls: type) -> tuple[Parameter, ...]:
+    own = inspect.get_annotations(cls)
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception as exc:
+        raise TypeError(
+            f"the annotations of {cls.__name__} cannot be resolved ({exc}); use the types "
+            "str, int, float, bool, datetime.date, datetime.datetime, list, dict, Any or "
+            "Optional[...] of them, importable where the class is defined."
+        ) from exc
+    parameters = []
+    for name in own:
+        if name in METADATA:
+            raise TypeError(
+                f"{cls.__name__}.{name}: {name!r} is carried by every event instance; "
+                "rename the parameter."
+            )
+        annotation = hints.get(name, own[name])
+        if typing.get_origin(annotation) is typing.ClassVar:
+            continue
+        parameter = _parameter(cls.__name__, name, annotation)
+        default = cls.__dict__.get(name, dataclasses.MISSING)
+        if isinstance(default, dataclasses.Field):
+            default = (
+                default.default_factory
+                if default.default_factory is not dataclasses.MISSING
+                else _Constant(default.default)
+                if default.default is not dataclasses.MISSING
+                else dataclasses.MISSING
+            )
+        elif default is not dataclasses.MISSING:
+            default = _Constant(default)
+        if default is not dataclasses.MISSING:
+            parameter = dataclasses.replace(parameter, default=default)
+        parameters.append(parameter)
+    return tuple(parameters)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Constant:
+    """A default value, called like a ``default_factory``."""
+
+    value: Any
+
+    def __call__(self) -> Any:
+        return self.value
+
+
+_SIMPLE = {
+    str: "str",
+    int: "int",
+    float: "float",
+    bool: "bool",
+    dt.date: "date",
+    dt.datetime: "datetime",
+    list: "list",
+    dict: "dict",
+    Any: "any",
+}
+
+
+def _parameter(owner: str, name: str, annotation: Any) -> Parameter:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, _pytypes.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1 and len(args) == 2:
+            return dataclasses.replace(_parameter(owner, name, rest[0]), optional=True)
+    elif origin is list:
+        item = _parameter(owner, name, args[0]) if args else None
+        if item is not None and (item.kind in ("list", "dict") or item.optional):
+            item = None  # nested containers are taken as they come
+        return Parameter(name, "list", item=item)
+    elif origin is dict:
+        return Parameter(name, "dict")
+    elif annotation in _SIMPLE:
+        return Parameter(name, _SIMPLE[annotation])
+    raise TypeError(
+        f"{owner}.{name}: unsupported parameter type {annotation!r}; use str, int, float, "
+        "bool, datetime.date, datetime.datetime, list, list[X], dict, Any, or Optional[X]."
+    )
+
+
+class _LazyTime:
+    """A timestamp field filled from epoch microseconds on first read.
+
+    Decoding builds instances without calling ``__init__`` (it is the costly part of a
+    replay) and stores the times as integers; the datetime is made only if the event's
+    time is read, then cached. Instances made by calling the class hold the datetime itself,
+    which hides this descriptor.
+    """
+
+    def __init__(self, name: str, raw: str) -> None:
+        self.name, self.raw = name, raw
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        if instance is None:
+            return None
+        value = _EPOCH + instance.__dict__[self.raw] * _US
+        instance.__dict__[self.name] = value
+        return value
+
+
+def _make_dataclass(cls: type, parameters: tuple[Parameter, ...]) -> None:
+    user_post_init = cls.__dict__.get("__post_init__")
+    annotations = dict(inspect.get_annotations(cls))
+    annotations.update(
+        aggregate_id=str,
+        event_timestamp=dt.datetime | None,
+        processing_timestamp=dt.datetime | None,
+        stream_id=str,
+    )
+    cls.__annotations__ = annotations
+    cls.aggregate_id = dataclasses.field(default="", kw_only=True)
+    cls.event_timestamp = dataclasses.field(default=None, kw_only=True)
+    cls.processing_timestamp = dataclasses.field(default=None, kw_only=True, repr=False)
+    cls.stream_id = dataclasses.field(default="", kw_only=True, repr=False)
+
+    def __post_init__(self: Any) -> None:  # times given by hand become aware UTC datetimes
+        for key in ("event_timestamp", "processing_timestamp"):
+            value = self.__dict__.get(key)
+            if value is not None and not (
+                type(value) is dt.datetime and value.tzinfo is not None and not value.utcoffset()
+            ):
+                object.__setattr__(self, key, to_utc(value, key))
+        if user_post_init is not None:
+            user_post_init(self)
+
+    cls.__post_init__ = __post_init__
+    if "__repr__" not in cls.__dict__:
+        cls.__repr__ = _event_repr
+    dataclasses.dataclass(frozen=True)(cls)
+    cls.event_timestamp = _LazyTime("event_timestamp", "_event_us")
+    cls.processing_timestamp = _LazyTime("processing_timestamp", "_processing_us")
+    cls._concursus_make = _maker(cls, parameters, fast=user_post_init is None)
+
+
+def _event_repr(self: Any) -> str:
+    """Parameters, aggregate id and event time, in a form the class accepts back."""
+    event_type = type(self)._concursus_event_type
+    parts = [f"{p.name}={getattr(self, p.name)!r}" for p in event_type.parameters]
+    parts.append(f"aggregate_id={self.aggregate_id!r}")
+    when = self.event_timestamp
+    if isinstance(when, dt.datetime):
+        when = when.isoformat(sep=" ")
+    parts.append(f"event_timestamp={when!r}")
+    return f"{type(self).__qualname__}({', '.join(parts)})"
+
+
+def _maker(cls: type, parameters: tuple[Parameter, ...], *, fast: bool) -> Callable:
+    """A function (parameters..., aggregate_id, event_us, processing_us, stream_id) -> instance.
+
+    The fast one fills the instance's ``__dict__`` directly, skipping ``__init__``: it is
+    used only on values already checked by the decoder, and only when the class has no
+    ``__post_init__`` of its own.
+    """
+    args = [f"a{i}" for i in range(len(parameters))]
+    if not fast:
+
+        def make(*values):
+            *params, aggregate_id, event_us, processing_us, stream_id = values
+            return cls(
+                *params,
+                aggregate_id=aggregate_id,
+                event_timestamp=_EPOCH + event_us * _US,
+                processing_timestamp=_EPOCH + processing_us * _US,
+                stream_id=stream_id,
+            )
+
+        return make
+    items = [f"{p.name!r}: {a}" for p, a in zip(parameters, args, strict=True)]
+    items += ["'aggregate_id': m0", "'_event_us': m1", "'_processing_us': m2", "'stream_id': m3"]
+    source = (
+        f"def make({', '.join([*args, 'm0', 'm1', 'm2', 'm3'])}):\n"
+        "    o = _new(_cls)\n"
+        f"    _set(o, '__dict__', {{{', '.join(items)}}})\n"
+        "    return o\n"
+    )
+    namespace = {"_new": object.__new__, "_set": object.__setattr__, "_cls": cls}
+    exec(source, namespace)  # generated from identifiers only, as dataclasses does
+    return namespace["make"]
+
+
+# ------------------------------------------------------------------------- value checking
+
+
+def coerce(p: Parameter, value: Any) -> tuple[bool, Any]:
+    """(True, value as the declared type) or (False, the reason it is not)."""
+    if value is None:
+        if p.optional or p.kind == "any":
+            return True, None
+        return False, f"{p.name!r} is null but declared {p.describe()}"
+    kind = p.kind
+    t = type(value)
+    if kind == "str":
+        ok = t is str
+    elif kind == "int":
+        ok = t is int
+    elif kind == "float":
+        ok = t is float or t is int
+        value = float(value) if ok else value
+    elif kind == "bool":
+        ok = t is bool
+    elif kind == "date":
+        return _to_date(p, value)
+    elif kind == "datetime":
+        return _to_datetime(p, value)
+    elif kind == "list":
+        ok = t is list
+        if ok and p.item is not None:
+            out = []
+            for item in value:
+                good, item = coerce(p.item, item)
+                if not good:
+                    return False, f"{p.name!r} has an item of the wrong type: {item}"
+                out.append(item)
+            value = out
+    elif kind == "dict":
+        ok = t is dict
+    else:
+        ok = True
+    if ok:
+        return True, value
+    return False, f"{p.name!r} should be {p.describe()}, got {clip(value)} ({t.__name__})"
+
+
+def _to_date(p: Parameter, value: Any) -> tuple[bool, Any]:
+    try:
+        if type(value) is str:
+            return True, dt.date.fromisoformat(value)
+        if type(value) is list and len(value) == 3 and all(type(v) is int for v in value):
+            return True, dt.date(*value)
+        if type(value) is dt.date:
+            return True, value
+    except ValueError:
+        pass
+    return False, (
+        f'{p.name!r} should be a date such as "1968-05-28" or [1968, 5, 28], got {clip(value)}'
+    )
+
+
+def _to_datetime(p: Parameter, value: Any) -> tuple[bool, Any]:
+    try:
+        if type(value) in (int, float):
+            return True, dt.datetime.fromtimestamp(value, dt.UTC)
+        if type(value) is str or isinstance(value, dt.datetime):
+            return True, to_utc(value, p.name)
+    except (ValueError, OverflowError, OSError, SchemaError):
+        pass
+    return False, (
+        f"{p.name!r} should be an instant (ISO 8601 text or epoch seconds), got {clip(value)}"
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if type(value) is dt.datetime:
+        return value.isoformat()
+    return value
+
+
+def clip(value: Any, width: int = 30) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def sequence_of_types(types: Any, name: str = "types") -> EventTypes:
+    """Check an argument is an :class:`EventTypes`, with a helpful message if not."""
+    if isinstance(types, EventTypes):
+        return types
+    raise SchemaError(
+        f"`{name}` must be the EventTypes of an aggregate type, got {types!r}; declare one "
+        'with `lightbulb = cl.EventTypes("lightbulb")` and `@lightbulb.initial` etc.'
+    )
+
+
+__all__: Sequence[str] = ["Decoded", "EventType", "EventTypes", "Parameter"]

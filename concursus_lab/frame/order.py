@@ -1,0 +1,149 @@
+"""Causal order: the order in which an aggregate's events are replayed, as Concursus does.
+
+The rule, written here once:
+
+* **rank**: initial events first, terminal events last, all others between
+  (:func:`causal_rank`);
+* within a rank, by ``event_timestamp``, then ``stream_id`` (lexical);
+* deliveries of one identity (see ``identity.py``) in delivery order (processing time,
+  then row), and only those that count as ``duplicates=`` asks.
+
+:func:`causal_order` gives the row positions of a whole frame in that order, grouped by
+aggregate (aggregates in an arbitrary but fixed order; sort their ids afterwards if the
+order matters). It is built from two steps that the replay plan also uses on their own:
+:func:`identity_order` (group, time order, duplicates) and :func:`by_rank` (the rank
+rule), all vectorised (NumPy and polars, no Python per row).
+
+>>> import concursus_lab as cl
+>>> from concursus_lab.frame.order import causal_order
+>>> messy = cl.sample.fixture("messy")
+>>> b = messy.filter(aggregate_id="parcel-B")
+>>> order, start = causal_order(b, b["characteristics"].to_numpy())
+>>> b[order]["name"].to_list()  # its receipt arrived after its load: replayed before it
+['receivedAtDepot', 'loadedOntoTruck', 'deliveryFailed', 'loadedOntoTruck', 'delivered']
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from concursus_lab.frame.identity import Duplicates, in_delivery_order, pick
+from concursus_lab.frame.keys import pack_instant, row_keys, sorted_codes
+from concursus_lab.frame.schema import INITIAL, TERMINAL
+
+
+def causal_rank(kinds: np.ndarray) -> np.ndarray:
+    """0 for initial events, 2 for terminal ones, 1 for the others: the causal rank.
+
+    ``kinds`` are ``characteristics`` values (1 initial, 2 terminal, 0 neither), or a
+    declared type's; any other value ranks with the others.
+
+    >>> causal_rank(np.array([0, 1, 2, -1])).tolist()
+    [1, 0, 2, 1]
+    """
+    return np.where(kinds == INITIAL, 0, np.where(kinds == TERMINAL, 2, 1)).astype(np.int8)
+
+
+def causal_order(
+    frame: pl.DataFrame, kinds: np.ndarray, duplicates: Duplicates = "keep"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of ``frame`` in causal replay order, and a flag on each aggregate's
+    first row; ``kinds`` holds each row's kind (its ``characteristics``, or its declared
+    type's). Deliveries of one identity count as ``duplicates`` says."""
+    h, h2, ts, pts = row_keys(frame)
+    stream_code, streams = sorted_codes(frame["stream_id"])
+    instant = pack_instant(ts, stream_code, len(streams))
+    order, start = identity_order(h, h2, instant, pts, duplicates, frame)
+    return by_rank(order, start, kinds)
+
+
+def identity_order(
+    h: np.ndarray,
+    h2: np.ndarray,
+    instant: tuple[np.ndarray, ...],
+    pts: np.ndarray,
+    duplicates: Duplicates,
+    frame: pl.DataFrame,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows grouped by aggregate (hash ``h``), then by event time and stream (``instant``),
+    the deliveries of one identity in delivery order; as ``duplicates`` says, only the
+    delivery that counts (:func:`~concursus_lab.frame.identity.pick`).
+
+    Returns the row positions and a flag marking each aggregate's first row. The big sort
+    is one polars sort of the keys with the row numbers alongside, with no processing-time
+    or row key, and need not be stable: only the few identities delivered more than once
+    are then put in delivery order. When two aggregates share the first hash (the second
+    differs within a group), they are grouped by their ids instead.
+    """
+    n = len(h)
+    if n < 2:
+        return np.arange(n, dtype=np.int64), np.ones(n, dtype=bool)
+    names = [f"i{k}" for k in range(len(instant))]
+    keys = pl.DataFrame({"h": h, "h2": h2, **dict(zip(names, instant, strict=True))})
+    ordered = keys.with_row_index("row").sort(["h", *names], maintain_order=False)
+    order = ordered["row"].to_numpy().astype(np.int64)
+    hs = ordered["h"].to_numpy()
+    start = np.ones(n, dtype=bool)
+    start[1:] = hs[1:] != hs[:-1]
+    h2s = ordered["h2"].to_numpy()
+    if (h2s[1:] != h2s[:-1])[~start[1:]].any():
+        exact = frame.select(pl.struct("aggregate_type", "aggregate_id").rank("dense"))
+        h = exact.to_series().to_numpy().astype(np.uint64)
+        return identity_order(h, h, instant, pts, duplicates, frame)
+    same = ~start[1:]  # row p and row p + 1 are deliveries of one identity
+    for name in names:
+        column = ordered[name].to_numpy()
+        same &= column[1:] == column[:-1]
+    if not same.any():
+        return order, start
+    # deliveries of one identity are neighbours (a run): put each run in delivery order
+    pairs = np.flatnonzero(same)
+    repeated = np.union1d(pairs, pairs + 1)
+    run_start = np.ones(len(repeated), dtype=bool)
+    run_start[1:] = ~((repeated[1:] == repeated[:-1] + 1) & same[repeated[:-1]])
+    rows = order[repeated]
+    order[repeated] = rows[in_delivery_order(np.cumsum(run_start), pts[rows], rows)]
+    counted = pick(run_start, duplicates)
+    if counted.all():
+        return order, start
+    # a run that lost its first delivery still starts its aggregate if that one did
+    run_first = np.maximum.accumulate(np.where(run_start, np.arange(len(repeated)), 0))
+    start[repeated[counted]] = start[repeated[run_first[counted]]]
+    kept = np.ones(n, dtype=bool)
+    kept[repeated[~counted]] = False
+    return order[kept], start[kept]
+
+
+def by_rank(
+    order: np.ndarray, start: np.ndarray, kinds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``order`` (grouped by aggregate, each in time order) with each aggregate's rows
+    regrouped by causal rank, stably: initial first, terminal last (:func:`causal_rank`).
+
+    ``kinds`` is indexed by row position (as ``order`` is); each aggregate keeps its first
+    position, so ``start`` is unchanged.
+    """
+    rank = causal_rank(kinds[order])
+    inverted = (rank[1:] < rank[:-1]) & ~start[1:]
+    if not inverted.any():  # the usual case: no aggregate has a rank out of time order
+        return order, start
+    # regroup only the aggregates that need it (one pass to find them, a small sort)
+    segment = np.cumsum(start) - 1
+    needs = np.zeros(int(segment[-1]) + 1, dtype=bool)
+    needs[segment[1:][inverted]] = True
+    positions = np.flatnonzero(needs[segment])
+    regroup = np.argsort(segment[positions] * 3 + rank[positions], kind="stable")
+    order = order.copy()
+    order[positions] = order[positions[regroup]]
+    return order, start
+
+
+def restart(start: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Group-start flags after dropping rows: a kept row starts a group if it is the first
+    kept row of its group."""
+    group = np.cumsum(start) - 1
+    kept_group = group[keep]
+    new = np.ones(len(kept_group), dtype=bool)
+    new[1:] = kept_group[1:] != kept_group[:-1]
+    return new

@@ -1,0 +1,276 @@
+"""The canonical event frame: one table shape that every source returns and every function takes.
+
+>>> import concursus_lab as cl
+>>> list(cl.SCHEMA)[:4]
+['aggregate_type', 'aggregate_id', 'event_timestamp', 'stream_id']
+>>> cl.IDENTITY
+('aggregate_type', 'aggregate_id', 'event_timestamp', 'stream_id')
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import orjson
+import polars as pl
+
+from concursus_lab.exceptions import SchemaError
+
+TIME = pl.Datetime("us", "UTC")
+
+#: Column name -> polars dtype of the canonical event frame, in order.
+SCHEMA: pl.Schema = pl.Schema(
+    {
+        "aggregate_type": pl.String,
+        "aggregate_id": pl.String,
+        "event_timestamp": TIME,
+        "stream_id": pl.String,
+        "processing_id": pl.String,
+        "processing_timestamp": TIME,
+        "name": pl.String,
+        "version": pl.String,
+        "parameters": pl.String,
+        "characteristics": pl.Int32,
+    }
+)
+COLUMNS: tuple[str, ...] = tuple(SCHEMA)
+
+#: Columns that may hold nulls (an event not yet logged has no processing id).
+NULLABLE = frozenset({"processing_id"})
+
+#: ``characteristics`` values, as Concursus sets them.
+INITIAL, TERMINAL, NEITHER = 1, 2, 0
+
+_MAX_SHOWN = 3
+
+
+def empty() -> pl.DataFrame:
+    """An event frame with no rows and the canonical schema."""
+    return pl.DataFrame(schema=SCHEMA)
+
+
+def validate(frame: pl.DataFrame, *, check_parameters: bool = True) -> pl.DataFrame:
+    """Check that ``frame`` is a canonical event frame; raise :class:`SchemaError` if not.
+
+    Every problem is named in one message: missing columns, wrong dtypes (naive timestamps
+    included), nulls where none may be, empty ids or names, ``characteristics`` other than
+    0/1/2, and ``parameters`` values that are not a JSON object. Extra columns are allowed and
+    kept after the canonical ones.
+
+    Returns the frame with the canonical columns first (the same frame when already so).
+
+    >>> import concursus_lab as cl
+    >>> cl.validate(cl.sample.parcels(3, seed=1)).columns == list(cl.SCHEMA)
+    True
+    >>> cl.validate(cl.sample.parcels(3, seed=1).drop("name"))
+    Traceback (most recent call last):
+    ...
+    concursus_lab.exceptions.SchemaError: not a canonical event frame:
+      - column `name` is missing (expected String)
+    """
+    if isinstance(frame, pl.LazyFrame):
+        raise SchemaError("`frame` is a LazyFrame; call `.collect()` first, then validate.")
+    if not isinstance(frame, pl.DataFrame):
+        hint = (
+            " Convert it with `cl.from_pandas(df)`."
+            if type(frame).__module__.startswith("pandas")
+            else ""
+        )
+        raise SchemaError(f"`frame` must be a polars DataFrame, got {type(frame).__name__}.{hint}")
+    problems = _dtype_problems(frame)
+    if not problems:
+        problems = _value_problems(frame, check_parameters=check_parameters)
+    if problems:
+        raise SchemaError(
+            "not a canonical event frame:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
+    if tuple(frame.columns[: len(COLUMNS)]) == COLUMNS:
+        return frame
+    extra = [c for c in frame.columns if c not in SCHEMA]
+    return frame.select(*COLUMNS, *extra)
+
+
+def for_writing(frame: pl.DataFrame, *, milliseconds: str | None = None) -> pl.DataFrame:
+    """What every source's ``append`` writes: validated, canonical columns only, parameters
+    canonical (compact, keys sorted). Raises :class:`SchemaError` before anything is written.
+
+    ``milliseconds`` names a store that keeps event times to the millisecond (Cassandra,
+    Concursus JSON); finer event times are refused, since event time is part of identity.
+    """
+    frame = validate(frame, check_parameters=False).select(COLUMNS)
+    parameters, n_bad, _ = normalise_parameters(frame["parameters"])
+    if n_bad:
+        validate(frame)  # raises, naming the rows
+    if milliseconds is not None:
+        finer = frame.select((pl.col("event_timestamp").dt.epoch("us") % 1000 != 0).sum()).item()
+        if finer:
+            raise SchemaError(
+                f"{milliseconds} keeps event times to the millisecond and `event_timestamp` is "
+                f"part of an event's identity; {finer} event(s) have finer times. Truncate "
+                "them first: pl.col('event_timestamp').dt.truncate('1ms')."
+            )
+    return frame.with_columns(parameters)
+
+
+def _dtype_problems(frame: pl.DataFrame) -> list[str]:
+    problems = []
+    schema = frame.schema
+    for column, expected in SCHEMA.items():
+        if column not in schema:
+            near = difflib.get_close_matches(column, [c for c in schema if c not in SCHEMA], 1)
+            hint = f"; did you mean to rename {near[0]!r}?" if near else ""
+            problems.append(f"column `{column}` is missing (expected {expected}){hint}")
+            continue
+        actual = schema[column]
+        if actual == expected:
+            continue
+        if isinstance(expected, pl.Datetime) and isinstance(actual, pl.Datetime):
+            if actual.time_zone is None:
+                problems.append(
+                    f"column `{column}` holds naive timestamps ({actual}); times must be UTC: "
+                    f"use pl.col({column!r}).dt.replace_time_zone('UTC') if they are UTC"
+                )
+            else:
+                problems.append(
+                    f"column `{column}` is {actual}; expected {expected}: "
+                    f"use pl.col({column!r}).dt.convert_time_zone('UTC')"
+                    f".dt.cast_time_unit('us')"
+                )
+        else:
+            problems.append(
+                f"column `{column}` is {actual}; expected {expected}: "
+                f"use pl.col({column!r}).cast({_dtype_code(expected)})"
+            )
+    return problems
+
+
+def _value_problems(frame: pl.DataFrame, *, check_parameters: bool) -> list[str]:
+    problems: list[str] = []
+    if frame.height == 0:
+        return problems
+    nulls = frame.select(pl.col(c).null_count() for c in COLUMNS if c not in NULLABLE).row(0)
+    for column, count in zip([c for c in COLUMNS if c not in NULLABLE], nulls, strict=True):
+        if count:
+            row = _first_row(frame, pl.col(column).is_null())
+            problems.append(f"column `{column}` has {count} null(s), first at row {row}")
+    for column in ("aggregate_type", "aggregate_id", "name"):
+        bad = frame.select((pl.col(column) == "").sum()).item()
+        if bad:
+            row = _first_row(frame, pl.col(column) == "")
+            problems.append(
+                f"column `{column}` has {bad} empty value(s), first at row {row}; "
+                "Cassandra cannot key an event on an empty string"
+            )
+    bad_char = ~pl.col("characteristics").is_in([INITIAL, TERMINAL, NEITHER])
+    count = frame.select(bad_char.sum()).item()
+    if count:
+        row = _first_row(frame, bad_char)
+        value = frame["characteristics"][row]
+        problems.append(
+            f"column `characteristics` must be 0 (neither), 1 (initial) or 2 (terminal); "
+            f"{count} row(s) are not, first at row {row}: {value!r}"
+        )
+    if check_parameters:
+        problems.extend(_parameter_problems(frame["parameters"]))
+    return problems
+
+
+def _parameter_problems(parameters: pl.Series) -> list[str]:
+    _, n_bad, bad_rows = normalise_parameters(parameters)
+    if not n_bad:
+        return []
+    shown = "; ".join(f"row {r}: {_clip(t)!r} ({why})" for r, t, why in bad_rows)
+    return [
+        f"column `parameters` must hold one JSON object per row; {n_bad} row(s) do not, "
+        f"{shown}. Wrap other values in an object, e.g. '{{\"value\": 42}}'"
+    ]
+
+
+def normalise_parameters(
+    parameters: pl.Series,
+) -> tuple[pl.Series, int, list[tuple[int, str, str]]]:
+    """Parse every ``parameters`` text once and write it canonically (compact, keys sorted).
+
+    Returns the canonical texts, the number of rows that are not a JSON object, and the
+    first few of those as ``(row, text, reason)``; bad rows are passed through unchanged.
+    """
+    loads, dumps, sort_keys = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
+    n_bad = 0
+    bad_rows: list[tuple[int, str, str]] = []
+    out: list[str | None] = []
+    for row, text in enumerate(parameters.to_list()):
+        if text is None:
+            out.append(None)
+            continue
+        try:
+            value = loads(text)
+        except orjson.JSONDecodeError:
+            value, why = None, "not valid JSON"
+        else:
+            why = _kind_name(value)
+        if type(value) is dict:
+            out.append(dumps(value, option=sort_keys).decode())
+        else:
+            out.append(text)
+            n_bad += 1
+            if len(bad_rows) < _MAX_SHOWN:
+                bad_rows.append((row, text, why))
+    return pl.Series(parameters.name, out, dtype=pl.String), n_bad, bad_rows
+
+
+def _kind_name(value: Any) -> str:
+    names = {dict: "a JSON object", list: "a JSON array", str: "a JSON string"}
+    return names.get(type(value), "a JSON " + ("null" if value is None else "number or boolean"))
+
+
+def _clip(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _first_row(frame: pl.DataFrame, predicate: pl.Expr) -> int:
+    return int(frame.select(predicate.fill_null(False).arg_true().first()).item())
+
+
+def _dtype_code(dtype: Any) -> str:
+    return f"pl.{dtype}"
+
+
+def to_pandas(frame: pl.DataFrame) -> Any:
+    """The event frame as a pandas DataFrame, times as ``datetime64[us, UTC]``.
+
+    >>> import concursus_lab as cl
+    >>> str(cl.to_pandas(cl.sample.parcels(2, seed=1))["event_timestamp"].dtype)
+    'datetime64[us, UTC]'
+    """
+    if not isinstance(frame, pl.DataFrame):
+        raise SchemaError(f"`frame` must be a polars DataFrame, got {type(frame).__name__}.")
+    return frame.to_pandas()
+
+
+def from_pandas(df: Any) -> pl.DataFrame:
+    """A pandas event table as a validated canonical polars frame.
+
+    Datetime columns in any unit are brought to microseconds; aware times in other zones are
+    converted to UTC; naive ones are refused (say what zone they are in with
+    ``df[col].dt.tz_localize(...)`` first). Integer ``characteristics`` become Int32.
+    """
+    try:
+        frame = pl.from_pandas(df)
+    except (TypeError, ValueError) as exc:
+        raise SchemaError(f"`df` could not be read as a table: {exc}") from exc
+    fixes = []
+    for column, expected in SCHEMA.items():
+        if column not in frame.columns:
+            continue
+        actual = frame.schema[column]
+        if isinstance(expected, pl.Datetime) and isinstance(actual, pl.Datetime):
+            if actual.time_zone is not None:
+                fixes.append(pl.col(column).dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
+        elif column == "characteristics" and actual.is_integer():
+            fixes.append(pl.col(column).cast(pl.Int32))
+        elif expected == pl.String and actual == pl.Null:
+            fixes.append(pl.col(column).cast(pl.String))
+    if fixes:
+        frame = frame.with_columns(fixes)
+    return validate(frame)

@@ -1,0 +1,1 @@
+"""Projections: views, keyed folds, diff, bisect, chaos, threads, export."""

@@ -1,0 +1,670 @@
+"""Projections: prototype a view of the events before it runs anywhere else.
+
+A projection turns an event history into a *view* (a frame: parcels delivered per depot per
+day, each truck's load). :func:`project` runs one over a history, with the two time bounds
+of :func:`~concursus_lab.state_at`, and returns the view frame. Two kinds:
+
+* **a plain function** ``events frame -> view frame``, vectorised with polars. It receives
+  the events known at ``known_at`` that happened before ``at``, one delivery per event
+  identity (the last processed wins, as a Cassandra upsert does), **in arrival order**
+  (processing time, then row order): the order a consumer of the stream would have seen
+  them. :func:`projection` wraps a function to say that it wants every delivery instead
+  (``duplicates="keep"``, as a stream consumer without an idempotency filter sees them),
+  or which columns identify a row of its view (``key=``, used by :func:`~concursus_lab.diff`);
+* **a fold** of typed events, built by :func:`fold`: a reducer ``(state, event) -> state``
+  applied per *key*, where the key is any parameter (``key="truckId"``: a truck's load,
+  across parcels) or ``"aggregate_id"``.
+
+A fold follows :func:`~concursus_lab.state_at`'s rules, so that ``key="aggregate_id"`` gives
+exactly the states ``state_at`` gives:
+
+* each aggregate's events are replayed in causal order (initial events first, terminal
+  ones last, then by event time and stream id), and the creation rules decide which of them
+  count: where initial event types are declared, an aggregate without an initial event
+  has no events at all, and its initial events after the first are skipped;
+* an event belongs to the key its own parameter names; an event without that parameter
+  belongs to the key its aggregate last named, in causal order (a parcel's ``delivered``
+  counts for the truck it was loaded onto), and events before any key are not folded;
+* each key's events, from every aggregate, are folded in event-time order (each
+  aggregate's causal order kept: an event's time counts as at least that of the events
+  before it in its aggregate), starting from ``initial``. Events of different aggregates at
+  the same instant are taken in a fixed order (by a hash of the aggregate), never in
+  arrival order.
+
+Decoding is the one :meth:`EventTypes.decode <concursus_lab.EventTypes.decode>` and
+:func:`~concursus_lab.state_at` use (vectorised; Python runs only the reducer and builds the
+instances). Events that cannot be decoded are never dropped silently: :func:`project` warns
+with their count and reasons (``Fold.undecodable(events)`` lists them), or raises
+:class:`~concursus_lab.DecodeError` for a fold built with ``strict=True``.
+
+>>> import concursus_lab as cl
+>>> import polars as pl
+>>> events = cl.sample.fixture("messy")
+>>> def received_per_depot(events: pl.DataFrame) -> pl.DataFrame:
+...     received = events.filter(pl.col("name") == "receivedAtDepot")
+...     depot = pl.col("parameters").str.json_path_match("$.depotId").alias("depot")
+...     return received.group_by(depot).len("parcels").sort("depot")
+>>> cl.project(events, received_per_depot).rows()
+[('Brixton', 1), ('Camden', 1), ('Croydon', 1), ('Hackney', 1), ('Lewisham', 1)]
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+import difflib
+import warnings
+from collections.abc import Callable, Sequence
+from functools import reduce
+from itertools import islice
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from concursus_lab.common.gc import paused_gc
+from concursus_lab.common.time import TimeLike
+from concursus_lab.events.decode import classify
+from concursus_lab.events.types import EventTypes, sequence_of_types
+from concursus_lab.exceptions import ConcursusLabError, ProjectionError, ReducerError, SchemaError
+from concursus_lab.frame.creation import creation_mask
+from concursus_lab.frame.cut import cut
+from concursus_lab.frame.identity import check_duplicates, resolve
+from concursus_lab.frame.keys import aggregate_hashes, sorted_codes
+from concursus_lab.frame.order import causal_order, restart
+from concursus_lab.frame.schema import COLUMNS, validate
+from concursus_lab.projections.threads import carry_forward
+from concursus_lab.timetravel.state_columns import state_columns
+
+Reducer = Callable[[Any, Any], Any]
+ViewFunction = Callable[[pl.DataFrame], pl.DataFrame]
+
+_TIME = pl.Datetime("us", "UTC")
+#: Columns a fold's view adds after the state's own.
+_FOLD_COLUMNS = ("events_applied", "last_event_timestamp")
+#: Parameter kinds that can key a fold (hashable, orderable values).
+_KEY_KINDS = frozenset({"str", "int", "float", "bool", "date", "datetime"})
+_IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, tuple, frozenset, dt.date)
+
+
+# ------------------------------------------------------------------------ the two kinds
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Projection:
+    """A plain function ``events -> view``, with how it wants the events; see :func:`projection`.
+
+    Calling it runs :func:`project`: ``p(events, at=..., known_at=...)``.
+
+    Attributes
+    ----------
+    function
+        The function: a polars frame of events in, a polars frame (the view) out.
+    duplicates
+        ``"last"``, ``"first"`` or ``"keep"`` (every delivery): what it is given.
+    key
+        The columns that identify a row of the view (None: not declared).
+    name
+        What to call it (the function's name by default).
+    """
+
+    function: ViewFunction
+    duplicates: str = "last"
+    key: tuple[str, ...] | None = None
+    name: str = ""
+
+    def __call__(
+        self,
+        events: pl.DataFrame,
+        *,
+        at: TimeLike | None = None,
+        known_at: TimeLike | None = None,
+    ) -> pl.DataFrame:
+        return project(events, self, at=at, known_at=known_at)
+
+    def __repr__(self) -> str:
+        key = f", key={list(self.key)!r}" if self.key else ""
+        return f"Projection({self.name!r}, duplicates={self.duplicates!r}{key})"
+
+    def _view(self, frame: pl.DataFrame) -> pl.DataFrame:
+        try:
+            out = self.function(frame)
+        except ConcursusLabError:
+            raise
+        except Exception as exc:
+            raise ProjectionError(
+                f"projection {self.name!r} raised {type(exc).__name__}: {exc} (given "
+                f"{frame.height:,} events; a view must also handle an empty history)"
+            ) from exc
+        return _as_view(out, self.name, self.key)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Fold:
+    """A fold of typed events per key; build it with :func:`fold`.
+
+    Calling it runs :func:`project`: ``f(events, at=..., known_at=...)``.
+
+    Attributes
+    ----------
+    reducer
+        A plain function ``(state, event) -> state``.
+    types
+        The :class:`~concursus_lab.EventTypes` it folds.
+    key
+        The parameter (or ``"aggregate_id"``) whose value keys the fold: the view's first
+        column.
+    initial
+        Each key's state before its first event (copied per key unless immutable).
+    duplicates
+        ``"last"``, ``"first"`` or ``"keep"``, as for :func:`~concursus_lab.state_at`.
+    strict
+        Raise :class:`~concursus_lab.DecodeError` on undecodable events instead of warning.
+    name
+        What to call it (the reducer's name by default).
+    """
+
+    reducer: Reducer
+    types: EventTypes
+    key: str = "aggregate_id"
+    initial: Any = None
+    duplicates: str = "last"
+    strict: bool = False
+    name: str = ""
+
+    def __call__(
+        self,
+        events: pl.DataFrame,
+        *,
+        at: TimeLike | None = None,
+        known_at: TimeLike | None = None,
+    ) -> pl.DataFrame:
+        return project(events, self, at=at, known_at=known_at)
+
+    def __repr__(self) -> str:
+        return (
+            f"Fold({self.name!r}, types={self.types.aggregate_type!r}, key={self.key!r}, "
+            f"duplicates={self.duplicates!r})"
+        )
+
+    def undecodable(self, events: pl.DataFrame) -> pl.DataFrame:
+        """The rows of ``events`` of this fold's aggregate type that cannot be decoded,
+        with a ``reason`` column."""
+        return self.types.decode(events).undecodable
+
+    def _view(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return _fold_view(self, frame)
+
+
+AnyProjection = Projection | Fold | ViewFunction
+
+
+def projection(
+    function: ViewFunction | None = None,
+    *,
+    duplicates: str = "last",
+    key: str | Sequence[str] | None = None,
+    name: str | None = None,
+) -> Any:
+    """A plain function as a :class:`Projection`, saying what it wants; also a decorator.
+
+    Parameters
+    ----------
+    function
+        ``events frame -> view frame``. Without it, returns a decorator.
+    duplicates
+        What the function is given: ``"last"`` (default: one delivery per event identity,
+        the last processed, as Cassandra keeps it), ``"first"``, or ``"keep"`` (every
+        delivery, as a stream consumer sees them).
+    key
+        The column(s) that identify a row of the view; :func:`~concursus_lab.diff`,
+        :func:`~concursus_lab.bisect` and :func:`~concursus_lab.chaos` compare views by it.
+    name
+        What to call it (default: the function's ``__name__``).
+
+    Returns
+    -------
+    Projection
+        Callable like the function: ``p(events, at=..., known_at=...)`` is
+        ``cl.project(events, p, ...)``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import concursus_lab as cl
+    >>> @cl.projection(duplicates="keep", key="name")
+    ... def messages(events: pl.DataFrame) -> pl.DataFrame:
+    ...     return events.group_by("name").len("messages").sort("name")
+    >>> messages
+    Projection('messages', duplicates='keep', key=['name'])
+    >>> messages(cl.sample.fixture("messy")).rows()  # doctest: +NORMALIZE_WHITESPACE
+    [('delivered', 4), ('deliveryFailed', 2), ('loadedOntoTruck', 6),
+     ('receivedAtDepot', 5)]
+    """
+    checked = check_duplicates(duplicates)
+    columns = _key_columns(key)
+    if function is None:
+        return lambda f: projection(f, duplicates=checked, key=columns, name=name)
+    if isinstance(function, Projection):
+        function = function.function
+    if isinstance(function, Fold) or not callable(function):
+        raise SchemaError(
+            f"`function` must be a function events -> view frame, got {function!r}. "
+            "A fold is built with cl.fold(reducer, types=..., key=...) instead."
+        )
+    return Projection(function, checked, columns, name or _name_of(function))
+
+
+def fold(
+    reducer: Reducer,
+    *,
+    types: EventTypes,
+    key: str = "aggregate_id",
+    initial: Any = None,
+    duplicates: str = "last",
+    strict: bool = False,
+    name: str | None = None,
+) -> Fold:
+    """A projection that folds typed events per key: a truck's load, a depot's day.
+
+    The rules are this module's (see its docstring): each aggregate's events in causal
+    order, with :func:`~concursus_lab.state_at`'s creation rules; each event belongs to the
+    key its aggregate last named; each key's events folded in event-time order.
+
+    Parameters
+    ----------
+    reducer
+        A plain function ``(state, event) -> state``; events are instances of the classes
+        declared in ``types``. A key whose state ends as None has no row in the view.
+    types
+        The :class:`~concursus_lab.EventTypes` of the aggregate type folded; rows of other
+        aggregate types are ignored.
+    key
+        A parameter declared by at least one event type (its values must be strings,
+        numbers, booleans, dates or times), or ``"aggregate_id"`` (one state per aggregate:
+        the states :func:`~concursus_lab.state_at` gives).
+    initial
+        Every key's state before its first event (default None). A mutable value (a dict,
+        a list) is copied for each key.
+    duplicates
+        ``"last"`` (default), ``"first"`` or ``"keep"``, as for ``state_at``.
+    strict
+        Raise :class:`~concursus_lab.DecodeError` when an event cannot be decoded, instead
+        of warning and leaving it out.
+    name
+        What to call it (default: the reducer's ``__name__``).
+
+    Returns
+    -------
+    Fold
+        Run it with :func:`project` (or call it). Its view has the key column, the state
+        (a dataclass's fields, a named tuple's, or one ``state`` column), then
+        ``events_applied`` and ``last_event_timestamp``, one row per key, sorted by key.
+
+    Examples
+    --------
+    >>> import concursus_lab as cl
+    >>> from concursus_lab.sample import (Delivered, LoadedOntoTruck, ReceivedAtDepot,
+    ...                                     parcel_types)
+    >>> def on_board(count, event):
+    ...     match event:
+    ...         case LoadedOntoTruck():
+    ...             return count + 1
+    ...         case Delivered():
+    ...             return count - 1
+    ...     return count
+    >>> load = cl.fold(on_board, types=parcel_types, key="truckId", initial=0)
+    >>> events = parcel_types.encode([
+    ...     ReceivedAtDepot("Lewisham", aggregate_id="p1", event_timestamp="2026-03-02 08:00"),
+    ...     LoadedOntoTruck("LEW-1", aggregate_id="p1", event_timestamp="2026-03-02 09:00"),
+    ...     LoadedOntoTruck("LEW-1", aggregate_id="p2", event_timestamp="2026-03-02 09:10"),
+    ...     Delivered("d-1", aggregate_id="p1", event_timestamp="2026-03-02 11:00"),  # on LEW-1
+    ... ])
+    >>> cl.project(events, load).select("truckId", "state", "events_applied").rows()
+    [('LEW-1', 1, 3)]
+    >>> cl.project(events, load, at="2026-03-02 10:00")["state"].to_list()
+    [2]
+    """
+    types = sequence_of_types(types)
+    if not callable(reducer):
+        raise SchemaError(f"`reducer` must be a function (state, event) -> state, got {reducer!r}.")
+    if isinstance(reducer, (Projection, Fold)):
+        raise SchemaError("`reducer` is already a projection; pass its reducer function.")
+    _check_key(types, key)
+    if not isinstance(strict, bool):
+        raise SchemaError(f"`strict` must be True or False, got {strict!r}.")
+    return Fold(
+        reducer,
+        types,
+        key,
+        initial,
+        check_duplicates(duplicates),
+        strict,
+        name or _name_of(reducer),
+    )
+
+
+# ------------------------------------------------------------------------------ project
+
+
+def project(
+    events: pl.DataFrame,
+    projection: AnyProjection,
+    *,
+    at: TimeLike | None = None,
+    known_at: TimeLike | None = None,
+) -> pl.DataFrame:
+    """Run a projection over the events that happened before ``at``, as known at ``known_at``.
+
+    Parameters
+    ----------
+    events
+        A canonical event frame (every delivery, or one per event: both work).
+    projection
+        A plain function ``events -> view`` (given one delivery per event, the last
+        processed), a :class:`Projection` made by :func:`projection` (which says what it is
+        given), or a :class:`Fold` made by :func:`fold`.
+    at
+        Only events that happened strictly before this event time count (None: all).
+    known_at
+        Only deliveries processed at or before this time count (None: all). Duplicates are
+        resolved among those, as ``state_at`` does.
+
+    Returns
+    -------
+    polars.DataFrame
+        The view. ``events`` is never changed.
+
+    Raises
+    ------
+    ProjectionError
+        The function raised, or did not return a frame.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import concursus_lab as cl
+    >>> events = cl.sample.fixture("messy")
+    >>> count = lambda frame: frame.select(pl.len().alias("events"))
+    >>> cl.project(events, count).item(), cl.project(events, cl.projection(
+    ...     count, duplicates="keep")).item()
+    (15, 17)
+    >>> cl.project(events, count, at="2026-03-02 12:00", known_at="2026-03-02 10:00").item()
+    8
+    """
+    chosen = as_projection(projection)
+    frame = validate(events, check_parameters=False)
+    return chosen._view(bounded(frame, chosen.duplicates, at=at, known_at=known_at))
+
+
+def as_projection(projection: Any, name: str = "projection") -> Projection | Fold:
+    """``projection`` as a :class:`Projection` or :class:`Fold` (a function is wrapped)."""
+    if isinstance(projection, (Projection, Fold)):
+        return projection
+    if callable(projection):
+        return Projection(projection, "last", None, _name_of(projection))
+    raise SchemaError(
+        f"`{name}` must be a function events -> view frame, cl.projection(...) or "
+        f"cl.fold(...), got {projection!r}."
+    )
+
+
+def view_key(projection: Projection | Fold) -> tuple[str, ...] | None:
+    """The columns that identify a row of the projection's view, if it says."""
+    if isinstance(projection, Fold):
+        return (projection.key,)
+    return projection.key
+
+
+def bounded(
+    frame: pl.DataFrame,
+    duplicates: str,
+    *,
+    at: TimeLike | None = None,
+    known_at: TimeLike | None = None,
+) -> pl.DataFrame:
+    """Deliveries that happened before ``at`` and were known at ``known_at``, duplicates
+    resolved as asked, in arrival order (processing time, then row order)."""
+    frame = cut(frame, at=at, known_at=known_at)
+    if frame.height > 1 and not frame["processing_timestamp"].is_sorted():
+        frame = frame.sort("processing_timestamp", maintain_order=True)
+    return resolve(frame, duplicates)
+
+
+# --------------------------------------------------------------------------------- fold
+
+
+def _fold_view(fold: Fold, frame: pl.DataFrame) -> pl.DataFrame:
+    types = fold.types
+    mine = frame.filter(pl.col("aggregate_type") == types.aggregate_type).select(COLUMNS)
+    classified = classify(types, mine)
+    if classified.reasons:
+        if fold.strict:
+            classified.raise_if_undecodable(mine)
+        _warn_undecodable(fold, classified.undecodable_frame(mine))
+    code = classified.code
+    kinds = classified.kinds
+    # each aggregate's decodable events in causal order, and which of them happen
+    order, start = causal_order(mine, kinds)
+    group = np.cumsum(start) - 1
+    decodable = code[order] >= 0
+    order, group = order[decodable], group[decodable]
+    start = np.ones(len(order), dtype=bool)
+    start[1:] = group[1:] != group[:-1]
+    applied = creation_mask(kinds[order], start, types.declares_initial)
+    rows, start = order[applied], restart(start, applied)
+    group = group[applied]
+    # each event's key: its own, else the one its aggregate named last
+    keys = carry_forward(_keys(fold, classified, mine, rows), start)
+    ts = mine["event_timestamp"].dt.epoch("us").to_numpy()
+    effective = (
+        pl.DataFrame({"group": group, "ts": ts[rows]})
+        .select(pl.col("ts").cum_max().over("group"))
+        .to_series()
+        .to_numpy()
+    )
+    keyed = keys.is_not_null().to_numpy()
+    rows, effective = rows[keyed], effective[keyed]
+    keys = keys.filter(pl.Series(keyed))
+    h, _ = aggregate_hashes(mine)
+    by_key = np.lexsort((np.arange(len(rows)), h[rows], effective, _key_codes(keys)))
+    rows = rows[by_key]
+    key_values = keys.gather(pl.Series(by_key, dtype=pl.Int64))
+    first = key_values.ne_missing(key_values.shift(1)).fill_null(True).to_numpy()
+    starts = np.flatnonzero(first)
+    sizes = np.diff(np.append(starts, len(rows)))
+    states = _fold_keys(fold, classified, mine, rows, sizes, key_values)
+    last = np.maximum.reduceat(ts[rows], starts) if len(rows) else np.zeros(0, dtype=np.int64)
+    return _fold_frame(
+        fold, key_values.gather(pl.Series(starts, dtype=pl.Int64)), states, sizes, last
+    )
+
+
+def _key_codes(keys: pl.Series) -> np.ndarray:
+    """Integer sort keys in the order of the key values (strings as polars sorts them)."""
+    if keys.dtype == pl.String:
+        return sorted_codes(keys)[0]
+    return keys.rank("dense").to_numpy().astype(np.int64)
+
+
+def _keys(fold: Fold, classified: Any, mine: pl.DataFrame, rows: np.ndarray) -> pl.Series:
+    """The key each applied row names itself (null where its type has no such parameter)."""
+    if fold.key == "aggregate_id":
+        return mine["aggregate_id"].gather(pl.Series(rows, dtype=pl.Int64)).alias("key")
+    values = np.full(mine.height, None, dtype=object)
+    for t, event_type in enumerate(classified.types):
+        names = [p.name for p in event_type.parameters]
+        if fold.key in names and len(classified.rows[t]):
+            values[classified.rows[t]] = classified.values[t][names.index(fold.key)]
+    picked = values[rows].tolist()
+    try:
+        return pl.Series("key", picked, strict=False)
+    except Exception:  # mixed kinds across event types: compare them as text
+        return pl.Series("key", [None if v is None else str(v) for v in picked])
+
+
+def _fold_keys(
+    fold: Fold,
+    classified: Any,
+    mine: pl.DataFrame,
+    rows: np.ndarray,
+    sizes: np.ndarray,
+    key_values: pl.Series,
+) -> list[Any]:
+    picked = mine.select(
+        "aggregate_id",
+        pl.col("event_timestamp").dt.epoch("us"),
+        pl.col("processing_timestamp").dt.epoch("us"),
+        "stream_id",
+    ).gather(pl.Series(rows, dtype=pl.Int64))
+    meta = []
+    for column in picked.iter_columns():
+        if column.dtype == pl.Int64:
+            meta.append(column.to_numpy())
+        else:
+            objects = np.empty(column.len(), dtype=object)
+            objects[:] = column.to_list()
+            meta.append(objects)
+    reducer, initial = fold.reducer, fold.initial
+    fresh = (
+        (lambda: initial)
+        if isinstance(initial, _IMMUTABLE) or _frozen(initial)
+        else (lambda: copy.deepcopy(initial))
+    )
+    states: list[Any] = []
+    with paused_gc():
+        events = classified.build(rows, meta)
+        stream = iter(events)
+        try:
+            for size in sizes.tolist():
+                states.append(reduce(reducer, islice(stream, size), fresh()))
+        except Exception as exc:
+            k = len(states)
+            offset = int(sizes[:k].sum())
+            _raise_reducer_error(
+                fold, events[offset : offset + int(sizes[k])], key_values[offset], fresh(), exc
+            )
+    return states
+
+
+def _raise_reducer_error(fold: Fold, history: list[Any], key: Any, state: Any, exc) -> None:
+    for i, event in enumerate(history):
+        try:
+            state = fold.reducer(state, event)
+        except Exception as again:
+            raise ReducerError(
+                f"the reducer {fold.name!r} raised {type(again).__name__}: {again} on event "
+                f"{i + 1} of {len(history)} of {fold.key}={key!r}: {event!r}",
+                event.aggregate_id,
+                event,
+            ) from again
+    raise ReducerError(  # pragma: no cover - only an impure reducer gets here
+        f"the reducer {fold.name!r} raised {type(exc).__name__}: {exc} on {fold.key}={key!r}, "
+        "but not when its events were replayed one by one; is it a pure function?",
+        "",
+        None,
+    ) from exc
+
+
+def _fold_frame(
+    fold: Fold, keys: pl.Series, states: list[Any], sizes: np.ndarray, last: np.ndarray
+) -> pl.DataFrame:
+    keep = [i for i, s in enumerate(states) if s is not None]
+    if len(keep) < len(states):
+        chosen = pl.Series(keep, dtype=pl.Int64)
+        keys, states = keys.gather(chosen), [states[i] for i in keep]
+        sizes, last = sizes[keep], last[keep]
+    columns: dict[str, pl.Series] = {fold.key: keys.alias(fold.key)}
+    if not states:
+        columns["state"] = pl.Series("state", [], dtype=pl.Null)
+    for name, column in state_columns(states).items() if states else []:
+        if name == fold.key or name in _FOLD_COLUMNS:
+            name = f"state_{name}"
+        columns[name] = column.alias(name)
+    columns["events_applied"] = pl.Series("events_applied", sizes, dtype=pl.Int64)
+    columns["last_event_timestamp"] = pl.Series("last_event_timestamp", last, dtype=pl.Int64).cast(
+        _TIME
+    )
+    return pl.DataFrame(columns)
+
+
+def _warn_undecodable(fold: Fold, undecodable: pl.DataFrame) -> None:
+    counts = (
+        undecodable.group_by("reason")
+        .len()
+        .sort(["len", "reason"], descending=[True, False])
+        .head(3)
+    )
+    reasons = "; ".join(f"{n:,} x {reason}" for reason, n in counts.rows())
+    warnings.warn(
+        f"fold {fold.name!r}: {undecodable.height:,} {fold.types.aggregate_type} event(s) "
+        f"could not be decoded and were left out ({reasons}). List them with "
+        "`fold.undecodable(events)`; declare the missing types, or build the fold with "
+        "strict=True to raise instead.",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+# ------------------------------------------------------------------------------ checks
+
+
+def _as_view(out: Any, name: str, key: tuple[str, ...] | None) -> pl.DataFrame:
+    if isinstance(out, pl.LazyFrame):
+        out = out.collect()
+    elif type(out).__module__.startswith("pandas") and hasattr(out, "columns"):
+        out = pl.from_pandas(out)
+    if not isinstance(out, pl.DataFrame):
+        raise ProjectionError(
+            f"projection {name!r} returned {type(out).__name__}, not a view frame; return a "
+            "polars DataFrame (a LazyFrame or a pandas DataFrame is converted)."
+        )
+    if key:
+        missing = [c for c in key if c not in out.columns]
+        if missing:
+            raise ProjectionError(
+                f"projection {name!r} declares key={list(key)!r} but its view has no column "
+                f"{', '.join(map(repr, missing))}; it has {out.columns!r}."
+            )
+    return out
+
+
+def _check_key(types: EventTypes, key: Any) -> None:
+    if key == "aggregate_id":
+        return
+    declared = {p.name: p for t in types for p in t.parameters}
+    if not isinstance(key, str) or key not in declared:
+        near = difflib.get_close_matches(str(key), [*declared, "aggregate_id"], 1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise SchemaError(
+            f"`key` must be 'aggregate_id' or a parameter declared by an event type of "
+            f"{types.aggregate_type!r} ({', '.join(sorted(declared)) or 'none declared'}); "
+            f"got {key!r}{hint}"
+        )
+    parameter = declared[key]
+    if parameter.kind not in _KEY_KINDS or parameter.item is not None:
+        raise SchemaError(
+            f"`key` {key!r} is declared {parameter.describe()}; a key must be a str, int, "
+            "float, bool, date or datetime parameter."
+        )
+
+
+def _key_columns(key: Any) -> tuple[str, ...] | None:
+    if key is None:
+        return None
+    columns = (key,) if isinstance(key, str) else tuple(key)
+    if not columns or not all(isinstance(c, str) and c for c in columns):
+        raise SchemaError(
+            f"`key` must be a column name or a list of them, such as ['depot', 'day']; got {key!r}."
+        )
+    return columns
+
+
+def _name_of(function: Any) -> str:
+    return getattr(function, "__name__", None) or type(function).__name__
+
+
+def _frozen(value: Any) -> bool:
+    params = getattr(type(value), "__dataclass_params__", None)
+    return bool(params is not None and params.frozen)

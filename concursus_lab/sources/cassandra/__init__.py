@@ -1,0 +1,1 @@
+"""Concursus's Cassandra tables: connecting, paging token ranges, the row codec."""

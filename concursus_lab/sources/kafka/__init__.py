@@ -1,0 +1,1 @@
+"""Kafka topics of Concursus JSON events: records, the codec, the source."""

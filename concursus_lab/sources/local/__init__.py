@@ -1,0 +1,1 @@
+"""The embedded local store: Parquet files and their manifest."""

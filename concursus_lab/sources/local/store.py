@@ -1,0 +1,416 @@
+"""The embedded store: a folder of Parquet files that needs no server.
+
+Layout of a store folder::
+
+    store.json                      the manifest: which files make up the store now
+    events/<type>/b03-000007.parquet    one row per identity: the delivery that wins
+    superseded/<type>/b03-000007.parquet  every other delivery of an identity
+
+Every delivery is kept (lateness and duplicate profiles need them), but the identity work
+is done when appending, not when reading: ``events/`` holds exactly the rows a Cassandra
+table would hold, so reading the store costs no more than reading those Parquet files.
+Rows are spread over buckets by ``abs(Java hashCode(aggregate_id)) % buckets`` so that a
+read for a few aggregates opens only their buckets' files, and an append that repeats
+known identities rewrites only the buckets it touches.
+
+An append writes new files, then replaces ``store.json`` atomically, so a reader sees the
+store before or after the append, never half of it. Appends are serialised by a lock file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import urllib.parse
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from concursus_lab.common.time import TimeLike
+from concursus_lab.exceptions import SourceError
+from concursus_lab.frame.identity import IDENTITY, Duplicates, resolve, resolve_lazy
+from concursus_lab.frame.jhash import bucket as hash_bucket
+from concursus_lab.frame.schema import COLUMNS, SCHEMA, empty, for_writing
+from concursus_lab.sources.base import Source
+from concursus_lab.sources.query import Query
+
+MANIFEST = "store.json"
+FORMAT = "concursus-lab/local-store"
+FORMAT_VERSION = 1
+DEFAULT_BUCKETS = 8
+_DELIVERY = "_delivery"  # global delivery sequence: breaks ties between equal processing times
+_STORED = pl.Schema({**SCHEMA, _DELIVERY: pl.Int64})
+_MAX_FILES_PER_BUCKET = 16
+_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class _File:
+    kind: str  # "events" or "superseded"
+    aggregate_type: str
+    bucket: int
+    path: str  # relative to the store root
+    rows: int
+    event_min: int  # epoch microseconds
+    event_max: int
+    processed_min: int
+    processed_max: int
+
+    def to_json(self) -> dict:
+        return self.__dict__.copy()
+
+
+@dataclass(frozen=True)
+class _Manifest:
+    buckets: int
+    next_delivery: int
+    generation: int
+    files: tuple[_File, ...]
+
+    @classmethod
+    def new(cls, buckets: int) -> _Manifest:
+        return cls(buckets=buckets, next_delivery=0, generation=0, files=())
+
+    @classmethod
+    def load(cls, root: Path) -> _Manifest:
+        path = root / MANIFEST
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise SourceError(
+                f"{str(root)!r} is not a concursus-lab store (no {MANIFEST}). Create one with "
+                f"`cl.open({str(root)!r}, create=True)`, or write the sample there with "
+                f"`concursus-lab sample {root}`."
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise SourceError(
+                f"{str(path)!r} is damaged ({exc}); restore it from a backup."
+            ) from exc
+        if raw.get("format") != FORMAT or raw.get("version") != FORMAT_VERSION:
+            raise SourceError(
+                f"{str(path)!r} is format {raw.get('format')!r} version {raw.get('version')!r};"
+                f" this concursus-lab reads {FORMAT!r} version {FORMAT_VERSION}. "
+                "Upgrade concursus-lab, or copy the store with the version that wrote it."
+            )
+        return cls(
+            buckets=raw["buckets"],
+            next_delivery=raw["next_delivery"],
+            generation=raw["generation"],
+            files=tuple(_File(**f) for f in raw["files"]),
+        )
+
+    def save(self, root: Path) -> None:
+        body = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "buckets": self.buckets,
+            "next_delivery": self.next_delivery,
+            "generation": self.generation,
+            "files": [f.to_json() for f in self.files],
+        }
+        tmp = root / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "w") as out:
+            json.dump(body, out, indent=1)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, root / MANIFEST)
+
+
+class LocalStore(Source):
+    """A folder of Parquet files holding event histories; see the module docstring.
+
+    Open it with ``cl.open("data/sample")``; ``cl.open(path, create=True)`` makes a new one.
+
+    >>> import concursus_lab as cl, tempfile
+    >>> store = cl.open(tempfile.mkdtemp() + "/demo", create=True)
+    >>> store.append(cl.sample.parcels(10, seed=1))
+    32
+    >>> store.events().height
+    32
+    """
+
+    def __init__(self, path: str | os.PathLike, *, create: bool = False, buckets: int = 8):
+        self.root = Path(path).expanduser()
+        self.url = str(path)
+        if create and not (self.root / MANIFEST).exists():
+            if self.root.exists() and any(self.root.iterdir()):
+                raise SourceError(
+                    f"{self.url!r} exists and is not empty, so no new store was made there. "
+                    "Choose an empty or new folder."
+                )
+            if not isinstance(buckets, int) or buckets < 1:
+                raise SourceError(f"`buckets` must be a positive int, got {buckets!r}.")
+            self.root.mkdir(parents=True, exist_ok=True)
+            _Manifest.new(buckets).save(self.root)
+        elif not self.root.exists():
+            raise SourceError(
+                f"no store at {self.url!r} (the folder does not exist). Create one with "
+                f"`cl.open({self.url!r}, create=True)`, or write the sample there with "
+                f"`concursus-lab sample {self.url}`."
+            )
+        _Manifest.load(self.root)  # fail now, not at first read, if it is not a store
+
+    # -- reading -----------------------------------------------------------------------
+
+    def events(
+        self,
+        aggregate_type: str | None = None,
+        aggregate_ids: Iterable[str] | str | None = None,
+        event_time: tuple[TimeLike | None, TimeLike | None] | None = None,
+        known_at: TimeLike | None = None,
+        *,
+        duplicates: Duplicates = "last",
+        progress: bool | None = None,
+    ) -> pl.DataFrame:
+        query = Query.of(aggregate_type, aggregate_ids, event_time, known_at, duplicates)
+        for attempt in range(_RETRIES):
+            try:
+                return self._lazy(query).collect()
+            except FileNotFoundError:  # a concurrent append replaced files: read again
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def scan(
+        self,
+        aggregate_type: str | None = None,
+        aggregate_ids: Iterable[str] | str | None = None,
+        event_time: tuple[TimeLike | None, TimeLike | None] | None = None,
+        known_at: TimeLike | None = None,
+        *,
+        duplicates: Duplicates = "last",
+    ) -> pl.LazyFrame:
+        """The lazy equivalent of :meth:`events`, for histories larger than memory.
+
+        Filters given here and any you add to the LazyFrame are pushed into the Parquet scan.
+        """
+        query = Query.of(aggregate_type, aggregate_ids, event_time, known_at, duplicates)
+        return self._lazy(query)
+
+    def _manifest(self) -> _Manifest:
+        return _Manifest.load(self.root)
+
+    def _lazy(self, query: Query) -> pl.LazyFrame:
+        manifest = self._manifest()
+        winners = self._scan(manifest, "events", query)
+        if query.duplicates == "last" and query.known_at is None:
+            return winners.select(COLUMNS)
+        losers = self._scan(manifest, "superseded", query)
+        if winners is None and losers is None:
+            return empty().lazy()
+        if query.duplicates == "keep":
+            return pl.concat([f for f in (winners, losers) if f is not None]).select(COLUMNS)
+        # The winner of an identity may have been processed after `known_at`, or a
+        # first-wins rule may prefer an earlier delivery: re-decide only the contested ones.
+        winners = winners if winners is not None else _empty_stored().lazy()
+        if losers is None:
+            return winners.select(COLUMNS)
+        ids = list(IDENTITY)
+        contested = losers.select(ids).unique()
+        settled = winners.join(contested, on=ids, how="anti", nulls_equal=True)
+        decided = resolve_lazy(
+            pl.concat([winners.join(contested, on=ids, how="semi", nulls_equal=True), losers]),
+            query.duplicates,
+            ties=[_DELIVERY],
+        )
+        return pl.concat([settled, decided]).select(COLUMNS)
+
+    def _scan(self, manifest: _Manifest, kind: str, query: Query) -> pl.LazyFrame | None:
+        files = list(self._files(manifest, kind, query))
+        if not files:
+            return None if kind == "superseded" else _empty_stored().lazy()
+        frame = pl.scan_parquet([str(self.root / f.path) for f in files], schema=_STORED)
+        predicate = query.predicate()
+        return frame if predicate is None else frame.filter(predicate)
+
+    def _files(self, manifest: _Manifest, kind: str, query: Query) -> Iterator[_File]:
+        buckets = None
+        if query.aggregate_ids is not None:
+            ids = pl.Series(query.aggregate_ids, dtype=pl.String)
+            buckets = set(hash_bucket(ids, manifest.buckets).to_list())
+        start = _micros(query.event_start)
+        end = _micros(query.event_end)
+        known = _micros(query.known_at)
+        for f in manifest.files:
+            if f.kind != kind:
+                continue
+            if query.aggregate_type is not None and f.aggregate_type != query.aggregate_type:
+                continue
+            if buckets is not None and f.bucket not in buckets:
+                continue
+            if start is not None and f.event_max < start:
+                continue
+            if end is not None and f.event_min >= end:
+                continue
+            if known is not None and f.processed_min > known:
+                continue
+            yield f
+
+    # -- writing -----------------------------------------------------------------------
+
+    def append(self, frame: pl.DataFrame, *, progress: bool | None = None) -> int:
+        """Validate ``frame`` and add its events atomically; returns how many were added.
+
+        Every delivery is kept. A delivery of an identity already in the store wins if it
+        was processed later (ties go to the later append), as a Cassandra upsert would.
+        Extra columns are not stored. Nothing is written when validation fails.
+        """
+        frame = for_writing(frame)
+        if frame.height == 0:
+            return 0
+        with self._lock():
+            manifest = _Manifest.load(self.root)
+            frame = frame.with_columns(
+                pl.int_range(pl.len(), dtype=pl.Int64).add(manifest.next_delivery).alias(_DELIVERY),
+                hash_bucket(frame["aggregate_id"], manifest.buckets).alias("__bucket"),
+            )
+            generation = manifest.generation + 1
+            keep = [f for f in manifest.files]
+            written: list[_File] = []
+            replaced: list[_File] = []
+            groups = frame.partition_by(["aggregate_type", "__bucket"], as_dict=True)
+            for (aggregate_type, bucket), group in sorted(groups.items()):
+                group = group.drop("__bucket")
+                existing = [
+                    f
+                    for f in manifest.files
+                    if f.aggregate_type == aggregate_type and f.bucket == bucket
+                ]
+                if self._collides(group, existing) or len(existing) >= _MAX_FILES_PER_BUCKET:
+                    replaced.extend(existing)
+                    group = pl.concat([self._read(existing), group])
+                winners = resolve(group, "last", ties=[_DELIVERY])
+                losers = group.join(winners, on=[*IDENTITY, _DELIVERY], how="anti")
+                for kind, part in (("events", winners), ("superseded", losers)):
+                    if part.height:
+                        written.append(self._write(part, kind, aggregate_type, bucket, generation))
+            gone = {f.path for f in replaced}
+            keep = [f for f in manifest.files if f.path not in gone] + written
+            keep.sort(key=lambda f: (f.kind, f.aggregate_type, f.bucket, f.path))
+            _Manifest(
+                buckets=manifest.buckets,
+                next_delivery=manifest.next_delivery + frame.height,
+                generation=generation,
+                files=tuple(keep),
+            ).save(self.root)
+            for f in replaced:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.root / f.path).unlink()
+        return frame.height
+
+    def _collides(self, group: pl.DataFrame, existing: list[_File]) -> bool:
+        ids = list(IDENTITY)
+        if group.select(pl.struct(ids).is_duplicated().any()).item():
+            return True
+        if not existing:
+            return False
+        known = (
+            pl.scan_parquet([str(self.root / f.path) for f in existing], schema=_STORED)
+            .select(ids)
+            .join(group.lazy().select(ids), on=ids, how="semi")
+            .head(1)
+            .collect()
+        )
+        return known.height > 0
+
+    def _read(self, files: list[_File]) -> pl.DataFrame:
+        if not files:
+            return _empty_stored()
+        return pl.read_parquet([str(self.root / f.path) for f in files], schema=_STORED)
+
+    def _write(
+        self, part: pl.DataFrame, kind: str, aggregate_type: str, bucket: int, generation: int
+    ) -> _File:
+        part = part.sort("aggregate_id", "event_timestamp", "stream_id", _DELIVERY)
+        folder = Path(kind) / urllib.parse.quote(aggregate_type, safe="")
+        (self.root / folder).mkdir(parents=True, exist_ok=True)
+        relative = folder / f"b{bucket:03d}-{generation:06d}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = self.root / (str(relative) + ".tmp")
+        part.select(_STORED.names()).write_parquet(tmp, statistics=True, row_group_size=256_000)
+        os.replace(tmp, self.root / relative)
+        stats = part.select(
+            pl.col("event_timestamp").min().dt.epoch("us").alias("a"),
+            pl.col("event_timestamp").max().dt.epoch("us").alias("b"),
+            pl.col("processing_timestamp").min().dt.epoch("us").alias("c"),
+            pl.col("processing_timestamp").max().dt.epoch("us").alias("d"),
+        ).row(0)
+        return _File(kind, aggregate_type, bucket, str(relative), part.height, *stats)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        with open(self.root / ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                self._remove_orphans()
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _remove_orphans(self) -> None:
+        """Files left by an append that was interrupted before its manifest was saved."""
+        listed = {f.path for f in _Manifest.load(self.root).files}
+        for kind in ("events", "superseded"):
+            for path in (self.root / kind).glob("*/*"):
+                if str(path.relative_to(self.root)) not in listed:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+        for tmp in self.root.glob(f".{MANIFEST}.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    # -- describing --------------------------------------------------------------------
+
+    def summary(self) -> dict:
+        """Counts from the manifest alone (no data is read)."""
+        manifest = _Manifest.load(self.root)
+        events = [f for f in manifest.files if f.kind == "events"]
+        superseded = [f for f in manifest.files if f.kind == "superseded"]
+        return {
+            "events": sum(f.rows for f in events),
+            "deliveries": sum(f.rows for f in manifest.files),
+            "superseded": sum(f.rows for f in superseded),
+            "aggregate_types": sorted({f.aggregate_type for f in events}),
+            "files": len(manifest.files),
+        }
+
+    def __repr__(self) -> str:
+        try:
+            s = self.summary()
+        except SourceError as exc:
+            return f"LocalStore({self.url!r}: {exc})"
+        types = ", ".join(s["aggregate_types"]) or "no aggregate types"
+        return (
+            f"LocalStore({_display_path(self.root, self.url)!r}: {s['events']:,} events ({types}), "
+            f"{s['superseded']:,} repeated deliveries, {s['files']} files)"
+        )
+
+
+def _display_path(root: Path, given: str) -> str:
+    """The path as given, or relative to the working folder when that is short and stable.
+
+    Notebooks print stores; a path relative to the notebook prints the same on every machine.
+    """
+    if not Path(given).is_absolute():
+        return given
+    try:
+        relative = os.path.relpath(root.resolve(), Path.cwd())
+    except ValueError:
+        return given
+    return relative if relative.count("..") <= 1 else given
+
+
+def _empty_stored() -> pl.DataFrame:
+    return pl.DataFrame(schema=_STORED)
+
+
+def _micros(value: dt.datetime | None) -> int | None:
+    if value is None:
+        return None
+    delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

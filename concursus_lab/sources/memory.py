@@ -1,0 +1,68 @@
+"""An in-memory source: a frame that answers ``.events()`` as every other source does.
+
+Nothing is written anywhere: the fixtures open as one (``cl.open("fixture:messy")``), and
+tests and tutorials use it where a store on disk would only add files to clean up.
+
+>>> import concursus_lab as cl
+>>> source = cl.open("fixture:messy")
+>>> source
+MemorySource('fixture:messy': 15 events (parcel), 2 repeated deliveries)
+>>> source.events(aggregate_ids="parcel-C", duplicates="keep").height
+4
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import polars as pl
+
+from concursus_lab.common.time import TimeLike
+from concursus_lab.frame.identity import Duplicates
+from concursus_lab.frame.schema import COLUMNS, empty, for_writing
+from concursus_lab.sources.base import Source
+from concursus_lab.sources.query import Query
+
+
+class MemorySource(Source):
+    """Every delivery of a frame, kept in memory; ``append`` adds to it (nothing on disk).
+
+    Parameters
+    ----------
+    frame
+        A canonical event frame (validated; extra columns are dropped). None: empty.
+    url
+        How the source prints, e.g. ``"fixture:messy"``.
+    """
+
+    def __init__(self, frame: pl.DataFrame | None = None, *, url: str = "memory:") -> None:
+        self.url = url
+        self._frame = empty() if frame is None else for_writing(frame)
+
+    def events(
+        self,
+        aggregate_type: str | None = None,
+        aggregate_ids: Iterable[str] | str | None = None,
+        event_time: tuple[TimeLike | None, TimeLike | None] | None = None,
+        known_at: TimeLike | None = None,
+        *,
+        duplicates: Duplicates = "last",
+        progress: bool | None = None,
+    ) -> pl.DataFrame:
+        query = Query.of(aggregate_type, aggregate_ids, event_time, known_at, duplicates)
+        return query.apply(self._frame)
+
+    def append(self, frame: pl.DataFrame, *, progress: bool | None = None) -> int:
+        """Validate ``frame`` and add every delivery; returns how many were added."""
+        frame = for_writing(frame)
+        self._frame = pl.concat([self._frame, frame.select(COLUMNS)])
+        return frame.height
+
+    def __repr__(self) -> str:
+        events = self.events().height
+        repeats = self._frame.height - events
+        types = ", ".join(sorted(self._frame["aggregate_type"].unique())) or "no aggregate types"
+        return (
+            f"MemorySource({self.url!r}: {events:,} events ({types}), "
+            f"{repeats:,} repeated deliveries)"
+        )

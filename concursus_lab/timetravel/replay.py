@@ -1,0 +1,133 @@
+"""The replay plan: which rows a fold sees, in what order, and what was left out.
+
+:func:`prepare` applies the time bounds, keeps one delivery per identity, decodes the
+parameters and puts the rows in Concursus's causal order (see ``_order.py``), all
+vectorised; :mod:`concursus_lab.timetravel.folding` then folds the rows it returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import polars as pl
+
+from concursus_lab.events.decode import Classified, classify, type_codes
+from concursus_lab.events.types import EventTypes
+from concursus_lab.frame.creation import creation_mask
+from concursus_lab.frame.cut import happened_before, known_by
+from concursus_lab.frame.keys import gather_rows, pack_instant, row_keys, sorted_codes
+from concursus_lab.frame.order import by_rank, identity_order, restart
+from concursus_lab.frame.schema import COLUMNS
+
+
+@dataclasses.dataclass
+class Replay:
+    """The rows to replay, in causal order, and what the filters dropped."""
+
+    classified: Classified
+    rows: np.ndarray  # applied rows (positions in the classified frame), causal order
+    segment_sizes: np.ndarray  # events applied per aggregate, aggregates in replay order
+    aggregate_ids: list[str]  # aggregates with at least one applied event
+    meta: list[np.ndarray]  # aligned with rows: ids, event us, processing us, stream ids
+    counts: dict[str, int]
+    undecodable: pl.DataFrame
+
+
+def prepare(
+    frame: pl.DataFrame,
+    types: EventTypes,
+    at: dt.datetime | None,
+    known_at: dt.datetime | None,
+    duplicates: str,
+    *,
+    strict: bool,
+) -> Replay:
+    """What a fold of ``frame``'s rows of ``types`` sees, between the bounds: the rows in
+    causal order with their per-row meta, and counts of every row left out and why."""
+    counts = dict.fromkeys(
+        (
+            "read",
+            "not_known_yet",
+            "after_at",
+            "duplicate",
+            "undecodable",
+            "skipped",
+            "applied",
+            "other_aggregate_types",
+        ),
+        0,
+    )
+    mine = pl.col("aggregate_type") == types.aggregate_type
+    known, before = known_by(known_at), happened_before(at)
+    tally = frame.select(
+        mine.sum().alias("read"),
+        (mine & ~known).sum().alias("not_known_yet"),
+        (mine & known & ~before).sum().alias("after_at"),
+    ).row(0, named=True)
+    counts.update(tally)
+    counts["other_aggregate_types"] = frame.height - tally["read"]
+    kept = tally["read"] - tally["not_known_yet"] - tally["after_at"]
+    frame = frame.select(COLUMNS)
+    if kept < frame.height:  # filter only when something is left out (it copies every column)
+        frame = frame.filter(mine & known & before)
+    # parameters are decoded (polars, regular expressions) while rows are sorted and the
+    # replay is worked out as if every row of a declared type decodes (polars and NumPy);
+    # both release the GIL, so they share two cores. Rows that turn out not to decode are
+    # rare: only then is the replay worked out again.
+    codes = type_codes(types, frame)
+    kinds = np.array([t.characteristics for t in types] + [-1], dtype=np.int32)[codes]
+    with ThreadPoolExecutor(1) as pool:
+        decoding = pool.submit(classify, types, frame, codes=codes)
+        h, h2, ts, pts = row_keys(frame)
+        stream_code, streams = sorted_codes(frame["stream_id"])
+        instant = pack_instant(ts, stream_code, len(streams))
+        order, start = identity_order(h, h2, instant, pts, duplicates, frame)
+        declared = codes[order] >= 0
+        times = (ts, pts, stream_code, streams)
+        guess = _replay_rows(frame, types, order, start, declared, kinds, times)
+        classified = decoding.result()
+    counts["duplicate"] = frame.height - len(order)
+    if counts["duplicate"]:
+        classified.keep_only(order)  # a repeat that lost is a duplicate, not undecodable
+    if strict:
+        classified.raise_if_undecodable(frame)
+    undecodable = classified.undecodable_frame(frame)
+    counts["undecodable"] = undecodable.height
+    decodable = classified.code[order] >= 0
+    if (decodable == declared).all():
+        rows, sizes, ids, meta, applied = guess
+    else:
+        rows, sizes, ids, meta, applied = _replay_rows(
+            frame, types, order, start, decodable, kinds, times
+        )
+    counts["applied"] = applied
+    counts["skipped"] = int(decodable.sum()) - applied
+    return Replay(classified, rows, sizes, ids, meta, counts, undecodable)
+
+
+def _replay_rows(frame, types, order, start, decodable, kinds, times):
+    """The rows the reducer sees, in causal order, from the identity order and which rows
+    decode: (rows, events per aggregate, aggregate ids, per-row meta, events applied)."""
+    ts, pts, stream_code, streams = times
+    if not decodable.all():
+        order, start = order[decodable], restart(start, decodable)
+    order, start = by_rank(order, start, kinds)
+    segment = np.cumsum(start) - 1
+    applied = creation_mask(kinds[order], start, types.declares_initial)
+    rows = order[applied]
+    seg = segment[applied]
+    sizes = np.bincount(seg, minlength=int(start.sum()))
+    with_events = np.flatnonzero(sizes)
+    first_rows = order[np.flatnonzero(start)[with_events]]
+    ids = gather_rows(frame["aggregate_id"], first_rows).to_list()
+    id_objects = np.empty(len(ids), dtype=object)
+    id_objects[:] = ids
+    dense = np.zeros(len(sizes), dtype=np.int64)
+    dense[with_events] = np.arange(len(with_events))
+    stream_objects = np.empty(len(streams), dtype=object)
+    stream_objects[:] = streams
+    meta = [id_objects[dense[seg]], ts[rows], pts[rows], stream_objects[stream_code[rows]]]
+    return rows, sizes[with_events], ids, meta, len(rows)
