@@ -1,15 +1,31 @@
-"""Coercing the times people type into UTC, microsecond datetimes.
+"""Times and durations: reading what people type, and writing them the same everywhere.
 
-Arguments such as ``at=``, ``known_at=`` and ``event_time=`` accept an aware ``datetime``, a
-``date`` (midnight UTC), an ISO 8601 string (``"2026-03-01 12:00"``, ``"2026-03-01T12:00Z"``),
-a pandas ``Timestamp`` or ``numpy.datetime64``, or epoch milliseconds as an ``int``. A naive
-value is read as UTC, since every time in a frame is UTC.
+Reading. Arguments such as ``at=``, ``known_at=`` and ``event_time=`` accept an aware
+``datetime``, a ``date`` (midnight UTC), an ISO 8601 string (``"2026-03-01 12:00"``,
+``"2026-03-01T12:00Z"``), a pandas ``Timestamp`` or ``numpy.datetime64``, or epoch
+milliseconds as an ``int``; a naive value is read as UTC, since every time in a frame is
+UTC (:func:`to_utc`). Durations (``max_out_of_orderness=``, ``idle=``) accept a
+``timedelta``, ``numpy.timedelta64`` or a text such as ``"90s"``, ``"1h30m"``, ``"500ms"``
+(:func:`to_timedelta`).
+
+Writing. :func:`when` writes a time in UTC to the second, with its fraction only when it has
+one; :func:`duration` writes a short human duration (``3.2min``); :func:`exact` writes one
+to the microsecond (``2min 13.456s``).
+
+>>> import datetime as dt
+>>> when(to_utc("2026-03-02 10:30", "at")), when(to_utc("2026-03-02 10:30:00.25", "at"))
+('2026-03-02 10:30:00', '2026-03-02 10:30:00.250')
+>>> duration(dt.timedelta(seconds=95)), exact(to_timedelta("1h30m2.5s", "bound"))
+('1.6min', '1h 30min 2.5s')
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
+
+import numpy as np
 
 from concursus_lab.exceptions import SchemaError
 
@@ -42,8 +58,6 @@ def to_utc(value: TimeLike, name: str) -> dt.datetime:
     elif hasattr(value, "to_pydatetime"):  # pandas Timestamp
         out = value.to_pydatetime()
     elif type(value).__name__ == "datetime64":  # numpy
-        import numpy as np
-
         out = dt.datetime(1970, 1, 1) + dt.timedelta(
             microseconds=int(value.astype("datetime64[us]").astype(np.int64))
         )
@@ -78,3 +92,147 @@ def time_range(
     if start is not None and end is not None and end < start:
         raise SchemaError(f"`{name}` ends before it starts: {start} > {end}.")
     return start, end
+
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_us(value: dt.datetime) -> int:
+    """An aware datetime as integer microseconds since the epoch (exact, no float)."""
+    delta = value - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def when(value: dt.datetime | None, *, none: str = "-") -> str:
+    """A time in UTC to the second, its fraction shown only when it has one (milliseconds,
+    or microseconds when finer); ``none`` for None.
+
+    >>> when(dt.datetime(2026, 3, 2, 10, 30, 0, 1500, tzinfo=UTC))
+    '2026-03-02 10:30:00.001500'
+    """
+    if value is None:
+        return none
+    value = value.astimezone(UTC)
+    text = f"{value:%Y-%m-%d %H:%M:%S}"
+    if value.microsecond % 1000:
+        return f"{text}.{value.microsecond:06d}"
+    if value.microsecond:
+        return f"{text}.{value.microsecond // 1000:03d}"
+    return text
+
+
+# ------------------------------------------------------------------------------ durations
+
+DurationLike = dt.timedelta | str | Any
+
+_UNITS = {
+    "us": 1,
+    "µs": 1,
+    "microsecond": 1,
+    "ms": 1_000,
+    "millisecond": 1_000,
+    "s": 1_000_000,
+    "sec": 1_000_000,
+    "second": 1_000_000,
+    "m": 60_000_000,
+    "min": 60_000_000,
+    "minute": 60_000_000,
+    "h": 3_600_000_000,
+    "hour": 3_600_000_000,
+    "d": 86_400_000_000,
+    "day": 86_400_000_000,
+    "w": 604_800_000_000,
+    "week": 604_800_000_000,
+}
+_TOKEN = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zµ]+)\s*", re.IGNORECASE)
+_US = dt.timedelta(microseconds=1)
+
+
+def to_timedelta(value: DurationLike, name: str) -> dt.timedelta:
+    """``value`` as a non-negative timedelta (microseconds), or raise naming ``name``.
+
+    >>> to_timedelta("2 minutes", "idle")
+    datetime.timedelta(seconds=120)
+    """
+    out: dt.timedelta | None = None
+    if isinstance(value, dt.timedelta):  # pandas Timedelta is one too
+        out = dt.timedelta(microseconds=value // _US)
+    elif isinstance(value, str):
+        out = _parse_duration(value)
+    elif type(value).__name__ == "timedelta64":
+        out = dt.timedelta(microseconds=int(value.astype("timedelta64[us]").astype(np.int64)))
+    if out is None:
+        raise SchemaError(
+            f"`{name}` must be a duration: a datetime.timedelta or a text such as '90s', "
+            f"'2m', '1h30m' or '500ms'; got {value!r}."
+        )
+    if out < dt.timedelta(0):
+        raise SchemaError(f"`{name}` must not be negative, got {exact(out)} ({value!r}).")
+    return out
+
+
+def _parse_duration(text: str) -> dt.timedelta | None:
+    body = text.strip()
+    if not body:
+        return None
+    total = 0.0
+    position = 0
+    while position < len(body):
+        match = _TOKEN.match(body, position)
+        if match is None:
+            return None
+        unit = match.group(2).lower()
+        if unit not in _UNITS and unit.endswith("s") and unit[:-1] in _UNITS:
+            unit = unit[:-1]  # "minutes", "secs"
+        if unit not in _UNITS:
+            return None
+        total += float(match.group(1)) * _UNITS[unit]
+        position = match.end()
+    return dt.timedelta(microseconds=round(total))
+
+
+def duration(value: dt.timedelta | None) -> str:
+    """A short human duration: ``850ms``, ``12.5s``, ``3.2min``, ``4.0h``, ``2.5d``; ``-`` for None.
+
+    >>> duration(dt.timedelta(seconds=-90))
+    '-1.5min'
+    """
+    if value is None:
+        return "-"
+    seconds = value.total_seconds()
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds < 1:
+        return f"{sign}{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{sign}{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{sign}{seconds / 60:.1f}min"
+    if seconds < 86_400 * 2:
+        return f"{sign}{seconds / 3600:.1f}h"
+    return f"{sign}{seconds / 86_400:.1f}d"
+
+
+def exact(value: dt.timedelta | None) -> str:
+    """A duration to the microsecond, read the way one writes it: ``2min 13.456s``.
+
+    >>> exact(dt.timedelta(milliseconds=-100)), exact(dt.timedelta(days=1))
+    ('-100ms', '1d')
+    """
+    if value is None:
+        return "-"
+    us = value // _US
+    if us == 0:
+        return "0s"
+    sign, us = ("-", -us) if us < 0 else ("", us)
+    if us < 1_000_000:
+        text = f"{us / 1000:.3f}".rstrip("0").rstrip(".") + "ms"
+        return sign + text
+    parts = []
+    for unit, size in (("d", 86_400_000_000), ("h", 3_600_000_000), ("min", 60_000_000)):
+        whole, us = divmod(us, size)
+        if whole:
+            parts.append(f"{whole}{unit}")
+    if us:
+        parts.append(f"{us / 1e6:.6f}".rstrip("0").rstrip(".") + "s")
+    return sign + " ".join(parts)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from concursus_lab.common.durations import duration
+from concursus_lab.common.time import duration
 from concursus_lab.delivery.lateness import lateness
 from concursus_lab.frame.identity import resolve
 from concursus_lab.frame.schema import validate

@@ -45,7 +45,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -53,10 +52,17 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from concursus_lab.common.durations import duration as _duration
-from concursus_lab.common.time import TimeLike, optional_utc
+from concursus_lab.common.time import (
+    DurationLike,
+    TimeLike,
+    duration,
+    exact,
+    optional_utc,
+    to_timedelta,
+)
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.schema import TIME, validate
+from concursus_lab.timetravel.state_at import state_at
 
 #: What happened to each event, in the ``status`` column.
 STATUSES: tuple[str, ...] = ("on_time", "late", "dropped")
@@ -68,32 +74,8 @@ DEFAULT_BY = "kafka_partition"
 #: More partitions than this is a sign that ``by`` names a key, not a source partition.
 MAX_PARTITIONS = 1024
 
-DurationLike = dt.timedelta | str | Any
-
 _MIN = np.iinfo(np.int64).min
 _MAX = np.iinfo(np.int64).max
-_US = {
-    "us": 1,
-    "µs": 1,
-    "microsecond": 1,
-    "ms": 1_000,
-    "millisecond": 1_000,
-    "s": 1_000_000,
-    "sec": 1_000_000,
-    "second": 1_000_000,
-    "m": 60_000_000,
-    "min": 60_000_000,
-    "minute": 60_000_000,
-    "h": 3_600_000_000,
-    "hour": 3_600_000_000,
-    "d": 86_400_000_000,
-    "day": 86_400_000_000,
-    "w": 604_800_000_000,
-    "week": 604_800_000_000,
-}
-_TOKEN = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zµ]+)\s*", re.IGNORECASE)
-
-
 @dataclass(frozen=True)
 class WatermarkReplay:
     """What :func:`watermark` found; prints as a short deterministic text.
@@ -147,15 +129,15 @@ class WatermarkReplay:
 
     def __str__(self) -> str:
         total = self.events.height
-        idle = f", idle after {_exact(self.idle_timeout)}" if self.idle_timeout else ""
+        idle = f", idle after {exact(self.idle_timeout)}" if self.idle_timeout else ""
         lines = [
-            f"watermark: {_exact(self.max_out_of_orderness)} out-of-orderness, "
-            f"{_exact(self.allowed_lateness)} allowed lateness, {_partitions(self)}{idle}",
+            f"watermark: {exact(self.max_out_of_orderness)} out-of-orderness, "
+            f"{exact(self.allowed_lateness)} allowed lateness, {_partitions(self)}{idle}",
             f"{total:,} event{'' if total == 1 else 's'}: {self.on_time:,} on time, "
             f"{self.late:,} late, {self.dropped:,} dropped ({_share(self.dropped, total)})",
         ]
         if any(v is not None for v in self.added_wait.values()) or self.unreleased:
-            waits = ", ".join(f"{k} {_duration(v)}" for k, v in self.added_wait.items())
+            waits = ", ".join(f"{k} {duration(v)}" for k, v in self.added_wait.items())
             lines.append(
                 f"added wait of on-time events: {waits}; "
                 f"{self.unreleased:,} not yet passed by the watermark at the end"
@@ -205,13 +187,13 @@ class WatermarkRecommendation:
     def __str__(self) -> str:
         text = (
             f"to keep {self.keep:.1%} of {self.events:,} events on time: "
-            f"max_out_of_orderness={_exact(self.bound)} ({_partitions(self)}"
+            f"max_out_of_orderness={exact(self.bound)} ({_partitions(self)}"
         )
         if self.by is not None and self.by_partition.height > 1:
             alone = self.by_partition["bound"]
-            text += f"; alone they would need {_exact(alone.min())} to {_exact(alone.max())}"
+            text += f"; alone they would need {exact(alone.min())} to {exact(alone.max())}"
         if self.idle_timeout:
-            text += f"; idle after {_exact(self.idle_timeout)}"
+            text += f"; idle after {exact(self.idle_timeout)}"
         return text + ")"
 
     def __repr__(self) -> str:
@@ -304,9 +286,9 @@ def watermark(
     The first event waited 10 s, until the second moved the watermark past it; nothing came
     after the third to move it past the other two.
     """
-    bound = _to_timedelta(max_out_of_orderness, "max_out_of_orderness")
-    allowed = _to_timedelta(allowed_lateness, "allowed_lateness")
-    idle = None if idle_timeout is None else _to_timedelta(idle_timeout, "idle_timeout")
+    bound = to_timedelta(max_out_of_orderness, "max_out_of_orderness")
+    allowed = to_timedelta(allowed_lateness, "allowed_lateness")
+    idle = None if idle_timeout is None else to_timedelta(idle_timeout, "idle_timeout")
     when = optional_utc(at, "at")
     if reducer is None and (types is not None or when is not None):
         raise SchemaError(
@@ -410,7 +392,7 @@ def recommend_watermark(
     """
     if isinstance(keep, bool) or not isinstance(keep, int | float) or not 0 < keep <= 1:
         raise SchemaError(f"`keep` must be a share of events in (0, 1], e.g. 0.999, got {keep!r}.")
-    idle = None if idle_timeout is None else _to_timedelta(idle_timeout, "idle_timeout")
+    idle = None if idle_timeout is None else to_timedelta(idle_timeout, "idle_timeout")
     _, stream = _prepare(events, by)
     newest, own = _replay(stream, idle)
     before = _shift(newest)
@@ -567,32 +549,13 @@ def _wrong_states(
     events: pl.DataFrame, reducer: Callable[[Any, Any], Any], types: Any, at: dt.datetime | None
 ) -> tuple[int, int]:
     """Aggregates whose state at ``at`` differs without the dropped events, and how many."""
-    import concursus_lab as cl
-
-    state_at = getattr(cl, "state_at", None)
-    if state_at is None:  # pragma: no cover - only while time travel is not exported
-        raise SchemaError(
-            "`reducer` needs cl.state_at (time travel), which this version does not have; "
-            "leave `reducer` out."
-        )
     every = events.drop("watermark", "status")
     kept = events.filter(pl.col("status") != "dropped").drop("watermark", "status")
-    truth = _states(state_at(every, reducer, types=types, at=at))
-    belief = _states(state_at(kept, reducer, types=types, at=at))
+    truth = state_at(every, reducer, types=types, at=at).states
+    belief = state_at(kept, reducer, types=types, at=at).states
     ids = truth.keys() | belief.keys()
     wrong = sum(1 for i in ids if i not in truth or i not in belief or truth[i] != belief[i])
     return wrong, len(ids)
-
-
-def _states(result: Any) -> dict[str, Any]:
-    """``aggregate_id -> state`` from what ``cl.state_at`` returned."""
-    states = getattr(result, "states", None)
-    if isinstance(states, dict):
-        return states
-    raise SchemaError(
-        f"cl.state_at returned {type(result).__name__} without a `.states` mapping; "
-        "cannot compare states."
-    )
 
 
 def _quantile(values: np.ndarray, keep: float) -> int:
@@ -614,66 +577,6 @@ def _percentiles(waits: np.ndarray) -> dict[str, dt.timedelta | None]:
 
 def _micros(value: dt.timedelta) -> int:
     return value // dt.timedelta(microseconds=1)
-
-
-def _to_timedelta(value: DurationLike, name: str) -> dt.timedelta:
-    """``value`` as a non-negative timedelta, or raise naming ``name``."""
-    out: dt.timedelta | None = None
-    if isinstance(value, dt.timedelta):  # pandas Timedelta is one too
-        out = dt.timedelta(microseconds=value // dt.timedelta(microseconds=1))
-    elif isinstance(value, str):
-        out = _parse(value)
-    elif type(value).__name__ == "timedelta64":
-        out = dt.timedelta(microseconds=int(value.astype("timedelta64[us]").astype(np.int64)))
-    if out is None:
-        raise SchemaError(
-            f"`{name}` must be a duration: a datetime.timedelta or a text such as '90s', "
-            f"'2m', '1h30m' or '500ms'; got {value!r}."
-        )
-    if out < dt.timedelta(0):
-        raise SchemaError(f"`{name}` must not be negative, got {_exact(out)} ({value!r}).")
-    return out
-
-
-def _parse(text: str) -> dt.timedelta | None:
-    body = text.strip()
-    if not body:
-        return None
-    total = 0.0
-    position = 0
-    while position < len(body):
-        match = _TOKEN.match(body, position)
-        if match is None:
-            return None
-        unit = match.group(2).lower()
-        if unit not in _US and unit.endswith("s") and unit[:-1] in _US:
-            unit = unit[:-1]  # "minutes", "secs"
-        if unit not in _US:
-            return None
-        total += float(match.group(1)) * _US[unit]
-        position = match.end()
-    return dt.timedelta(microseconds=round(total))
-
-
-def _exact(value: dt.timedelta | None) -> str:
-    """A duration to the microsecond, read the way one writes it: ``2min 13.456s``."""
-    if value is None:
-        return "-"
-    us = _micros(value)
-    if us == 0:
-        return "0s"
-    sign, us = ("-", -us) if us < 0 else ("", us)
-    if us < 1_000_000:
-        text = f"{us / 1000:.3f}".rstrip("0").rstrip(".") + "ms"
-        return sign + text
-    parts = []
-    for unit, size in (("d", 86_400_000_000), ("h", 3_600_000_000), ("min", 60_000_000)):
-        whole, us = divmod(us, size)
-        if whole:
-            parts.append(f"{whole}{unit}")
-    if us:
-        parts.append(f"{us / 1e6:.6f}".rstrip("0").rstrip(".") + "s")
-    return sign + " ".join(parts)
 
 
 def _partitions(result: WatermarkReplay | WatermarkRecommendation) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 import polars as pl
 
+from concursus_lab.common.text import shown
 from concursus_lab.events.types import (
     FAST,
     MAX_SHOWN,
@@ -25,7 +26,6 @@ from concursus_lab.events.types import (
     EventType,
     EventTypes,
     Parameter,
-    clip,
     coerce,
 )
 from concursus_lab.exceptions import DecodeError
@@ -318,9 +318,9 @@ def _decode_one(event_type: EventType, text: str | None) -> tuple[bool, Any]:
     try:
         value = orjson.loads(text) if text is not None else None
     except orjson.JSONDecodeError:
-        return False, f"parameters are not valid JSON: {clip(text)}"
+        return False, f"parameters are not valid JSON: {shown(text)}"
     if type(value) is not dict:
-        return False, f"parameters are not a JSON object: {clip(text)}"
+        return False, f"parameters are not a JSON object: {shown(text)}"
     declared = {p.name for p in event_type.parameters}
     extra = sorted(set(value) - declared)
     if extra:

@@ -61,6 +61,7 @@ import orjson
 import polars as pl
 
 from concursus_lab.common.gc import paused_gc
+from concursus_lab.common.text import shown
 from concursus_lab.common.time import to_utc
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.schema import COLUMNS, INITIAL, NEITHER, TERMINAL, validate
@@ -693,7 +694,7 @@ def coerce(p: Parameter, value: Any) -> tuple[bool, Any]:
         ok = True
     if ok:
         return True, value
-    return False, f"{p.name!r} should be {p.describe()}, got {clip(value)} ({t.__name__})"
+    return False, f"{p.name!r} should be {p.describe()}, got {shown(value)} ({t.__name__})"
 
 
 def _to_date(p: Parameter, value: Any) -> tuple[bool, Any]:
@@ -707,7 +708,7 @@ def _to_date(p: Parameter, value: Any) -> tuple[bool, Any]:
     except ValueError:
         pass
     return False, (
-        f'{p.name!r} should be a date such as "1968-05-28" or [1968, 5, 28], got {clip(value)}'
+        f'{p.name!r} should be a date such as "1968-05-28" or [1968, 5, 28], got {shown(value)}'
     )
 
 
@@ -720,7 +721,7 @@ def _to_datetime(p: Parameter, value: Any) -> tuple[bool, Any]:
     except (ValueError, OverflowError, OSError, SchemaError):
         pass
     return False, (
-        f"{p.name!r} should be an instant (ISO 8601 text or epoch seconds), got {clip(value)}"
+        f"{p.name!r} should be an instant (ISO 8601 text or epoch seconds), got {shown(value)}"
     )
 
 
@@ -728,11 +729,6 @@ def _jsonable(value: Any) -> Any:
     if type(value) is dt.datetime:
         return value.isoformat()
     return value
-
-
-def clip(value: Any, width: int = 30) -> str:
-    text = repr(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def sequence_of_types(types: Any, name: str = "types") -> EventTypes:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import polars as pl
 
+from concursus_lab.common.text import clip
 from concursus_lab.exceptions import SchemaError
 
 TIME = pl.Datetime("us", "UTC")
@@ -180,7 +181,7 @@ def _parameter_problems(parameters: pl.Series) -> list[str]:
     _, n_bad, bad_rows = normalise_parameters(parameters)
     if not n_bad:
         return []
-    shown = "; ".join(f"row {r}: {_clip(t)!r} ({why})" for r, t, why in bad_rows)
+    shown = "; ".join(f"row {r}: {clip(t)!r} ({why})" for r, t, why in bad_rows)
     return [
         f"column `parameters` must hold one JSON object per row; {n_bad} row(s) do not, "
         f"{shown}. Wrap other values in an object, e.g. '{{\"value\": 42}}'"
@@ -222,10 +223,6 @@ def normalise_parameters(
 def _kind_name(value: Any) -> str:
     names = {dict: "a JSON object", list: "a JSON array", str: "a JSON string"}
     return names.get(type(value), "a JSON " + ("null" if value is None else "number or boolean"))
-
-
-def _clip(text: str, width: int = 40) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _first_row(frame: pl.DataFrame, predicate: pl.Expr) -> int:

@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from concursus_lab.common.durations import duration as _duration
-from concursus_lab.common.time import TimeLike, time_range
-from concursus_lab.delivery.watermark import _exact
+from concursus_lab.common.time import TimeLike, duration, exact, time_range
 from concursus_lab.frame.schema import validate
 
 if TYPE_CHECKING:
@@ -215,7 +213,7 @@ def watermark(
         )
     )
     title = (
-        f"Watermark {_exact(result.max_out_of_orderness)} behind the newest event time: "
+        f"Watermark {exact(result.max_out_of_orderness)} behind the newest event time: "
         f"{result.dropped:,} dropped, {result.late:,} late of {result.events.height:,}"
     )
     return alt.layer(watermark_band, dots).properties(
@@ -308,7 +306,7 @@ def watermark_marks(
         )
     )
     points = points.with_columns(
-        pl.Series("lateness", [_duration_text(s) for s in points["behind_s"].to_list()])
+        pl.Series("lateness", [_seconds(s) for s in points["behind_s"].to_list()])
     )
     band = _band(frame, bins)
     shown = points.height
@@ -361,34 +359,19 @@ def _band(frame: pl.DataFrame, bins: int) -> pl.DataFrame:
     )
     return band.with_columns(
         pl.lit("watermark").alias("status"),
-        pl.Series("low", [_duration_text(v) for v in band["low_s"].to_list()], pl.String),
-        pl.Series("high", [_duration_text(v) for v in band["high_s"].to_list()], pl.String),
+        pl.Series("low", [_seconds(v) for v in band["low_s"].to_list()], pl.String),
+        pl.Series("high", [_seconds(v) for v in band["high_s"].to_list()], pl.String),
     )
 
 
-def _duration_text(seconds: float) -> str:
-    return _duration(dt.timedelta(seconds=seconds))
+def _seconds(seconds: float) -> str:
+    return duration(dt.timedelta(seconds=seconds))
 
 
 def _bin_labels() -> list[str]:
     edges = [*_NEGATIVE_EDGES, *_POSITIVE_EDGES]
-    labels = [f"< {_short(edges[0])}"]
-    labels += [f"{_short(a)} to {_short(b)}" for a, b in itertools.pairwise(edges)]
-    labels.append(f">= {_short(edges[-1])}")
+    short = [exact(dt.timedelta(seconds=edge)) for edge in edges]  # round edges: "10s", "1h"
+    labels = [f"< {short[0]}"]
+    labels += [f"{a} to {b}" for a, b in itertools.pairwise(short)]
+    labels.append(f">= {short[-1]}")
     return labels
-
-
-def _short(seconds: float) -> str:
-    sign = "-" if seconds < 0 else ""
-    s = abs(seconds)
-    if s == 0:
-        return "0"
-    if s < 1:
-        return f"{sign}{s * 1000:.0f}ms"
-    if s < 60:
-        return f"{sign}{s:.0f}s"
-    if s < 3600:
-        return f"{sign}{s / 60:.0f}min"
-    if s < 86_400:
-        return f"{sign}{s / 3600:.0f}h"
-    return f"{sign}{s / 86_400:.0f}d"

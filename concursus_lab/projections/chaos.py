@@ -24,7 +24,6 @@ whole rows in any order; floats are equal within a relative 1e-9.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +31,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from concursus_lab.common.progress import bar
+from concursus_lab.common.text import plural
+from concursus_lab.common.time import when
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.identity import IDENTITY, resolve
 from concursus_lab.frame.schema import COLUMNS, validate
@@ -110,8 +112,8 @@ class Bisection:
                 f"{a} and {b} first disagree after delivery {self.index + 1:,} of "
                 f"{self.deliveries:,} in arrival order ({guarantee}; {checked})",
                 f"  {row['aggregate_type']} {row['aggregate_id']} {row['name']} "
-                f"{row['parameters']}, event time {_when(row['event_timestamp'])}, "
-                f"processed {_when(row['processing_timestamp'])}",
+                f"{row['parameters']}, event time {when(row['event_timestamp'])}, "
+                f"processed {when(row['processing_timestamp'])}",
                 f"  {self.diff}",
             ]
         )
@@ -237,7 +239,9 @@ def bisect(
         return result(hi, False)
     end = hi if hi is not None else n
     todo = [k for k in range(1, end) if k not in views]
-    for k in _progress(todo, progress, "checking prefixes"):
+    # a bar for many prefixes (by count, not time: a notebook's output stays the same)
+    shown = progress if progress is not None else len(todo) > _PROGRESS_FROM
+    for k in bar(shown, iterable=todo, what="checking prefixes", unit="prefixes"):
         if differ(k):
             return result(k, True)
     return result(hi, True)
@@ -318,11 +322,11 @@ class Chaos:
             [
                 f"{who}unstable: redelivery {self.failed_run} of {self.runs:,} gave another "
                 f"view ({setting})",
-                f"counterexample: {_plural(self.counterexample.height, 'event')} of "
-                f"{_plural(aggregates, 'aggregate')} ({shrink}; shrunk from "
+                f"counterexample: {plural(self.counterexample.height, 'event')} of "
+                f"{plural(aggregates, 'aggregate')} ({shrink}; shrunk from "
                 f"{self.shrunk_from:,} events in {self.tests:,} tests), delivered as "
-                f"{_plural(first.height, 'delivery', 'deliveries')} and as "
-                f"{_plural(second.height, 'delivery', 'deliveries')}",
+                f"{plural(first.height, 'delivery', 'deliveries')} and as "
+                f"{plural(second.height, 'delivery', 'deliveries')}",
                 str(self.diff),
             ]
         )
@@ -680,23 +684,3 @@ def _pair_names(names: Any) -> tuple[str, str]:
             f"`names` must be two different names, such as ('v1', 'v2'); got {names!r}."
         )
     return names[0], names[1]
-
-
-def _progress(items: list[int], progress: bool | None, what: str) -> Any:
-    show = progress if progress is not None else len(items) > _PROGRESS_FROM
-    if not show:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=what, unit="prefix")
-
-
-def _when(value: dt.datetime) -> str:
-    text = f"{value:%Y-%m-%d %H:%M:%S}"
-    if value.microsecond:
-        text += f".{value.microsecond // 1000:03d}"
-    return text
-
-
-def _plural(count: int, noun: str, plural: str | None = None) -> str:
-    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"

@@ -23,6 +23,7 @@ from typing import Any
 
 import polars as pl
 
+from concursus_lab.common.progress import bar
 from concursus_lab.common.time import TimeLike
 from concursus_lab.exceptions import SourceError
 from concursus_lab.sources import Source
@@ -89,18 +90,10 @@ def copy(
 
 
 def _append_in_chunks(dst: Source, events: pl.DataFrame, size: int, progress: bool | None) -> int:
-    from tqdm.auto import tqdm
-
     events = events.sort("aggregate_type", "aggregate_id", maintain_order=True)
     aggregate = events.select(pl.struct("aggregate_type", "aggregate_id").rle_id()).to_series()
     written = 0
-    with tqdm(
-        total=events.height,
-        unit=" events",
-        desc=f"copying to {getattr(dst, 'url', dst)}",
-        disable=progress is False,
-        delay=0 if progress else 2.0,
-    ) as bar:
+    with bar(progress, total=events.height, what=f"copying to {dst.url}", unit="events") as shown:
         start = 0
         while start < events.height:
             end = min(events.height, start + size)
@@ -109,7 +102,7 @@ def _append_in_chunks(dst: Source, events: pl.DataFrame, size: int, progress: bo
                 while end < events.height and aggregate[end] == cut:
                     end += 1
             written += dst.append(events.slice(start, end - start), progress=False)
-            bar.update(end - start)
+            shown.update(end - start)
             start = end
     return written
 

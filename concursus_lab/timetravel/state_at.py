@@ -49,7 +49,7 @@ import numpy as np
 import polars as pl
 
 from concursus_lab.common.gc import paused_gc
-from concursus_lab.common.time import TimeLike, optional_utc
+from concursus_lab.common.time import TimeLike, optional_utc, when
 from concursus_lab.events.decode import classify
 from concursus_lab.events.types import EventTypes, sequence_of_types
 from concursus_lab.exceptions import SchemaError
@@ -171,11 +171,7 @@ class StateAt:
 
 
 def _when(value: dt.datetime | None) -> str:
-    return (
-        "any time"
-        if value is None
-        else value.strftime("%Y-%m-%d %H:%M:%S.%f UTC").replace(".000000 ", " ")
-    )
+    return "any time" if value is None else f"{when(value)} UTC"
 
 
 # ------------------------------------------------------------------------------ public

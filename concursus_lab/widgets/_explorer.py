@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets
 import polars as pl
 
+from concursus_lab.common.time import when
 from concursus_lab.events.types import EventTypes, sequence_of_types
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.schema import validate
@@ -75,14 +76,6 @@ def known_stops(events: pl.DataFrame) -> list[dt.datetime]:
     """Where the ``known_at`` slider stops: before the first delivery, then at each one."""
     times = events["processing_timestamp"].unique().sort().to_list()
     return [times[0] - _US, *times] if times else []
-
-
-def stamp(value: dt.datetime) -> str:
-    """A slider label: UTC to the millisecond, or the microsecond when it has one."""
-    text = f"{value:%Y-%m-%d %H:%M:%S}"
-    if value.microsecond % 1000:
-        return f"{text}.{value.microsecond:06d}"
-    return f"{text}.{value.microsecond // 1000:03d}"
 
 
 def describe_state(state: Any) -> str:
@@ -232,8 +225,8 @@ class Explorer(SummaryWidget):
         lines = [
             f"Explorer: {self._types.aggregate_type} {self._aggregate_id}, "
             f"{self._mine.height} deliveries",
-            f"at {stamp(self.at)} UTC (event time, exclusive), "
-            f"known at {stamp(self.known_at)} UTC (processing time)",
+            f"at {when(self.at)} UTC (event time, exclusive), "
+            f"known at {when(self.known_at)} UTC (processing time)",
             f"state: {self._state!r}" if self._state is not None else "state: (no state yet)",
             ", ".join(parts),
             text_table(self._history, columns=HISTORY_COLUMNS[:-1], limit=20),
@@ -287,8 +280,8 @@ class Explorer(SummaryWidget):
 
     def _show(self) -> None:
         head = (
-            f"{html.escape(self._aggregate_id)}\n at       {stamp(self.at)}\n"
-            f" known at {stamp(self.known_at)}\n"
+            f"{html.escape(self._aggregate_id)}\n at       {when(self.at)}\n"
+            f" known at {when(self.known_at)}\n"
         )
         body = html.escape(describe_state(self._state))
         self.state_view.value = f'<div class="cl-state">{head}\n{body}</div>'
@@ -356,7 +349,7 @@ def deliveries_chart(
 
 
 def _labelled(stops: list[dt.datetime]) -> list[tuple[str, dt.datetime]]:
-    return [(stamp(t), t) for t in stops]
+    return [(when(t), t) for t in stops]
 
 
 def explore(

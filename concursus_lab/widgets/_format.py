@@ -1,13 +1,8 @@
-"""Small, deterministic text and HTML for the widgets: durations, times, tables.
+"""Small, deterministic text and HTML for the widgets: tables of events.
 
 Pure functions of their arguments (no widget library is imported), so the text a widget
 prints, and the HTML table it shows, can be tested without a kernel or a browser.
 
->>> import datetime as dt
->>> duration(dt.timedelta(seconds=95))
-'1.6min'
->>> when(dt.datetime(2026, 3, 2, 10, 30, tzinfo=dt.UTC))
-'2026-03-02 10:30:00'
 """
 
 from __future__ import annotations
@@ -17,7 +12,7 @@ import html
 
 import polars as pl
 
-from concursus_lab.common.durations import duration
+from concursus_lab.common.time import duration, when
 
 #: Columns of an event frame worth showing in a table, in order.
 TABLE_COLUMNS = (
@@ -29,22 +24,6 @@ TABLE_COLUMNS = (
     "stream_id",
     "parameters",
 )
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 event``, ``2,000 events``."""
-    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
-
-
-def when(value: dt.datetime | None) -> str:
-    """A UTC time to the second, or ``-``; milliseconds are shown only when present."""
-    if value is None:
-        return "-"
-    value = value.astimezone(dt.UTC)
-    text = f"{value:%Y-%m-%d %H:%M:%S}"
-    if value.microsecond:
-        text += f".{value.microsecond // 1000:03d}"
-    return text
 
 
 def with_lateness(events: pl.DataFrame) -> pl.DataFrame:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets
 import polars as pl
 
+from concursus_lab.common.time import duration
 from concursus_lab.delivery.lateness import lateness
 from concursus_lab.delivery.watermark import (
     DEFAULT_BY,
@@ -25,7 +26,7 @@ from concursus_lab.delivery.watermark import (
 from concursus_lab.frame.schema import validate
 from concursus_lab.plot import lateness_bins
 from concursus_lab.widgets._base import SummaryWidget, offline_chart
-from concursus_lab.widgets._format import duration, html_table, text_table, with_lateness
+from concursus_lab.widgets._format import html_table, text_table, with_lateness
 
 if TYPE_CHECKING:
     import altair as alt

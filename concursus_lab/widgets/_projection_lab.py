@@ -20,14 +20,16 @@ import ipywidgets
 import numpy as np
 import polars as pl
 
+from concursus_lab.common.text import plural
+from concursus_lab.common.time import when
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.schema import validate
 from concursus_lab.projections.chaos import Chaos, chaos
 from concursus_lab.projections.diff import Diff, diff
 from concursus_lab.projections.projection import AnyProjection, as_projection, project, view_key
 from concursus_lab.widgets._base import SummaryWidget
-from concursus_lab.widgets._explorer import at_stops, known_stops, stamp
-from concursus_lab.widgets._format import html_table, plural, text_table
+from concursus_lab.widgets._explorer import at_stops, known_stops
+from concursus_lab.widgets._format import html_table, text_table
 
 #: Most stops on each slider: a long history's are thinned to this many, evenly.
 MAX_STOPS = 300
@@ -90,11 +92,11 @@ class ProjectionLab(SummaryWidget):
         at = thin(at_stops(self._events))
         known = thin(known_stops(self._events))
         self.at_slider = ipywidgets.SelectionSlider(
-            options=[(stamp(t), t) for t in at], value=at[-1],
+            options=[(when(t), t) for t in at], value=at[-1],
             description="at (event time)", layout=wide, style=style,
         )
         self.known_at_slider = ipywidgets.SelectionSlider(
-            options=[(stamp(t), t) for t in known], value=known[-1],
+            options=[(when(t), t) for t in known], value=known[-1],
             description="known at (processed)", layout=wide, style=style,
         )
         self.caption = ipywidgets.HTML()
@@ -150,8 +152,8 @@ class ProjectionLab(SummaryWidget):
         lines = [
             f"Projection lab: {plural(len(self._projections), 'projection')} over "
             f"{self._events.height:,} deliveries",
-            f"at {stamp(self.at)} UTC (event time, exclusive), known at "
-            f"{stamp(self.known_at)} UTC (processing time)",
+            f"at {when(self.at)} UTC (event time, exclusive), known at "
+            f"{when(self.known_at)} UTC (processing time)",
             *([f"could not project at these bounds: {self._error}"] if self._error else []),
             "; ".join(f"{name}: {plural(v.height, 'row')}" for name, v in self._views.items()),
             *(str(d) for d in self._diffs.values()),
@@ -191,8 +193,8 @@ class ProjectionLab(SummaryWidget):
 
     def _show(self) -> None:
         self.caption.value = html.escape(
-            f"Views at {stamp(self.at)} UTC (event time, exclusive), as known at "
-            f"{stamp(self.known_at)} UTC"
+            f"Views at {when(self.at)} UTC (event time, exclusive), as known at "
+            f"{when(self.known_at)} UTC"
         ) + (
             f"<br><b>Could not project at these bounds</b> ({html.escape(self._error)}); "
             "still showing the last views." if self._error else ""
@@ -297,7 +299,7 @@ def projection_lab(
     ...     "v2": cl.projection(count, key="name")}, chaos_runs=5)
     >>> print("\\n".join(str(lab).splitlines()[:6]))  # doctest: +NORMALIZE_WHITESPACE
     Projection lab: 2 projections over 17 deliveries
-    at 2026-03-03 17:00:00.000001 UTC (event time, exclusive), known at 2026-03-03 17:00:01.000
+    at 2026-03-03 17:00:00.000001 UTC (event time, exclusive), known at 2026-03-03 17:00:01
     UTC (processing time)
     v1: 4 rows; v2: 4 rows
     v1 -> v2: 2 changed (events 2), 0 added, 0 removed, 2 unchanged

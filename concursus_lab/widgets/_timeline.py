@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets
 import polars as pl
 
+from concursus_lab.common.text import plural
+from concursus_lab.common.time import when
 from concursus_lab.frame.schema import validate
 from concursus_lab.widgets._base import SummaryWidget, offline_chart
-from concursus_lab.widgets._format import html_table, plural, text_table, when, with_lateness
+from concursus_lab.widgets._format import html_table, text_table, with_lateness
 from concursus_lab.widgets._timeline_data import Filters, TimelineData, select, summarise
 
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from concursus_lab.common.text import plural
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.schema import validate
-from concursus_lab.widgets._format import plural
 
 #: Fewest event-time bins per aggregate and name when events are binned: fewer aggregates
 #: are shown rather than fewer bins.

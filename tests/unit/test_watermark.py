@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import concursus_lab as cl
-from concursus_lab.delivery.watermark import _exact, _to_timedelta
+from concursus_lab.common.time import exact as _exact
+from concursus_lab.common.time import to_timedelta as _to_timedelta
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 3, 2, tzinfo=UTC)

@@ -33,6 +33,7 @@ import orjson
 import polars as pl
 import pyarrow as pa
 
+from concursus_lab.common.text import clip
 from concursus_lab.frame.schema import COLUMNS, INITIAL, NEITHER, SCHEMA, TERMINAL, TIME
 from concursus_lab.frame.timeuuid import processing_time, uuid_texts
 
@@ -494,7 +495,7 @@ def _one_row(cell: bytes | None) -> tuple[str, str | None]:
         try:
             obj[key] = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
-            return "{}", f"parameter {key!r} is not valid JSON ({exc}): {_clip(value)!r}"
+            return "{}", f"parameter {key!r} is not valid JSON ({exc}): {clip(value, 60)!r}"
     return orjson.dumps(obj, option=_SORT).decode(), None
 
 
@@ -543,10 +544,6 @@ def stored_map_text(cell: bytes | None) -> str:
         return orjson.dumps(dict(parse_map(cell))).decode()
     except (ValueError, UnicodeDecodeError):
         return orjson.dumps({"<undecodable map bytes>": bytes(cell or b"").hex()}).decode()
-
-
-def _clip(text: str, width: int = 60) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 # -- writing -------------------------------------------------------------------------------

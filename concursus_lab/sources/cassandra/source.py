@@ -40,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from concursus_lab.common.gc import paused_gc
+from concursus_lab.common.progress import bar as progress_bar
 from concursus_lab.common.time import TimeLike
 from concursus_lab.exceptions import (
     IncompleteRead,
@@ -486,7 +487,7 @@ class CassandraSource(Source):
         fresh = time_uuids(frame["processing_timestamp"])
         ids = frame["processing_id"].zip_with(has_time, fresh)
         tasks = itertools.chain(self._event_tasks(frame, ids), self._catalogue_tasks(frame))
-        bar = _progress(frame.height, "events", progress, f"writing {self.url}")
+        bar = progress_bar(progress, total=frame.height, what=f"writing {self.url}", unit="events")
         written = 0
 
         def done(task: paging.Task) -> None:
@@ -648,7 +649,7 @@ class _Reader:
         self._frames: list[pl.DataFrame] = []
         self._quarantines: list[pl.DataFrame] = []
         self._rows = 0
-        self._bar = _progress(total, unit, progress, f"reading {url}")
+        self._bar = progress_bar(progress, total=total, what=f"reading {url}", unit=unit)
 
     def add(self, task: paging.Task, rows: list) -> None:
         self._pending.extend(rows)
@@ -681,19 +682,6 @@ class _Reader:
 
     def __exit__(self, *exc: object) -> None:
         self._bar.close()
-
-
-def _progress(total: int, unit: str, progress: bool | None, description: str) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total,
-        unit=f" {unit}",
-        desc=description,
-        disable=progress is False,
-        delay=0 if progress else 2.0,  # by default only reads that take a while show it
-        leave=bool(progress),
-    )
 
 
 def _cql_literal(value: Any) -> str:

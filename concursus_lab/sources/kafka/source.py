@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from concursus_lab.common.progress import bar as progress_bar
 from concursus_lab.common.time import TimeLike, optional_utc
 from concursus_lab.exceptions import (
     ConcursusLabError,
@@ -93,7 +94,6 @@ _DECODE_BATCH = 200_000  # records decoded at once
 _FETCH_BYTES = 64 * 1024 * 1024  # most bytes one fetch brings, all partitions together
 _PARTITION_FETCH_BYTES = 16 * 1024 * 1024
 _POLL_MS = 200
-_PROGRESS_DELAY = 2.0  # seconds before a progress bar appears, when not asked for
 
 
 @functools.cache
@@ -561,7 +561,7 @@ class KafkaSource(Source):
         except kafka.errors.KafkaError as exc:
             raise self._unreachable(exc) from exc
         failures: list[BaseException] = []
-        bar = _progress(progress, len(values), "writing", "event")
+        bar = progress_bar(progress, total=len(values), what="writing", unit="events")
         written = 0
         try:
             send = producer.send
@@ -628,7 +628,7 @@ class _Scan:
             self.partitions = {tp: _Partition(min(starts[tp], ends[tp]), ends[tp]) for tp in tps}
             todo = [tp for tp, p in self.partitions.items() if not p.done]
             total = sum(p.end - p.start for p in self.partitions.values())
-            bar = _progress(self.progress, total, self.source.topic, "record")
+            bar = progress_bar(self.progress, total=total, what=self.source.topic, unit="records")
             consumer = self._assign(consumer, todo)
             last_progress = time.monotonic()
             while todo:
@@ -802,21 +802,6 @@ def _row_filter(query: Query, since: dt.datetime | None) -> pl.Expr | None:
     if not parts:
         return None
     return pl.all_horizontal(parts)
-
-
-def _progress(progress: bool | None, total: int, what: str, unit: str) -> Any:
-    if progress is False or total == 0:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total,
-        desc=what,
-        unit=unit,
-        unit_scale=True,
-        delay=0 if progress else _PROGRESS_DELAY,
-        leave=bool(progress),
-    )
 
 
 def _warn_quarantine(count: int, topic: str) -> None:
