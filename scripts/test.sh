@@ -24,6 +24,8 @@ fi
 
 echo "== ruff"
 ruff check .
+echo "== the layer contract (pyproject.toml: arrows point one way)"
+lint-imports
 echo "== pytest: unit, integration (real Cassandra and Kafka), browser, doctests"
 # exit code 5 (no tests collected) fails here like any other failure
 pytest --doctest-modules concursus_lab tests -p no:cacheprovider \

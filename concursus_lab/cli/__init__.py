@@ -66,12 +66,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    import concursus_lab as cl
+    from concursus_lab.sample import parcels
+    from concursus_lab.sources import open as open_source
 
     started = time.perf_counter()
-    frame = cl.sample.parcels(args.parcels, seed=args.seed, start=args.start, days=args.days)
+    frame = parcels(args.parcels, seed=args.seed, start=args.start, days=args.days)
     generated = time.perf_counter() - started
-    store = cl.open(args.path, create=True)
+    store = open_source(args.path, create=True)
     store.append(frame)
     total = time.perf_counter() - started
     print(
@@ -83,10 +84,10 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    import concursus_lab as cl
     from concursus_lab.delivery.describe import describe
+    from concursus_lab.sources import open as open_source
 
-    source = cl.open(args.source)
+    source = open_source(args.source)
     print(describe(source))
     return 0
 
