@@ -40,13 +40,10 @@ from concursus_lab.projections.projection import fold, project, projection
 from concursus_lab.projections.threads import threads
 from concursus_lab.sources import Source, default_source, open
 from concursus_lab.sources.copy import copy
+from concursus_lab.timetravel.history import history
 from concursus_lab.timetravel.latest import index, latest
-from concursus_lab.timetravel.state_at import (
-    history,
-    restatements,
-    state_at,
-    state_of,
-)
+from concursus_lab.timetravel.restatements import restatements
+from concursus_lab.timetravel.state_at import state_at, state_of
 
 __version__ = "0.1.0"
 

@@ -2,7 +2,7 @@
 
 :func:`prepare` applies the time bounds, keeps one delivery per identity, decodes the
 parameters and puts the rows in Concursus's causal order (see ``_order.py``), all
-vectorised; :mod:`concursus_lab.timetravel.folding` then folds the rows it returns.
+vectorised; ``reducing.py`` then folds the rows it returns.
 """
 
 from __future__ import annotations

@@ -16,12 +16,13 @@ The rules are Concursus's (see "Time-travel semantics" in DESIGN.md):
 * Events that cannot be decoded are never dropped silently: they are counted and returned
   beside the result (``strict=True`` raises :class:`~concursus_lab.DecodeError` instead).
 
-A reducer is a plain function ``(state | None, event) -> state``. Everything but the
-reducer call and building each event's instance is vectorised: ``_replay.py`` works out
-which rows a fold sees and in what order (polars and NumPy: filters, duplicates, causal
-order, decoding the parameters; see ``_order.py`` and ``_decode.py``), ``_fold.py`` folds
-them (in two processes, with enough events and two cores), and ``_state_columns.py`` turns
-the states into the result's columns.
+Each rule has one home in ``frame/`` (identity.py, cut.py, order.py, creation.py), shared
+with every other replay. A reducer is a plain function ``(state | None, event) -> state``.
+Everything but the reducer call and building each event's instance is vectorised:
+``replay.py`` works out which rows a fold sees and in what order (polars and NumPy),
+``reducing.py`` folds them (in this process; in two only when asked with ``workers=2``), and
+``state_columns.py`` turns the states into the result's columns. ``history.py`` shows one
+aggregate's replay, ``restatements.py`` what late deliveries changed.
 
 >>> import concursus_lab as cl
 >>> from concursus_lab.sample import parcel_state, parcel_types
@@ -49,27 +50,21 @@ import numpy as np
 import polars as pl
 
 from concursus_lab.common.gc import paused_gc
-from concursus_lab.common.time import TimeLike, optional_utc, when
-from concursus_lab.events.decode import classify
+from concursus_lab.common.time import TimeLike, when
 from concursus_lab.events.types import EventTypes, sequence_of_types
 from concursus_lab.exceptions import SchemaError
-from concursus_lab.frame.creation import creation_mask
-from concursus_lab.frame.cut import happened_before, known_by
-from concursus_lab.frame.identity import check_duplicates, winners
+from concursus_lab.frame.cut import bounds
+from concursus_lab.frame.identity import check_duplicates
 from concursus_lab.frame.keys import string_order
-from concursus_lab.frame.order import causal_order
-from concursus_lab.frame.schema import COLUMNS, INITIAL, validate
-from concursus_lab.timetravel.folding import Folded, Reducer, fold, parallel
+from concursus_lab.frame.schema import validate
+from concursus_lab.timetravel.reducer import Reducer, check_reducer
+from concursus_lab.timetravel.reducing import Folded, check_workers, reduce_aggregates
 from concursus_lab.timetravel.replay import prepare
 from concursus_lab.timetravel.state_columns import (
     extract,
     has_none,
-    state_columns,
     to_columns,
 )
-
-#: The ``status`` labels of :func:`history`, in the order a row is tested for them.
-STATUSES = ("not_known_yet", "after_at", "duplicate", "undecodable", "skipped", "applied")
 
 _TIME = pl.Datetime("us", "UTC")
 
@@ -115,7 +110,8 @@ class StateAt:
         hundreds of thousands of states takes a noticeable part of a second to build.
         """
         ids, states, order = self._folded
-        with paused_gc():  # hundreds of thousands of live objects and nothing to free
+        # pausing the collector: 300k parcels' dataclass states, this dict 0.41 s -> 0.32 s
+        with paused_gc():
             return dict(zip(_take(ids, order), _take(states, order), strict=True))
 
     @property
@@ -186,7 +182,7 @@ def state_at(
     known_at: TimeLike | None = None,
     duplicates: str = "last",
     strict: bool = False,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> StateAt:
     """The state of every aggregate at event time ``at``, as known at processing time ``known_at``.
 
@@ -212,12 +208,13 @@ def state_at(
         Raise :class:`~concursus_lab.DecodeError` if any row cannot be decoded, instead of
         counting it and returning it in ``.undecodable``.
     workers
-        1 folds in this process. 2 folds half of the aggregates in a forked copy of this
-        process at the same time (Linux only; the reducer must then be a pure function, and
-        its states picklable or they are folded again here). None (default) uses 2 when
-        there are at least 200,000 events to fold (``_fold.PARALLEL_MIN_EVENTS``) and two
-        cores; pass 1 when other work keeps the second core busy. The result is the same
-        either way.
+        1 (default) folds in this process. 2 folds half of the aggregates in a forked copy
+        of this process at the same time (Linux only; about 25% faster at a million events
+        when the second core is free, 5-10% slower when it is busy). With 2, whatever the
+        reducer does besides returning a state (printing, counting, appending to a list)
+        happens for half of the aggregates in the copy and is lost here: the reducer must
+        be a pure function, and its states picklable (else they are folded again here).
+        The states are the same either way.
 
     Returns
     -------
@@ -253,17 +250,17 @@ def state_at(
     >>> result.states["b1"]
     {'wattage': 60, 'switched_on': 1}
     """
-    types, frame, at, known_at = _arguments(events, types, at, known_at, duplicates)
-    _check_reducer(reducer)
+    types, frame, at, known_at = arguments(events, types, at, known_at, duplicates)
+    check_reducer(reducer)
     replay = prepare(frame, types, at, known_at, duplicates, strict=strict)
     ids = pl.Series(replay.aggregate_ids, dtype=pl.String)
-    if parallel(workers, len(replay.rows)):  # no thread of ours may run across a fork
-        folded = fold(replay, reducer, types, workers)
+    if check_workers(workers) == 2:  # no thread of ours may run across a fork
+        folded = reduce_aggregates(replay, reducer, types, workers)
         order = string_order(ids)
     else:
         with ThreadPoolExecutor(1) as pool:  # the ids are sorted (NumPy) during the fold
             by_id = pool.submit(string_order, ids)
-            folded = fold(replay, reducer, types, workers)
+            folded = reduce_aggregates(replay, reducer, types)
             order = by_id.result()
     return _result(types, at, known_at, replay, folded, order)
 
@@ -299,216 +296,23 @@ def state_of(
     """
     if not isinstance(aggregate_id, str):
         raise SchemaError(f"`aggregate_id` must be a string, got {aggregate_id!r}.")
-    types, frame, at, known_at = _arguments(events, types, at, known_at, duplicates)
-    _check_reducer(reducer)
+    types, frame, at, known_at = arguments(events, types, at, known_at, duplicates)
+    check_reducer(reducer)
     frame = frame.filter(pl.col("aggregate_id") == aggregate_id)
     replay = prepare(frame, types, at, known_at, duplicates, strict=strict)
-    folded = fold(replay, reducer, types)
+    folded = reduce_aggregates(replay, reducer, types)
     return folded.states[0] if folded.ids else None
-
-
-def history(
-    events: pl.DataFrame,
-    aggregate_id: str,
-    *,
-    at: TimeLike | None = None,
-    known_at: TimeLike | None = None,
-    types: EventTypes | None = None,
-    duplicates: str = "last",
-) -> pl.DataFrame:
-    """One aggregate's deliveries in causal replay order, each with what replay did with it.
-
-    ``status`` is one of (tested in this order):
-
-    ``"not_known_yet"``
-        processed after ``known_at``;
-    ``"after_at"``
-        happened at or after ``at``;
-    ``"duplicate"``
-        another delivery of the same identity wins (see ``duplicates``);
-    ``"undecodable"``
-        ``types`` cannot decode it (unknown type, bad parameters);
-    ``"skipped"``
-        no state exists yet and it is not initial, or a state exists and it is initial;
-    ``"applied"``
-        the reducer sees it.
-
-    Without ``types``, each row's kind is its ``characteristics`` and the aggregate type is
-    taken to declare initial events if any of its rows in ``events`` is initial.
-
-    >>> import concursus_lab as cl
-    >>> from concursus_lab.sample import Delivered, LoadedOntoTruck, parcel_types
-    >>> events = parcel_types.encode([
-    ...     LoadedOntoTruck("LEW-2", aggregate_id="p1", event_timestamp="2026-03-02 09:00",
-    ...                     processing_timestamp="2026-03-02 09:01"),
-    ...     LoadedOntoTruck("LEW-2", aggregate_id="p1", event_timestamp="2026-03-02 09:00",
-    ...                     processing_timestamp="2026-03-02 09:05"),
-    ...     Delivered("dest-1", aggregate_id="p1", event_timestamp="2026-03-02 11:00"),
-    ... ])
-    >>> cl.history(events, "p1", at="2026-03-02 10:00").select("name", "status").rows()
-    [('loadedOntoTruck', 'duplicate'), ('loadedOntoTruck', 'applied'), ('delivered', 'after_at')]
-    """
-    if not isinstance(aggregate_id, str):
-        raise SchemaError(f"`aggregate_id` must be a string, got {aggregate_id!r}.")
-    if types is not None:
-        types = sequence_of_types(types)
-    check_duplicates(duplicates)
-    frame = validate(events, check_parameters=False)
-    at, known_at = optional_utc(at, "at"), optional_utc(known_at, "known_at")
-    mine = frame.filter(pl.col("aggregate_id") == aggregate_id)
-    if types is not None:
-        aggregate_type = types.aggregate_type
-        mine = mine.filter(pl.col("aggregate_type") == aggregate_type)
-    else:
-        kinds_of_type = mine["aggregate_type"].unique().sort().to_list()
-        if len(kinds_of_type) > 1:
-            raise SchemaError(
-                f"aggregate id {aggregate_id!r} belongs to several aggregate types "
-                f"({', '.join(map(repr, kinds_of_type))}); pass `types=` to choose one."
-            )
-        aggregate_type = kinds_of_type[0] if kinds_of_type else None
-    mine = mine.select(COLUMNS).with_row_index("__row")
-    if mine.height == 0:
-        return mine.drop("__row").with_columns(pl.lit(None, pl.String).alias("status"))
-    n = mine.height
-    status = np.full(n, "", dtype=object)
-    flags = mine.with_columns(
-        (~known_by(known_at)).alias("__late"), (~happened_before(at)).alias("__after")
-    )
-    late = flags["__late"].to_numpy()
-    after = ~late & flags["__after"].to_numpy()
-    status[late], status[after] = "not_known_yet", "after_at"
-    live = ~(late | after)
-    live_rows = np.flatnonzero(live)
-    counted = winners(mine[live_rows], duplicates)
-    if counted is not None:
-        losers = live_rows[~counted]
-        status[losers] = "duplicate"
-        live[losers] = False
-    if types is not None:
-        classified = classify(types, mine)
-        kinds = classified.kinds
-        bad = live & (classified.code < 0)
-        status[bad] = "undecodable"
-        live &= ~bad
-        declares_initial = types.declares_initial
-        kinds = np.where(kinds < 0, mine["characteristics"].to_numpy(), kinds)
-    else:
-        kinds = mine["characteristics"].to_numpy()
-        declares_initial = bool(
-            frame.filter(pl.col("aggregate_type") == aggregate_type)
-            .select((pl.col("characteristics") == INITIAL).any())
-            .item()
-        )
-    order, _ = causal_order(mine, kinds)
-    live_sorted = order[live[order]]
-    start = np.zeros(len(live_sorted), dtype=bool)
-    start[:1] = True
-    applied = creation_mask(kinds[live_sorted], start, declares_initial)
-    status[live_sorted[applied]] = "applied"
-    status[live_sorted[~applied]] = "skipped"
-    return (
-        mine[order]
-        .with_columns(pl.Series("status", status[order].tolist(), dtype=pl.String))
-        .drop("__row")
-    )
-
-
-def restatements(
-    events: pl.DataFrame,
-    reducer: Reducer,
-    *,
-    types: EventTypes,
-    at: TimeLike | None = None,
-    known_at: tuple[TimeLike, TimeLike],
-    duplicates: str = "last",
-    strict: bool = False,
-) -> pl.DataFrame:
-    """Aggregates whose state at ``at`` changed between what was known at two times.
-
-    ``known_at=(P1, P2)`` with P1 <= P2. Only aggregates that received a delivery processed
-    in (P1, P2] for an event before ``at`` can change; those are replayed twice and compared
-    with ``==``. The result has ``aggregate_id``, each state field as ``<field>_before`` and
-    ``<field>_after`` side by side (or ``state_before`` / ``state_after``; null where there
-    was no state), and ``late_events``: the deliveries responsible, as a list of
-    ``{name, event_timestamp, processing_timestamp, stream_id}`` in processing order.
-
-    >>> import concursus_lab as cl
-    >>> from concursus_lab.sample import LoadedOntoTruck, ReceivedAtDepot
-    >>> from concursus_lab.sample import parcel_state, parcel_types
-    >>> events = parcel_types.encode([
-    ...     ReceivedAtDepot("Lewisham", aggregate_id="p1", event_timestamp="2026-03-02 08:00"),
-    ...     LoadedOntoTruck("LEW-2", aggregate_id="p1", event_timestamp="2026-03-02 09:00",
-    ...                     processing_timestamp="2026-03-02 15:00"),  # a driver's phone
-    ... ])
-    >>> changed = cl.restatements(events, parcel_state, types=parcel_types,
-    ...     at="2026-03-02 12:00", known_at=("2026-03-02 12:00", "2026-03-02 18:00"))
-    >>> changed.select("aggregate_id", "status_before", "status_after", "truck_after").rows()
-    [('p1', 'at depot', 'on truck', 'LEW-2')]
-    >>> changed["late_events"][0][0]["name"]
-    'loadedOntoTruck'
-    """
-    if isinstance(known_at, (str, bytes)) or not hasattr(known_at, "__len__") or len(known_at) != 2:
-        raise SchemaError(
-            f"`known_at` must be a pair (P1, P2) of processing times, got {known_at!r}: the "
-            "states as known at P1 are compared with the states as known at P2."
-        )
-    types, frame, at, first = _arguments(events, types, at, known_at[0], duplicates)
-    second = optional_utc(known_at[1], "known_at[1]")
-    if first is None or second is None or second < first:
-        raise SchemaError(f"`known_at` must be two times with P1 <= P2, got {known_at!r}.")
-    _check_reducer(reducer)
-    frame = frame.filter(pl.col("aggregate_type") == types.aggregate_type)
-    # deliveries known by P2 but not by P1, of events before `at`
-    window = known_by(second) & ~known_by(first) & happened_before(at)
-    late = frame.filter(window)
-    candidates = late["aggregate_id"].unique()
-    frame = frame.filter(pl.col("aggregate_id").is_in(candidates.implode()))
-    results = []
-    for known in (first, second):
-        replay = prepare(frame, types, at, known, duplicates, strict=strict)
-        folded = fold(replay, reducer, types)
-        results.append(dict(zip(folded.ids, folded.states, strict=True)))
-    before, after = results
-    changed = sorted(i for i in candidates.to_list() if before.get(i) != after.get(i))
-    columns: dict[str, pl.Series] = {"aggregate_id": pl.Series(changed, dtype=pl.String)}
-    old = state_columns([before.get(i) for i in changed])
-    new = state_columns([after.get(i) for i in changed])
-    for name in dict.fromkeys([*old, *new]):
-        for suffix, side in (("_before", old), ("_after", new)):
-            column = side.get(name)
-            if column is None:
-                column = pl.Series([None] * len(changed))
-            columns[name + suffix] = column.alias(name + suffix)
-    out = pl.DataFrame(columns)
-    responsible = (
-        late.filter(pl.col("aggregate_id").is_in(changed))
-        .sort("processing_timestamp", "event_timestamp", "stream_id", maintain_order=True)
-        .group_by("aggregate_id", maintain_order=True)
-        .agg(
-            pl.struct("name", "event_timestamp", "processing_timestamp", "stream_id").alias(
-                "late_events"
-            )
-        )
-    )
-    return out.join(responsible, on="aggregate_id", how="left", maintain_order="left")
 
 
 # ------------------------------------------------------------------------- the pipeline
 
 
-def _arguments(events, types, at, known_at, duplicates):
+def arguments(events, types, at, known_at, duplicates):
+    """The checked arguments every time-travel question takes: (types, frame, at, known_at)."""
     types = sequence_of_types(types)
     check_duplicates(duplicates)
     frame = validate(events, check_parameters=False)
-    return types, frame, optional_utc(at, "at"), optional_utc(known_at, "known_at")
-
-
-def _check_reducer(reducer: Any) -> None:
-    if not callable(reducer):
-        raise SchemaError(
-            f"`reducer` must be a function (state | None, event) -> state, got {reducer!r}."
-        )
+    return types, frame, *bounds(at, known_at)
 
 
 def _result(types, at, known_at, replay, folded: Folded, order=None) -> StateAt:

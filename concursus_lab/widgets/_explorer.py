@@ -26,7 +26,8 @@ from concursus_lab.common.time import when
 from concursus_lab.events.types import EventTypes, sequence_of_types
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.schema import validate
-from concursus_lab.timetravel.state_at import history, state_of
+from concursus_lab.timetravel.history import history
+from concursus_lab.timetravel.state_at import state_of
 from concursus_lab.widgets._base import SummaryWidget, offline_chart
 from concursus_lab.widgets._format import html_table, text_table
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import concursus_lab as cl
 from concursus_lab.sample.parcels import LoadedOntoTruck, ReceivedAtDepot, parcel_types
-from concursus_lab.timetravel.state_at import STATUSES
+from concursus_lab.timetravel.history import STATUSES
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 3, 1, tzinfo=UTC)
