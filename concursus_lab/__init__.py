@@ -1,5 +1,22 @@
 """concursus-lab: a workbench for Concursus-style event histories.
 
+The public surface, by layer (everything else is internal):
+
+* sources: :func:`open` (every kind of source; more in ``cl.sources``), :func:`copy`;
+* the canonical frame: ``SCHEMA``, ``IDENTITY``, :func:`validate`, :func:`to_pandas`,
+  :func:`from_pandas` (more in ``cl.frame``); typed events: :class:`EventTypes`;
+* time travel: :func:`state_at`, :func:`state_of`, :func:`history`, :func:`restatements`,
+  :func:`latest`, :func:`index`;
+* delivery: :func:`describe`, :func:`lateness`, :func:`watermark`,
+  :func:`recommend_watermark`, :func:`reconcile`;
+* projections: :func:`project`, :func:`projection`, :func:`fold`, :func:`diff`,
+  :func:`bisect`, :func:`chaos`, :func:`threads`, :func:`export`;
+* what you see: ``cl.plot`` (altair charts) and the widgets :func:`timeline`,
+  :func:`explore`, :func:`lateness_view`, :func:`projection_lab`;
+* errors: every one in ``cl.exceptions``; the two caught most often, ``ConcursusLabError``
+  (the root) and ``IncompleteRead``, are here too; result types in ``cl.results``; the
+  sample data in ``cl.sample``; helpers for your own tests in ``concursus_lab.testing``.
+
 >>> import concursus_lab as cl
 >>> store = cl.open()                      # the sample store (or $CONCURSUS_LAB_SOURCE)
 >>> events = store.events(aggregate_type="parcel")
@@ -9,36 +26,20 @@ True
 
 from __future__ import annotations
 
-from concursus_lab import plot, results, sample
+from concursus_lab import exceptions, frame, plot, results, sample, sources
 from concursus_lab.delivery.describe import describe
 from concursus_lab.delivery.lateness import lateness
 from concursus_lab.delivery.reconcile import reconcile
-from concursus_lab.delivery.watermark import (
-    recommend_watermark,
-    watermark,
-)
+from concursus_lab.delivery.watermark import recommend_watermark, watermark
 from concursus_lab.events.types import EventTypes
-from concursus_lab.exceptions import (
-    ConcursusLabError,
-    DecodeError,
-    IncompleteRead,
-    MissingDependency,
-    ProjectionError,
-    ReducerError,
-    SchemaError,
-    ServiceError,
-    SourceError,
-    SourceUnavailable,
-)
-from concursus_lab.frame.identity import IDENTITY
-from concursus_lab.frame.schema import SCHEMA, empty, from_pandas, to_pandas, validate
-from concursus_lab.frame.timeuuid import processing_time, time_uuids
+from concursus_lab.exceptions import ConcursusLabError, IncompleteRead
+from concursus_lab.frame import IDENTITY, SCHEMA, from_pandas, to_pandas, validate
 from concursus_lab.projections.chaos import bisect, chaos
 from concursus_lab.projections.diff import diff
 from concursus_lab.projections.export import export
 from concursus_lab.projections.projection import fold, project, projection
 from concursus_lab.projections.threads import threads
-from concursus_lab.sources import Source, default_source, open
+from concursus_lab.sources import open
 from concursus_lab.sources.copy import copy
 from concursus_lab.timetravel.history import history
 from concursus_lab.timetravel.latest import index, latest
@@ -51,27 +52,18 @@ __all__ = [
     "IDENTITY",
     "SCHEMA",
     "ConcursusLabError",
-    "DecodeError",
     "EventTypes",
     "IncompleteRead",
-    "MissingDependency",
-    "ProjectionError",
-    "ReducerError",
-    "SchemaError",
-    "ServiceError",
-    "Source",
-    "SourceError",
-    "SourceUnavailable",
     "bisect",
     "chaos",
     "copy",
-    "default_source",
     "describe",
     "diff",
-    "empty",
+    "exceptions",
     "explore",
     "export",
     "fold",
+    "frame",
     "from_pandas",
     "history",
     "index",
@@ -80,7 +72,6 @@ __all__ = [
     "latest",
     "open",
     "plot",
-    "processing_time",
     "project",
     "projection",
     "projection_lab",
@@ -89,10 +80,10 @@ __all__ = [
     "restatements",
     "results",
     "sample",
+    "sources",
     "state_at",
     "state_of",
     "threads",
-    "time_uuids",
     "timeline",
     "to_pandas",
     "validate",

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
+from concursus_lab.exceptions import SchemaError
 
 UTC = dt.UTC
 
@@ -36,7 +37,7 @@ def event(
         "aggregate_id": aggregate_id,
         "event_timestamp": base + dt.timedelta(seconds=second),
         "stream_id": stream_id,
-        "processing_id": cl.time_uuids(pl.Series([processed_at])).item(),
+        "processing_id": cl.frame.time_uuids(pl.Series([processed_at])).item(),
         "processing_timestamp": processed_at,
         "name": name,
         "version": "0",
@@ -138,12 +139,12 @@ class SourceContract:
     def test_bad_input_writes_nothing(self, source):
         good = frame(event("p1", 10, 11))
         bad = good.with_columns(pl.lit("[1, 2]").alias("parameters"))
-        with pytest.raises(cl.SchemaError, match="parameters"):
+        with pytest.raises(SchemaError, match="parameters"):
             source.append(bad)
         naive = good.with_columns(pl.col("event_timestamp").dt.replace_time_zone(None))
-        with pytest.raises(cl.SchemaError, match="naive"):
+        with pytest.raises(SchemaError, match="naive"):
             source.append(naive)
-        with pytest.raises(cl.SchemaError, match="`name` is missing"):
+        with pytest.raises(SchemaError, match="`name` is missing"):
             source.append(good.drop("name"))
         assert source.events().height == 0
 

@@ -9,7 +9,7 @@ is None for them), so only the version nibble decides here, never the variant.
 Both directions work on whole columns at once with NumPy, with no Python code per id.
 
 >>> import concursus_lab as cl
->>> cl.processing_time("c4f74bc0-e9f0-11f1-ffff-ffffffffff65")
+>>> cl.frame.processing_time("c4f74bc0-e9f0-11f1-ffff-ffffffffff65")
 datetime.datetime(2026, 11, 26, 23, 26, 13, 116000, tzinfo=datetime.timezone.utc)
 """
 

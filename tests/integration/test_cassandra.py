@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
+from concursus_lab.exceptions import SchemaError, SourceError, SourceUnavailable
 from concursus_lab.frame.jhash import java_hash
 from concursus_lab.sources.copy import copy
 from tests.contract import SourceContract, at, canonical_sort, event, frame
@@ -134,7 +135,7 @@ def test_rows_written_by_java_concursus_are_read(store, plain, keyspace):
     ]
     first = read.row(0, named=True)
     assert first["processing_id"] == JAVA_ID
-    assert first["processing_timestamp"] == cl.processing_time(JAVA_ID)
+    assert first["processing_timestamp"] == cl.frame.processing_time(JAVA_ID)
     assert first["processing_timestamp"] == dt.datetime(
         2026, 11, 26, 23, 26, 13, 116000, tzinfo=UTC
     )
@@ -228,7 +229,7 @@ def test_a_fresh_time_uuid_when_the_frame_has_no_processing_id(store, plain, key
     store.append(no_id)
     stored = plain.execute(f"SELECT processingId FROM {keyspace}.Event").one().processingid
     assert stored.version == 1
-    assert cl.processing_time(str(stored)) == at(20)
+    assert cl.frame.processing_time(str(stored)) == at(20)
     assert store.events()["processing_id"].item() == str(stored)
 
 
@@ -273,7 +274,7 @@ def test_the_last_processed_delivery_wins_within_a_frame_and_across_appends(stor
 def test_sub_millisecond_event_times_are_refused(store):
     fine = frame(event("p1", 10, 11))
     finer = fine.with_columns(pl.col("event_timestamp") + dt.timedelta(microseconds=5))
-    with pytest.raises(cl.SchemaError, match="millisecond"):
+    with pytest.raises(SchemaError, match="millisecond"):
         store.append(finer)
 
 
@@ -298,7 +299,7 @@ def test_token_range_scan_returns_every_row_exactly_once(store, url):
 
 
 def test_a_missing_keyspace_says_how_to_make_it(cassandra_address):
-    with pytest.raises(cl.SourceUnavailable, match="create=True"):
+    with pytest.raises(SourceUnavailable, match="create=True"):
         cl.open(f"cassandra://{cassandra_address}/cl_test_missing_{uuid.uuid4().hex[:8]}")
 
 
@@ -307,12 +308,12 @@ def test_missing_tables_say_how_to_make_them(cassandra_address, plain, keyspace)
         f"CREATE KEYSPACE {keyspace} WITH replication = "
         "{'class': 'SimpleStrategy', 'replication_factor': 1}"
     )
-    with pytest.raises(cl.SourceUnavailable, match=r"event does not exist.*create=True"):
+    with pytest.raises(SourceUnavailable, match=r"event does not exist.*create=True"):
         cl.open(f"cassandra://{cassandra_address}/{keyspace}")
 
 
 def test_an_unreachable_server_says_how_to_start_one():
-    with pytest.raises(cl.SourceUnavailable, match="concursus-lab services start cassandra"):
+    with pytest.raises(SourceUnavailable, match="concursus-lab services start cassandra"):
         cl.open("cassandra://127.0.0.1:1/concursus", timeout=2)
 
 
@@ -322,7 +323,7 @@ def test_repr_is_useful(store, url):
     assert "1 of 1 node(s) up" in text
     store.close()
     assert repr(store) == f"CassandraSource({url!r}, closed)"
-    with pytest.raises(cl.SourceError, match="closed"):
+    with pytest.raises(SourceError, match="closed"):
         store.events()
 
 

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
+from concursus_lab.exceptions import SchemaError, SourceUnavailable
 from concursus_lab.sample.parcels import Delivered, DeliveryFailed, LoadedOntoTruck, parcel_types
 
 pytestmark = pytest.mark.cassandra
@@ -100,10 +101,10 @@ def test_composite_keys_lists_and_a_table_that_does_not_fit(cassandra_address, s
         ("T1", "2026-03-02", ["p1", "p2"], 0.5),
         ("T1", "2026-03-03", None, None),  # an empty list is no list in Cassandra
     ]
-    with pytest.raises(cl.SchemaError, match=r"exists and does not fit the view: its primary key"):
+    with pytest.raises(SchemaError, match=r"exists and does not fit the view: its primary key"):
         cl.export(view.head(1), url, table="rates", key="truck")
-    with pytest.raises(cl.SchemaError, match="does not identify the view's rows"):
+    with pytest.raises(SchemaError, match="does not identify the view's rows"):
         cl.export(view, url, table="other", key="truck")
-    with pytest.raises(cl.SourceUnavailable, match="keyspace 'no_such_keyspace' does not exist"):
+    with pytest.raises(SourceUnavailable, match="keyspace 'no_such_keyspace' does not exist"):
         cl.export(view, f"cassandra://{cassandra_address}/no_such_keyspace", table="t",
                   key=["truck", "day"])

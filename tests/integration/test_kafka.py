@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
+from concursus_lab.exceptions import SchemaError, SourceError, SourceUnavailable
 from concursus_lab.sources.copy import copy
 from tests.contract import SourceContract, canonical_sort, event, frame
 
@@ -145,7 +146,7 @@ def test_both_layouts_are_written_as_concursus_writes_them(store, kafka_address,
     one = frame(event("p1", 10, 20, parameters='{"depotId":"Lewisham","n":[1,2]}'))
     store.append(one, layout="flat")
     store.append(one, layout="nested")
-    with pytest.raises(cl.SourceError, match="layout"):
+    with pytest.raises(SourceError, match="layout"):
         store.append(one, layout="xml")
     consumer = KafkaConsumer(
         topic,
@@ -183,7 +184,7 @@ def test_sub_millisecond_event_times_are_refused(store):
     finer = frame(event("p1", 10, 11)).with_columns(
         pl.col("event_timestamp") + dt.timedelta(microseconds=5)
     )
-    with pytest.raises(cl.SchemaError, match="millisecond"):
+    with pytest.raises(SchemaError, match="millisecond"):
         store.append(finer)
     assert store.events().height == 0
 
@@ -223,7 +224,7 @@ def test_records_written_by_java_concursus_decode_in_both_layouts_and_as_arrays(
     assert read["aggregate_id"].to_list() == ["id1", "id1", "id2", "id3"]
     first, second, from_array, nested_in_array = read.iter_rows(named=True)
     assert first["processing_id"] == JAVA_ID
-    assert first["processing_timestamp"] == cl.processing_time(JAVA_ID)
+    assert first["processing_timestamp"] == cl.frame.processing_time(JAVA_ID)
     assert first["event_timestamp"] == dt.datetime.fromtimestamp(T0 / 1000, UTC)
     assert first["parameters"] == '{"age":42,"name":"Arthur Putey"}'
     assert first["characteristics"] == 1
@@ -350,21 +351,21 @@ def test_follow_stops_when_idle_and_closes_its_consumer(store):
 
 
 def test_a_missing_topic_says_how_to_make_it(kafka_address):
-    with pytest.raises(cl.SourceUnavailable, match="create=True"):
+    with pytest.raises(SourceUnavailable, match="create=True"):
         cl.open(f"kafka://{kafka_address}/cl-test-no-such-topic-{uuid.uuid4().hex[:6]}")
 
 
 def test_an_unreachable_broker_says_how_to_start_one():
-    with pytest.raises(cl.SourceUnavailable, match="concursus-lab services start kafka"):
+    with pytest.raises(SourceUnavailable, match="concursus-lab services start kafka"):
         cl.open("kafka://127.0.0.1:1/parcel-events", connect_timeout=1)
 
 
 def test_urls_name_several_servers_and_never_credentials(kafka_address, store, topic):
     again = cl.open(f"kafka://{kafka_address},{kafka_address}/{topic}")
     assert again.servers == (kafka_address, kafka_address)
-    with pytest.raises(cl.SourceError, match="SASL_USERNAME"):
+    with pytest.raises(SourceError, match="SASL_USERNAME"):
         cl.open(f"kafka://user:secret@{kafka_address}/{topic}")
-    with pytest.raises(cl.SourceError, match="one topic"):
+    with pytest.raises(SourceError, match="one topic"):
         cl.open(f"kafka://{kafka_address}/")
 
 
@@ -466,7 +467,7 @@ def test_records_read_one_by_one_decode_the_same(store, monkeypatch):
 
 
 def test_a_refusal_is_told_apart_from_an_unreachable_broker(kafka_address, topic):
-    with pytest.raises(cl.SourceError, match="refused: InvalidReplicationFactor"):
+    with pytest.raises(SourceError, match="refused: InvalidReplicationFactor"):
         cl.open(f"kafka://{kafka_address}/{topic}", create=True, replication=3)
 
 

@@ -94,7 +94,7 @@ def test_as_known_at_a_past_time_kafka_agrees_with_the_local_store(local, kafka)
     so an earlier delivery it overwrote cannot be seen as known at an earlier time.)
     """
 
-    def known(source: cl.Source) -> pl.DataFrame:
+    def known(source: cl.sources.Source) -> pl.DataFrame:
         events = source.events(duplicates="keep").select(cl.SCHEMA.names())
         result = cl.state_at(events, parcel_state, types=parcel_types, at=AT, known_at=KNOWN_AT)
         return result.frame.sort("aggregate_id")

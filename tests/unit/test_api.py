@@ -9,9 +9,9 @@ import concursus_lab as cl
 
 #: Submodules reachable as attributes but not part of the surface one learns.
 IMPLEMENTATION = {
-    "annotations", "exceptions", "sources", "cli", "services", "testing", "widgets",
-    # the layers: internal folders, whose public names are re-exported here
-    "common", "frame", "events", "timetravel", "delivery", "projections",
+    "annotations", "cli", "services", "testing", "widgets",
+    # the layers with no public face of their own: their names are re-exported here
+    "common", "events", "timetravel", "delivery", "projections",
 }
 
 
@@ -47,4 +47,20 @@ def test_errors_share_one_root():
         "MissingDependency",
         "ServiceError",
     ):
-        assert issubclass(getattr(cl, name), cl.ConcursusLabError)
+        assert issubclass(getattr(cl.exceptions, name), cl.ConcursusLabError)
+
+
+def test_the_surface_is_small():
+    namespaces = {"exceptions", "frame", "plot", "results", "sample", "sources"}
+    assert namespaces <= set(cl.__all__)
+    assert len(set(cl.__all__) - namespaces) <= 34  # about thirty names to learn
+
+
+def test_every_error_class_is_in_exceptions_and_only_two_at_the_top():
+    import inspect
+
+    errors = {n for n, c in inspect.getmembers(cl.exceptions, inspect.isclass)
+              if issubclass(c, cl.ConcursusLabError)}
+    assert {"SchemaError", "SourceUnavailable", "IncompleteRead"} <= errors
+    at_top = {n for n in cl.__all__ if n in errors}
+    assert at_top == {"ConcursusLabError", "IncompleteRead"}

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import concursus_lab as cl
+from concursus_lab.exceptions import SourceError
 from concursus_lab.frame.schema import normalise_parameters
 from concursus_lab.sources.cassandra.codec import (
     QUARANTINE_SCHEMA,
@@ -87,7 +88,7 @@ def test_java_written_row_decodes():
     got = frame.row(0, named=True)
     assert got["event_timestamp"] == dt.datetime(2016, 3, 31, 10, 31, 17, 981000, tzinfo=UTC)
     assert got["processing_id"] == JAVA_ID
-    assert got["processing_timestamp"] == cl.processing_time(JAVA_ID)
+    assert got["processing_timestamp"] == cl.frame.processing_time(JAVA_ID)
     assert got["characteristics"] == 1
     assert got["parameters"] == (
         '{"address":{"lines":["1 High St"],"town":"Lewisham"},"age":42,'
@@ -257,11 +258,11 @@ def test_urls():
     assert address.url == "cassandra://db1,db2:9142/concursus"
     assert parse_url("cassandra://127.0.0.1").url == "cassandra://127.0.0.1:9042/concursus"
     assert parse_url("cassandra://reader@db1/ks").username == "reader"
-    with pytest.raises(cl.SourceError, match="password does not belong"):
+    with pytest.raises(SourceError, match="password does not belong"):
         parse_url("cassandra://reader:secret@db1/ks")
-    with pytest.raises(cl.SourceError, match="same port"):
+    with pytest.raises(SourceError, match="same port"):
         parse_url("cassandra://db1:9042,db2:9043/ks")
-    with pytest.raises(cl.SourceError, match="not a valid Cassandra name"):
+    with pytest.raises(SourceError, match="not a valid Cassandra name"):
         parse_url("cassandra://db1/my-keyspace")
 
 

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import concursus_lab as cl
+from concursus_lab.exceptions import SchemaError
 from concursus_lab.projections.chaos import _ddmin, redeliver
 from concursus_lab.projections.diff import same_view
 from concursus_lab.sample.parcels import Delivered, DeliveryFailed, LoadedOntoTruck, parcel_types
@@ -127,11 +128,11 @@ def test_a_small_test_budget_stops_shrinking_and_says_so(deliveries):
 
 
 def test_chaos_arguments_are_checked(deliveries):
-    with pytest.raises(cl.SchemaError, match="`shuffle` must be one of"):
+    with pytest.raises(SchemaError, match="`shuffle` must be one of"):
         cl.chaos(deliveries, last_arrival, shuffle="random")
-    with pytest.raises(cl.SchemaError, match="`duplicate_rate` must be a share"):
+    with pytest.raises(SchemaError, match="`duplicate_rate` must be a share"):
         cl.chaos(deliveries, last_arrival, duplicate_rate=2)
-    with pytest.raises(cl.SchemaError, match="`runs` must be a positive int"):
+    with pytest.raises(SchemaError, match="`runs` must be a positive int"):
         cl.chaos(deliveries, last_arrival, runs=0)
 
 
@@ -157,7 +158,7 @@ def test_a_redelivery_keeps_every_event_and_stays_within_the_lateness_seen(deliv
     )
     assert new_lateness.min() >= lateness.min() - 1000
     assert new_lateness.max() <= lateness.max()
-    assert cl.processing_time(again["processing_id"]).equals(again["processing_timestamp"])
+    assert cl.frame.processing_time(again["processing_id"]).equals(again["processing_timestamp"])
     shuffled = redeliver(distinct, np.random.default_rng(0), "any", 0.0, lateness)
     assert sorted(shuffled["processing_timestamp"].to_list()) == sorted(
         distinct["processing_timestamp"].to_list()

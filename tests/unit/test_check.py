@@ -107,5 +107,5 @@ def test_a_bad_source_fails_before_any_notebook_runs(tmp_path):
 
 def test_default_source_reads_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("CONCURSUS_LAB_SOURCE", "fixture:messy")
-    assert cl.default_source() == "fixture:messy"
+    assert cl.sources.default_source() == "fixture:messy"
     assert cl.open().events().height == 15

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import concursus_lab as cl
+from concursus_lab.exceptions import SchemaError
 from concursus_lab.projections.diff import same_view
 
 DAY1, DAY2 = dt.date(2026, 3, 2), dt.date(2026, 3, 3)
@@ -101,14 +102,14 @@ def test_whole_rows_without_a_key_are_multisets(old):
 
 
 def test_a_key_that_repeats_or_is_missing_is_refused(old):
-    with pytest.raises(cl.SchemaError, match=r"`key` \['truck'\] does not identify the rows of "
+    with pytest.raises(SchemaError, match=r"`key` \['truck'\] does not identify the rows of "
                                              r"`view_a`: 'T1' is on 2 rows"):
         cl.diff(old, old, key="truck")
-    with pytest.raises(cl.SchemaError, match=r"'trucks' \(did you mean 'truck'\?\)"):
+    with pytest.raises(SchemaError, match=r"'trucks' \(did you mean 'truck'\?\)"):
         cl.diff(old, old, key="trucks")
-    with pytest.raises(cl.SchemaError, match="`view_b` must be a view frame"):
+    with pytest.raises(SchemaError, match="`view_b` must be a view frame"):
         cl.diff(old, {"truck": []}, key="truck")
-    with pytest.raises(cl.SchemaError, match="`names` must be two different names"):
+    with pytest.raises(SchemaError, match="`names` must be two different names"):
         cl.diff(old, old, names=("v", "v"))
 
 

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
+from concursus_lab.exceptions import SchemaError
 
 
 @pytest.fixture
@@ -42,15 +43,15 @@ def test_csv_is_plain_text_and_replaces_the_file(view, tmp_path):
 
 def test_what_a_file_cannot_hold_is_refused(view, tmp_path):
     nested = view.with_columns(pl.lit(["p1"]).alias("parcels"))
-    with pytest.raises(cl.SchemaError, match=r"CSV cannot hold the nested column\(s\) 'parcels'"):
+    with pytest.raises(SchemaError, match=r"CSV cannot hold the nested column\(s\) 'parcels'"):
         cl.export(nested, tmp_path / "rate.csv")
     assert not (tmp_path / "rate.csv").exists()
     cl.export(nested, tmp_path / "rate.parquet")  # Parquet can
-    with pytest.raises(cl.SchemaError, match=r"must end in \.parquet or \.csv"):
+    with pytest.raises(SchemaError, match=r"must end in \.parquet or \.csv"):
         cl.export(view, tmp_path / "rate.xlsx")
-    with pytest.raises(cl.SchemaError, match="are for a cassandra:// target"):
+    with pytest.raises(SchemaError, match="are for a cassandra:// target"):
         cl.export(view, tmp_path / "rate.csv", key="truck")
-    with pytest.raises(cl.SchemaError, match="needs `table=`"):
+    with pytest.raises(SchemaError, match="needs `table=`"):
         cl.export(view, "cassandra://127.0.0.1:9042/concursus")
-    with pytest.raises(cl.SchemaError, match="`view` must be a polars DataFrame"):
+    with pytest.raises(SchemaError, match="`view` must be a polars DataFrame"):
         cl.export({"truck": []}, tmp_path / "rate.csv")

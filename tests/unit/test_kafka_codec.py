@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
+from concursus_lab.exceptions import MissingDependency, SourceError
 from concursus_lab.frame.schema import normalise_parameters
 from concursus_lab.sources.kafka import codec
 from tests.contract import canonical_sort
@@ -67,7 +68,7 @@ def test_flat_and_nested_layouts_decode_to_the_same_row():
     row = rows.row(0, named=True)
     assert row["event_timestamp"] == dt.datetime(2016, 3, 31, 10, 31, 17, 981000, tzinfo=UTC)
     assert row["processing_id"] == JAVA_ID
-    assert row["processing_timestamp"] == cl.processing_time(JAVA_ID)
+    assert row["processing_timestamp"] == cl.frame.processing_time(JAVA_ID)
     assert row["parameters"] == '{"name":"Arthur Putey"}'
     assert row["characteristics"] == 1
     cl.validate(rows)
@@ -360,7 +361,7 @@ def test_security_settings_come_from_the_environment():
     ],
 )
 def test_bad_kafka_urls_are_refused_before_connecting(url, match):
-    with pytest.raises(cl.SourceError, match=match):
+    with pytest.raises(SourceError, match=match):
         cl.open(url)
 
 
@@ -372,7 +373,7 @@ def test_a_missing_client_says_how_to_install_it(monkeypatch):
     _kafka._kafka.cache_clear()
     monkeypatch.setitem(sys.modules, "kafka", None)
     try:
-        with pytest.raises(cl.MissingDependency, match=r"pip install 'concursus-lab\[kafka\]'"):
+        with pytest.raises(MissingDependency, match=r"pip install 'concursus-lab\[kafka\]'"):
             cl.open("kafka://127.0.0.1:9092/t")
     finally:
         _kafka._kafka.cache_clear()

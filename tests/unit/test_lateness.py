@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
+from concursus_lab.exceptions import SchemaError
 from tests.contract import event, frame
 
 S = dt.timedelta(seconds=1)
@@ -59,7 +60,7 @@ def test_a_repeat_does_not_count_as_out_of_order():
 
 
 def test_unknown_by_column_suggests_a_near_name():
-    with pytest.raises(cl.SchemaError, match="did you mean 'stream_id'"):
+    with pytest.raises(SchemaError, match="did you mean 'stream_id'"):
         cl.lateness(frame(event("a", 1, 2)), by="streamid")
 
 

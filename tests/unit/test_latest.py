@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import concursus_lab as cl
+from concursus_lab.exceptions import SchemaError
 from concursus_lab.sample.parcels import (
     Delivered,
     DeliveryFailed,
@@ -111,7 +112,7 @@ def test_duplicates_last_or_first_processed():
     assert cl.latest(events)["truckId"].to_list() == ["LEW-9"]
     assert cl.latest(events)["events"].to_list() == [1]
     assert cl.latest(events, duplicates="first")["truckId"].to_list() == ["LEW-1"]
-    with pytest.raises(cl.SchemaError, match="'last' or 'first'"):
+    with pytest.raises(SchemaError, match="'last' or 'first'"):
         cl.latest(events, duplicates="keep")
 
 
@@ -155,17 +156,17 @@ def test_index_groups_aggregates_by_value():
 def test_index_says_which_parameters_exist():
     events = parcel_types.encode([ev(LoadedOntoTruck, 0, "LEW-1"), ev(ReceivedAtDepot, 0, "A")])
     with pytest.raises(
-        cl.SchemaError,
+        SchemaError,
         match=r"'truck'.*did you mean .truckId.\?\)\. Parameters seen: .depotId., "
         r"'truckId'",
     ):
         cl.index(events, "truck")
-    with pytest.raises(cl.SchemaError, match="parameter name"):
+    with pytest.raises(SchemaError, match="parameter name"):
         cl.index(events, 3)
 
 
 def test_empty_and_untouched():
-    empty = cl.empty()
+    empty = cl.frame.empty()
     assert cl.latest(empty).height == 0
     events = parcel_types.encode([ev(LoadedOntoTruck, 0, "LEW-1")])
     before = events.clone()

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
+from concursus_lab.exceptions import SourceError
 from tests.contract import SourceContract, at, event, frame
 
 
@@ -19,15 +20,15 @@ class TestLocalStoreContract(SourceContract):
 
 
 def test_opening_a_missing_folder_says_how_to_create_one(tmp_path):
-    with pytest.raises(cl.SourceError, match="create=True"):
+    with pytest.raises(SourceError, match="create=True"):
         cl.open(tmp_path / "nothing")
 
 
 def test_a_folder_that_is_not_a_store_is_refused(tmp_path):
     (tmp_path / "x.txt").write_text("hello")
-    with pytest.raises(cl.SourceError, match="not a concursus-lab store"):
+    with pytest.raises(SourceError, match="not a concursus-lab store"):
         cl.open(tmp_path)
-    with pytest.raises(cl.SourceError, match="not empty"):
+    with pytest.raises(SourceError, match="not empty"):
         cl.open(tmp_path, create=True)
 
 

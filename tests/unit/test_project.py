@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
+from concursus_lab.exceptions import DecodeError, ProjectionError, ReducerError, SchemaError
 from concursus_lab.sample.parcels import (
     Delivered,
     DeliveryFailed,
@@ -121,28 +122,28 @@ def test_a_function_that_raises_names_itself(history):
     def broken(events: pl.DataFrame) -> pl.DataFrame:
         raise KeyError("depot")
 
-    with pytest.raises(cl.ProjectionError, match=r"projection 'broken' raised KeyError.*4 events"):
+    with pytest.raises(ProjectionError, match=r"projection 'broken' raised KeyError.*4 events"):
         cl.project(history, broken)
 
 
 def test_a_function_must_return_a_frame(history):
-    with pytest.raises(cl.ProjectionError, match="returned int, not a view frame"):
+    with pytest.raises(ProjectionError, match="returned int, not a view frame"):
         cl.project(history, lambda f: 3)
 
 
 def test_a_declared_key_must_be_in_the_view(history):
-    with pytest.raises(cl.ProjectionError, match=r"declares key=\['depot'\].*\['events'\]"):
+    with pytest.raises(ProjectionError, match=r"declares key=\['depot'\].*\['events'\]"):
         cl.project(history, cl.projection(count, key="depot"))
 
 
 def test_arguments_are_checked(history):
-    with pytest.raises(cl.SchemaError, match=r"`duplicates` must be one of.*'all'"):
+    with pytest.raises(SchemaError, match=r"`duplicates` must be one of.*'all'"):
         cl.projection(count, duplicates="all")
-    with pytest.raises(cl.SchemaError, match="`projection` must be a function"):
+    with pytest.raises(SchemaError, match="`projection` must be a function"):
         cl.project(history, "count")
-    with pytest.raises(cl.SchemaError, match="`at` must be a time"):
+    with pytest.raises(SchemaError, match="`at` must be a time"):
         cl.project(history, count, at="noon")
-    with pytest.raises(cl.SchemaError, match="`key` must be a column name"):
+    with pytest.raises(SchemaError, match="`key` must be a column name"):
         cl.projection(count, key=[3])
 
 
@@ -275,7 +276,7 @@ def test_undecodable_events_are_counted_in_a_warning_or_raise_when_strict():
     assert view.height == 5
     assert fold.undecodable(events)["reason"].str.contains("did you mean").all()
     strict = cl.fold(trips, types=parcel_types, key="truckId", initial=Trips(), strict=True)
-    with pytest.raises(cl.DecodeError, match="could not be decoded"):
+    with pytest.raises(DecodeError, match="could not be decoded"):
         cl.project(events, strict)
 
 
@@ -286,7 +287,7 @@ def test_a_reducer_error_names_the_key_and_the_event():
         return state
 
     fold = cl.fold(fragile, types=parcel_types, key="truckId", initial=0)
-    with pytest.raises(cl.ReducerError, match=r"ValueError: no destination on event 2 of 2 of "
+    with pytest.raises(ReducerError, match=r"ValueError: no destination on event 2 of 2 of "
                                               r"truckId='CAM-1'.*Delivered"):
         cl.project(cl.sample.fixture("messy"), fold)
 
@@ -309,12 +310,12 @@ def test_a_key_whose_state_is_none_has_no_row_and_clashing_fields_are_renamed():
 
 
 def test_fold_arguments_are_checked():
-    with pytest.raises(cl.SchemaError, match=r"`key` must be 'aggregate_id' or a parameter.*"
+    with pytest.raises(SchemaError, match=r"`key` must be 'aggregate_id' or a parameter.*"
                                              r"did you mean 'truckId'"):
         cl.fold(trips, types=parcel_types, key="truckID")
-    with pytest.raises(cl.SchemaError, match="`types` must be the EventTypes"):
+    with pytest.raises(SchemaError, match="`types` must be the EventTypes"):
         cl.fold(trips, types="parcel")
-    with pytest.raises(cl.SchemaError, match="`reducer` must be a function"):
+    with pytest.raises(SchemaError, match="`reducer` must be a function"):
         cl.fold("trips", types=parcel_types)
     listed = cl.EventTypes("basket")
 
@@ -322,14 +323,14 @@ def test_fold_arguments_are_checked():
     class Filled:
         items: list[str]
 
-    with pytest.raises(cl.SchemaError, match=r"`key` 'items' is declared list\[str\]"):
+    with pytest.raises(SchemaError, match=r"`key` 'items' is declared list\[str\]"):
         cl.fold(trips, types=listed, key="items")
 
 
 def test_an_empty_history_gives_an_empty_view():
-    view = cl.project(cl.empty(), cl.fold(trips, types=parcel_types, key="truckId"))
+    view = cl.project(cl.frame.empty(), cl.fold(trips, types=parcel_types, key="truckId"))
     assert view.height == 0 and view.columns[0] == "truckId"
-    assert cl.project(cl.empty(), count).item() == 0
+    assert cl.project(cl.frame.empty(), count).item() == 0
 
 
 def test_a_fold_is_callable_like_project():

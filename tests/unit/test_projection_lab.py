@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
+from concursus_lab.exceptions import SchemaError
 from concursus_lab.widgets._projection_lab import MAX_STOPS, thin
 from tests.contract import at
 
@@ -92,13 +93,13 @@ def test_long_histories_get_thinned_sliders():
 
 def test_the_lab_says_what_is_wrong():
     messy = cl.sample.fixture("messy")
-    with pytest.raises(cl.SchemaError, match="`projections` must be a dict"):
+    with pytest.raises(SchemaError, match="`projections` must be a dict"):
         cl.projection_lab(messy, [V1, V2])
-    with pytest.raises(cl.SchemaError, match="must be a function"):
+    with pytest.raises(SchemaError, match="must be a function"):
         cl.projection_lab(messy, {"v1": "per_name"})
-    with pytest.raises(cl.SchemaError, match="nothing to project"):
-        cl.projection_lab(cl.empty(), {"v1": V1})
-    with pytest.raises(cl.SchemaError, match="`chaos_runs` must be an int"):
+    with pytest.raises(SchemaError, match="nothing to project"):
+        cl.projection_lab(cl.frame.empty(), {"v1": V1})
+    with pytest.raises(SchemaError, match="`chaos_runs` must be an int"):
         cl.projection_lab(messy, {"v1": V1}, chaos_runs=-1)
 
 

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
+from concursus_lab.exceptions import SchemaError
 from tests.contract import at, event, frame
 
 
@@ -150,7 +151,7 @@ def test_unparseable_parameters_differ_when_their_text_does():
 
 
 def test_empty_frames():
-    found = cl.reconcile(cl.empty(), cl.empty())
+    found = cl.reconcile(cl.frame.empty(), cl.frame.empty())
     assert found.equal
     assert str(found) == "a vs b: 0 events agree, 0 changed, 0 only in a, 0 only in b"
     assert found._repr_markdown_() == f"```\n{found}\n```"
@@ -168,12 +169,12 @@ def test_empty_frames():
 )
 def test_bad_arguments_name_the_parameter(kwargs, message):
     history = frame(event("p1", 10, 11))
-    with pytest.raises(cl.SchemaError, match=message):
+    with pytest.raises(SchemaError, match=message):
         cl.reconcile(history, history, **kwargs)
 
 
 def test_not_a_frame():
-    with pytest.raises(cl.SchemaError, match="must be a polars DataFrame"):
+    with pytest.raises(SchemaError, match="must be a polars DataFrame"):
         cl.reconcile(frame(event("p1", 10, 11)), [1, 2])
 
 

@@ -65,7 +65,7 @@ def test_times_are_milliseconds_like_cassandra_and_processing_ids_match():
     frame = cl.sample.parcels(300, seed=1)
     for column in ("event_timestamp", "processing_timestamp"):
         assert (frame[column].dt.microsecond() % 1000 == 0).all()
-    assert cl.processing_time(frame["processing_id"]).equals(
+    assert cl.frame.processing_time(frame["processing_id"]).equals(
         frame["processing_timestamp"], check_names=False
     )
     assert frame["processing_timestamp"].is_sorted()  # arrival order

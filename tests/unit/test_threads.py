@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
+from concursus_lab.exceptions import SchemaError
 from tests.contract import event, frame
 
 
@@ -79,10 +80,10 @@ def test_the_events_are_not_changed_and_arguments_are_checked(messy):
     before = messy.clone()
     cl.threads(messy, via="truckId", span="aggregate", as_aggregates=True)
     assert messy.equals(before)
-    with pytest.raises(cl.SchemaError, match="`via` must be the name of a parameter"):
+    with pytest.raises(SchemaError, match="`via` must be the name of a parameter"):
         cl.threads(messy, via="$.truckId")
-    with pytest.raises(cl.SchemaError, match="`span` must be one of"):
+    with pytest.raises(SchemaError, match="`span` must be one of"):
         cl.threads(messy, via="truckId", span="all")
-    with pytest.raises(cl.SchemaError, match="already has a `thread` column"):
+    with pytest.raises(SchemaError, match="already has a `thread` column"):
         cl.threads(cl.threads(messy, via="truckId"), via="depotId")
     assert cl.threads(messy, via="nothing").height == 0

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import concursus_lab as cl
+from concursus_lab.exceptions import DecodeError, ReducerError, SchemaError
 from concursus_lab.sample.parcels import LoadedOntoTruck, ReceivedAtDepot, parcel_types
 from concursus_lab.timetravel.history import STATUSES
 
@@ -266,7 +267,7 @@ def test_unknown_types_are_counted_and_returned_not_dropped():
 
 
 def test_strict_raises_a_decode_error():
-    with pytest.raises(cl.DecodeError, match="2 event"):
+    with pytest.raises(DecodeError, match="2 event"):
         cl.state_at(_with_unknown(), trace, types=bulbs, strict=True)
 
 
@@ -300,7 +301,7 @@ def test_a_raising_reducer_names_the_aggregate_and_the_event():
     events = bulbs.encode(
         [ev(Created, 0, 60), ev(SwitchedOff, 3, bulb="b1"), ev(Created, 0, 40, bulb="b0")]
     )
-    with pytest.raises(cl.ReducerError) as raised:
+    with pytest.raises(ReducerError) as raised:
         cl.state_at(events, fragile, types=bulbs)
     error = raised.value
     assert error.aggregate_id == "b1" and isinstance(error.event, SwitchedOff)
@@ -315,19 +316,19 @@ def test_a_reducer_that_forgets_to_return_is_caught():
         state["on"] = True  # mutates, returns None
 
     events = bulbs.encode([ev(Created, 0, 60), ev(SwitchedOn, 3)])
-    with pytest.raises(cl.ReducerError, match="returned None for aggregate 'b1'"):
+    with pytest.raises(ReducerError, match="returned None for aggregate 'b1'"):
         cl.state_at(events, forgetful, types=bulbs)
 
 
 def test_misuse_gets_one_clear_message():
     events = bulbs.encode([ev(Created, 0, 60)])
-    with pytest.raises(cl.SchemaError, match="must be the EventTypes"):
+    with pytest.raises(SchemaError, match="must be the EventTypes"):
         cl.state_at(events, trace, types="lightbulb")
-    with pytest.raises(cl.SchemaError, match="`reducer` must be a function"):
+    with pytest.raises(SchemaError, match="`reducer` must be a function"):
         cl.state_at(events, "trace", types=bulbs)
-    with pytest.raises(cl.SchemaError, match="`duplicates` must be one of"):
+    with pytest.raises(SchemaError, match="`duplicates` must be one of"):
         cl.state_at(events, trace, types=bulbs, duplicates="latest")
-    with pytest.raises(cl.SchemaError, match="`at` must be a time"):
+    with pytest.raises(SchemaError, match="`at` must be a time"):
         cl.state_at(events, trace, types=bulbs, at="yesterday")
 
 
@@ -460,7 +461,7 @@ def test_history_needs_types_when_an_id_is_shared():
             parcel_types.encode([ReceivedAtDepot("A", aggregate_id="x", event_timestamp=T0)]),
         ]
     )
-    with pytest.raises(cl.SchemaError, match="pass `types=`"):
+    with pytest.raises(SchemaError, match="pass `types=`"):
         cl.history(shared, "x")
     assert cl.history(shared, "x", types=parcel_types).height == 1
 
@@ -508,9 +509,9 @@ def test_restatements_of_dataclass_states_sit_side_by_side():
         False,
         True,
     )
-    with pytest.raises(cl.SchemaError, match="P1 <= P2"):
+    with pytest.raises(SchemaError, match="P1 <= P2"):
         cl.restatements(events, bulb, types=bulbs, at=None, known_at=(minutes(9), minutes(1)))
-    with pytest.raises(cl.SchemaError, match="pair"):
+    with pytest.raises(SchemaError, match="pair"):
         cl.restatements(events, bulb, types=bulbs, at=None, known_at=minutes(9))
 
 
@@ -703,14 +704,14 @@ def test_two_workers_report_errors_from_either_half():
             raise ValueError("boom")
         return trace(state, event)
 
-    with pytest.raises(cl.ReducerError, match=r"of aggregate 'b[05]'") as raised:
+    with pytest.raises(ReducerError, match=r"of aggregate 'b[05]'") as raised:
         cl.state_at(events, fragile, types=bulbs, workers=2)
     assert isinstance(raised.value.__cause__, ValueError)
     for failing, fine in (("b0", "b5"), ("b5", "b0")):  # one in each half, whatever the order
         one_fails = events.filter(
             ~((pl.col("aggregate_id") == fine) & (pl.col("name") == "switchedOff"))
         )
-        with pytest.raises(cl.ReducerError, match=f"of aggregate '{failing}'"):
+        with pytest.raises(ReducerError, match=f"of aggregate '{failing}'"):
             cl.state_at(one_fails, fragile, types=bulbs, workers=2)
 
 
@@ -756,7 +757,7 @@ def test_two_workers_with_states_that_cannot_be_pickled():
     result = cl.state_at(events, lambda s, e: Local(1), types=bulbs, workers=2)
     assert sorted(result.states) == [f"b{i}" for i in range(6)]
     assert all(s == Local(1) for s in result.states.values())
-    with pytest.raises(cl.SchemaError, match="`workers`"):
+    with pytest.raises(SchemaError, match="`workers`"):
         cl.state_at(events, trace, types=bulbs, workers=0)
 
 

@@ -18,14 +18,14 @@ def test_java_malformed_variant_is_read():
     java_id = "c4f74bc0-e9f0-11f1-ffff-ffffffffff65"
     assert uuid.UUID(java_id).version is None  # what makes it awkward
     expected_ms = (uuid.UUID(java_id).time - GREGORIAN_OFFSET) // 10_000
-    got = cl.processing_time(java_id)
+    got = cl.frame.processing_time(java_id)
     assert got == dt.datetime.fromtimestamp(expected_ms / 1000, tz=UTC)
-    assert cl.processing_time(java_id.upper()) == got
+    assert cl.frame.processing_time(java_id.upper()) == got
 
 
 def test_python_uuid1_agrees_with_the_standard_library():
     ids = [uuid.uuid1() for _ in range(50)]
-    got = cl.processing_time(pl.Series([str(i) for i in ids]))
+    got = cl.frame.processing_time(pl.Series([str(i) for i in ids]))
     for u, value in zip(ids, got, strict=True):
         ms = (u.time - GREGORIAN_OFFSET) // 10_000
         assert value == dt.datetime.fromtimestamp(ms / 1000, tz=UTC)
@@ -35,8 +35,8 @@ def test_anything_else_is_null():
     ids = pl.Series(
         [None, "", "not-a-uuid", str(uuid.uuid4()), "c4f74bc0-e9f0-11f1-ffff-ffffffffff6g"]
     )
-    assert cl.processing_time(ids).null_count() == 5
-    assert cl.processing_time(None) is None
+    assert cl.frame.processing_time(ids).null_count() == 5
+    assert cl.frame.processing_time(None) is None
 
 
 def test_generated_ids_are_unique_rfc4122_v1_and_read_back_exactly():
@@ -44,12 +44,12 @@ def test_generated_ids_are_unique_rfc4122_v1_and_read_back_exactly():
     times = pl.Series([base] * 5 + [base + dt.timedelta(milliseconds=1)]).cast(
         pl.Datetime("us", "UTC")
     )
-    ids = cl.time_uuids(times, seed=1)
+    ids = cl.frame.time_uuids(times, seed=1)
     assert ids.n_unique() == 6
     for text in ids:
         u = uuid.UUID(text)
         assert u.version == 1 and u.variant == uuid.RFC_4122
-    assert cl.processing_time(ids).to_list() == times.to_list()
+    assert cl.frame.processing_time(ids).to_list() == times.to_list()
     # within one millisecond the ids still sort by generation order (sub-ms ticks)
     ticks = [uuid.UUID(t).time for t in ids[:5]]
     assert ticks == sorted(ticks) and len(set(ticks)) == 5
@@ -57,8 +57,8 @@ def test_generated_ids_are_unique_rfc4122_v1_and_read_back_exactly():
 
 def test_the_same_seed_gives_the_same_ids():
     times = pl.Series([dt.datetime(2026, 1, 1, tzinfo=UTC)] * 3).cast(pl.Datetime("us", "UTC"))
-    assert cl.time_uuids(times, seed=4).equals(cl.time_uuids(times, seed=4))
-    assert not cl.time_uuids(times, seed=4).equals(cl.time_uuids(times, seed=5))
+    assert cl.frame.time_uuids(times, seed=4).equals(cl.frame.time_uuids(times, seed=4))
+    assert not cl.frame.time_uuids(times, seed=4).equals(cl.frame.time_uuids(times, seed=5))
 
 
 def test_java_string_hash_code():

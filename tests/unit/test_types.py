@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import concursus_lab as cl
+from concursus_lab.exceptions import DecodeError, SchemaError
 from concursus_lab.sample.parcels import Delivered, ReceivedAtDepot, parcel_types
 
 UTC = dt.UTC
@@ -137,14 +138,14 @@ def test_a_type_declared_twice_is_refused():
     @types.event
     class Happened: ...
 
-    with pytest.raises(cl.SchemaError, match="declared twice"):
+    with pytest.raises(SchemaError, match="declared twice"):
 
         @types.event(name="happened")
         class Other: ...
 
 
 def test_a_class_is_declared_once():
-    with pytest.raises(cl.SchemaError, match="already declared, as 'created' of 'person'"):
+    with pytest.raises(SchemaError, match="already declared, as 'created' of 'person'"):
         cl.EventTypes("robot").initial(Created)
 
 
@@ -190,15 +191,15 @@ def test_encode_writes_canonical_rows():
     # not logged yet: taken as logged at its event time
     assert frame["processing_timestamp"][0] == T0
     assert frame["processing_timestamp"][1] == T0 + dt.timedelta(hours=2)
-    assert cl.processing_time(frame["processing_id"])[1] == T0 + dt.timedelta(hours=2)
+    assert cl.frame.processing_time(frame["processing_id"])[1] == T0 + dt.timedelta(hours=2)
 
 
 def test_encode_refuses_what_could_not_be_decoded():
-    with pytest.raises(cl.SchemaError, match=r"'age' should be int \| None, got '42'"):
+    with pytest.raises(SchemaError, match=r"'age' should be int \| None, got '42'"):
         person.encode([Created("A", "42", aggregate_id="p1", event_timestamp=T0)])
-    with pytest.raises(cl.SchemaError, match="needs an `aggregate_id`"):
+    with pytest.raises(SchemaError, match="needs an `aggregate_id`"):
         person.encode([Created("A", event_timestamp=T0)])
-    with pytest.raises(cl.SchemaError, match="not an event type of 'person'"):
+    with pytest.raises(SchemaError, match="not an event type of 'person'"):
         person.encode([ReceivedAtDepot("Lewisham", aggregate_id="p", event_timestamp=T0)])
 
 
@@ -324,7 +325,7 @@ def test_strict_decoding_raises_with_the_first_reasons():
             ("created", "0", "{}"),
         ]
     )
-    with pytest.raises(cl.DecodeError) as raised:
+    with pytest.raises(DecodeError) as raised:
         person.decode(frame, strict=True)
     message = str(raised.value)
     assert message.startswith("4 event(s) of 'person' could not be decoded:")

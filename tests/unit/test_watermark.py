@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import concursus_lab as cl
 from concursus_lab.common.time import exact as _exact
 from concursus_lab.common.time import to_timedelta as _to_timedelta
+from concursus_lab.exceptions import SchemaError
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 3, 2, tzinfo=UTC)
@@ -213,11 +214,11 @@ def test_input_is_kept_and_rows_keep_their_order():
 
 
 def test_empty_frames():
-    result = cl.watermark(cl.empty(), "1m")
+    result = cl.watermark(cl.frame.empty(), "1m")
     assert result.events.height == 0
     assert (result.on_time, result.late, result.dropped, result.unreleased) == (0, 0, 0, 0)
     assert "0 events: 0 on time" in str(result)
-    assert cl.recommend_watermark(cl.empty()).bound == dt.timedelta(0)
+    assert cl.recommend_watermark(cl.frame.empty()).bound == dt.timedelta(0)
 
 
 def test_null_partitions_are_a_partition_of_their_own():
@@ -260,7 +261,7 @@ def test_recommendation_shape_and_text():
 
 
 def test_unknown_by_suggests_a_near_name():
-    with pytest.raises(cl.SchemaError, match=r"Did you mean 'stream_id'\?"):
+    with pytest.raises(SchemaError, match=r"Did you mean 'stream_id'\?"):
         cl.watermark(stream((1, 2)), "1s", by="streamid")
 
 
@@ -277,25 +278,25 @@ def test_unknown_by_suggests_a_near_name():
     ],
 )
 def test_bad_arguments_name_the_parameter(kwargs, message):
-    with pytest.raises(cl.SchemaError, match=message):
+    with pytest.raises(SchemaError, match=message):
         cl.watermark(stream((1, 2)), **kwargs)
 
 
 @pytest.mark.parametrize("keep", [0, 1.5, -0.1, "all", True])
 def test_bad_keep(keep):
-    with pytest.raises(cl.SchemaError, match="`keep` must be a share of events in"):
+    with pytest.raises(SchemaError, match="`keep` must be a share of events in"):
         cl.recommend_watermark(stream((1, 2)), keep=keep)
 
 
 def test_a_key_is_not_a_partition(monkeypatch):
     monkeypatch.setattr("concursus_lab.delivery.watermark.MAX_PARTITIONS", 100)
     history = cl.sample.parcels(400, seed=1)
-    with pytest.raises(cl.SchemaError, match="partitions; a watermark is kept per source"):
+    with pytest.raises(SchemaError, match="partitions; a watermark is kept per source"):
         cl.watermark(history, "1s", by="aggregate_id")
 
 
 def test_not_a_frame():
-    with pytest.raises(cl.SchemaError, match="must be a polars DataFrame"):
+    with pytest.raises(SchemaError, match="must be a polars DataFrame"):
         cl.watermark({"a": 1}, "1s")
 
 
@@ -491,7 +492,7 @@ def test_chart_window_and_empty_results():
     points, band, subtitle = watermark_marks(result, window=(at(15), None))
     assert points["status"].to_list() == ["on_time", "dropped"]
     assert subtitle == "all 2 events in the window"
-    empty = cl.watermark(cl.empty(), "1s")
+    empty = cl.watermark(cl.frame.empty(), "1s")
     points, band, _ = watermark_marks(empty)
     assert (points.height, band.height) == (0, 0)
     cl.plot.watermark(empty).to_dict()

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
+from concursus_lab.exceptions import SchemaError
 from concursus_lab.widgets._timeline_data import MIN_BINS, Filters, select, summarise
 from tests.contract import at, event, frame
 
@@ -313,11 +314,11 @@ def test_picking_another_aggregate_resets_the_sliders(bulbs):
 
 def test_explorer_says_what_is_wrong(bulbs):
     history, reducer, types = bulbs
-    with pytest.raises(cl.SchemaError, match="no events of aggregate type 'lightbulb'"):
+    with pytest.raises(SchemaError, match="no events of aggregate type 'lightbulb'"):
         cl.explore(history.filter(pl.col("aggregate_id") == "nothing"), reducer, types=types)
-    with pytest.raises(cl.SchemaError, match="`aggregate_id` 'b9'"):
+    with pytest.raises(SchemaError, match="`aggregate_id` 'b9'"):
         cl.explore(history, reducer, types=types, aggregate_id="b9")
-    with pytest.raises(cl.SchemaError, match="EventTypes"):
+    with pytest.raises(SchemaError, match="EventTypes"):
         cl.explore(history, reducer, types="lightbulb")
 
 
