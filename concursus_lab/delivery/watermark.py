@@ -76,6 +76,8 @@ MAX_PARTITIONS = 1024
 
 _MIN = np.iinfo(np.int64).min
 _MAX = np.iinfo(np.int64).max
+
+
 @dataclass(frozen=True)
 class WatermarkReplay:
     """What :func:`watermark` found; prints as a short deterministic text.

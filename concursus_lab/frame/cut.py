@@ -22,9 +22,9 @@ import polars as pl
 from concursus_lab.common.time import TimeLike, optional_utc
 
 
-def bounds(at: TimeLike | None, known_at: TimeLike | None) -> tuple[
-    dt.datetime | None, dt.datetime | None
-]:
+def bounds(
+    at: TimeLike | None, known_at: TimeLike | None
+) -> tuple[dt.datetime | None, dt.datetime | None]:
     """``at`` and ``known_at`` as UTC datetimes (or None), errors naming the argument."""
     return optional_utc(at, "at"), optional_utc(known_at, "known_at")
 

@@ -57,8 +57,6 @@ def row_keys(frame: pl.DataFrame) -> tuple[np.ndarray, ...]:
     return tuple(keys[c].to_numpy() for c in keys.columns)
 
 
-
-
 def sorted_codes(column: pl.Series) -> tuple[np.ndarray, list]:
     """Each value's position among the column's distinct values in sorted order (nulls
     coded last), and those values: integer sort keys for a low-cardinality column.
@@ -156,8 +154,6 @@ def gather_rows(column: pl.Series, rows: np.ndarray) -> pl.Series:
     return picked.gather(pl.Series(position[rows], dtype=pl.Int64))
 
 
-
-
 def pack_instant(ts: np.ndarray, stream: np.ndarray, n_streams: int) -> tuple[np.ndarray, ...]:
     """(event time, stream) as one int64 sort key when it fits, else the two columns."""
     if len(ts) == 0:
@@ -167,8 +163,6 @@ def pack_instant(ts: np.ndarray, stream: np.ndarray, n_streams: int) -> tuple[np
     if span * max(n_streams, 1) < 2**62:
         return ((ts - low) * max(n_streams, 1) + stream,)
     return (ts, stream)
-
-
 
 
 def _argsort(key: np.ndarray) -> np.ndarray:

@@ -79,9 +79,7 @@ def threads(
     ['CAM-1', 'CRO-4', 'HAC-2', 'HAC-3', 'LEW-1']
     """
     if not isinstance(via, str) or not _NAME.fullmatch(via):
-        raise SchemaError(
-            f"`via` must be the name of a parameter, such as 'truckId', got {via!r}."
-        )
+        raise SchemaError(f"`via` must be the name of a parameter, such as 'truckId', got {via!r}.")
     if span not in SPANS:
         raise SchemaError(
             f"`span` must be one of {SPANS}, got {span!r}: 'segment' follows each aggregate "
@@ -93,9 +91,7 @@ def threads(
     frame = validate(events, check_parameters=False)
     for column in ("thread", "member_type", "member_id"):
         if column in frame.columns:
-            raise SchemaError(
-                f"`events` already has a `{column}` column; rename or drop it first."
-            )
+            raise SchemaError(f"`events` already has a `{column}` column; rename or drop it first.")
     n = frame.height
     named = frame.select(pl.col("parameters").str.json_path_match(f"$.{via}")).to_series()
     order, first = causal_order(frame, frame["characteristics"].to_numpy())
@@ -104,9 +100,11 @@ def threads(
     if span == "segment":
         rows, thread = order, carried
     else:  # every event of an aggregate, once per value it ever named
-        pairs = pl.DataFrame({"group": group, "thread": carried}).filter(
-            pl.col("thread").is_not_null()
-        ).unique(maintain_order=True)
+        pairs = (
+            pl.DataFrame({"group": group, "thread": carried})
+            .filter(pl.col("thread").is_not_null())
+            .unique(maintain_order=True)
+        )
         members = pl.DataFrame({"group": group, "position": np.arange(n)}).join(
             pairs, on="group", how="inner", maintain_order="left_right"
         )

@@ -144,9 +144,7 @@ def _service(name: str) -> Service:
     try:
         return _CLASSES[name]()
     except KeyError:
-        raise ServiceError(
-            f"unknown service {name!r}; choose one of {', '.join(NAMES)}."
-        ) from None
+        raise ServiceError(f"unknown service {name!r}; choose one of {', '.join(NAMES)}.") from None
 
 
 def _status(service: Service, *, startup_seconds: float | None = None) -> ServiceStatus:

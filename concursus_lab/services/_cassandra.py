@@ -181,7 +181,7 @@ def _exchange(sock: socket.socket, stream: int, opcode: int, body: bytes) -> tup
     if op == _OP_ERROR:
         code = struct.unpack(">i", payload[:4])[0]
         (size,) = struct.unpack(">H", payload[4:6])
-        message = payload[6:6 + size].decode(errors="replace")
+        message = payload[6 : 6 + size].decode(errors="replace")
         raise ProbeFailed(f"server error 0x{code:04x}: {message}")
     return op, payload
 
@@ -198,14 +198,14 @@ class _Reader:
     def string(self) -> str:
         size = self.take(">H")
         self.at += size
-        return self.data[self.at - size:self.at].decode()
+        return self.data[self.at - size : self.at].decode()
 
     def bytes_(self) -> bytes | None:
         size = self.take(">i")
         if size < 0:
             return None
         self.at += size
-        return self.data[self.at - size:self.at]
+        return self.data[self.at - size : self.at]
 
 
 def cql_release_version(host: str, port: int, timeout: float) -> str:

@@ -34,8 +34,10 @@ def _start(args: argparse.Namespace) -> int:
         if status.name not in names or status.name in started:
             continue
         if status.state == "running":
-            print(f"{status.name} {status.version} already running on {status.address} "
-                  f"(pid {status.pid})")
+            print(
+                f"{status.name} {status.version} already running on {status.address} "
+                f"(pid {status.pid})"
+            )
         elif status.state == "external":
             print(f"{status.name}: a server not started here answers on {status.address}")
     return 0
@@ -114,18 +116,28 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="services_command", required=True, metavar="ACTION")
 
     start = sub.add_parser("start", help="start services (default: all) and wait until they answer")
-    start.add_argument("names", nargs="*", metavar="NAME",
-                       help="cassandra, kafka or all (default all)")
+    start.add_argument(
+        "names", nargs="*", metavar="NAME", help="cassandra, kafka or all (default all)"
+    )
     start.add_argument("--fresh", action="store_true", help="delete their data first")
-    start.add_argument("--timeout", type=float, default=180.0,
-                       help="seconds to wait for each server to answer (default 180)")
+    start.add_argument(
+        "--timeout",
+        type=float,
+        default=180.0,
+        help="seconds to wait for each server to answer (default 180)",
+    )
     start.set_defaults(func=_guarded(_start))
 
     stop = sub.add_parser("stop", help="stop services started here (default: all)")
-    stop.add_argument("names", nargs="*", metavar="NAME",
-                      help="cassandra, kafka or all (default all)")
-    stop.add_argument("--timeout", type=float, default=60.0,
-                      help="seconds to wait after SIGTERM before SIGKILL (default 60)")
+    stop.add_argument(
+        "names", nargs="*", metavar="NAME", help="cassandra, kafka or all (default all)"
+    )
+    stop.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait after SIGTERM before SIGKILL (default 60)",
+    )
     stop.set_defaults(func=_guarded(_stop))
 
     status = sub.add_parser(
@@ -134,10 +146,12 @@ def register(subparsers: Any) -> None:
         description="One line per service. Exit code 0 when every named service answers on "
         "its port, 1 otherwise.",
     )
-    status.add_argument("names", nargs="*", metavar="NAME",
-                        help="cassandra, kafka or all (default all)")
-    status.add_argument("-q", "--quiet", action="store_true",
-                        help="print nothing; only the exit code tells")
+    status.add_argument(
+        "names", nargs="*", metavar="NAME", help="cassandra, kafka or all (default all)"
+    )
+    status.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing; only the exit code tells"
+    )
     status.set_defaults(func=_guarded(_status))
 
     logs = sub.add_parser("logs", help="print the end of a service's log")
@@ -146,6 +160,7 @@ def register(subparsers: Any) -> None:
     logs.set_defaults(func=_guarded(_logs))
 
     wipe = sub.add_parser("wipe", help="stop services and delete their data (default: all)")
-    wipe.add_argument("names", nargs="*", metavar="NAME",
-                      help="cassandra, kafka or all (default all)")
+    wipe.add_argument(
+        "names", nargs="*", metavar="NAME", help="cassandra, kafka or all (default all)"
+    )
     wipe.set_defaults(func=_guarded(_wipe))

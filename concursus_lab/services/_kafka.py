@@ -85,8 +85,13 @@ class Kafka(Service):
             out.write(f"$ {' '.join(command)}\n".encode())
             out.flush()
             done = subprocess.run(
-                command, cwd=self.state, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, check=False, timeout=300,
+                command,
+                cwd=self.state,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+                timeout=300,
             )
         if done.returncode != 0:
             raise ServiceError(
@@ -170,7 +175,7 @@ def kafka_brokers(host: str, port: int, timeout: float) -> list[str]:
         for _ in range(count):
             node, size = struct.unpack_from(">ih", body, at)
             at += 6
-            broker_host = body[at:at + size].decode()
+            broker_host = body[at : at + size].decode()
             at += size
             (broker_port, rack) = struct.unpack_from(">ih", body, at)
             at += 6 + max(rack, 0)

@@ -138,7 +138,5 @@ def resolve(
     partial.replace(cache)
     if say is not None:
         size = sum(jar.stat().st_size for jar in jars) / 1e6
-        say(
-            f"resolved {len(jars)} jars ({size:.0f} MB) in {time.monotonic() - started:.1f} s"
-        )
+        say(f"resolved {len(jars)} jars ({size:.0f} MB) in {time.monotonic() - started:.1f} s")
     return jars

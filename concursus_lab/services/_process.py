@@ -89,7 +89,9 @@ def command_line(pid: int) -> list[str]:
         try:
             out = subprocess.run(
                 ["ps", "-o", "command=", "-p", str(pid)],
-                capture_output=True, text=True, check=False,
+                capture_output=True,
+                text=True,
+                check=False,
             ).stdout
         except OSError:
             return []

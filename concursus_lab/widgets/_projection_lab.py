@@ -83,21 +83,31 @@ class ProjectionLab(SummaryWidget):
             raise SchemaError(
                 f"`chaos_runs` must be an int >= 0 (0: no chaos verdict), got {chaos_runs!r}."
             )
-        self._verdicts: dict[str, Chaos] = {
-            name: chaos(self._events, p, runs=chaos_runs, seed=seed, key=self._key)
-            for name, p in self._projections.items()
-        } if chaos_runs else {}
+        self._verdicts: dict[str, Chaos] = (
+            {
+                name: chaos(self._events, p, runs=chaos_runs, seed=seed, key=self._key)
+                for name, p in self._projections.items()
+            }
+            if chaos_runs
+            else {}
+        )
         wide = ipywidgets.Layout(width="760px")
         style = {"description_width": "150px"}
         at = thin(at_stops(self._events))
         known = thin(known_stops(self._events))
         self.at_slider = ipywidgets.SelectionSlider(
-            options=[(when(t), t) for t in at], value=at[-1],
-            description="at (event time)", layout=wide, style=style,
+            options=[(when(t), t) for t in at],
+            value=at[-1],
+            description="at (event time)",
+            layout=wide,
+            style=style,
         )
         self.known_at_slider = ipywidgets.SelectionSlider(
-            options=[(when(t), t) for t in known], value=known[-1],
-            description="known at (processed)", layout=wide, style=style,
+            options=[(when(t), t) for t in known],
+            value=known[-1],
+            description="known at (processed)",
+            layout=wide,
+            style=style,
         )
         self.caption = ipywidgets.HTML()
         self.caption.add_class("cl-caption")
@@ -113,8 +123,14 @@ class ProjectionLab(SummaryWidget):
         self.at_slider.observe(self._on_slide, names="value")
         self.known_at_slider.observe(self._on_slide, names="value")
         super().__init__(
-            [self.at_slider, self.known_at_slider, self.caption, self.tabs, self.diff_view,
-             self.chaos_view]
+            [
+                self.at_slider,
+                self.known_at_slider,
+                self.caption,
+                self.tabs,
+                self.diff_view,
+                self.chaos_view,
+            ]
         )
         self.add_class("cl-projection-lab")
         self._show()
@@ -162,8 +178,9 @@ class ProjectionLab(SummaryWidget):
             lines.append(f"chaos {name}: {_verdict(verdict)}")
         first = next(iter(self._views))
         lines.append(f"{first}:")
-        lines.append(text_table(self._views[first], columns=tuple(self._views[first].columns),
-                                limit=5))
+        lines.append(
+            text_table(self._views[first], columns=tuple(self._views[first].columns), limit=5)
+        )
         return "\n".join(lines)
 
     # --------------------------------------------------------------------- plumbing
@@ -197,7 +214,9 @@ class ProjectionLab(SummaryWidget):
             f"{when(self.known_at)} UTC"
         ) + (
             f"<br><b>Could not project at these bounds</b> ({html.escape(self._error)}); "
-            "still showing the last views." if self._error else ""
+            "still showing the last views."
+            if self._error
+            else ""
         )
         for name, view in self._views.items():
             self._tables[name].value = (
@@ -208,22 +227,24 @@ class ProjectionLab(SummaryWidget):
         for found in self._diffs.values():
             parts.append(f"<p><b>diff</b> {html.escape(str(found))}</p>")
             if found.changed.height:
-                parts.append(html_table(found.changed, columns=tuple(found.changed.columns),
-                                        limit=ROWS_SHOWN))
+                parts.append(
+                    html_table(
+                        found.changed, columns=tuple(found.changed.columns), limit=ROWS_SHOWN
+                    )
+                )
         self.diff_view.value = "".join(parts)
         verdicts = []
         for name, verdict in self._verdicts.items():
-            verdicts.append(f"<p><b>chaos {html.escape(name)}</b>: "
-                            f"{html.escape(_verdict(verdict))}</p>")
+            verdicts.append(
+                f"<p><b>chaos {html.escape(name)}</b>: {html.escape(_verdict(verdict))}</p>"
+            )
             if not verdict.stable and verdict.redeliveries is not None:
                 for caption, delivery in zip(
                     ("the counterexample as delivered", "as redelivered"),
                     verdict.redeliveries,
                     strict=True,
                 ):
-                    verdicts.append(
-                        f"<p>{caption}</p>" + html_table(delivery, limit=ROWS_SHOWN)
-                    )
+                    verdicts.append(f"<p>{caption}</p>" + html_table(delivery, limit=ROWS_SHOWN))
         self.chaos_view.value = "".join(verdicts)
 
 

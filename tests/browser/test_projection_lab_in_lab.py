@@ -71,8 +71,7 @@ def test_projection_lab_draws_and_follows_its_sliders_offline(lab: Lab, page, re
     for _ in range(150):
         handle.press("ArrowLeft")
     page.wait_for_function(
-        "(before) => document.querySelector('.cl-projection-lab .cl-caption').innerText"
-        " !== before",
+        "(before) => document.querySelector('.cl-projection-lab .cl-caption').innerText !== before",
         arg=before,
         timeout=30_000,
     )

@@ -9,9 +9,17 @@ import concursus_lab as cl
 
 #: Submodules reachable as attributes but not part of the surface one learns.
 IMPLEMENTATION = {
-    "annotations", "cli", "services", "testing", "widgets",
+    "annotations",
+    "cli",
+    "services",
+    "testing",
+    "widgets",
     # the layers with no public face of their own: their names are re-exported here
-    "common", "events", "timetravel", "delivery", "projections",
+    "common",
+    "events",
+    "timetravel",
+    "delivery",
+    "projections",
 }
 
 
@@ -59,8 +67,11 @@ def test_the_surface_is_small():
 def test_every_error_class_is_in_exceptions_and_only_two_at_the_top():
     import inspect
 
-    errors = {n for n, c in inspect.getmembers(cl.exceptions, inspect.isclass)
-              if issubclass(c, cl.ConcursusLabError)}
+    errors = {
+        n
+        for n, c in inspect.getmembers(cl.exceptions, inspect.isclass)
+        if issubclass(c, cl.ConcursusLabError)
+    }
     assert {"SchemaError", "SourceUnavailable", "IncompleteRead"} <= errors
     at_top = {n for n in cl.__all__ if n in errors}
     assert at_top == {"ConcursusLabError", "IncompleteRead"}

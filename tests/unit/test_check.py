@@ -31,12 +31,7 @@ def notebook(path: Path, *cells: str) -> Path:
     return path
 
 
-COUNTS = (
-    "import concursus_lab as cl\n"
-    "store = cl.open()\n"
-    "print(store)\n"
-    "store.events().height",
-)
+COUNTS = ("import concursus_lab as cl\nstore = cl.open()\nprint(store)\nstore.events().height",)
 
 
 def test_update_then_check_passes_and_outputs_follow_the_source(tmp_path):

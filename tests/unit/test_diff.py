@@ -32,9 +32,11 @@ def old() -> pl.DataFrame:
 @pytest.fixture
 def new(old) -> pl.DataFrame:
     changed = old.with_columns(
-        attempts=pl.when(pl.col("truck") == "T1").then(pl.col("attempts") - 1)
+        attempts=pl.when(pl.col("truck") == "T1")
+        .then(pl.col("attempts") - 1)
         .otherwise("attempts"),
-        rate=pl.when((pl.col("truck") == "T1") & (pl.col("day") == DAY1)).then(1.0)
+        rate=pl.when((pl.col("truck") == "T1") & (pl.col("day") == DAY1))
+        .then(1.0)
         .otherwise("rate"),
     )
     extra = pl.DataFrame(
@@ -49,8 +51,15 @@ def test_known_answer(old, new):
         "v1 -> v2: 2 changed (attempts 2, rate 1), 1 added, 1 removed, 1 unchanged"
     )
     assert found.changed.columns == [
-        "truck", "day", "differs", "attempts_v1", "attempts_v2", "delivered_v1",
-        "delivered_v2", "rate_v1", "rate_v2",
+        "truck",
+        "day",
+        "differs",
+        "attempts_v1",
+        "attempts_v2",
+        "delivered_v1",
+        "delivered_v2",
+        "rate_v1",
+        "rate_v2",
     ]
     assert found.changed.select("truck", "day", "differs").rows() == [
         ("T1", DAY1, ["attempts", "rate"]),
@@ -89,8 +98,9 @@ def test_columns_only_on_one_side_are_reported(old):
 def test_key_types_that_differ_are_aligned(old):
     other = old.with_columns(pl.col("attempts").cast(pl.UInt32))
     assert cl.diff(old, other, key=["truck", "day"]).equal
-    assert cl.diff(old.select("attempts", "rate"), other.select("attempts", "rate"),
-                   key="attempts").equal
+    assert cl.diff(
+        old.select("attempts", "rate"), other.select("attempts", "rate"), key="attempts"
+    ).equal
 
 
 def test_whole_rows_without_a_key_are_multisets(old):
@@ -102,8 +112,11 @@ def test_whole_rows_without_a_key_are_multisets(old):
 
 
 def test_a_key_that_repeats_or_is_missing_is_refused(old):
-    with pytest.raises(SchemaError, match=r"`key` \['truck'\] does not identify the rows of "
-                                             r"`view_a`: 'T1' is on 2 rows"):
+    with pytest.raises(
+        SchemaError,
+        match=r"`key` \['truck'\] does not identify the rows of "
+        r"`view_a`: 'T1' is on 2 rows",
+    ):
         cl.diff(old, old, key="truck")
     with pytest.raises(SchemaError, match=r"'trucks' \(did you mean 'truck'\?\)"):
         cl.diff(old, old, key="trucks")
@@ -121,8 +134,10 @@ ROWS = st.lists(
 @given(ROWS, ROWS)
 def test_counts_add_up(rows_a, rows_b):
     schema = {"k": pl.Int64, "v": pl.Int64}
-    a, b = pl.DataFrame(rows_a, schema=schema, orient="row"), pl.DataFrame(
-        rows_b, schema=schema, orient="row")
+    a, b = (
+        pl.DataFrame(rows_a, schema=schema, orient="row"),
+        pl.DataFrame(rows_b, schema=schema, orient="row"),
+    )
     found = cl.diff(a, b, key="k")
     assert found.unchanged + found.changed.height + found.removed.height == a.height
     assert found.unchanged + found.changed.height + found.added.height == b.height

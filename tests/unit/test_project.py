@@ -44,8 +44,15 @@ def history() -> pl.DataFrame:
         event("p1", 20, 21, name="loadedOntoTruck", parameters='{"truckId":"T1"}'),
         event("p2", 15, 500),  # arrives late
         event("p1", 20, 40, name="loadedOntoTruck", parameters='{"truckId":"T2"}'),
-        event("p1", 30, 31, name="delivered", parameters='{"destinationId":"d"}',
-              characteristics=2, stream_id="driver-app"),
+        event(
+            "p1",
+            30,
+            31,
+            name="delivered",
+            parameters='{"destinationId":"d"}',
+            characteristics=2,
+            stream_id="driver-app",
+        ),
     )
 
 
@@ -75,8 +82,11 @@ def test_bounds_at_exclusive_known_at_inclusive(history):
 
 @pytest.mark.parametrize(
     ("duplicates", "expected"),
-    [("last", ['{"truckId":"T2"}']), ("first", ['{"truckId":"T1"}']),
-     ("keep", ['{"truckId":"T1"}', '{"truckId":"T2"}'])],
+    [
+        ("last", ['{"truckId":"T2"}']),
+        ("first", ['{"truckId":"T1"}']),
+        ("keep", ['{"truckId":"T1"}', '{"truckId":"T2"}']),
+    ],
 )
 def test_a_projection_says_which_deliveries_it_wants(history, duplicates, expected):
     loads = cl.projection(
@@ -171,8 +181,14 @@ def trips(state: Trips, event) -> Trips:
 def test_a_fold_keyed_by_a_parameter_follows_each_parcel_onto_its_truck():
     messy = cl.sample.fixture("messy")
     view = cl.project(messy, cl.fold(trips, types=parcel_types, key="truckId", initial=Trips()))
-    assert view.columns == ["truckId", "loads", "delivered", "failed", "events_applied",
-                            "last_event_timestamp"]
+    assert view.columns == [
+        "truckId",
+        "loads",
+        "delivered",
+        "failed",
+        "events_applied",
+        "last_event_timestamp",
+    ]
     assert view.drop("last_event_timestamp").rows() == [
         ("CAM-1", 1, 1, 0, 2),
         ("CRO-4", 1, 0, 1, 2),
@@ -194,14 +210,20 @@ def test_a_fold_by_aggregate_gives_state_at_states():
 
 
 def test_each_keys_events_are_folded_in_event_time_order_across_aggregates():
-    events = parcel_types.encode([
-        LoadedOntoTruck("T", aggregate_id="b", event_timestamp="2026-03-02 09:30",
-                        processing_timestamp="2026-03-02 12:00"),
-        LoadedOntoTruck("T", aggregate_id="a", event_timestamp="2026-03-02 09:00"),
-        LoadedOntoTruck("T", aggregate_id="c", event_timestamp="2026-03-02 08:00"),
-        # a terminal event stamped before the load it follows: causal order keeps it last
-        Delivered("d", aggregate_id="c", event_timestamp="2026-03-02 07:00"),
-    ])
+    events = parcel_types.encode(
+        [
+            LoadedOntoTruck(
+                "T",
+                aggregate_id="b",
+                event_timestamp="2026-03-02 09:30",
+                processing_timestamp="2026-03-02 12:00",
+            ),
+            LoadedOntoTruck("T", aggregate_id="a", event_timestamp="2026-03-02 09:00"),
+            LoadedOntoTruck("T", aggregate_id="c", event_timestamp="2026-03-02 08:00"),
+            # a terminal event stamped before the load it follows: causal order keeps it last
+            Delivered("d", aggregate_id="c", event_timestamp="2026-03-02 07:00"),
+        ]
+    )
 
     def order(state, event):
         return (*state, f"{event.aggregate_id}:{type(event).__name__}")
@@ -218,13 +240,15 @@ def test_each_keys_events_are_folded_in_event_time_order_across_aggregates():
 
 
 def test_events_before_any_key_are_not_folded_and_later_keys_move_the_aggregate():
-    events = parcel_types.encode([
-        ReceivedAtDepot("Lewisham", aggregate_id="p", event_timestamp="2026-03-02 08:00"),
-        LoadedOntoTruck("T1", aggregate_id="p", event_timestamp="2026-03-02 09:00"),
-        DeliveryFailed(aggregate_id="p", event_timestamp="2026-03-02 10:00"),
-        LoadedOntoTruck("T2", aggregate_id="p", event_timestamp="2026-03-03 09:00"),
-        Delivered("d", aggregate_id="p", event_timestamp="2026-03-03 10:00"),
-    ])
+    events = parcel_types.encode(
+        [
+            ReceivedAtDepot("Lewisham", aggregate_id="p", event_timestamp="2026-03-02 08:00"),
+            LoadedOntoTruck("T1", aggregate_id="p", event_timestamp="2026-03-02 09:00"),
+            DeliveryFailed(aggregate_id="p", event_timestamp="2026-03-02 10:00"),
+            LoadedOntoTruck("T2", aggregate_id="p", event_timestamp="2026-03-03 09:00"),
+            Delivered("d", aggregate_id="p", event_timestamp="2026-03-03 10:00"),
+        ]
+    )
     fold = cl.fold(lambda n, e: n + 1, types=parcel_types, key="truckId", initial=0)
     assert cl.project(events, fold).select("truckId", "state").rows() == [("T1", 2), ("T2", 2)]
 
@@ -253,13 +277,15 @@ def test_creation_rules_apply_before_keying():
     class SwitchedOn:
         room: str
 
-    events = bulbs.encode([
-        SwitchedOn("hall", aggregate_id="b1", event_timestamp="2026-03-01 08:00"),
-        Installed("hall", aggregate_id="b1", event_timestamp="2026-03-01 09:00"),
-        SwitchedOn("hall", aggregate_id="b1", event_timestamp="2026-03-01 10:00"),
-        Installed("hall", aggregate_id="b1", event_timestamp="2026-03-01 11:00"),  # repeated
-        SwitchedOn("attic", aggregate_id="b2", event_timestamp="2026-03-01 10:00"),  # never
-    ])
+    events = bulbs.encode(
+        [
+            SwitchedOn("hall", aggregate_id="b1", event_timestamp="2026-03-01 08:00"),
+            Installed("hall", aggregate_id="b1", event_timestamp="2026-03-01 09:00"),
+            SwitchedOn("hall", aggregate_id="b1", event_timestamp="2026-03-01 10:00"),
+            Installed("hall", aggregate_id="b1", event_timestamp="2026-03-01 11:00"),  # repeated
+            SwitchedOn("attic", aggregate_id="b2", event_timestamp="2026-03-01 10:00"),  # never
+        ]
+    )
     fold = cl.fold(lambda n, e: n + 1, types=bulbs, key="room", initial=0)
     assert cl.project(events, fold).select("room", "state").rows() == [("hall", 3)]
     expected = cl.state_at(events, lambda n, e: (n or 0) + 1, types=bulbs).frame
@@ -287,8 +313,11 @@ def test_a_reducer_error_names_the_key_and_the_event():
         return state
 
     fold = cl.fold(fragile, types=parcel_types, key="truckId", initial=0)
-    with pytest.raises(ReducerError, match=r"ValueError: no destination on event 2 of 2 of "
-                                              r"truckId='CAM-1'.*Delivered"):
+    with pytest.raises(
+        ReducerError,
+        match=r"ValueError: no destination on event 2 of 2 of "
+        r"truckId='CAM-1'.*Delivered",
+    ):
         cl.project(cl.sample.fixture("messy"), fold)
 
 
@@ -310,8 +339,11 @@ def test_a_key_whose_state_is_none_has_no_row_and_clashing_fields_are_renamed():
 
 
 def test_fold_arguments_are_checked():
-    with pytest.raises(SchemaError, match=r"`key` must be 'aggregate_id' or a parameter.*"
-                                             r"did you mean 'truckId'"):
+    with pytest.raises(
+        SchemaError,
+        match=r"`key` must be 'aggregate_id' or a parameter.*"
+        r"did you mean 'truckId'",
+    ):
         cl.fold(trips, types=parcel_types, key="truckID")
     with pytest.raises(SchemaError, match="`types` must be the EventTypes"):
         cl.fold(trips, types="parcel")
@@ -336,9 +368,7 @@ def test_an_empty_history_gives_an_empty_view():
 def test_a_fold_is_callable_like_project():
     messy = cl.sample.fixture("messy")
     fold = cl.fold(trips, types=parcel_types, key="truckId", initial=Trips())
-    assert fold(messy, at="2026-03-02 12:00").equals(
-        cl.project(messy, fold, at="2026-03-02 12:00")
-    )
+    assert fold(messy, at="2026-03-02 12:00").equals(cl.project(messy, fold, at="2026-03-02 12:00"))
     assert repr(fold) == "Fold('trips', types='parcel', key='truckId', duplicates='last')"
 
 
@@ -351,18 +381,21 @@ def test_keys_of_other_types_keep_their_type():
         till: int
         price: float
 
-    events = shop.encode([
-        Sold(dt.date(2026, 3, 1), 2, 1.5, aggregate_id="a", event_timestamp="2026-03-01 10:00"),
-        Sold(dt.date(2026, 3, 1), 1, 2.5, aggregate_id="b", event_timestamp="2026-03-01 11:00"),
-        Sold(dt.date(2026, 3, 2), 1, 3.0, aggregate_id="a", event_timestamp="2026-03-02 10:00"),
-    ])
+    events = shop.encode(
+        [
+            Sold(dt.date(2026, 3, 1), 2, 1.5, aggregate_id="a", event_timestamp="2026-03-01 10:00"),
+            Sold(dt.date(2026, 3, 1), 1, 2.5, aggregate_id="b", event_timestamp="2026-03-01 11:00"),
+            Sold(dt.date(2026, 3, 2), 1, 3.0, aggregate_id="a", event_timestamp="2026-03-02 10:00"),
+        ]
+    )
 
     def takings(total: float, sale) -> float:
         return total + sale.price
 
     by_day = cl.project(events, cl.fold(takings, types=shop, key="day", initial=0.0))
     assert by_day.select("day", "state").rows() == [
-        (dt.date(2026, 3, 1), 4.0), (dt.date(2026, 3, 2), 3.0)
+        (dt.date(2026, 3, 1), 4.0),
+        (dt.date(2026, 3, 2), 3.0),
     ]
     by_till = cl.project(events, cl.fold(takings, types=shop, key="till", initial=0.0))
     assert by_till.select("till", "state").rows() == [(1, 5.5), (2, 1.5)]

@@ -30,11 +30,15 @@ def test_the_lab_starts_with_everything_known(lab):
     assert lab.at == dt.datetime(2026, 3, 3, 17, 0, 0, 1, tzinfo=dt.UTC)
     assert lab.known_at == dt.datetime(2026, 3, 3, 17, 0, 1, tzinfo=dt.UTC)
     assert lab.views["v1"].rows() == [
-        ("delivered", 4), ("deliveryFailed", 2), ("loadedOntoTruck", 6), ("receivedAtDepot", 5)
+        ("delivered", 4),
+        ("deliveryFailed", 2),
+        ("loadedOntoTruck", 6),
+        ("receivedAtDepot", 5),
     ]
     found = lab.diffs["v1 -> v2"]
     assert found.changed.select("name", "events_v1", "events_v2").rows() == [
-        ("delivered", 4, 3), ("loadedOntoTruck", 6, 5)
+        ("delivered", 4, 3),
+        ("loadedOntoTruck", 6, 5),
     ]
     lines = str(lab).splitlines()
     assert lines[0] == "Projection lab: 2 projections over 17 deliveries"
@@ -53,7 +57,10 @@ def test_moving_known_at_recomputes_views_and_diff(lab):
     lab.known_at_slider.value = dt.datetime(2026, 3, 2, 10, 45, 1, tzinfo=dt.UTC)
     assert lab.diffs["v1 -> v2"].equal
     assert dict(lab.views["v1"].rows()) == {
-        "delivered": 1, "deliveryFailed": 1, "loadedOntoTruck": 4, "receivedAtDepot": 4
+        "delivered": 1,
+        "deliveryFailed": 1,
+        "loadedOntoTruck": 4,
+        "receivedAtDepot": 4,
     }
     assert "known at 2026-03-02 10:45:01 UTC" in str(lab)
     assert "0 changed, 0 added, 0 removed, 4 unchanged" in lab.diff_view.value
@@ -71,10 +78,12 @@ def test_folds_and_several_versions_are_compared_to_the_first():
     from concursus_lab.sample.parcels import parcel_types
 
     count = cl.fold(lambda n, e: n + 1, types=parcel_types, key="truckId", initial=0)
-    every = cl.fold(lambda n, e: n + 1, types=parcel_types, key="truckId", initial=0,
-                    duplicates="keep")
-    lab = cl.projection_lab(cl.sample.fixture("messy"),
-                            {"count": count, "every": every, "again": count}, chaos_runs=0)
+    every = cl.fold(
+        lambda n, e: n + 1, types=parcel_types, key="truckId", initial=0, duplicates="keep"
+    )
+    lab = cl.projection_lab(
+        cl.sample.fixture("messy"), {"count": count, "every": every, "again": count}, chaos_runs=0
+    )
     assert list(lab.diffs) == ["count -> every", "count -> again"]
     assert lab.diffs["count -> again"].equal
     assert lab.diffs["count -> every"].key == ("truckId",)
@@ -85,8 +94,9 @@ def test_folds_and_several_versions_are_compared_to_the_first():
 def test_long_histories_get_thinned_sliders():
     lab = cl.projection_lab(cl.sample.parcels(300, seed=2), {"v": V2}, chaos_runs=0)
     assert len(lab.at_slider.options) == MAX_STOPS
-    assert lab.views["v"]["events"].sum() == cl.sample.parcels(300, seed=2).unique(
-        cl.IDENTITY).height
+    assert (
+        lab.views["v"]["events"].sum() == cl.sample.parcels(300, seed=2).unique(cl.IDENTITY).height
+    )
     days = [dt.datetime(2026, 3, 1, tzinfo=dt.UTC) + dt.timedelta(days=d) for d in range(3)]
     assert thin(days, 10) == days
 

@@ -68,9 +68,7 @@ STATES = st.one_of(
 def _same(one: dict[str, pl.Series], two: dict[str, pl.Series]) -> bool:
     if list(one) != list(two):
         return False
-    return all(
-        one[k].dtype == two[k].dtype and one[k].to_list() == two[k].to_list() for k in one
-    )
+    return all(one[k].dtype == two[k].dtype and one[k].to_list() == two[k].to_list() for k in one)
 
 
 @settings(max_examples=300, deadline=None)

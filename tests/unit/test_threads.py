@@ -23,10 +23,16 @@ def test_each_event_follows_its_aggregate_onto_the_truck_it_last_named(messy):
         for (thread,), rows in linked.group_by("thread", maintain_order=True)
     }
     assert by_thread == {
-        "CAM-1": [("parcel-C", "loadedOntoTruck"), ("parcel-C", "delivered"),
-                  ("parcel-C", "delivered")],  # a repeated delivery stays a repeat
-        "CRO-4": [("parcel-D", "loadedOntoTruck"), ("parcel-D", "loadedOntoTruck"),
-                  ("parcel-D", "deliveryFailed")],
+        "CAM-1": [
+            ("parcel-C", "loadedOntoTruck"),
+            ("parcel-C", "delivered"),
+            ("parcel-C", "delivered"),
+        ],  # a repeated delivery stays a repeat
+        "CRO-4": [
+            ("parcel-D", "loadedOntoTruck"),
+            ("parcel-D", "loadedOntoTruck"),
+            ("parcel-D", "deliveryFailed"),
+        ],
         "HAC-2": [("parcel-B", "loadedOntoTruck"), ("parcel-B", "deliveryFailed")],
         "HAC-3": [("parcel-B", "loadedOntoTruck"), ("parcel-B", "delivered")],
         "LEW-1": [("parcel-A", "loadedOntoTruck"), ("parcel-A", "delivered")],
@@ -47,7 +53,9 @@ def test_threads_by_depot_attribute_deliveries_to_the_receiving_depot(messy):
     depots = cl.threads(messy, via="depotId")
     delivered = depots.filter(pl.col("name") == "delivered").sort("aggregate_id")
     assert delivered.select("aggregate_id", "thread").rows() == [
-        ("parcel-A", "Lewisham"), ("parcel-B", "Hackney"), ("parcel-C", "Camden"),
+        ("parcel-A", "Lewisham"),
+        ("parcel-B", "Hackney"),
+        ("parcel-C", "Camden"),
         ("parcel-C", "Camden"),
     ]
 
@@ -63,7 +71,9 @@ def test_causal_order_decides_what_came_before():
     linked = cl.threads(events, via="truckId")
     # 5 s: truck 7 (a number, as text); 10 s: null is absent, so still 7; 20 s: T1
     assert linked.select("thread", "name").rows() == [
-        ("7", "loadedOntoTruck"), ("7", "receivedAtDepot"), ("T1", "loadedOntoTruck"),
+        ("7", "loadedOntoTruck"),
+        ("7", "receivedAtDepot"),
+        ("T1", "loadedOntoTruck"),
         ("T1", "delivered"),
     ]
 

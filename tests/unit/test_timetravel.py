@@ -696,8 +696,10 @@ def test_two_workers_give_the_same_answer():
 
 
 def test_two_workers_report_errors_from_either_half():
-    events = bulbs.encode([ev(Created, 0, 60, bulb=f"b{i}") for i in range(6)]
-                          + [ev(SwitchedOff, 1, bulb="b0"), ev(SwitchedOff, 1, bulb="b5")])
+    events = bulbs.encode(
+        [ev(Created, 0, 60, bulb=f"b{i}") for i in range(6)]
+        + [ev(SwitchedOff, 1, bulb="b0"), ev(SwitchedOff, 1, bulb="b5")]
+    )
 
     def fragile(state, event):
         if isinstance(event, SwitchedOff):
