@@ -34,7 +34,8 @@ from concursus_lab.delivery.watermark import recommend_watermark, watermark
 from concursus_lab.events.types import EventTypes
 from concursus_lab.exceptions import ConcursusLabError, IncompleteRead
 from concursus_lab.frame import IDENTITY, SCHEMA, from_pandas, to_pandas, validate
-from concursus_lab.projections.chaos import bisect, chaos
+from concursus_lab.projections.bisect import bisect
+from concursus_lab.projections.chaos import chaos
 from concursus_lab.projections.diff import diff
 from concursus_lab.projections.export import export
 from concursus_lab.projections.projection import fold, project, projection

@@ -11,7 +11,8 @@ from concursus_lab.delivery.describe import Description
 from concursus_lab.delivery.reconcile import Reconciliation
 from concursus_lab.delivery.watermark import WatermarkRecommendation, WatermarkReplay
 from concursus_lab.events.types import Decoded
-from concursus_lab.projections.chaos import Bisection, Chaos
+from concursus_lab.projections.bisect import Bisection
+from concursus_lab.projections.chaos import Chaos
 from concursus_lab.projections.diff import Diff
 from concursus_lab.projections.projection import Fold, Projection
 from concursus_lab.timetravel.state_at import StateAt

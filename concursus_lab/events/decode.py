@@ -19,15 +19,8 @@ import orjson
 import polars as pl
 
 from concursus_lab.common.text import shown
-from concursus_lab.events.types import (
-    FAST,
-    MAX_SHOWN,
-    NO_DEFAULT,
-    EventType,
-    EventTypes,
-    Parameter,
-    coerce,
-)
+from concursus_lab.events.parameters import FAST, NO_DEFAULT, Parameter, coerce
+from concursus_lab.events.types import MAX_SHOWN, EventType, EventTypes
 from concursus_lab.exceptions import DecodeError
 
 

@@ -81,6 +81,16 @@ def check_duplicates(value: object, *, keep_means: str | None = "every delivery"
     )
 
 
+def by_delivery(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame's rows in delivery order: processing time, then row order (a stable sort).
+
+    This is the order in which deliveries arrived, the order a stream processor sees.
+    """
+    if frame.height > 1 and not frame["processing_timestamp"].is_sorted():
+        return frame.sort("processing_timestamp", maintain_order=True)
+    return frame
+
+
 def in_delivery_order(runs: np.ndarray, processing: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The permutation that puts each run's deliveries in delivery order.
 
@@ -109,9 +119,9 @@ def pick(run_start: np.ndarray, duplicates: Duplicates) -> np.ndarray:
     return np.r_[run_start[1:], True] if len(run_start) else run_start.copy()
 
 
-def winners(frame: pl.DataFrame, duplicates: Duplicates, *, ties: Sequence[str] = ()) -> (
-    np.ndarray | None
-):
+def winners(
+    frame: pl.DataFrame, duplicates: Duplicates, *, ties: Sequence[str] = ()
+) -> np.ndarray | None:
     """A mask of the rows that count (None when no identity is delivered twice).
 
     Identities are first compared by a 64-bit hash (fast); only rows whose hash repeats
@@ -130,9 +140,13 @@ def winners(frame: pl.DataFrame, duplicates: Duplicates, *, ties: Sequence[str] 
         [*IDENTITY, "processing_timestamp", *ties, "__at"]
     )
     at = by_identity["__at"].to_numpy()
-    run_start = by_identity.select(
-        pl.struct(IDENTITY).ne_missing(pl.struct(IDENTITY).shift(1)).fill_null(True)
-    ).to_series().to_numpy()
+    run_start = (
+        by_identity.select(
+            pl.struct(IDENTITY).ne_missing(pl.struct(IDENTITY).shift(1)).fill_null(True)
+        )
+        .to_series()
+        .to_numpy()
+    )
     mask = np.ones(frame.height, dtype=bool)
     mask[rows[at[~pick(run_start, duplicates)]]] = False
     return mask

@@ -75,17 +75,18 @@ class Diff:
     def equal(self) -> bool:
         """True when both views hold the same rows with the same values and columns."""
         return not (
-            self.added.height or self.removed.height or self.changed.height
-            or self.only_in_a or self.only_in_b
+            self.added.height
+            or self.removed.height
+            or self.changed.height
+            or self.only_in_a
+            or self.only_in_b
         )
 
     def changed_columns(self) -> dict[str, int]:
         """How many changed rows differ in each column, most first: ``{"rate": 3}``."""
         if self.changed.height == 0:
             return {}
-        counts = self.changed.select(pl.col("differs").explode().value_counts()).unnest(
-            "differs"
-        )
+        counts = self.changed.select(pl.col("differs").explode().value_counts()).unnest("differs")
         pairs = counts.sort(["count", "differs"], descending=[True, False]).rows()
         return {str(column): int(count) for column, count in pairs}
 
@@ -151,7 +152,7 @@ def diff(
     >>> cl.diff(a, b.head(1)).removed.rows()
     [('T1', 3)]
     """
-    a_name, b_name = _names(names)
+    a_name, b_name = pair_names(names)
     left, right = _frame(view_a, "view_a"), _frame(view_b, "view_b")
     if not isinstance(rtol, (int, float)) or rtol < 0:
         raise SchemaError(f"`rtol` must be a number >= 0, got {rtol!r}.")
@@ -165,24 +166,30 @@ def diff(
     left, right = _common(left, right, keys)
     compared = [c for c in left.columns if c in right.columns and c not in keys]
     sa, sb = "\x00a", "\x00b"
-    joined = left.select(*keys, *(pl.col(c).alias(c + sa) for c in compared)).with_columns(
-        pl.lit(True).alias("\x00in_a")
-    ).join(
-        right.select(*keys, *(pl.col(c).alias(c + sb) for c in compared)).with_columns(
-            pl.lit(True).alias("\x00in_b")
-        ),
-        on=list(keys),
-        how="full",
-        coalesce=True,
-        nulls_equal=True,
+    joined = (
+        left.select(*keys, *(pl.col(c).alias(c + sa) for c in compared))
+        .with_columns(pl.lit(True).alias("\x00in_a"))
+        .join(
+            right.select(*keys, *(pl.col(c).alias(c + sb) for c in compared)).with_columns(
+                pl.lit(True).alias("\x00in_b")
+            ),
+            on=list(keys),
+            how="full",
+            coalesce=True,
+            nulls_equal=True,
+        )
     )
     in_a = pl.col("\x00in_a").fill_null(False)
     in_b = pl.col("\x00in_b").fill_null(False)
     both = joined.filter(in_a & in_b)
     differs = {c: _differs(both, c + sa, c + sb, rtol) for c in compared}
-    labels = pl.concat_list(
-        [pl.when(pl.Series(d)).then(pl.lit(c)).otherwise(None) for c, d in differs.items()]
-    ).list.drop_nulls() if differs else pl.lit([], dtype=pl.List(pl.String))
+    labels = (
+        pl.concat_list(
+            [pl.when(pl.Series(d)).then(pl.lit(c)).otherwise(None) for c, d in differs.items()]
+        ).list.drop_nulls()
+        if differs
+        else pl.lit([], dtype=pl.List(pl.String))
+    )
     labelled = both.with_columns(labels.alias("differs"))
     changed = (
         labelled.filter(pl.col("differs").list.len() > 0)
@@ -286,8 +293,16 @@ def _whole_rows(
         try:
             left, right = _common(left, right.select(shared), shared)
         except SchemaError:  # no row of one can equal a row of the other
-            return Diff(names, (), _sorted(right, right.columns), _sorted(left, left.columns),
-                        pl.DataFrame(schema={"differs": pl.List(pl.String)}), 0, only_a, only_b)
+            return Diff(
+                names,
+                (),
+                _sorted(right, right.columns),
+                _sorted(left, left.columns),
+                pl.DataFrame(schema={"differs": pl.List(pl.String)}),
+                0,
+                only_a,
+                only_b,
+            )
         numbered_a = left.with_columns(pl.int_range(pl.len()).over(shared).alias("\x00n"))
         numbered_b = right.with_columns(pl.int_range(pl.len()).over(shared).alias("\x00n"))
         on = [*shared, "\x00n"]
@@ -315,9 +330,7 @@ def _sorted(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
         return frame.sort(list(columns), nulls_last=True, maintain_order=True)
     except Exception:
         texts = [pl.col(c).map_elements(repr, return_dtype=pl.String) for c in columns]
-        keyed = frame.with_columns(
-            [t.alias(f"\x00sort{i}") for i, t in enumerate(texts)]
-        )
+        keyed = frame.with_columns([t.alias(f"\x00sort{i}") for i, t in enumerate(texts)])
         return keyed.sort([f"\x00sort{i}" for i in range(len(texts))]).select(frame.columns)
 
 
@@ -345,8 +358,7 @@ def _keys(key: str | Sequence[str], left: pl.DataFrame, right: pl.DataFrame) -> 
     keys = (key,) if isinstance(key, str) else tuple(key)
     if not keys or not all(isinstance(k, str) for k in keys):
         raise SchemaError(
-            f"`key` must be a column name or a list of them, such as ['depot', 'day']; "
-            f"got {key!r}."
+            f"`key` must be a column name or a list of them, such as ['depot', 'day']; got {key!r}."
         )
     for frame, which in ((left, "view_a"), (right, "view_b")):
         missing = [k for k in keys if k not in frame.columns]
@@ -369,8 +381,11 @@ def _check_unique(frame: pl.DataFrame, keys: tuple[str, ...], which: str) -> Non
         return
     repeated = frame.select(keys).filter(pl.struct(keys).is_duplicated())
     if repeated.height:
-        counts = repeated.group_by(keys).len().sort("len", *keys, descending=[True] +
-                                                     [False] * len(keys), nulls_last=True)
+        counts = (
+            repeated.group_by(keys)
+            .len()
+            .sort("len", *keys, descending=[True] + [False] * len(keys), nulls_last=True)
+        )
         example = counts.row(0)
         value = example[:-1] if len(keys) > 1 else example[0]
         raise SchemaError(
@@ -393,7 +408,7 @@ def _frame(view: Any, name: str) -> pl.DataFrame:
     )
 
 
-def _names(names: Any) -> tuple[str, str]:
+def pair_names(names: Any) -> tuple[str, str]:
     ok = (
         isinstance(names, tuple | list)
         and len(names) == 2

@@ -140,24 +140,7 @@ def to_cassandra(
             f"`table` must be a Cassandra table name (a letter, then letters, digits or _; "
             f"at most 48), got {table!r}."
         )
-    keys = (key,) if isinstance(key, str) else tuple(key)
-    missing = [k for k in keys if k not in frame.columns]
-    if not keys or missing:
-        raise SchemaError(
-            f"`key` {list(keys)!r} names column(s) the view does not have "
-            f"({', '.join(map(repr, missing))}); it has {frame.columns!r}."
-        )
-    nulls = [k for k in keys if frame[k].null_count()]
-    if nulls:
-        raise SchemaError(
-            f"key column(s) {', '.join(map(repr, nulls))} hold nulls; Cassandra cannot store a "
-            "row without its primary key. Filter those rows out or fill them."
-        )
-    if frame.select(pl.struct(keys).is_duplicated().any()).item():
-        raise SchemaError(
-            f"`key` {list(keys)!r} does not identify the view's rows (some repeat); each "
-            "upsert would overwrite the one before. Pass the columns that do."
-        )
+    keys = _row_key(frame, key)
     columns = {name: _cql_type(name, dtype) for name, dtype in frame.schema.items()}
     try:
         from cassandra.auth import PlainTextAuthProvider
@@ -196,8 +179,7 @@ def to_cassandra(
             definitions = ", ".join(f"{_quote(c)} {t}" for c, t in columns.items())
             primary = ", ".join(_quote(k) for k in keys)
             session.execute(
-                f"CREATE TABLE IF NOT EXISTS {name} ({definitions}, "
-                f"PRIMARY KEY (({primary})))"
+                f"CREATE TABLE IF NOT EXISTS {name} ({definitions}, PRIMARY KEY (({primary})))"
             )
         else:
             _check_table(existing, columns, keys, name)
@@ -216,12 +198,47 @@ def to_cassandra(
         cluster.shutdown()
 
 
+def _row_key(frame: pl.DataFrame, key: str | Sequence[str]) -> tuple[str, ...]:
+    """The view's primary key columns, checked: present, never null, unique together."""
+    keys = (key,) if isinstance(key, str) else tuple(key)
+    missing = [k for k in keys if k not in frame.columns]
+    if not keys or missing:
+        raise SchemaError(
+            f"`key` {list(keys)!r} names column(s) the view does not have "
+            f"({', '.join(map(repr, missing))}); it has {frame.columns!r}."
+        )
+    nulls = [k for k in keys if frame[k].null_count()]
+    if nulls:
+        raise SchemaError(
+            f"key column(s) {', '.join(map(repr, nulls))} hold nulls; Cassandra cannot store a "
+            "row without its primary key. Filter those rows out or fill them."
+        )
+    if frame.select(pl.struct(keys).is_duplicated().any()).item():
+        raise SchemaError(
+            f"`key` {list(keys)!r} does not identify the view's rows (some repeat); each "
+            "upsert would overwrite the one before. Pass the columns that do."
+        )
+    return keys
+
+
 def _cql_type(name: str, dtype: pl.DataType) -> str:
     simple = {
-        pl.String: "text", pl.Boolean: "boolean", pl.Int8: "tinyint", pl.Int16: "smallint",
-        pl.Int32: "int", pl.Int64: "bigint", pl.UInt8: "smallint", pl.UInt16: "int",
-        pl.UInt32: "bigint", pl.UInt64: "varint", pl.Float32: "float", pl.Float64: "double",
-        pl.Date: "date", pl.Time: "time", pl.Duration: "bigint", pl.Struct: "text",
+        pl.String: "text",
+        pl.Boolean: "boolean",
+        pl.Int8: "tinyint",
+        pl.Int16: "smallint",
+        pl.Int32: "int",
+        pl.Int64: "bigint",
+        pl.UInt8: "smallint",
+        pl.UInt16: "int",
+        pl.UInt32: "bigint",
+        pl.UInt64: "varint",
+        pl.Float32: "float",
+        pl.Float64: "double",
+        pl.Date: "date",
+        pl.Time: "time",
+        pl.Duration: "bigint",
+        pl.Struct: "text",
     }
     if isinstance(dtype, pl.Datetime):
         return "timestamp"

@@ -16,20 +16,7 @@ of :func:`~concursus_lab.state_at`, and returns the view frame. Two kinds:
   across parcels) or ``"aggregate_id"``.
 
 A fold follows :func:`~concursus_lab.state_at`'s rules, so that ``key="aggregate_id"`` gives
-exactly the states ``state_at`` gives:
-
-* each aggregate's events are replayed in causal order (initial events first, terminal
-  ones last, then by event time and stream id), and the creation rules decide which of them
-  count: where initial event types are declared, an aggregate without an initial event
-  has no events at all, and its initial events after the first are skipped;
-* an event belongs to the key its own parameter names; an event without that parameter
-  belongs to the key its aggregate last named, in causal order (a parcel's ``delivered``
-  counts for the truck it was loaded onto), and events before any key are not folded;
-* each key's events, from every aggregate, are folded in event-time order (each
-  aggregate's causal order kept: an event's time counts as at least that of the events
-  before it in its aggregate), starting from ``initial``. Events of different aggregates at
-  the same instant are taken in a fixed order (by a hash of the aggregate), never in
-  arrival order.
+exactly the states ``state_at`` gives; :mod:`concursus_lab.projections.keyed` states them.
 
 Decoding is the one :meth:`EventTypes.decode <concursus_lab.EventTypes.decode>` and
 :func:`~concursus_lab.state_at` use (vectorised; Python runs only the reducer and builds the
@@ -50,42 +37,26 @@ with their count and reasons (``Fold.undecodable(events)`` lists them), or raise
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import datetime as dt
 import difflib
-import warnings
 from collections.abc import Callable, Sequence
-from functools import reduce
-from itertools import islice
 from typing import Any
 
-import numpy as np
 import polars as pl
 
-from concursus_lab.common.gc import paused_gc
 from concursus_lab.common.time import TimeLike
-from concursus_lab.events.decode import classify
 from concursus_lab.events.types import EventTypes, sequence_of_types
-from concursus_lab.exceptions import ConcursusLabError, ProjectionError, ReducerError, SchemaError
-from concursus_lab.frame.creation import creation_mask
+from concursus_lab.exceptions import ConcursusLabError, ProjectionError, SchemaError
 from concursus_lab.frame.cut import cut
-from concursus_lab.frame.identity import check_duplicates, resolve
-from concursus_lab.frame.keys import aggregate_hashes, sorted_codes
-from concursus_lab.frame.order import causal_order, restart
-from concursus_lab.frame.schema import COLUMNS, validate
-from concursus_lab.projections.threads import carry_forward
-from concursus_lab.timetravel.state_columns import state_columns
+from concursus_lab.frame.identity import by_delivery, check_duplicates, resolve
+from concursus_lab.frame.schema import validate
+from concursus_lab.projections.keyed import fold_view
+from concursus_lab.timetravel.reducer import Reducer, check_reducer
 
-Reducer = Callable[[Any, Any], Any]
 ViewFunction = Callable[[pl.DataFrame], pl.DataFrame]
 
-_TIME = pl.Datetime("us", "UTC")
-#: Columns a fold's view adds after the state's own.
-_FOLD_COLUMNS = ("events_applied", "last_event_timestamp")
 #: Parameter kinds that can key a fold (hashable, orderable values).
 _KEY_KINDS = frozenset({"str", "int", "float", "bool", "date", "datetime"})
-_IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, tuple, frozenset, dt.date)
 
 
 # ------------------------------------------------------------------------ the two kinds
@@ -194,7 +165,7 @@ class Fold:
         return self.types.decode(events).undecodable
 
     def _view(self, frame: pl.DataFrame) -> pl.DataFrame:
-        return _fold_view(self, frame)
+        return fold_view(self, frame)
 
 
 AnyProjection = Projection | Fold | ViewFunction
@@ -243,7 +214,7 @@ def projection(
      ('receivedAtDepot', 5)]
     """
     checked = check_duplicates(duplicates)
-    columns = _key_columns(key)
+    columns = key_columns(key)
     if function is None:
         return lambda f: projection(f, duplicates=checked, key=columns, name=name)
     if isinstance(function, Projection):
@@ -327,8 +298,7 @@ def fold(
     [2]
     """
     types = sequence_of_types(types)
-    if not callable(reducer):
-        raise SchemaError(f"`reducer` must be a function (state, event) -> state, got {reducer!r}.")
+    check_reducer(reducer)
     if isinstance(reducer, (Projection, Fold)):
         raise SchemaError("`reducer` is already a projection; pass its reducer function.")
     _check_key(types, key)
@@ -426,185 +396,7 @@ def bounded(
 ) -> pl.DataFrame:
     """Deliveries that happened before ``at`` and were known at ``known_at``, duplicates
     resolved as asked, in arrival order (processing time, then row order)."""
-    frame = cut(frame, at=at, known_at=known_at)
-    if frame.height > 1 and not frame["processing_timestamp"].is_sorted():
-        frame = frame.sort("processing_timestamp", maintain_order=True)
-    return resolve(frame, duplicates)
-
-
-# --------------------------------------------------------------------------------- fold
-
-
-def _fold_view(fold: Fold, frame: pl.DataFrame) -> pl.DataFrame:
-    types = fold.types
-    mine = frame.filter(pl.col("aggregate_type") == types.aggregate_type).select(COLUMNS)
-    classified = classify(types, mine)
-    if classified.reasons:
-        if fold.strict:
-            classified.raise_if_undecodable(mine)
-        _warn_undecodable(fold, classified.undecodable_frame(mine))
-    code = classified.code
-    kinds = classified.kinds
-    # each aggregate's decodable events in causal order, and which of them happen
-    order, start = causal_order(mine, kinds)
-    group = np.cumsum(start) - 1
-    decodable = code[order] >= 0
-    order, group = order[decodable], group[decodable]
-    start = np.ones(len(order), dtype=bool)
-    start[1:] = group[1:] != group[:-1]
-    applied = creation_mask(kinds[order], start, types.declares_initial)
-    rows, start = order[applied], restart(start, applied)
-    group = group[applied]
-    # each event's key: its own, else the one its aggregate named last
-    keys = carry_forward(_keys(fold, classified, mine, rows), start)
-    ts = mine["event_timestamp"].dt.epoch("us").to_numpy()
-    effective = (
-        pl.DataFrame({"group": group, "ts": ts[rows]})
-        .select(pl.col("ts").cum_max().over("group"))
-        .to_series()
-        .to_numpy()
-    )
-    keyed = keys.is_not_null().to_numpy()
-    rows, effective = rows[keyed], effective[keyed]
-    keys = keys.filter(pl.Series(keyed))
-    h, _ = aggregate_hashes(mine)
-    by_key = np.lexsort((np.arange(len(rows)), h[rows], effective, _key_codes(keys)))
-    rows = rows[by_key]
-    key_values = keys.gather(pl.Series(by_key, dtype=pl.Int64))
-    first = key_values.ne_missing(key_values.shift(1)).fill_null(True).to_numpy()
-    starts = np.flatnonzero(first)
-    sizes = np.diff(np.append(starts, len(rows)))
-    states = _fold_keys(fold, classified, mine, rows, sizes, key_values)
-    last = np.maximum.reduceat(ts[rows], starts) if len(rows) else np.zeros(0, dtype=np.int64)
-    return _fold_frame(
-        fold, key_values.gather(pl.Series(starts, dtype=pl.Int64)), states, sizes, last
-    )
-
-
-def _key_codes(keys: pl.Series) -> np.ndarray:
-    """Integer sort keys in the order of the key values (strings as polars sorts them)."""
-    if keys.dtype == pl.String:
-        return sorted_codes(keys)[0]
-    return keys.rank("dense").to_numpy().astype(np.int64)
-
-
-def _keys(fold: Fold, classified: Any, mine: pl.DataFrame, rows: np.ndarray) -> pl.Series:
-    """The key each applied row names itself (null where its type has no such parameter)."""
-    if fold.key == "aggregate_id":
-        return mine["aggregate_id"].gather(pl.Series(rows, dtype=pl.Int64)).alias("key")
-    values = np.full(mine.height, None, dtype=object)
-    for t, event_type in enumerate(classified.types):
-        names = [p.name for p in event_type.parameters]
-        if fold.key in names and len(classified.rows[t]):
-            values[classified.rows[t]] = classified.values[t][names.index(fold.key)]
-    picked = values[rows].tolist()
-    try:
-        return pl.Series("key", picked, strict=False)
-    except Exception:  # mixed kinds across event types: compare them as text
-        return pl.Series("key", [None if v is None else str(v) for v in picked])
-
-
-def _fold_keys(
-    fold: Fold,
-    classified: Any,
-    mine: pl.DataFrame,
-    rows: np.ndarray,
-    sizes: np.ndarray,
-    key_values: pl.Series,
-) -> list[Any]:
-    picked = mine.select(
-        "aggregate_id",
-        pl.col("event_timestamp").dt.epoch("us"),
-        pl.col("processing_timestamp").dt.epoch("us"),
-        "stream_id",
-    ).gather(pl.Series(rows, dtype=pl.Int64))
-    meta = []
-    for column in picked.iter_columns():
-        if column.dtype == pl.Int64:
-            meta.append(column.to_numpy())
-        else:
-            objects = np.empty(column.len(), dtype=object)
-            objects[:] = column.to_list()
-            meta.append(objects)
-    reducer, initial = fold.reducer, fold.initial
-    fresh = (
-        (lambda: initial)
-        if isinstance(initial, _IMMUTABLE) or _frozen(initial)
-        else (lambda: copy.deepcopy(initial))
-    )
-    states: list[Any] = []
-    with paused_gc():
-        events = classified.build(rows, meta)
-        stream = iter(events)
-        try:
-            for size in sizes.tolist():
-                states.append(reduce(reducer, islice(stream, size), fresh()))
-        except Exception as exc:
-            k = len(states)
-            offset = int(sizes[:k].sum())
-            _raise_reducer_error(
-                fold, events[offset : offset + int(sizes[k])], key_values[offset], fresh(), exc
-            )
-    return states
-
-
-def _raise_reducer_error(fold: Fold, history: list[Any], key: Any, state: Any, exc) -> None:
-    for i, event in enumerate(history):
-        try:
-            state = fold.reducer(state, event)
-        except Exception as again:
-            raise ReducerError(
-                f"the reducer {fold.name!r} raised {type(again).__name__}: {again} on event "
-                f"{i + 1} of {len(history)} of {fold.key}={key!r}: {event!r}",
-                event.aggregate_id,
-                event,
-            ) from again
-    raise ReducerError(  # pragma: no cover - only an impure reducer gets here
-        f"the reducer {fold.name!r} raised {type(exc).__name__}: {exc} on {fold.key}={key!r}, "
-        "but not when its events were replayed one by one; is it a pure function?",
-        "",
-        None,
-    ) from exc
-
-
-def _fold_frame(
-    fold: Fold, keys: pl.Series, states: list[Any], sizes: np.ndarray, last: np.ndarray
-) -> pl.DataFrame:
-    keep = [i for i, s in enumerate(states) if s is not None]
-    if len(keep) < len(states):
-        chosen = pl.Series(keep, dtype=pl.Int64)
-        keys, states = keys.gather(chosen), [states[i] for i in keep]
-        sizes, last = sizes[keep], last[keep]
-    columns: dict[str, pl.Series] = {fold.key: keys.alias(fold.key)}
-    if not states:
-        columns["state"] = pl.Series("state", [], dtype=pl.Null)
-    for name, column in state_columns(states).items() if states else []:
-        if name == fold.key or name in _FOLD_COLUMNS:
-            name = f"state_{name}"
-        columns[name] = column.alias(name)
-    columns["events_applied"] = pl.Series("events_applied", sizes, dtype=pl.Int64)
-    columns["last_event_timestamp"] = pl.Series("last_event_timestamp", last, dtype=pl.Int64).cast(
-        _TIME
-    )
-    return pl.DataFrame(columns)
-
-
-def _warn_undecodable(fold: Fold, undecodable: pl.DataFrame) -> None:
-    counts = (
-        undecodable.group_by("reason")
-        .len()
-        .sort(["len", "reason"], descending=[True, False])
-        .head(3)
-    )
-    reasons = "; ".join(f"{n:,} x {reason}" for reason, n in counts.rows())
-    warnings.warn(
-        f"fold {fold.name!r}: {undecodable.height:,} {fold.types.aggregate_type} event(s) "
-        f"could not be decoded and were left out ({reasons}). List them with "
-        "`fold.undecodable(events)`; declare the missing types, or build the fold with "
-        "strict=True to raise instead.",
-        UserWarning,
-        stacklevel=4,
-    )
+    return resolve(by_delivery(cut(frame, at=at, known_at=known_at)), duplicates)
 
 
 # ------------------------------------------------------------------------------ checks
@@ -650,7 +442,7 @@ def _check_key(types: EventTypes, key: Any) -> None:
         )
 
 
-def _key_columns(key: Any) -> tuple[str, ...] | None:
+def key_columns(key: Any) -> tuple[str, ...] | None:
     if key is None:
         return None
     columns = (key,) if isinstance(key, str) else tuple(key)
@@ -663,8 +455,3 @@ def _key_columns(key: Any) -> tuple[str, ...] | None:
 
 def _name_of(function: Any) -> str:
     return getattr(function, "__name__", None) or type(function).__name__
-
-
-def _frozen(value: Any) -> bool:
-    params = getattr(type(value), "__dataclass_params__", None)
-    return bool(params is not None and params.frozen)

@@ -128,37 +128,7 @@ def parcels(
     m = messiness
     n = n_parcels
 
-    depot = rng.integers(0, len(DEPOTS), n)
-    received = origin + (rng.random(n) * days * _DAY).astype(np.int64)
-    parts = [_events(np.arange(n), received, _RECEIVED, depot)]
-
-    # attempt k: loaded, then delivered or failed; a failure is retried the next day
-    pending = rng.random(n) > 0.02  # 2% are still waiting at the depot
-    ready = received.copy()
-    for attempt in range(3):
-        idx = np.flatnonzero(pending)
-        if attempt == 0:
-            wait = np.where(
-                rng.random(len(idx)) < 0.25,
-                rng.integers(3 * _MINUTE, 40 * _MINUTE, len(idx)),  # straight onto a truck
-                rng.integers(1 * _HOUR, 8 * _HOUR, len(idx)),
-            )
-        else:
-            wait = rng.integers(14 * _HOUR, 30 * _HOUR, len(idx))  # the next day
-        loaded = ready[idx] + wait
-        truck = depot[idx] * TRUCKS_PER_DEPOT + rng.integers(0, TRUCKS_PER_DEPOT, len(idx))
-        parts.append(_events(idx, loaded, _LOADED, truck))
-        outcome = loaded + rng.integers(20 * _MINUTE, 6 * _HOUR, len(idx))
-        failed = rng.random(len(idx)) < m.failure_rate
-        parts.append(_events(idx[failed], outcome[failed], _FAILED, np.zeros(failed.sum(), int)))
-        ok = ~failed
-        destination = rng.integers(0, 100_000, ok.sum())
-        parts.append(_events(idx[ok], outcome[ok], _DELIVERED, destination))
-        pending = np.zeros(n, dtype=bool)
-        pending[idx[failed]] = True
-        ready[idx[failed]] = outcome[failed]
-
-    ev = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    ev, depot = _lives(rng, n, origin, days, m.failure_rate)
     count = len(ev["parcel"])
     at_depot = np.where(ev["kind"] <= _LOADED, depot[ev["parcel"]], -1)
     driver_app = ev["kind"] >= _FAILED
@@ -207,6 +177,48 @@ def parcels(
     )
     frame = frame.sort("processed_us", "parcel", "kind", maintain_order=True)
     return _to_canonical(frame, seed)
+
+
+def _lives(
+    rng: np.random.Generator, n: int, origin: int, days: float, failure_rate: float
+) -> tuple[dict, np.ndarray]:
+    """What happens to ``n`` parcels: received, then up to three loads and attempts each.
+
+    Returns the events (``parcel``, ``time``, ``kind``, ``value`` arrays) and each
+    parcel's depot.
+    """
+    depot = rng.integers(0, len(DEPOTS), n)
+    received = origin + (rng.random(n) * days * _DAY).astype(np.int64)
+    parts = [_events(np.arange(n), received, _RECEIVED, depot)]
+
+    # attempt k: loaded, then delivered or failed; a failure is retried the next day
+    pending = rng.random(n) > 0.02  # 2% are still waiting at the depot
+    ready = received.copy()
+    for attempt in range(3):
+        idx = np.flatnonzero(pending)
+        if attempt == 0:
+            wait = np.where(
+                rng.random(len(idx)) < 0.25,
+                rng.integers(3 * _MINUTE, 40 * _MINUTE, len(idx)),  # straight onto a truck
+                rng.integers(1 * _HOUR, 8 * _HOUR, len(idx)),
+            )
+        else:
+            wait = rng.integers(14 * _HOUR, 30 * _HOUR, len(idx))  # the next day
+        loaded = ready[idx] + wait
+        truck = depot[idx] * TRUCKS_PER_DEPOT + rng.integers(0, TRUCKS_PER_DEPOT, len(idx))
+        parts.append(_events(idx, loaded, _LOADED, truck))
+        outcome = loaded + rng.integers(20 * _MINUTE, 6 * _HOUR, len(idx))
+        failed = rng.random(len(idx)) < failure_rate
+        parts.append(_events(idx[failed], outcome[failed], _FAILED, np.zeros(failed.sum(), int)))
+        ok = ~failed
+        destination = rng.integers(0, 100_000, ok.sum())
+        parts.append(_events(idx[ok], outcome[ok], _DELIVERED, destination))
+        pending = np.zeros(n, dtype=bool)
+        pending[idx[failed]] = True
+        ready[idx[failed]] = outcome[failed]
+
+    ev = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return ev, depot
 
 
 def _events(parcel: np.ndarray, time: np.ndarray, kind: int, value: np.ndarray) -> dict:

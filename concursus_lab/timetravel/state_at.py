@@ -51,7 +51,7 @@ import polars as pl
 
 from concursus_lab.common.gc import paused_gc
 from concursus_lab.common.time import TimeLike, when
-from concursus_lab.events.types import EventTypes, sequence_of_types
+from concursus_lab.events.types import EventTypes, reason_counts, sequence_of_types
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.cut import bounds
 from concursus_lab.frame.identity import check_duplicates
@@ -142,13 +142,7 @@ class StateAt:
         if c["other_aggregate_types"]:
             lines.append(f"({c['other_aggregate_types']:,} rows of other aggregate types ignored)")
         if c["undecodable"]:
-            reasons = (
-                self.undecodable.group_by("reason")
-                .len()
-                .sort(["len", "reason"], descending=[True, False])
-                .head(3)
-            )
-            for reason, count in reasons.rows():
+            for reason, count in reason_counts(self.undecodable):
                 lines.append(f"  undecodable: {count:,} x {reason}")
         return "\n".join(lines)
 

@@ -25,8 +25,10 @@ import polars as pl
 from concursus_lab.common.time import when
 from concursus_lab.events.types import EventTypes, sequence_of_types
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.frame.identity import check_duplicates
 from concursus_lab.frame.schema import validate
 from concursus_lab.timetravel.history import history
+from concursus_lab.timetravel.reducer import check_reducer
 from concursus_lab.timetravel.state_at import state_of
 from concursus_lab.widgets._base import SummaryWidget, offline_chart
 from concursus_lab.widgets._format import html_table, text_table
@@ -127,43 +129,12 @@ class Explorer(SummaryWidget):
                 f"no events of aggregate type {self._types.aggregate_type!r} to explore; "
                 f"the frame has {present!r}. Pass the EventTypes of one of those."
             )
-        self._reducer = reducer
-        self._duplicates = duplicates
-        busiest = (
-            self._events.group_by("aggregate_id")
-            .len()
-            .top_k(SUGGESTED, by=["len", "aggregate_id"], reverse=[False, True])
-        )
-        suggestions = busiest["aggregate_id"].to_list()
-        chosen = aggregate_id if aggregate_id is not None else suggestions[0]
-        self.aggregate_picker = ipywidgets.Combobox(
-            options=suggestions,
-            value=chosen,
-            description="aggregate",
-            placeholder="an aggregate id",
-            ensure_option=False,
-            continuous_update=False,
-        )
-        first = self._events.filter(pl.col("aggregate_id") == chosen)
-        if first.height == 0:
-            raise SchemaError(
-                f"`aggregate_id` {chosen!r} has no {self._types.aggregate_type} events; "
-                f"try one of {suggestions[:3]!r}."
-            )
-        wide = ipywidgets.Layout(width="760px")
-        style = {"description_width": "150px"}
-        self.at_slider = ipywidgets.SelectionSlider(
-            options=_labelled(at_stops(first)),
-            description="at (event time)",
-            layout=wide,
-            style=style,
-        )
-        self.known_at_slider = ipywidgets.SelectionSlider(
-            options=_labelled(known_stops(first)),
-            description="known at (processed)",
-            layout=wide,
-            style=style,
-        )
+        self._reducer = check_reducer(reducer)
+        self._duplicates = check_duplicates(duplicates)
+        self.aggregate_picker, first = _picker(self._events, aggregate_id, self._types)
+        chosen = self.aggregate_picker.value
+        self.at_slider = _slider(at_stops(first), "at (event time)")
+        self.known_at_slider = _slider(known_stops(first), "known at (processed)")
         self.state_view = ipywidgets.HTML()
         self.table = ipywidgets.HTML()
         self.message = ipywidgets.HTML()
@@ -394,3 +365,40 @@ def explore(
     'at depot'
     """
     return Explorer(events, reducer, types=types, aggregate_id=aggregate_id, duplicates=duplicates)
+
+
+def _picker(
+    events: pl.DataFrame, aggregate_id: str | None, types: EventTypes
+) -> tuple[ipywidgets.Combobox, pl.DataFrame]:
+    """The aggregate picker (the busiest aggregates suggested) and the chosen one's events."""
+    busiest = (
+        events.group_by("aggregate_id")
+        .len()
+        .top_k(SUGGESTED, by=["len", "aggregate_id"], reverse=[False, True])
+    )
+    suggestions = busiest["aggregate_id"].to_list()
+    chosen = aggregate_id if aggregate_id is not None else suggestions[0]
+    first = events.filter(pl.col("aggregate_id") == chosen)
+    if first.height == 0:
+        raise SchemaError(
+            f"`aggregate_id` {chosen!r} has no {types.aggregate_type} events; "
+            f"try one of {suggestions[:3]!r}."
+        )
+    picker = ipywidgets.Combobox(
+        options=suggestions,
+        value=chosen,
+        description="aggregate",
+        placeholder="an aggregate id",
+        ensure_option=False,
+        continuous_update=False,
+    )
+    return picker, first
+
+
+def _slider(stops: Any, description: str) -> ipywidgets.SelectionSlider:
+    return ipywidgets.SelectionSlider(
+        options=_labelled(stops),
+        description=description,
+        layout=ipywidgets.Layout(width="760px"),
+        style={"description_width": "150px"},
+    )

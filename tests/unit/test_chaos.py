@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 import concursus_lab as cl
 from concursus_lab.exceptions import SchemaError
-from concursus_lab.projections.chaos import _ddmin, redeliver
+from concursus_lab.projections.chaos import redeliver
 from concursus_lab.projections.diff import same_view
+from concursus_lab.projections.shrink import ddmin
 from concursus_lab.sample.parcels import Delivered, DeliveryFailed, LoadedOntoTruck, parcel_types
 
 
@@ -29,8 +30,10 @@ def last_arrival(events: pl.DataFrame) -> pl.DataFrame:
 
 def last_happened(events: pl.DataFrame) -> pl.DataFrame:
     """Not order-dependent: the last event that *happened*."""
-    return events.sort("event_timestamp", "stream_id").group_by("aggregate_id").agg(
-        pl.col("name").last().alias("status")
+    return (
+        events.sort("event_timestamp", "stream_id")
+        .group_by("aggregate_id")
+        .agg(pl.col("name").last().alias("status"))
     )
 
 
@@ -62,8 +65,7 @@ def load(state: Load, event) -> Load:
 
 @pytest.mark.parametrize("shuffle", ["within-lateness", "any"])
 def test_an_order_dependent_view_is_caught_and_shrunk_to_a_few_events(deliveries, shuffle):
-    found = cl.chaos(deliveries, last_arrival, runs=10, shuffle=shuffle, seed=3,
-                     key="aggregate_id")
+    found = cl.chaos(deliveries, last_arrival, runs=10, shuffle=shuffle, seed=3, key="aggregate_id")
     assert not found.stable
     assert found.minimal
     assert 2 <= found.counterexample.height <= 3
@@ -96,8 +98,9 @@ def test_sound_views_pass(deliveries, shuffle):
         cl.projection(messages.function, key="name"),  # the same count, one per event
         cl.fold(load, types=parcel_types, key="truckId", initial=Load()),
     ):
-        found = cl.chaos(deliveries, projection, runs=8, shuffle=shuffle, duplicate_rate=0.05,
-                         seed=5)
+        found = cl.chaos(
+            deliveries, projection, runs=8, shuffle=shuffle, duplicate_rate=0.05, seed=5
+        )
         assert found.stable, str(found)
         assert found.counterexample.height == 0 and found.diff is None
     assert str(found) == (
@@ -108,7 +111,8 @@ def test_sound_views_pass(deliveries, shuffle):
 
 def _how(shuffle: str) -> str:
     return (
-        "shuffled within the observed lateness" if shuffle == "within-lateness"
+        "shuffled within the observed lateness"
+        if shuffle == "within-lateness"
         else "shuffled freely"
     )
 
@@ -153,8 +157,8 @@ def test_a_redelivery_keeps_every_event_and_stays_within_the_lateness_seen(deliv
     assert again.unique(cl.IDENTITY).height == distinct.height
     assert 0.05 * distinct.height < again.height - distinct.height < 0.15 * distinct.height
     first = again.unique(cl.IDENTITY, keep="first", maintain_order=True)
-    new_lateness = (
-        first["processing_timestamp"].dt.epoch("us") - first["event_timestamp"].dt.epoch("us")
+    new_lateness = first["processing_timestamp"].dt.epoch("us") - first["event_timestamp"].dt.epoch(
+        "us"
     )
     assert new_lateness.min() >= lateness.min() - 1000
     assert new_lateness.max() <= lateness.max()
@@ -168,7 +172,7 @@ def test_a_redelivery_keeps_every_event_and_stays_within_the_lateness_seen(deliv
 @given(st.sets(st.integers(0, 40), min_size=1, max_size=4), st.integers(5, 60))
 def test_ddmin_finds_exactly_the_units_that_matter(needed, size):
     units = list(range(max(size, max(needed) + 1)))
-    kept, done = _ddmin(units, lambda chosen: needed <= set(chosen), lambda: False)
+    kept, done = ddmin(units, lambda chosen: needed <= set(chosen), lambda: False)
     assert done and set(kept) == needed
 
 

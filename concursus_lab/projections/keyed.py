@@ -1,0 +1,197 @@
+"""The keyed fold: a reducer applied per key, over typed events, with time travel's rules.
+
+:func:`fold_view` computes the view of a :class:`~concursus_lab.projections.projection.Fold`
+over a frame already cut to its two time bounds, one delivery per identity as asked. It
+follows :func:`~concursus_lab.state_at`'s rules, so that ``key="aggregate_id"`` gives exactly
+the states ``state_at`` gives:
+
+* each aggregate's events are replayed in causal order (initial events first, terminal
+  ones last, then by event time and stream id), and the creation rules decide which of them
+  count: where initial event types are declared, an aggregate without an initial event
+  has no events at all, and its initial events after the first are skipped;
+* an event belongs to the key its own parameter names; an event without that parameter
+  belongs to the key its aggregate last named, in causal order (a parcel's ``delivered``
+  counts for the truck it was loaded onto), and events before any key are not folded;
+* each key's events, from every aggregate, are folded in event-time order (each
+  aggregate's causal order kept: an event's time counts as at least that of the events
+  before it in its aggregate), starting from ``initial``. Events of different aggregates at
+  the same instant are taken in a fixed order (by a hash of the aggregate), never in
+  arrival order.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import warnings
+from functools import reduce
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from concursus_lab.common.gc import paused_gc
+from concursus_lab.events.decode import classify
+from concursus_lab.events.types import reason_counts
+from concursus_lab.frame.creation import creation_mask
+from concursus_lab.frame.keys import aggregate_hashes, sorted_codes
+from concursus_lab.frame.order import causal_order, restart
+from concursus_lab.frame.schema import COLUMNS
+from concursus_lab.projections.threads import carry_forward
+from concursus_lab.timetravel.reducer import raise_reducer_error
+from concursus_lab.timetravel.state_columns import state_columns
+
+if TYPE_CHECKING:
+    from concursus_lab.projections.projection import Fold
+
+_TIME = pl.Datetime("us", "UTC")
+#: Columns a fold's view adds after the state's own.
+FOLD_COLUMNS = ("events_applied", "last_event_timestamp")
+_IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, tuple, frozenset, dt.date)
+
+
+def fold_view(fold: Fold, frame: pl.DataFrame) -> pl.DataFrame:
+    """The view of ``fold`` over ``frame`` (one row per key with a state, sorted by key)."""
+    types = fold.types
+    mine = frame.filter(pl.col("aggregate_type") == types.aggregate_type).select(COLUMNS)
+    classified = classify(types, mine)
+    if classified.reasons:
+        if fold.strict:
+            classified.raise_if_undecodable(mine)
+        _warn_undecodable(fold, classified.undecodable_frame(mine))
+    code = classified.code
+    kinds = classified.kinds
+    # each aggregate's decodable events in causal order, and which of them happen
+    order, start = causal_order(mine, kinds)
+    group = np.cumsum(start) - 1
+    decodable = code[order] >= 0
+    order, group = order[decodable], group[decodable]
+    start = np.ones(len(order), dtype=bool)
+    start[1:] = group[1:] != group[:-1]
+    applied = creation_mask(kinds[order], start, types.declares_initial)
+    rows, start = order[applied], restart(start, applied)
+    group = group[applied]
+    # each event's key: its own, else the one its aggregate named last
+    keys = carry_forward(_keys(fold, classified, mine, rows), start)
+    ts = mine["event_timestamp"].dt.epoch("us").to_numpy()
+    effective = (
+        pl.DataFrame({"group": group, "ts": ts[rows]})
+        .select(pl.col("ts").cum_max().over("group"))
+        .to_series()
+        .to_numpy()
+    )
+    keyed = keys.is_not_null().to_numpy()
+    rows, effective = rows[keyed], effective[keyed]
+    keys = keys.filter(pl.Series(keyed))
+    h, _ = aggregate_hashes(mine)
+    by_key = np.lexsort((np.arange(len(rows)), h[rows], effective, _key_codes(keys)))
+    rows = rows[by_key]
+    key_values = keys.gather(pl.Series(by_key, dtype=pl.Int64))
+    first = key_values.ne_missing(key_values.shift(1)).fill_null(True).to_numpy()
+    starts = np.flatnonzero(first)
+    sizes = np.diff(np.append(starts, len(rows)))
+    states = _fold_keys(fold, classified, mine, rows, sizes, key_values)
+    last = np.maximum.reduceat(ts[rows], starts) if len(rows) else np.zeros(0, dtype=np.int64)
+    return _fold_frame(
+        fold, key_values.gather(pl.Series(starts, dtype=pl.Int64)), states, sizes, last
+    )
+
+
+def _key_codes(keys: pl.Series) -> np.ndarray:
+    """Integer sort keys in the order of the key values (strings as polars sorts them)."""
+    if keys.dtype == pl.String:
+        return sorted_codes(keys)[0]
+    return keys.rank("dense").to_numpy().astype(np.int64)
+
+
+def _keys(fold: Fold, classified: Any, mine: pl.DataFrame, rows: np.ndarray) -> pl.Series:
+    """The key each applied row names itself (null where its type has no such parameter)."""
+    if fold.key == "aggregate_id":
+        return mine["aggregate_id"].gather(pl.Series(rows, dtype=pl.Int64)).alias("key")
+    values = np.full(mine.height, None, dtype=object)
+    for t, event_type in enumerate(classified.types):
+        names = [p.name for p in event_type.parameters]
+        if fold.key in names and len(classified.rows[t]):
+            values[classified.rows[t]] = classified.values[t][names.index(fold.key)]
+    picked = values[rows].tolist()
+    try:
+        return pl.Series("key", picked, strict=False)
+    except Exception:  # mixed kinds across event types: compare them as text
+        return pl.Series("key", [None if v is None else str(v) for v in picked])
+
+
+def _fold_keys(
+    fold: Fold,
+    classified: Any,
+    mine: pl.DataFrame,
+    rows: np.ndarray,
+    sizes: np.ndarray,
+    key_values: pl.Series,
+) -> list[Any]:
+    reducer, initial = fold.reducer, fold.initial
+    fresh = (
+        (lambda: initial)
+        if isinstance(initial, _IMMUTABLE) or _frozen(initial)
+        else (lambda: copy.deepcopy(initial))
+    )
+    states: list[Any] = []
+    with paused_gc():  # measured: truck-load fold of 196k events 1.12 s -> 0.85 s
+        events = classified.build_frame(mine, rows)
+        stream = iter(events)
+        try:
+            for size in sizes.tolist():
+                states.append(reduce(reducer, islice(stream, size), fresh()))
+        except Exception as exc:
+            k = len(states)
+            offset = int(sizes[:k].sum())
+            key = key_values[offset]
+            history = events[offset : offset + int(sizes[k])]
+            raise_reducer_error(
+                reducer,
+                history,
+                state=fresh(),
+                subject=f"{fold.key}={key!r} (fold {fold.name!r})",
+                aggregate_id=history[0].aggregate_id if history else "",
+                error=exc,
+            )
+    return states
+
+
+def _fold_frame(
+    fold: Fold, keys: pl.Series, states: list[Any], sizes: np.ndarray, last: np.ndarray
+) -> pl.DataFrame:
+    keep = [i for i, s in enumerate(states) if s is not None]
+    if len(keep) < len(states):
+        chosen = pl.Series(keep, dtype=pl.Int64)
+        keys, states = keys.gather(chosen), [states[i] for i in keep]
+        sizes, last = sizes[keep], last[keep]
+    columns: dict[str, pl.Series] = {fold.key: keys.alias(fold.key)}
+    if not states:
+        columns["state"] = pl.Series("state", [], dtype=pl.Null)
+    for name, column in state_columns(states).items() if states else []:
+        if name == fold.key or name in FOLD_COLUMNS:
+            name = f"state_{name}"
+        columns[name] = column.alias(name)
+    columns["events_applied"] = pl.Series("events_applied", sizes, dtype=pl.Int64)
+    columns["last_event_timestamp"] = pl.Series("last_event_timestamp", last, dtype=pl.Int64).cast(
+        _TIME
+    )
+    return pl.DataFrame(columns)
+
+
+def _warn_undecodable(fold: Fold, undecodable: pl.DataFrame) -> None:
+    reasons = "; ".join(f"{n:,} x {reason}" for reason, n in reason_counts(undecodable))
+    warnings.warn(
+        f"fold {fold.name!r}: {undecodable.height:,} {fold.types.aggregate_type} event(s) "
+        f"could not be decoded and were left out ({reasons}). List them with "
+        "`fold.undecodable(events)`; declare the missing types, or build the fold with "
+        "strict=True to raise instead.",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def _frozen(value: Any) -> bool:
+    params = getattr(type(value), "__dataclass_params__", None)
+    return bool(params is not None and params.frozen)
