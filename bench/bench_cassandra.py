@@ -9,7 +9,7 @@ same run and against the same table, times:
   nothing decoded further). After one untimed read (the server flushes and compacts what
   was just written), runs alternate, twice each, and the faster of each is kept, since the
   machine may be shared. For transparency the raw loop is also timed with the garbage
-  collector paused (``baseline_gc_paused_events_per_s``), as ``events()`` pauses it.
+  collector paused (``baseline_gc_paused_events_per_s``), to show what that alone gives.
 * ``cassandra partition reads``: ``store.events("parcel", ids)`` for 10,000 aggregates
   (one prepared query per aggregate, run concurrently) against a driver loop running the
   same prepared SELECT once per aggregate.
@@ -105,6 +105,7 @@ def _session(host: str, port: int) -> tuple[Any, Any]:
 
 #: Cassandra runs up to a million events here (issue 3); larger would take hours to write.
 MAX_SCALE = 1_000_000
+
 
 def _sample(scale: int) -> Any:
     return cl.sample.parcels(max(1, round(scale / _EVENTS_PER_PARCEL)), seed=11)

@@ -171,7 +171,7 @@ def _raw_load(address: str, topic: str) -> int:
 
 
 def _one_by_one(source: Any) -> Any:
-    from concursus_lab.sources.kafka import source as _kafka
+    from concursus_lab.sources.kafka import private as _kafka
 
     hook = _kafka.read_whole_fetches
     _kafka.read_whole_fetches = lambda consumer: False

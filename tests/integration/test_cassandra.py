@@ -373,7 +373,7 @@ def test_a_server_restart_during_a_scan_is_survived_or_reported(
     import socket
 
     from concursus_lab import services
-    from concursus_lab.sources.cassandra import source as _cassandra
+    from concursus_lab.sources.cassandra.reader import Reader
 
     host, port = cassandra_address.rsplit(":", 1)
     store.append(cl.sample.parcels(6000, seed=9))
@@ -396,7 +396,7 @@ def test_a_server_restart_during_a_scan_is_survived_or_reported(
         finally:
             restarted.set()
 
-    add = _cassandra._Reader.add
+    add = Reader.add
 
     def add_then_restart(self, task, rows):
         add(self, task, rows)
@@ -407,7 +407,7 @@ def test_a_server_restart_during_a_scan_is_survived_or_reported(
             while answering() and time.monotonic() < deadline:
                 time.sleep(0.1)
 
-    monkeypatch.setattr(_cassandra._Reader, "add", add_then_restart)
+    monkeypatch.setattr(Reader, "add", add_then_restart)
     try:
         # no retries: the read must stop, and say what it read and what it did not
         brittle = cl.open(url, concurrency=1, fetch_size=100, retries=0)

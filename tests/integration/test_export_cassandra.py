@@ -68,8 +68,11 @@ def test_a_fold_view_is_written_read_back_and_upserted(cassandra_address, sessio
     table = session.cluster.metadata.keyspaces[keyspace].tables["truck_load"]
     assert [c.name for c in table.partition_key] == ["truckId"]  # the case is kept
     assert {c: str(t.cql_type) for c, t in table.columns.items()} == {
-        "truckId": "text", "on_board": "bigint", "delivered": "bigint",
-        "events_applied": "bigint", "last_event_timestamp": "timestamp",
+        "truckId": "text",
+        "on_board": "bigint",
+        "delivered": "bigint",
+        "events_applied": "bigint",
+        "last_event_timestamp": "timestamp",
     }
     rows = {r.truckId: r for r in session.execute(f'SELECT * FROM {keyspace}."truck_load"')}
     assert (rows["LEW-1"].on_board, rows["LEW-1"].delivered) == (0, 1)
@@ -106,5 +109,9 @@ def test_composite_keys_lists_and_a_table_that_does_not_fit(cassandra_address, s
     with pytest.raises(SchemaError, match="does not identify the view's rows"):
         cl.export(view, url, table="other", key="truck")
     with pytest.raises(SourceUnavailable, match="keyspace 'no_such_keyspace' does not exist"):
-        cl.export(view, f"cassandra://{cassandra_address}/no_such_keyspace", table="t",
-                  key=["truck", "day"])
+        cl.export(
+            view,
+            f"cassandra://{cassandra_address}/no_such_keyspace",
+            table="t",
+            key=["truck", "day"],
+        )

@@ -396,14 +396,14 @@ def test_copy_local_store_to_kafka_and_back(tmp_path, url):
 def test_a_broker_restart_during_a_read_is_survived_or_reported(store, url, monkeypatch):
     """Stop the real Kafka in the middle of a read, start it again, and look."""
     from concursus_lab import services
-    from concursus_lab.sources.kafka import source as _kafka
+    from concursus_lab.sources.kafka import connection, reading
 
     sample = cl.sample.parcels(8000, seed=18)
     store.append(sample)
     expected = canonical_sort(store.events(duplicates="keep"))
-    monkeypatch.setattr(_kafka, "_DECODE_BATCH", 2_000)
-    monkeypatch.setattr(_kafka, "_PARTITION_FETCH_BYTES", 64 * 1024)  # many fetches
-    decode = _kafka._decode
+    monkeypatch.setattr(reading, "_DECODE_BATCH", 2_000)
+    monkeypatch.setattr(connection, "_PARTITION_FETCH_BYTES", 64 * 1024)  # many fetches
+    decode = reading.decode
     calls = {"n": 0, "pause": 0.0}
     restarted = threading.Event()
 
@@ -423,7 +423,7 @@ def test_a_broker_restart_during_a_read_is_survived_or_reported(store, url, monk
             threading.Thread(target=restart, daemon=True).start()
         return decode(chunks)
 
-    monkeypatch.setattr(_kafka, "_decode", decode_then_stop)
+    monkeypatch.setattr(reading, "decode", decode_then_stop)
     try:
         # a short patience: the read must stop, and say what it had
         impatient = cl.open(url, timeout=3)
@@ -457,13 +457,34 @@ def test_a_broker_restart_during_a_read_is_survived_or_reported(store, url, monk
 
 def test_records_read_one_by_one_decode_the_same(store, monkeypatch):
     """When kafka-python offers no hook for whole fetches, the answer is the same."""
-    from concursus_lab.sources.kafka import source as _kafka
+    from concursus_lab.sources.kafka import private
 
     store.append(cl.sample.parcels(300, seed=19))
     whole = store.events(duplicates="keep")
-    monkeypatch.setattr(_kafka, "read_whole_fetches", lambda consumer: False)
+    monkeypatch.setattr(private, "read_whole_fetches", lambda consumer: False)
     one_by_one = store.events(duplicates="keep")
     assert one_by_one.equals(whole)
+
+
+def test_an_unverified_kafka_python_reads_by_its_public_path_and_says_so(store, monkeypatch):
+    """Outside the verified versions: one warning naming the version, the same frame."""
+    import kafka
+
+    from concursus_lab.sources.kafka import private
+
+    store.append(cl.sample.parcels(300, seed=20))
+    whole = store.events(duplicates="keep")
+    monkeypatch.setattr(kafka, "__version__", "99.0.0")
+    monkeypatch.setattr(private, "_warned", set())
+    private._unverified.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match=r"kafka-python 99\.0\.0 is not one") as caught:
+            public = store.events(duplicates="keep")
+            again = store.events(duplicates="keep")
+        assert len([w for w in caught if "public path" in str(w.message)]) == 1
+    finally:
+        private._unverified.cache_clear()
+    assert public.equals(whole) and again.equals(whole)
 
 
 def test_a_refusal_is_told_apart_from_an_unreachable_broker(kafka_address, topic):

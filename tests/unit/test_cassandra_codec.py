@@ -19,9 +19,8 @@ from hypothesis import strategies as st
 import concursus_lab as cl
 from concursus_lab.exceptions import SourceError
 from concursus_lab.frame.schema import normalise_parameters
-from concursus_lab.sources.cassandra.codec import (
-    QUARANTINE_SCHEMA,
-    decode_rows,
+from concursus_lab.sources.cassandra.codec import QUARANTINE_SCHEMA, decode_rows
+from concursus_lab.sources.cassandra.parameters import (
     encode_parameters,
     parameters_json,
     parse_map,
@@ -248,7 +247,7 @@ def test_decoding_the_sample_gives_it_back():
 
 
 def test_urls():
-    from concursus_lab.sources.cassandra.source import parse_url
+    from concursus_lab.sources.cassandra.connect import parse_url
 
     address = parse_url("cassandra://db1,db2:9142/Concursus?consistency=one")
     assert address.hosts == ("db1", "db2")
@@ -269,7 +268,7 @@ def test_urls():
 @pytest.mark.parametrize("ring", [[0], [-5, 7, 2**62], list(range(-(2**62), 2**62, 2**59))])
 @pytest.mark.parametrize("wanted", [1, 7, 32])
 def test_token_ranges_cover_the_ring_once_and_respect_node_tokens(ring, wanted):
-    from concursus_lab.sources.cassandra.source import token_ranges
+    from concursus_lab.sources.cassandra.queries import token_ranges
 
     ranges = token_ranges(ring, wanted)
     assert ranges[0][0] == -(2**63)

@@ -368,15 +368,15 @@ def test_bad_kafka_urls_are_refused_before_connecting(url, match):
 def test_a_missing_client_says_how_to_install_it(monkeypatch):
     import sys
 
-    from concursus_lab.sources.kafka import source as _kafka
+    from concursus_lab.sources.kafka.connection import kafka_python
 
-    _kafka._kafka.cache_clear()
+    kafka_python.cache_clear()
     monkeypatch.setitem(sys.modules, "kafka", None)
     try:
         with pytest.raises(MissingDependency, match=r"pip install 'concursus-lab\[kafka\]'"):
             cl.open("kafka://127.0.0.1:9092/t")
     finally:
-        _kafka._kafka.cache_clear()
+        kafka_python.cache_clear()
 
 
 def test_importing_the_package_does_not_import_kafka():

@@ -13,6 +13,7 @@ from tests.shape import FUNCTION_LINES, MODULE_LINES, sizes
 #: Where a split would hurt reading more than the length does, and why.
 LONGER_ON_PURPOSE: dict[str, str] = {}
 
+
 def test_no_module_or_function_is_over_the_limit():
     too_long = []
     for size in sizes():

@@ -1,5 +1,8 @@
-"""Connecting to Cassandra: the URL, credentials and TLS from the environment, the
-driver's session, and the protocol handler that keeps every cell as raw bytes."""
+"""Connecting to Cassandra: the URL, credentials and TLS from the environment, the session.
+
+The session's rows are tuples (``tuple_factory``); :mod:`.raw_cells` then makes it hand
+every cell over as the bytes Cassandra sent.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import os
 import ssl
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from concursus_lab.exceptions import MissingDependency, SourceError, SourceUnavailable
 
@@ -150,60 +153,7 @@ def connect(
             cluster.shutdown()
             _raise_unavailable(address, exc)
         break
-    session.client_protocol_handler = _raw_protocol_handler()
     return cluster, session
-
-
-_RAW_HANDLER: Any = None
-
-
-def _raw_protocol_handler() -> Any:
-    """The driver's protocol handler, except that every cell stays as the bytes it was sent.
-
-    Text, timestamps, UUIDs, ints and the parameters map arrive as bytes and are decoded
-    column-wise by :mod:`._cassandra_codec`.
-    The driver's Cython row parser is used when it is compiled (it is in the PyPI wheels).
-    (The driver's NumpyProtocolHandler would not help: it makes arrays only for numeric
-    columns, and with NumPy 2 a page holding an ``int`` column comes back with no rows and
-    no error; see docs/cassandra.md.)
-    """
-    global _RAW_HANDLER
-    if _RAW_HANDLER is not None:
-        return _RAW_HANDLER
-    from cassandra import cqltypes
-    from cassandra.protocol import ProtocolHandler, ResultMessage
-
-    def as_raw(metadata: list | None) -> list | None:
-        if not metadata:
-            return metadata
-        return [(ks, table, name, cqltypes.BytesType) for ks, table, name, _ in metadata]
-
-    base = ProtocolHandler.message_types_by_opcode[ResultMessage.opcode]
-
-    class RawResultMessage(base):
-        def recv_results_metadata(self, f, user_type_map):
-            super().recv_results_metadata(f, user_type_map)
-            self.column_metadata = as_raw(self.column_metadata)
-
-        def recv_results_rows(
-            self, f, protocol_version, user_type_map, result_metadata, column_encryption_policy
-        ):
-            return super().recv_results_rows(
-                f,
-                protocol_version,
-                user_type_map,
-                as_raw(result_metadata),
-                column_encryption_policy,
-            )
-
-    class RawProtocolHandler(ProtocolHandler):
-        message_types_by_opcode: ClassVar[dict] = {
-            **ProtocolHandler.message_types_by_opcode,
-            RawResultMessage.opcode: RawResultMessage,
-        }
-
-    _RAW_HANDLER = RawProtocolHandler
-    return RawProtocolHandler
 
 
 def _raise_unavailable(address: Address, exc: Exception) -> None:

@@ -107,100 +107,128 @@ def run(
     Raises :class:`Stopped` when a page fails ``retries`` times in a row, fails for a reason
     that does not pass, or the run is interrupted (``KeyboardInterrupt``).
     """
-    transient = transient_errors()
-    source: Iterator[Task] = iter(tasks)
-    ready: deque[Task] = deque()
-    waiting: list[tuple[float, int, Task]] = []  # (when, tiebreak, task)
-    tiebreak = itertools.count()
-    in_flight: dict[int, tuple[Any, Task]] = {}
-    arrived: queue.SimpleQueue = queue.SimpleQueue()
-    finished = 0
-    exhausted = False
-    current: Task | None = None  # the task whose page is being handed over
-
-    def launch(task: Task) -> None:
-        future = session.execute_async(
-            task.statement, paging_state=task.paging_state, timeout=timeout
-        )
-        key = id(future)
-        in_flight[key] = (future, task)
-        future.add_callbacks(
-            callback=lambda _rows, k=key: arrived.put(k),
-            errback=lambda _exc, k=key: arrived.put(k),
-        )
-
+    state = _Run(session, tasks, retries=retries, timeout=timeout)
     try:
         while True:
-            now = time.monotonic()
-            while waiting and waiting[0][0] <= now:
-                ready.append(heapq.heappop(waiting)[2])
-            while len(in_flight) < concurrency:
-                if ready:
-                    launch(ready.popleft())
+            state.release_due()
+            state.launch_up_to(concurrency)
+            if not state.in_flight:
+                if state.waiting:
+                    sleep(max(0.0, state.waiting[0][0] - time.monotonic()))
                     continue
-                if exhausted:
-                    break
-                task = next(source, None)
-                if task is None:
-                    exhausted = True
-                    break
-                launch(task)
-            if not in_flight:
-                if waiting:
-                    sleep(max(0.0, waiting[0][0] - time.monotonic()))
-                    continue
-                if exhausted and not ready:
-                    return finished
+                if state.exhausted and not state.ready:
+                    return state.finished
                 continue
-            wait = None if not waiting else max(0.01, waiting[0][0] - time.monotonic())
-            try:
-                key = arrived.get(timeout=wait)
-            except queue.Empty:
-                continue
-            future, task = in_flight.pop(key)
-            try:
-                result = future.result()
-            except transient as exc:
-                task.failures += 1
-                if task.failures > retries:
-                    raise _stop(exc, task, in_flight, ready, waiting, finished) from exc
-                backoff = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (task.failures - 1))
-                heapq.heappush(waiting, (time.monotonic() + backoff, next(tiebreak), task))
-                continue
-            except Exception as exc:
-                raise _stop(exc, task, in_flight, ready, waiting, finished) from exc
-            task.failures = 0
-            rows = result.current_rows
-            current = task
-            on_page(task, rows)
-            current = None
-            # The driver keeps the page in a reference cycle around its future; emptying
-            # the list frees the rows now, even while the caller pauses the collector.
-            task.pages += 1
-            task.rows += len(rows)
-            task.paging_state = result.paging_state
-            rows.clear()
-            del result, future
-            if task.paging_state is None:
-                task.done = True
-                finished += 1
-                if on_task_done is not None:
-                    on_task_done(task)
-            else:
-                ready.appendleft(task)  # finish a started task first: less held state
+            key = state.next_arrival()
+            if key is not None:
+                state.take(key, on_page, on_task_done)
     except KeyboardInterrupt as exc:
-        raise _stop(exc, current, in_flight, ready, waiting, finished) from exc
+        raise state.stop(exc, state.current) from exc
 
 
-def _stop(
-    cause: BaseException,
-    failed: Task | None,
-    in_flight: dict[int, tuple[Any, Task]],
-    ready: deque[Task],
-    waiting: list[tuple[float, int, Task]],
-    finished: int,
-) -> Stopped:
-    unfinished = [failed] if failed is not None else []
-    unfinished += [task for _, task in in_flight.values()]
-    unfinished += list(ready) + [task for _, _, task in waiting]
-    return Stopped(cause, unfinished, finished)
+class _Run:
+    """One :func:`run`'s tasks: ready to ask for a page, waiting out a backoff, or in flight."""
+
+    def __init__(self, session: Any, tasks: Iterable[Task], *, retries: int, timeout: float):
+        self.session = session
+        self.retries = retries
+        self.timeout = timeout
+        self.transient = transient_errors()
+        self.source: Iterator[Task] = iter(tasks)
+        self.ready: deque[Task] = deque()
+        self.waiting: list[tuple[float, int, Task]] = []  # (when, tiebreak, task)
+        self.tiebreak = itertools.count()
+        self.in_flight: dict[int, tuple[Any, Task]] = {}
+        self.arrived: queue.SimpleQueue = queue.SimpleQueue()
+        self.finished = 0
+        self.exhausted = False
+        self.current: Task | None = None  # the task whose page is being handed over
+
+    def release_due(self) -> None:
+        """Tasks whose backoff is over become ready."""
+        now = time.monotonic()
+        while self.waiting and self.waiting[0][0] <= now:
+            self.ready.append(heapq.heappop(self.waiting)[2])
+
+    def launch_up_to(self, concurrency: int) -> None:
+        """Ask for pages, ready tasks first, then new ones, until ``concurrency`` are in flight."""
+        while len(self.in_flight) < concurrency:
+            if self.ready:
+                self._launch(self.ready.popleft())
+                continue
+            if self.exhausted:
+                break
+            task = next(self.source, None)
+            if task is None:
+                self.exhausted = True
+                break
+            self._launch(task)
+
+    def _launch(self, task: Task) -> None:
+        future = self.session.execute_async(
+            task.statement, paging_state=task.paging_state, timeout=self.timeout
+        )
+        key = id(future)
+        self.in_flight[key] = (future, task)
+        future.add_callbacks(
+            callback=lambda _rows, k=key: self.arrived.put(k),
+            errback=lambda _exc, k=key: self.arrived.put(k),
+        )
+
+    def next_arrival(self) -> int | None:
+        """The key of the next page to arrive, or None when a backoff ends first."""
+        wait = None if not self.waiting else max(0.01, self.waiting[0][0] - time.monotonic())
+        try:
+            return self.arrived.get(timeout=wait)
+        except queue.Empty:
+            return None
+
+    def take(
+        self,
+        key: int,
+        on_page: Callable[[Task, list], None],
+        on_task_done: Callable[[Task], None] | None,
+    ) -> None:
+        """Hand an arrived page over, then queue its task's next page; or retry, or stop."""
+        future, task = self.in_flight.pop(key)
+        try:
+            result = future.result()
+        except self.transient as exc:
+            self._retry_later(task, exc)
+            return
+        except Exception as exc:
+            raise self.stop(exc, task) from exc
+        task.failures = 0
+        rows = result.current_rows
+        self.current = task
+        on_page(task, rows)
+        self.current = None
+        # The driver keeps the page in a reference cycle around its future; emptying
+        # the list frees the rows now, not at the collector's next pass.
+        task.pages += 1
+        task.rows += len(rows)
+        task.paging_state = result.paging_state
+        rows.clear()
+        del result, future
+        if task.paging_state is None:
+            task.done = True
+            self.finished += 1
+            if on_task_done is not None:
+                on_task_done(task)
+        else:
+            self.ready.appendleft(task)  # finish a started task first: less held state
+
+    def _retry_later(self, task: Task, exc: BaseException) -> None:
+        """Ask for the same page again after a backoff, or stop after ``retries`` in a row."""
+        task.failures += 1
+        if task.failures > self.retries:
+            raise self.stop(exc, task) from exc
+        backoff = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (task.failures - 1))
+        heapq.heappush(self.waiting, (time.monotonic() + backoff, next(self.tiebreak), task))
+
+    def stop(self, cause: BaseException, failed: Task | None) -> Stopped:
+        """The :class:`Stopped` for this run now: ``failed`` and every task not finished."""
+        unfinished = [failed] if failed is not None else []
+        unfinished += [task for _, task in self.in_flight.values()]
+        unfinished += list(self.ready) + [task for _, _, task in self.waiting]
+        return Stopped(cause, unfinished, self.finished)

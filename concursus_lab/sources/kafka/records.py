@@ -19,14 +19,14 @@ The layout parsed is Kafka's own, stable since 0.11 (``DefaultRecordBatch``)::
 Older formats (magic 0 and 1) raise :class:`Unsupported`, and kafka-python reads them
 record by record.
 
-:func:`read_whole_fetches` makes a kafka-python consumer's ``poll()`` return one
-:class:`Records` per partition fetch; :func:`chunks` turns any ``poll()`` answer (whole
-fetches or kafka-python's record objects) into ``(partition, Records)`` pairs.
+:func:`concursus_lab.sources.kafka.private.read_whole_fetches` makes a kafka-python
+consumer's ``poll()`` return one :class:`Records` per partition fetch; :func:`chunks` turns
+any ``poll()`` answer (whole fetches or kafka-python's record objects) into
+``(partition, Records)`` pairs. Nothing here touches kafka-python's private API.
 """
 
 from __future__ import annotations
 
-import functools
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -63,7 +63,8 @@ class Records:
     timestamps: np.ndarray  # int64, epoch milliseconds
     next_offset: int  # where the next fetch starts: after the last complete batch
     bytes: int = 0
-    #: kafka-python skips records whose ``.offset`` is before the fetch position.
+    #: kafka-python skips records whose ``.offset`` is before the fetch position (see
+    #: :mod:`concursus_lab.sources.kafka.private`): the first offset, or where it would be.
     offset: int = field(default=0)
 
     def __len__(self) -> int:
@@ -243,55 +244,11 @@ def _varints(raw: np.ndarray, pos: np.ndarray, width: int) -> tuple[np.ndarray, 
     return signed, size
 
 
-# -- kafka-python's side -------------------------------------------------------------------
-
-
-def read_whole_fetches(consumer: Any) -> bool:
-    """Have ``consumer.poll()`` hand over each partition's fetch as one :class:`Records`.
-
-    kafka-python builds two objects per record; this swaps in a subclass of its
-    ``PartitionRecords`` that parses the fetch with :func:`parse` instead. When this version
-    of kafka-python has no such hook, nothing changes and records come one by one.
-    """
-    fetcher = getattr(consumer, "_fetcher", None)
-    base = getattr(type(fetcher), "PartitionRecords", None)
-    if base is None or not callable(getattr(base, "_unpack_records", None)):
-        return False
-    fetcher.PartitionRecords = _whole_fetch_class(base)
-    return True
-
-
-@functools.cache
-def _whole_fetch_class(base: type) -> type:
-    class WholeFetch(base):  # type: ignore[misc, valid-type]
-        def _unpack_records(self, tp, records, key_deserializer, value_deserializer):
-            buffer = getattr(records, "_buffer", None)
-            try:
-                if buffer is None:
-                    raise Unsupported("no raw buffer")
-                chunk = parse(buffer, fetch_offset=self.fetch_offset, check_crcs=self.check_crcs)
-            except Unsupported:
-                ones = list(
-                    super()._unpack_records(tp, records, key_deserializer, value_deserializer)
-                )
-                chunk = from_consumer_records(ones, self.next_fetch_offset)
-            except CorruptRecords as exc:
-                from kafka.errors import CorruptRecordError
-
-                raise CorruptRecordError(f"partition {tp.partition}: {exc}") from exc
-            else:
-                self.next_fetch_offset = max(self.next_fetch_offset, chunk.next_offset)
-                self.records_read += len(chunk)
-                self.bytes_read += chunk.bytes
-            if len(chunk):
-                yield chunk
-            self.drain()
-
-    WholeFetch.__name__ = WholeFetch.__qualname__ = "WholeFetchPartitionRecords"
-    return WholeFetch
+# -- kafka-python's record objects (its public path) -------------------------------------
 
 
 def from_consumer_records(records: list[Any], next_offset: int) -> Records:
+    """kafka-python's record objects (``ConsumerRecord``) as one :class:`Records`."""
     offsets = np.fromiter((r.offset for r in records), dtype=np.int64, count=len(records))
     timestamps = np.fromiter((r.timestamp for r in records), dtype=np.int64, count=len(records))
     first = int(offsets[0]) if len(records) else next_offset

@@ -1,0 +1,73 @@
+"""Following a topic: new events as they arrive, a frame per batch, for live views.
+
+:func:`follow` is the generator behind :meth:`KafkaSource.follow
+<concursus_lab.sources.kafka.source.KafkaSource.follow>`: it polls from given offsets on,
+reconnects after a broker's error and goes on from where it was, and decodes at most
+``batch`` records into each frame it yields (every delivery kept).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from concursus_lab.sources.kafka.connection import kafka_python
+from concursus_lab.sources.kafka.reading import decode, warn_quarantine
+from concursus_lab.sources.kafka.records import chunks as by_partition
+from concursus_lab.sources.kafka.records import split
+
+if TYPE_CHECKING:
+    from concursus_lab.sources.kafka.source import KafkaSource
+
+
+def follow(
+    source: KafkaSource,
+    starts: dict[Any, int],
+    keep: pl.Expr | None,
+    poll_timeout: float,
+    batch: int,
+    idle_timeout: float | None,
+) -> Iterator[pl.DataFrame]:
+    """Frames of the records after ``starts``; bad records join ``source.quarantine``."""
+    kafka = kafka_python()
+    positions = dict(starts)
+
+    def connect() -> Any:
+        consumer = source._consumer()
+        consumer.assign(list(positions))
+        for tp, offset in positions.items():
+            consumer.seek(tp, offset)
+        return consumer
+
+    consumer = connect()
+    try:
+        last_seen = time.monotonic()
+        while True:
+            try:
+                chunks = by_partition(consumer.poll(timeout_ms=int(poll_timeout * 1000)))
+            except kafka.errors.KafkaError:  # reconnect, and go on from where it was
+                time.sleep(poll_timeout)
+                consumer.close()
+                consumer = connect()
+                continue
+            if not chunks:
+                if idle_timeout is not None and time.monotonic() - last_seen > idle_timeout:
+                    return
+                continue
+            last_seen = time.monotonic()
+            for tp, records in chunks:
+                positions[tp] = max(positions[tp], int(records.offsets[-1]) + 1)
+            for part in split(chunks, batch):
+                frame, bad = decode(part)
+                if bad.height:
+                    source._quarantine = pl.concat([source._quarantine, bad])
+                    warn_quarantine(bad.height, source.topic)
+                if keep is not None:
+                    frame = frame.filter(keep)
+                if frame.height:
+                    yield frame
+    finally:
+        consumer.close()
