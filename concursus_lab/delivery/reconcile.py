@@ -28,10 +28,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import orjson
 import polars as pl
 
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.frame import canonical_json
 from concursus_lab.frame.identity import IDENTITY, winners
 from concursus_lab.frame.schema import validate
 
@@ -264,8 +264,8 @@ def _same_json(left: pl.Series, right: pl.Series) -> list[bool]:
             out.append(x is None and y is None)
             continue
         try:
-            out.append(orjson.loads(x) == orjson.loads(y))
-        except orjson.JSONDecodeError:
+            out.append(canonical_json.loads(x) == canonical_json.loads(y))
+        except canonical_json.NotCanonical:
             out.append(False)
     return out
 

@@ -2,7 +2,7 @@
 
 :func:`classify` sorts the rows of one aggregate type into its declared event types and
 decodes their ``parameters`` texts into per-type value arrays: with polars' JSON decoder
-where a type's parameters allow it, else one ``orjson`` parse per row. Rows that cannot be
+where a type's parameters allow it, else one exact JSON parse per row. Rows that cannot be
 decoded get a reason, never a silent drop. ``EventTypes.decode``, ``state_at`` and the
 projections' folds all decode through here.
 """
@@ -15,13 +15,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-import orjson
 import polars as pl
 
 from concursus_lab.common.text import shown
 from concursus_lab.events.parameters import FAST, NO_DEFAULT, Parameter, coerce
 from concursus_lab.events.types import MAX_SHOWN, EventType, EventTypes
 from concursus_lab.exceptions import DecodeError
+from concursus_lab.frame import canonical_json
 
 
 class Classified:
@@ -309,8 +309,8 @@ def _to_array(column: pl.Series) -> np.ndarray:
 def _decode_one(event_type: EventType, text: str | None) -> tuple[bool, Any]:
     """(True, parameter values in declared order) or (False, reason)."""
     try:
-        value = orjson.loads(text) if text is not None else None
-    except orjson.JSONDecodeError:
+        value = canonical_json.loads(text) if text is not None else None
+    except canonical_json.NotCanonical:
         return False, f"parameters are not valid JSON: {shown(text)}"
     if type(value) is not dict:
         return False, f"parameters are not a JSON object: {shown(text)}"

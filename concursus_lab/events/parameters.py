@@ -18,6 +18,10 @@ from typing import Any
 from concursus_lab.common.text import shown
 from concursus_lab.common.time import to_utc
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.frame.canonical_json import number
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
 
 #: Attributes every event instance carries besides its parameters.
 METADATA = ("aggregate_id", "event_timestamp", "processing_timestamp", "stream_id")
@@ -219,6 +223,21 @@ def _to_datetime(p: Parameter, value: Any) -> tuple[bool, Any]:
 
 
 def jsonable(value: Any) -> Any:
+    """A checked parameter value as Java Concursus's Jackson writes it: an instant as epoch
+    seconds with nine decimals (``1459420277.981000000``), a date as ``[1968, 5, 28]``.
+
+    >>> from concursus_lab.frame.canonical_json import dumps
+    >>> dumps(jsonable(dt.datetime(2016, 3, 31, 10, 31, 17, 981000, tzinfo=dt.UTC)))
+    '1459420277.981000000'
+    >>> dumps(jsonable(dt.datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=dt.UTC)))
+    '-0.500000000'
+    >>> jsonable(dt.date(1968, 5, 28))
+    [1968, 5, 28]
+    """
     if type(value) is dt.datetime:
-        return value.isoformat()
+        micros = (value - _EPOCH) // _MICROSECOND
+        sign, micros = ("-", -micros) if micros < 0 else ("", micros)
+        return number(f"{sign}{micros // 1_000_000}.{micros % 1_000_000:06d}000")
+    if type(value) is dt.date:
+        return [value.year, value.month, value.day]
     return value

@@ -53,7 +53,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-import orjson
 import polars as pl
 
 from concursus_lab.common.gc import paused_gc
@@ -66,6 +65,7 @@ from concursus_lab.events.parameters import (
     parameters_of,
 )
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.frame import canonical_json
 from concursus_lab.frame.schema import COLUMNS, INITIAL, NEITHER, TERMINAL, validate
 
 _KINDS = {"initial": INITIAL, "event": NEITHER, "terminal": TERMINAL}
@@ -310,7 +310,8 @@ class EventTypes:
 
         ``name``, ``version`` and ``characteristics`` (1 initial, 2 terminal, 0 neither) come
         from the declaration; ``parameters`` is the canonical JSON of the parameter fields
-        (keys sorted, dates as ``"1968-05-28"``, datetimes as ISO 8601 in UTC).
+        (keys sorted, numbers exact, dates and datetimes as Java Concursus writes them:
+        ``[1968, 5, 28]`` and epoch seconds with nanoseconds, ``1459420277.981000000``).
         An instance without ``processing_timestamp`` is taken as logged at its event time;
         ``processing_id`` is a time-based UUID of the processing time.
 
@@ -322,7 +323,6 @@ class EventTypes:
         from concursus_lab.frame.timeuuid import time_uuids
 
         rows: dict[str, list] = {c: [] for c in COLUMNS if c != "processing_id"}
-        dumps, option = orjson.dumps, orjson.OPT_SORT_KEYS
         for i, instance in enumerate(instances):
             event_type = self.event_type(instance)
             aggregate_id = instance.aggregate_id
@@ -356,7 +356,7 @@ class EventTypes:
             rows["processing_timestamp"].append(processed)
             rows["name"].append(event_type.name)
             rows["version"].append(event_type.version)
-            rows["parameters"].append(dumps(values, option=option).decode())
+            rows["parameters"].append(_parameters_text(values, i, instance))
             rows["characteristics"].append(event_type.characteristics)
         time = pl.Datetime("us", "UTC")
         frame = pl.DataFrame(
@@ -414,6 +414,16 @@ class Decoded:
         for reason, count in reason_counts(self.undecodable):
             text += f"\n  {count:,} x {reason}"
         return text
+
+
+def _parameters_text(values: dict[str, Any], i: int, instance: Any) -> str:
+    try:
+        return canonical_json.dumps(values)
+    except canonical_json.NotCanonical as exc:
+        raise SchemaError(
+            f"instance {i} ({type(instance).__name__}): its parameters are {exc}; flatten "
+            "them before encoding."
+        ) from None
 
 
 def reason_counts(undecodable: pl.DataFrame) -> list[tuple[str, int]]:

@@ -9,14 +9,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from typing import Any
 
-import orjson
 import polars as pl
 
 from concursus_lab.common.text import clip
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.frame import canonical_json
 
 TIME = pl.Datetime("us", "UTC")
 
@@ -42,6 +43,10 @@ NULLABLE = frozenset({"processing_id"})
 
 #: ``characteristics`` values, as Concursus sets them.
 INITIAL, TERMINAL, NEITHER = 1, 2, 0
+
+#: The times a frame may hold: what Python's datetime (and so every reader) can represent.
+FIRST_TIME = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+LAST_TIME = dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC)
 
 _MAX_SHOWN = 3
 
@@ -172,6 +177,17 @@ def _value_problems(frame: pl.DataFrame, *, check_parameters: bool) -> list[str]
             f"column `characteristics` must be 0 (neither), 1 (initial) or 2 (terminal); "
             f"{count} row(s) are not, first at row {row}: {value!r}"
         )
+    for column in ("event_timestamp", "processing_timestamp"):
+        outside = ~pl.col(column).is_between(FIRST_TIME, LAST_TIME)
+        count = frame.select(outside.sum()).item()
+        if count:
+            row = _first_row(frame, outside)
+            value = frame[column].slice(row, 1).cast(pl.String).item()  # no Python datetime
+            problems.append(
+                f"column `{column}` has {count} time(s) outside years 1 to 9999, first at row "
+                f"{row}: {value}; no source reads those back (Python's datetime, "
+                "Java's Instant as Concursus writes it). Fix or drop those rows"
+            )
     if check_parameters:
         problems.extend(_parameter_problems(frame["parameters"]))
     return problems
@@ -183,46 +199,38 @@ def _parameter_problems(parameters: pl.Series) -> list[str]:
         return []
     shown = "; ".join(f"row {r}: {clip(t)!r} ({why})" for r, t, why in bad_rows)
     return [
-        f"column `parameters` must hold one JSON object per row; {n_bad} row(s) do not, "
-        f"{shown}. Wrap other values in an object, e.g. '{{\"value\": 42}}'"
+        f"column `parameters` must hold one JSON object per row, nested at most "
+        f"{canonical_json.MAX_DEPTH} levels; {n_bad} row(s) do not, {shown}. Wrap other "
+        f"values in an object, e.g. '{{\"value\": 42}}'"
     ]
 
 
 def normalise_parameters(
     parameters: pl.Series,
 ) -> tuple[pl.Series, int, list[tuple[int, str, str]]]:
-    """Parse every ``parameters`` text once and write it canonically (compact, keys sorted).
+    """Parse every ``parameters`` text once and write it canonically
+    (:mod:`concursus_lab.frame.canonical_json`: compact, keys sorted, numbers exact).
 
-    Returns the canonical texts, the number of rows that are not a JSON object, and the
-    first few of those as ``(row, text, reason)``; bad rows are passed through unchanged.
+    Returns the canonical texts, the number of rows that have no canonical form (not a
+    JSON object, or nested too deeply), and the first few of those as ``(row, text,
+    reason)``; those rows are passed through unchanged.
     """
-    loads, dumps, sort_keys = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
+    risky = parameters.str.contains(canonical_json.RISKY).fill_null(False).to_list()
     n_bad = 0
     bad_rows: list[tuple[int, str, str]] = []
     out: list[str | None] = []
-    for row, text in enumerate(parameters.to_list()):
+    for row, (text, exact) in enumerate(zip(parameters.to_list(), risky, strict=True)):
         if text is None:
             out.append(None)
             continue
         try:
-            value = loads(text)
-        except orjson.JSONDecodeError:
-            value, why = None, "not valid JSON"
-        else:
-            why = _kind_name(value)
-        if type(value) is dict:
-            out.append(dumps(value, option=sort_keys).decode())
-        else:
+            out.append(canonical_json.canonical(text, risky=exact))
+        except canonical_json.NotCanonical as why:
             out.append(text)
             n_bad += 1
             if len(bad_rows) < _MAX_SHOWN:
-                bad_rows.append((row, text, why))
+                bad_rows.append((row, text, str(why)))
     return pl.Series(parameters.name, out, dtype=pl.String), n_bad, bad_rows
-
-
-def _kind_name(value: Any) -> str:
-    names = {dict: "a JSON object", list: "a JSON array", str: "a JSON string"}
-    return names.get(type(value), "a JSON " + ("null" if value is None else "number or boolean"))
 
 
 def _first_row(frame: pl.DataFrame, predicate: pl.Expr) -> int:

@@ -184,7 +184,7 @@ def test_encode_writes_canonical_rows():
     assert frame["version"].to_list() == ["0", "2", "0"]
     assert frame["parameters"].to_list() == [
         '{"age":null,"name":"Arthur"}',
-        '{"address":"Cottington","note":null,"rooms":[2,3],"since":"1968-05-28",'
+        '{"address":"Cottington","note":null,"rooms":[2,3],"since":[1968,5,28],'
         '"tags":{"a":[1],"b":1}}',
         "{}",
     ]

@@ -1,0 +1,164 @@
+"""Canonical ``parameters`` JSON: compact, keys sorted, every number exactly as it was written.
+
+The frame's ``parameters`` column holds one JSON object per event. Every writer (``append``
+of every source, ``EventTypes.encode``) and every reader writes it in one canonical form, so
+that equal parameters are equal text:
+
+* compact (no spaces) with object keys sorted, as Concursus's Jackson writes them when told
+  to sort, and as :mod:`orjson` writes them;
+* **numbers keep their exact text**: an integer of any size keeps every digit (an account
+  number of 30 digits), and a decimal keeps the digits it was written with
+  (``1459420277.981000000``, as Java writes an ``Instant``; ``0.10``), never rounded through a
+  double;
+* nested at most :data:`MAX_DEPTH` levels (objects and arrays); deeper parameters are refused
+  on write and quarantined on read, never half-written.
+
+:func:`canonical` rewrites one text and says why when it cannot; :func:`loads` reads one with
+integers exact; :func:`dumps` writes a Python value canonically.
+
+>>> canonical('{"b": 1.10, "a": 123456789012345678901234567890}')
+'{"a":123456789012345678901234567890,"b":1.10}'
+>>> loads('{"account": 123456789012345678901234567890}')["account"] + 1
+123456789012345678901234567891
+>>> dumps({"z": [1, 2], "a": 2**70})
+'{"a":1180591620717411303424,"z":[1,2]}'
+>>> canonical("[1]")
+Traceback (most recent call last):
+...
+concursus_lab.frame.canonical_json.NotCanonical: a JSON array, not an object
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import orjson
+
+#: How deeply objects and arrays may nest in ``parameters`` (orjson writes at most 254).
+MAX_DEPTH = 254
+
+#: Texts where orjson could change a number's text: a decimal point or exponent after a
+#: digit (orjson writes floats its own way), 19 digits in a row (beyond 64 bits orjson reads
+#: a float) or a ``-0``. Other texts orjson reads and writes back with every number as it
+#: was (and fast); these go the exact way. A match inside a string only costs time.
+RISKY = r"[0-9][.eE]|[0-9]{19}|-0"
+_RISKY = re.compile(RISKY.encode())
+_BIG_INT = re.compile(rb"[0-9]{19}")
+_SORTED = orjson.OPT_SORT_KEYS
+_INT64 = range(-(2**63), 2**64)  # what orjson writes itself (it reads unsigned 64 bits too)
+
+
+class NotCanonical(ValueError):
+    """A ``parameters`` text that has no canonical form; the message says why."""
+
+
+def canonical(text: str | bytes, *, risky: bool | None = None) -> str:
+    """``text`` (one JSON object) in canonical form; :class:`NotCanonical` says why not.
+
+    ``risky`` is whether ``text`` matches :data:`RISKY` (None: look); a caller with a whole
+    column finds that for every row at once (``str.contains(RISKY)`` in polars).
+    """
+    raw = text.encode() if isinstance(text, str) else text
+    if risky is None:
+        risky = _RISKY.search(raw) is not None
+    value = _exact_loads(raw) if risky else _fast_loads(raw)
+    if type(value) is not dict:
+        raise NotCanonical(f"{kind_name(value)}, not an object")
+    return _dumps(value)
+
+
+def loads(text: str | bytes) -> Any:
+    """The value of a JSON text, integers of any size exact (floats as floats);
+    :class:`NotCanonical` when it is not JSON."""
+    raw = text.encode() if isinstance(text, str) else text
+    if _BIG_INT.search(raw) is None:
+        return _fast_loads(raw)
+    return _guarded(_VALUES, raw)
+
+
+def number(text: str) -> orjson.Fragment:
+    """A JSON number that :func:`dumps` writes exactly as ``text`` (e.g. ``"1.500"``)."""
+    return orjson.Fragment(text)
+
+
+def dumps(value: Any) -> str:
+    """``value`` (dicts, lists, strings, numbers, :func:`number`, booleans, None) as
+    canonical JSON text; :class:`NotCanonical` when it nests more than :data:`MAX_DEPTH`."""
+    try:
+        return _dumps(value)
+    except NotCanonical:
+        return _dumps(_big_ints_kept(value, 0))
+
+
+def kind_name(value: Any) -> str:
+    """What a parsed JSON value is, in words: ``a JSON array``, ``a JSON number``, ..."""
+    names = {dict: "a JSON object", list: "a JSON array", str: "a JSON string"}
+    if type(value) in names:
+        return names[type(value)]
+    return "a JSON " + ("null" if value is None else "number or boolean")
+
+
+def _too_deep() -> NotCanonical:
+    return NotCanonical(f"nested deeper than {MAX_DEPTH} levels of objects and arrays")
+
+
+def _fast_loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise _too_deep() from None
+        raise NotCanonical(f"not valid JSON ({exc})") from None
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value, option=_SORTED).decode()
+    except TypeError:  # nested too deeply, or (from dumps) an integer beyond 64 bits
+        raise _too_deep() from None
+
+
+def _int_text(text: str) -> Any:
+    value = int(text)
+    return value if value in _INT64 and text != "-0" else orjson.Fragment(text)
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+# numbers kept as their text (orjson writes a Fragment as it is), or read as Python numbers
+_TEXTS = json.JSONDecoder(
+    parse_int=_int_text, parse_float=orjson.Fragment, parse_constant=_constant
+)
+_VALUES = json.JSONDecoder(parse_constant=_constant)
+
+
+def _exact_loads(raw: bytes) -> Any:
+    return _guarded(_TEXTS, raw)
+
+
+def _guarded(decoder: json.JSONDecoder, raw: bytes) -> Any:
+    try:
+        return decoder.decode(raw.decode())
+    except RecursionError:
+        raise _too_deep() from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise NotCanonical(f"not valid JSON ({exc})") from None
+
+
+def _big_ints_kept(value: Any, depth: int) -> Any:
+    """``value`` with integers beyond 64 bits as Fragments (orjson cannot write them)."""
+    if depth > MAX_DEPTH:
+        raise _too_deep()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if value in _INT64 else orjson.Fragment(str(int(value)))
+    if isinstance(value, dict):
+        return {k: _big_ints_kept(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_big_ints_kept(v, depth + 1) for v in value]
+    return value

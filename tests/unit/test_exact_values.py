@@ -1,0 +1,145 @@
+"""Issue 15, items 1, 2, 8 and 11 (values): nothing a writer or reader does changes a value.
+
+Parameters keep every number's exact text (integers beyond 64 bits, decimals a double cannot
+hold), nesting beyond what can be written back is refused on write with a SchemaError naming
+the row, times outside years 1-9999 are refused, and typed events write instants and dates
+as Java Concursus's Jackson does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing
+
+import polars as pl
+import pytest
+
+import concursus_lab as cl
+from concursus_lab.exceptions import SchemaError
+from concursus_lab.frame.canonical_json import MAX_DEPTH, NotCanonical, canonical, dumps, loads
+from concursus_lab.frame.schema import for_writing, validate
+
+ACCOUNT = "123456789012345678901234567890"
+AS_GIVEN = '{"account": ' + ACCOUNT + "}"
+AS_WRITTEN = '{"account":' + ACCOUNT + "}"
+
+
+def frame_with(parameters: list[str]) -> pl.DataFrame:
+    base = cl.sample.fixture("messy").head(len(parameters))
+    return base.with_columns(parameters=pl.Series(parameters))
+
+
+def nested(depth: int) -> str:
+    """A parameters object whose value nests ``depth`` levels in all (the object counts)."""
+    return '{"a":' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+
+@pytest.mark.parametrize(
+    "text, written",
+    [
+        (AS_GIVEN, AS_WRITTEN),
+        ('{"n": 18446744073709551616}', '{"n":18446744073709551616}'),
+        ('{"n": -9223372036854775809}', '{"n":-9223372036854775809}'),
+        ('{"x": 0.10000000000000000555111512}', '{"x":0.10000000000000000555111512}'),
+        ('{"t": 1459420277.981000000}', '{"t":1459420277.981000000}'),
+        ('{"b": 1.10, "a": [1E2, -0, -0.0]}', '{"a":[1E2,-0,-0.0],"b":1.10}'),
+        ('{"s": "1.10 and 12345678901234567890"}', '{"s":"1.10 and 12345678901234567890"}'),
+    ],
+)
+def test_numbers_keep_their_exact_text_when_written(text, written):
+    assert canonical(text) == written
+    assert for_writing(frame_with([text]))["parameters"].to_list() == [written]
+
+
+def test_an_appended_account_number_reads_back_with_every_digit(tmp_path):
+    store = cl.open(tmp_path / "store", create=True)
+    store.append(frame_with([AS_GIVEN]))
+    text = store.events()["parameters"].item()
+    assert text == AS_WRITTEN
+    assert loads(text)["account"] == int(ACCOUNT)
+
+
+def test_a_typed_event_decodes_an_integer_beyond_64_bits_exactly():
+    types = cl.EventTypes("account")
+
+    @types.initial
+    class Opened:
+        account: int
+
+    frame = frame_with([AS_GIVEN]).with_columns(
+        aggregate_type=pl.lit("account"), name=pl.lit("opened"), version=pl.lit("0")
+    )
+    decoded = types.decode(frame)
+    assert decoded.undecodable.height == 0
+    assert decoded.events[0].account == int(ACCOUNT)
+    assert types.encode(decoded.events)["parameters"].item() == AS_WRITTEN
+
+
+def test_nesting_the_writer_cannot_write_back_is_refused_naming_the_row():
+    assert canonical(nested(MAX_DEPTH)).startswith('{"a":[[')
+    for depth in (MAX_DEPTH + 1, 300, 2000):
+        with pytest.raises(NotCanonical, match=f"nested deeper than {MAX_DEPTH} levels"):
+            canonical(nested(depth))
+    bad = frame_with(['{"ok": 1}', nested(300)])
+    with pytest.raises(SchemaError, match=r"row 1: .*nested deeper than 254 levels"):
+        validate(bad)
+    with pytest.raises(SchemaError, match=r"row 1: .*nested deeper than 254 levels"):
+        for_writing(bad)
+
+
+def test_an_append_of_too_deep_parameters_writes_nothing(tmp_path):
+    store = cl.open(tmp_path / "store", create=True)
+    with pytest.raises(SchemaError):
+        store.append(frame_with(['{"ok": 1}', nested(400)]))
+    assert store.events().height == 0
+
+
+def test_times_outside_years_1_to_9999_are_refused():
+    frame = frame_with(['{"a": 1}', '{"a": 2}'])
+    late = frame.with_columns(
+        event_timestamp=pl.when(pl.int_range(pl.len()) == 1)
+        .then(pl.lit(dt.datetime(9999, 12, 31, 23, 59, 59, 999999)).dt.replace_time_zone("UTC"))
+        .otherwise(pl.col("event_timestamp"))
+    )
+    assert validate(late).height == 2  # the last instant Python can hold is fine
+    beyond = late.with_columns(pl.col("event_timestamp").dt.offset_by("1us"))
+    outside = r"`event_timestamp` has 1 time\(s\) outside years 1 to 9999, first at row 1: \+10000"
+    with pytest.raises(SchemaError, match=outside):
+        validate(beyond)
+
+
+def test_instants_and_dates_are_written_as_java_concursus_writes_them():
+    # Jackson's JavaTimeModule with WRITE_DATES_AS_TIMESTAMPS (Concursus's setting) writes an
+    # Instant as seconds.nanoseconds and a LocalDate as [year, month, day]
+    types = cl.EventTypes("person")
+
+    @types.initial
+    class Born:
+        at: dt.datetime
+        on: dt.date
+        before: typing.Optional[dt.datetime] = None  # noqa: UP045 - the typing spelling too
+
+    born = Born(
+        dt.datetime(2016, 3, 31, 10, 31, 17, 981000, tzinfo=dt.UTC),
+        dt.date(1968, 5, 28),
+        dt.datetime(1969, 12, 31, 23, 59, 59, 500001, tzinfo=dt.UTC),
+        aggregate_id="p1",
+        event_timestamp="2026-03-01",
+    )
+    frame = types.encode([born])
+    assert frame["parameters"].item() == (
+        '{"at":1459420277.981000000,"before":-0.499999000,"on":[1968,5,28]}'
+    )
+    again = types.decode(frame).events[0]
+    assert (again.at, again.on, again.before) == (born.at, born.on, born.before)
+
+
+def test_dumps_writes_big_integers_and_refuses_too_deep_values():
+    assert dumps({"b": 2**80, "a": [True, None, 2**64 - 1]}) == (
+        '{"a":[true,null,18446744073709551615],"b":1208925819614629174706176}'
+    )
+    value: list = []
+    for _ in range(MAX_DEPTH):
+        value = [value]
+    with pytest.raises(NotCanonical, match="nested deeper"):
+        dumps({"a": value})
