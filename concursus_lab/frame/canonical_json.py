@@ -78,6 +78,12 @@ def loads(text: str | bytes) -> Any:
     return _guarded(_VALUES, raw)
 
 
+def exact_loads(text: str | bytes) -> Any:
+    """The value of a JSON text with every number kept as its text, to be written back by
+    :func:`dumps` exactly (a reader that parsed fast re-reads the values that need it)."""
+    return _exact_loads(text.encode() if isinstance(text, str) else text)
+
+
 def number(text: str) -> orjson.Fragment:
     """A JSON number that :func:`dumps` writes exactly as ``text`` (e.g. ``"1.500"``)."""
     return orjson.Fragment(text)

@@ -18,6 +18,7 @@ import pytest
 import concursus_lab as cl
 from concursus_lab.exceptions import SchemaError, SourceError, SourceUnavailable
 from concursus_lab.frame.jhash import java_hash
+from concursus_lab.frame.schema import INITIAL, TERMINAL
 from concursus_lab.sources.copy import copy
 from tests.contract import SourceContract, at, canonical_sort, event, frame
 
@@ -140,7 +141,7 @@ def test_rows_written_by_java_concursus_are_read(store, plain, keyspace):
         2026, 11, 26, 23, 26, 13, 116000, tzinfo=UTC
     )
     assert first["parameters"] == (
-        '{"address":{"town":"Lewisham"},"age":42,"at":1459420277.981,"dob":[1968,5,28],'
+        '{"address":{"town":"Lewisham"},"age":42,"at":1459420277.981000000,"dob":[1968,5,28],'
         '"name":"Arthur Putey","nickname":null}'
     )
     assert read["parameters"][1] == "{}"
@@ -234,11 +235,12 @@ def test_a_fresh_time_uuid_when_the_frame_has_no_processing_id(store, plain, key
 
 
 def test_catalogue_rows_have_concursus_buckets(store, plain, keyspace):
+    created = {"characteristics": INITIAL}
     events = frame(
-        event("id1", 10, 11),
+        event("id1", 10, 11, **created),
         event("id1", 12, 13),
-        event("parcel-000001", 10, 11),
-        event("t1", 10, 11, aggregate_type="truck", name="departed", parameters="{}"),
+        event("parcel-000001", 10, 11, **created),
+        event("t1", 10, 11, aggregate_type="truck", name="departed", parameters="{}", **created),
     )
     store.append(events)
     rows = {tuple(r) for r in plain.execute(f"SELECT * FROM {keyspace}.Catalogue")}
@@ -255,6 +257,33 @@ def test_catalogue_rows_have_concursus_buckets(store, plain, keyspace):
         )
     }
     assert rows == expected
+
+
+def test_the_catalogue_holds_what_began_and_has_not_ended_as_concursus_keeps_it(
+    store, plain, keyspace
+):
+    # Concursus's AggregateCatalogue: add on an initial event, remove on a terminal event,
+    # nothing on any other
+    initial, terminal = INITIAL, TERMINAL
+    store.append(
+        frame(
+            event("begun", 10, 11, characteristics=initial),
+            event("begun", 12, 13),
+            event("middle-only", 10, 11),
+            event("ended", 10, 11, characteristics=initial),
+            event("ended", 20, 21, characteristics=terminal),
+            event("ends-later", 10, 11, characteristics=initial),
+        )
+    )
+
+    def catalogue() -> set[str]:
+        return {r.aggregateid for r in plain.execute(f"SELECT * FROM {keyspace}.Catalogue")}
+
+    assert catalogue() == {"begun", "ends-later"}
+    store.append(frame(event("ends-later", 30, 31, characteristics=terminal)))
+    assert catalogue() == {"begun"}
+    store.append(frame(event("ended", 40, 41, characteristics=initial)))  # begun again
+    assert catalogue() == {"begun", "ended"}
 
 
 def test_the_last_processed_delivery_wins_within_a_frame_and_across_appends(store):

@@ -91,7 +91,7 @@ def test_java_written_row_decodes():
     assert got["characteristics"] == 1
     assert got["parameters"] == (
         '{"address":{"lines":["1 High St"],"town":"Lewisham"},"age":42,'
-        '"at":1459420277.981,"dob":[1968,5,28],"name":"Arthur Putey","nothing":null}'
+        '"at":1459420277.981000000,"dob":[1968,5,28],"name":"Arthur Putey","nothing":null}'
     )
 
 

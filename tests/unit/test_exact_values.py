@@ -143,3 +143,43 @@ def test_dumps_writes_big_integers_and_refuses_too_deep_values():
         value = [value]
     with pytest.raises(NotCanonical, match="nested deeper"):
         dumps({"a": value})
+
+
+# -- the readers and the Cassandra writer (codecs, no server needed) ------------------------
+
+KAFKA_EVENT = (
+    '{"aggregateType":"account","aggregateId":"%s","name":"opened","version":"0",'
+    '"eventTimestamp":1459420277981,"streamId":"","processingId":"","characteristics":1,'
+    '"parameters":%s}'
+)
+EXACT = '{"n":' + ACCOUNT + ',"s":"x","t":1459420277.981000000,"w":0.10}'
+
+
+def test_the_kafka_reader_keeps_every_number_and_quarantines_what_nests_too_deeply():
+    from concursus_lab.sources.kafka.codec import decode
+
+    plain = (KAFKA_EVENT % ("a1", EXACT)).encode()
+    deep = (KAFKA_EVENT % ("a2", nested(300))).encode()
+    pair = b"[" + plain + b"," + plain.replace(b'"a1"', b'"a3"') + b"]"
+    events, bad = decode([plain, deep, pair], [1, 2, 3])
+    assert events.select("record", "aggregate_id", "parameters").rows() == [
+        (0, "a1", EXACT),
+        (2, "a1", EXACT),
+        (2, "a3", EXACT),
+    ]
+    too_deep = "`parameters` is nested deeper than 254 levels of objects and arrays"
+    assert bad.rows() == [(1, too_deep)]
+
+
+def test_the_cassandra_reader_and_writer_keep_every_number():
+    from concursus_lab.sources.cassandra.parameters import encode_parameters, parameters_json
+    from tests.unit.test_cassandra_codec import cell_map
+
+    stored = encode_parameters([EXACT])
+    assert stored == [
+        {"n": ACCOUNT, "s": '"x"', "t": "1459420277.981000000", "w": "0.10"}
+    ]  # each value's own JSON text, as Java Concursus stores it
+    deep = {"d": "[" * 300 + "]" * 300}
+    texts, bad = parameters_json([cell_map(stored[0]), cell_map(deep)])
+    assert texts.to_list() == [EXACT, "{}"]
+    assert bad == {1: "parameters are nested deeper than 254 levels of objects and arrays"}

@@ -14,6 +14,7 @@ import orjson
 import polars as pl
 
 from concursus_lab.common.text import clip
+from concursus_lab.frame import canonical_json
 from concursus_lab.sources.cassandra.columns import string_array
 
 _SORT = orjson.OPT_SORT_KEYS
@@ -49,8 +50,10 @@ def parameters_json(cells: tuple | list) -> tuple[pl.Series, dict[int, str]]:
     else:
         sizes = np.fromiter(map(len, parsed), dtype=np.int64, count=n)
         slow |= set(np.flatnonzero(sizes != counts).tolist()) - set(bad)
-    dumps = orjson.dumps
-    texts = [dumps(o, option=_SORT) for o in parsed]
+    texts = _written(parsed, slow)
+    # where orjson may have changed a number (a float, beyond 64 bits), read the row exactly
+    risky = pl.Series(string_array(texts)).str.contains(canonical_json.RISKY).fill_null(False)
+    slow |= set(np.flatnonzero(risky.to_numpy()).tolist())
     for row in sorted(slow - set(bad)):
         text, why = _one_row(cells[row])
         if why is None:
@@ -60,6 +63,23 @@ def parameters_json(cells: tuple | list) -> tuple[pl.Series, dict[int, str]]:
     for row in bad:
         texts[row] = b"{}"
     return pl.Series("parameters", string_array(texts)), bad
+
+
+def _written(parsed: list, slow: set[int]) -> list[bytes]:
+    """Each parsed map as compact JSON with sorted keys; one that nests too deeply to be
+    written back goes to ``slow`` (read again, one by one, to say so)."""
+    dumps = orjson.dumps
+    try:
+        return [dumps(o, option=_SORT) for o in parsed]
+    except TypeError:
+        texts = []
+        for row, obj in enumerate(parsed):
+            try:
+                texts.append(dumps(obj, option=_SORT))
+            except TypeError:
+                texts.append(b"{}")
+                slow.add(row)
+        return texts
 
 
 class _Entries:
@@ -241,10 +261,13 @@ def _one_row(cell: bytes | None) -> tuple[str, str | None]:
     obj = {}
     for key, value in pairs:
         try:
-            obj[key] = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            return "{}", f"parameter {key!r} is not valid JSON ({exc}): {clip(value, 60)!r}"
-    return orjson.dumps(obj, option=_SORT).decode(), None
+            obj[key] = canonical_json.exact_loads(value)
+        except canonical_json.NotCanonical as exc:
+            return "{}", f"parameter {key!r} is {exc}: {clip(value, 60)!r}"
+    try:
+        return canonical_json.dumps(obj), None
+    except canonical_json.NotCanonical as exc:
+        return "{}", f"parameters are {exc}"
 
 
 def _why_malformed(cell: bytes | None) -> str:
@@ -299,5 +322,12 @@ def encode_parameters(texts: list[str]) -> list[dict[str, str]]:
 
     ``'{"depotId":"Lewisham","n":42}'`` -> ``{"depotId": '"Lewisham"', "n": "42"}``.
     """
-    loads, dumps = orjson.loads, orjson.dumps
-    return [{key: dumps(value).decode() for key, value in loads(text).items()} for text in texts]
+    risky = pl.Series(texts, dtype=pl.String).str.contains(canonical_json.RISKY).to_list()
+    fast, exact = orjson.loads, canonical_json.exact_loads  # exact: numbers keep their text
+    out = []
+    for text, careful in zip(texts, risky, strict=True):
+        if careful:
+            out.append({k: canonical_json.dumps(v) for k, v in exact(text).items()})
+        else:
+            out.append({k: orjson.dumps(v).decode() for k, v in fast(text).items()})
+    return out

@@ -2,8 +2,9 @@
 
 Event rows are bound to a prepared ``INSERT ... USING TIMESTAMP`` (the row's processing
 time, so Cassandra's last-write-wins keeps the last processed delivery) and grouped in
-unlogged batches of one partition's rows; the ``Catalogue`` gets a row per aggregate in its
-bucket (``abs(hashCode(aggregateId)) % buckets``). Each batch is one :class:`paging.Task`
+unlogged batches of one partition's rows; the ``Catalogue`` gets a row for an aggregate an
+initial event begins and loses it when a terminal event ends it, in its bucket
+(``abs(hashCode(aggregateId)) % buckets``). Each batch is one :class:`paging.Task`
 whose ``extra`` is how many events it writes.
 """
 
@@ -17,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from concursus_lab.frame.jhash import bucket as catalogue_bucket
+from concursus_lab.frame.schema import INITIAL, TERMINAL
 from concursus_lab.sources.cassandra import paging
 from concursus_lab.sources.cassandra.codec import CQL_COLUMNS
 from concursus_lab.sources.cassandra.parameters import encode_parameters
@@ -31,6 +33,9 @@ _INSERT = (
 )
 _INSERT_CATALOGUE = (
     "INSERT INTO {keyspace}.Catalogue (aggregateType, bucket, aggregateId) VALUES (?, ?, ?)"
+)
+_DELETE_CATALOGUE = (
+    "DELETE FROM {keyspace}.Catalogue WHERE aggregateType = ? AND bucket = ? AND aggregateId = ?"
 )
 _BATCH_ROWS = 100  # rows of one partition per unlogged batch
 _CHUNK_ROWS = 20_000  # rows turned into bound statements at once
@@ -78,25 +83,34 @@ def event_tasks(
 def catalogue_tasks(
     frame: pl.DataFrame, *, prepare: Prepare, level: int, buckets: int
 ) -> list[paging.Task]:
-    """Unlogged batches of ``Catalogue`` rows, one aggregate type and bucket per batch."""
+    """The ``Catalogue`` as Java Concursus keeps it: an initial event adds its aggregate, a
+    terminal event removes it, other events leave it alone (Concursus's catalogue holds the
+    aggregates begun and not yet ended). Of an aggregate's initial and terminal events in
+    ``frame``, the last in row order decides, as the last write would. Unlogged batches of
+    one aggregate type and bucket each."""
     from cassandra.query import BatchStatement, BatchType
 
-    insert = prepare(_INSERT_CATALOGUE)
-    aggregates = frame.select("aggregate_type", "aggregate_id").unique(maintain_order=True)
-    aggregates = aggregates.with_columns(
-        catalogue_bucket(aggregates["aggregate_id"], buckets).alias("bucket")
+    statements = {INITIAL: prepare(_INSERT_CATALOGUE), TERMINAL: prepare(_DELETE_CATALOGUE)}
+    changes = (
+        frame.filter(pl.col("characteristics").is_in([INITIAL, TERMINAL]))
+        .group_by("aggregate_type", "aggregate_id", maintain_order=True)
+        .agg(pl.col("characteristics").last().alias("change"))
+    )
+    changes = changes.with_columns(
+        catalogue_bucket(changes["aggregate_id"], buckets).alias("bucket")
     )
     tasks = []
-    for (aggregate_type, bucket), group in aggregates.group_by(
-        ["aggregate_type", "bucket"], maintain_order=True
+    for (aggregate_type, bucket, change), group in changes.group_by(
+        ["aggregate_type", "bucket", "change"], maintain_order=True
     ):
         ids = group["aggregate_id"].to_list()
+        what = "catalogue" if change == INITIAL else "catalogue removals"
         for lo in range(0, len(ids), _BATCH_ROWS):
             batch = BatchStatement(batch_type=BatchType.UNLOGGED, consistency_level=level)
             for aggregate_id in ids[lo : lo + _BATCH_ROWS]:
-                batch.add(insert.bind((aggregate_type, bucket, aggregate_id)))
+                batch.add(statements[change].bind((aggregate_type, bucket, aggregate_id)))
             batch.is_idempotent = True
-            tasks.append(paging.Task(batch, f"catalogue {aggregate_type}/{bucket}", extra=0))
+            tasks.append(paging.Task(batch, f"{what} {aggregate_type}/{bucket}", extra=0))
     return tasks
 
 

@@ -48,6 +48,7 @@ import polars as pl
 import pyarrow as pa
 
 from concursus_lab.common.gc import paused_gc
+from concursus_lab.frame import canonical_json
 from concursus_lab.frame.schema import INITIAL, NEITHER, SCHEMA, TERMINAL
 from concursus_lab.frame.timeuuid import processing_time
 
@@ -115,6 +116,7 @@ def decode(
         events, more_bad = _columns(objects, records, arrays)
         del objects  # freed before collections resume, so they never walk it
     bad.extend(more_bad)
+    events = _exact_numbers(events, values)
     if bad:
         rejected = np.unique(np.fromiter((r for r, _ in bad), dtype=np.int64, count=len(bad)))
         keep = ~np.isin(events["record"].to_numpy(), rejected)
@@ -129,6 +131,25 @@ def decode(
         .sort("record")
     )
     return events, bad_frame
+
+
+def _exact_numbers(events: pl.DataFrame, values: Sequence[bytes | str | None]) -> pl.DataFrame:
+    """``parameters`` re-read exactly where orjson may have changed a number (a float, an
+    integer beyond 64 bits): every number keeps the text the record holds."""
+    risky = events["parameters"].str.contains(canonical_json.RISKY).fill_null(False)
+    if not risky.any():
+        return events
+    record = events["record"].to_numpy()
+    first = np.searchsorted(record, record)  # rows of one record are consecutive
+    texts = events["parameters"].to_list()
+    for row in np.flatnonzero(risky.to_numpy()).tolist():
+        try:
+            value = canonical_json.exact_loads(values[int(record[row])])
+            event = value[row - int(first[row])] if type(value) is list else value
+            texts[row] = canonical_json.dumps(event["parameters"])
+        except (canonical_json.NotCanonical, KeyError, TypeError, IndexError):
+            continue  # what the fast read made of it stands; the row checks judged it
+    return events.with_columns(pl.Series("parameters", texts, dtype=pl.String))
 
 
 def _parse(
@@ -255,8 +276,9 @@ def _fast_fields(objects: list[dict]) -> dict[str, pl.Series] | None:
             columns[field] = pl.Series(field, values, dtype=_DTYPES[field], strict=True)
         except (TypeError, OverflowError, pl.exceptions.ComputeError):
             return None
-    canonical = _canonical_objects(parameters)
-    if canonical is None:  # some `parameters` is not an object
+    too_deep: dict[int, str] = {}
+    canonical = _canonical_objects(parameters, too_deep)
+    if canonical is None or too_deep:  # the careful lane names what is wrong
         return None
     columns["parameters"] = canonical
     return columns
@@ -297,7 +319,7 @@ def _careful_fields(
             else:
                 later.setdefault(k, f"`parameters` is {_kind(value)}, not an object")
             parameters[k] = {}
-    canonical = _canonical_objects(parameters)
+    canonical = _canonical_objects(parameters, later)
     assert canonical is not None, "every `parameters` is an object by now"
     columns["parameters"] = canonical
     return columns
@@ -351,9 +373,10 @@ def _finish(frame: pl.DataFrame, record_times: np.ndarray) -> pl.DataFrame:
     return out.cast(dict(SCHEMA))  # type: ignore[arg-type]
 
 
-def _canonical_objects(objects: Sequence[Any]) -> pl.Series | None:
+def _canonical_objects(objects: Sequence[Any], too_deep: dict[int, str]) -> pl.Series | None:
     """Each dict as compact JSON with sorted keys (as :func:`normalise_parameters` writes);
-    None when some element is not a dict.
+    None when some element is not a dict. One nested too deeply to write back is written as
+    ``{}`` and named in ``too_deep`` (position -> reason).
 
     One ``orjson.dumps`` of the whole list, then a NumPy scan for the ``}`` that close the
     top-level objects (outside strings): one allocation instead of one per event.
@@ -361,7 +384,10 @@ def _canonical_objects(objects: Sequence[Any]) -> pl.Series | None:
     n = len(objects)
     if n == 0:
         return pl.Series("parameters", [], dtype=pl.String)
-    text = orjson.dumps(objects, option=orjson.OPT_SORT_KEYS)
+    try:
+        text = orjson.dumps(objects, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # something nests too deeply: find it, the others as usual
+        return pl.Series("parameters", _one_by_one(objects, too_deep), dtype=pl.String)
     data = np.frombuffer(text, dtype=np.uint8)
     ends = _object_ends(data)
     if len(ends) != n:  # each dict closes once at depth 1, anything else never does
@@ -379,6 +405,20 @@ def _canonical_objects(objects: Sequence[Any]) -> pl.Series | None:
         n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(body.tobytes())
     )
     return pl.Series("parameters", array, dtype=pl.String)
+
+
+def _one_by_one(objects: Sequence[Any], too_deep: dict[int, str]) -> list[str | None]:
+    texts: list[str | None] = []
+    for k, obj in enumerate(objects):
+        if type(obj) is not dict:
+            texts.append(None)
+            continue
+        try:
+            texts.append(canonical_json.dumps(obj))
+        except canonical_json.NotCanonical as exc:
+            too_deep[k] = f"`parameters` is {exc}"
+            texts.append("{}")
+    return texts
 
 
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
