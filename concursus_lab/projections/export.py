@@ -22,8 +22,9 @@ columns as its primary key, column names kept as they are, quoted) and upserts e
 with a prepared statement, concurrently. Upserts never delete: a key that left the view
 keeps its old row unless ``replace=True`` (which truncates the table first). Times are
 stored to the millisecond, as Cassandra keeps them. The keyspace must exist
-(``cl.open(url, create=True)`` makes one); user name and password come from
-``$CONCURSUS_LAB_CASSANDRA_USERNAME`` and ``$CONCURSUS_LAB_CASSANDRA_PASSWORD``.
+(``cl.open(url, create=True)`` makes one). It connects as ``cl.open`` does, through the same
+function: TLS, consistency, ``local_dc`` and credentials from the arguments, the URL or the
+``CONCURSUS_LAB_CASSANDRA_*`` environment variables.
 """
 
 from __future__ import annotations
@@ -37,12 +38,9 @@ from typing import Any
 
 import polars as pl
 
-from concursus_lab.exceptions import MissingDependency, SchemaError, SourceUnavailable
+from concursus_lab.exceptions import SchemaError, SourceUnavailable
 
 _TABLE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}")
-_START_HINT = (
-    "Is Cassandra running? Start the local one with `concursus-lab services start cassandra`."
-)
 
 
 def export(
@@ -52,6 +50,7 @@ def export(
     table: str | None = None,
     key: str | Sequence[str] | None = None,
     replace: bool = False,
+    **connection_options: Any,
 ) -> Any:
     """Write a view to a file (``.parquet``, ``.csv``) or to a Cassandra table.
 
@@ -68,6 +67,10 @@ def export(
         Cassandra only: the column(s) identifying a row, the table's primary key.
     replace
         Cassandra only: empty the table first, so that it holds exactly the view.
+    **connection_options
+        Cassandra only: how to connect, as for :func:`concursus_lab.open` (``tls=True``,
+        ``ca_file=``, ``consistency=``, ``local_dc=``, ``username=``, ``password=``, ...);
+        the URL's query and the ``CONCURSUS_LAB_CASSANDRA_*`` variables are read too.
 
     Returns
     -------
@@ -82,10 +85,11 @@ def export(
                 "identify a row, its primary key), e.g. "
                 "cl.export(view, url, table='truck_load', key='truckId')."
             )
-        return to_cassandra(frame, target, table, key=key, replace=replace)
-    if table is not None or key is not None or replace:
+        return to_cassandra(frame, target, table, key=key, replace=replace, **connection_options)
+    if table is not None or key is not None or replace or connection_options:
         raise SchemaError(
-            "`table`, `key` and `replace` are for a cassandra:// target; a file is written "
+            "`table`, `key`, `replace` and connection options are for a cassandra:// target; "
+            "a file is written "
             f"whole. Got target {str(target)!r}."
         )
     path = Path(target)
@@ -126,15 +130,19 @@ def to_cassandra(
     *,
     key: str | Sequence[str],
     replace: bool = False,
+    **connection_options: Any,
 ) -> int:
     """Upsert every row of ``view`` into ``table`` (made if missing); returns the rows written.
 
     See the module docstring; :func:`export` with a ``cassandra://`` target calls this.
+    ``connection_options`` are ``cl.open``'s (``consistency``, ``username``, ``password``,
+    ``tls``, ``ca_file``, ``local_dc``, ``timeout``), read from the URL and the environment
+    in the same way: both connect through one function.
     """
-    from concursus_lab.sources.cassandra.connect import ENVIRONMENT, parse_url
+    from concursus_lab.sources.cassandra.connect import open_session, parse_url
 
     frame = _view(view)
-    address = parse_url(url)
+    parse_url(url)  # a bad URL is refused before anything else
     if not isinstance(table, str) or not _TABLE.fullmatch(table):
         raise SchemaError(
             f"`table` must be a Cassandra table name (a letter, then letters, digits or _; "
@@ -142,31 +150,11 @@ def to_cassandra(
         )
     keys = _row_key(frame, key)
     columns = {name: _cql_type(name, dtype) for name, dtype in frame.schema.items()}
+    connection = open_session(url, **connection_options)
+    address, cluster, session = connection.address, connection.cluster, connection.session
     try:
-        from cassandra.auth import PlainTextAuthProvider
-        from cassandra.cluster import Cluster
         from cassandra.concurrent import execute_concurrent_with_args
-    except ImportError as exc:
-        raise MissingDependency(
-            "writing to Cassandra needs the DataStax Python driver: "
-            "pip install 'concursus-lab[cassandra]'"
-        ) from exc
-    username = os.environ.get(ENVIRONMENT["username"]) or address.username
-    password = os.environ.get(ENVIRONMENT["password"])
-    cluster = Cluster(
-        contact_points=list(address.hosts),
-        port=address.port,
-        protocol_version=5,
-        auth_provider=PlainTextAuthProvider(username, password or "") if username else None,
-        connect_timeout=10,
-    )
-    try:
-        try:
-            session = cluster.connect()
-        except Exception as exc:
-            raise SourceUnavailable(
-                f"cannot reach Cassandra at {address.url} ({exc}). {_START_HINT}"
-            ) from exc
+
         keyspace = cluster.metadata.keyspaces.get(address.keyspace)
         if keyspace is None:
             raise SourceUnavailable(

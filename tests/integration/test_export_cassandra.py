@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
-from concursus_lab.exceptions import SchemaError, SourceUnavailable
+from concursus_lab.exceptions import SchemaError, SourceError, SourceUnavailable
 from concursus_lab.sample.parcels import Delivered, DeliveryFailed, LoadedOntoTruck, parcel_types
 
 pytestmark = pytest.mark.cassandra
@@ -115,3 +115,30 @@ def test_composite_keys_lists_and_a_table_that_does_not_fit(cassandra_address, s
             table="t",
             key=["truck", "day"],
         )
+
+
+def test_export_connects_as_open_does_tls_and_consistency_included(
+    cassandra_address, session, keyspace, monkeypatch
+):
+    # issue 15, item 6: export honours the settings cl.open honours, from every place they
+    # may come from; the local server speaks no TLS, so asking for it must fail to connect
+    url = f"cassandra://{cassandra_address}/{keyspace}"
+    view = pl.DataFrame({"truck": ["T1"], "parcels": [3]})
+    with pytest.raises(SourceUnavailable, match="cannot reach Cassandra"):
+        cl.export(view, url, table="load", key="truck", tls=True, timeout=5)
+    monkeypatch.setenv("CONCURSUS_LAB_CASSANDRA_TLS", "1")
+    with pytest.raises(SourceUnavailable, match="cannot reach Cassandra"):
+        cl.export(view, url, table="load", key="truck", timeout=5)
+    monkeypatch.delenv("CONCURSUS_LAB_CASSANDRA_TLS")
+    with pytest.raises(SourceError, match="`consistency` must be one of"):
+        cl.export(view, url + "?consistency=MOSTLY", table="load", key="truck")
+    assert "load" not in {
+        r.table_name
+        for r in session.execute(
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", [keyspace]
+        )
+    }  # nothing was made or written by the refused exports
+    assert cl.export(view, url, table="load", key="truck", consistency="ONE") == 1
+    assert read(session, keyspace, "load") == [("T1", 3)]
+    with pytest.raises(SchemaError, match="connection options are for a cassandra:// target"):
+        cl.export(view, "load.parquet", tls=True)

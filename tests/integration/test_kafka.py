@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import threading
 import time
 import uuid
@@ -500,3 +501,18 @@ def test_client_settings_reach_the_clients_that_know_them(kafka_address, topic):
     )
     source.append(frame(event("p1", 10, 11)))
     assert source.events().height == 1
+
+
+def test_no_secret_reaches_a_log_and_no_url_option_is_silently_ignored(url, monkeypatch, caplog):
+    # issue 15, item 10: kafka-python's admin client logs its configuration at DEBUG
+    monkeypatch.setenv("CONCURSUS_LAB_KAFKA_SASL_PASSWORD", "s3cret-sasl")
+    monkeypatch.setenv("CONCURSUS_LAB_KAFKA_SSL_PASSWORD", "s3cret-ssl")
+    with caplog.at_level(logging.DEBUG, logger="kafka"):
+        source = cl.open(url, create=True, partitions=1)
+        source.close()
+    assert "Starting KafkaAdminClient with configuration" in caplog.text  # it did log
+    assert "s3cret" not in caplog.text
+    assert "'sasl_plain_password': '***'" in caplog.text
+    with pytest.raises(SourceError, match="takes no query options") as refused:
+        cl.open(url + "?password=hunter2")
+    assert "hunter2" not in str(refused.value)

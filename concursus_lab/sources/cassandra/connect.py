@@ -7,6 +7,7 @@ every cell over as the bytes Cassandra sent.
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import urllib.parse
 from dataclasses import dataclass
@@ -90,15 +91,99 @@ def parse_url(url: str) -> Address:
         raise SourceError(f"no host in {url!r}; write e.g. 'cassandra://127.0.0.1:9042/concursus'.")
     if len(ports) > 1:
         raise SourceError(f"every host must use the same port; {url!r} names {sorted(ports)}.")
-    keyspace = (parts.path.strip("/") or DEFAULT_KEYSPACE).lower()  # CQL folds unquoted names
-    if not keyspace.replace("_", "a").isalnum() or len(keyspace) > 48:
-        raise SourceError(
-            f"keyspace {keyspace!r} is not a valid Cassandra name (letters, digits and _)."
-        )
+    keyspace = check_keyspace(parts.path.strip("/") or DEFAULT_KEYSPACE)
     options = dict(urllib.parse.parse_qsl(parts.query))
     return Address(
         tuple(hosts), ports.pop() if ports else DEFAULT_PORT, keyspace, username, options
     )
+
+
+#: Cassandra's rule for a keyspace written unquoted in CQL: an ASCII letter, then letters,
+#: digits or _, at most 48 in all (SchemaConstants.NAME_LENGTH), and not a reserved word.
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}")
+#: CQL's reserved keywords (Cassandra 5.0, "Appendix A: CQL Keywords"), which need quotes.
+RESERVED = frozenset(
+    [
+        "add",
+        "allow",
+        "alter",
+        "and",
+        "apply",
+        "asc",
+        "authorize",
+        "batch",
+        "begin",
+        "by",
+        "columnfamily",
+        "create",
+        "default",
+        "delete",
+        "desc",
+        "describe",
+        "drop",
+        "entries",
+        "execute",
+        "from",
+        "full",
+        "grant",
+        "if",
+        "in",
+        "index",
+        "infinity",
+        "insert",
+        "into",
+        "is",
+        "keyspace",
+        "limit",
+        "materialized",
+        "mbean",
+        "mbeans",
+        "modify",
+        "nan",
+        "norecursive",
+        "not",
+        "null",
+        "of",
+        "on",
+        "or",
+        "order",
+        "primary",
+        "rename",
+        "replace",
+        "revoke",
+        "schema",
+        "select",
+        "set",
+        "table",
+        "to",
+        "token",
+        "truncate",
+        "unlogged",
+        "unset",
+        "update",
+        "use",
+        "using",
+        "view",
+        "where",
+        "with",
+    ]
+)
+
+
+def check_keyspace(name: str) -> str:
+    """``name`` as Cassandra stores it (folded to lower case, as CQL folds unquoted names),
+    or a :class:`SourceError` saying what Cassandra's rule is."""
+    if not _NAME.fullmatch(name):
+        raise SourceError(
+            f"keyspace {name!r} is not a valid Cassandra name: an ASCII letter, then letters, "
+            "digits or _, at most 48 in all, e.g. 'concursus' or 'parcels_2026'."
+        )
+    if name.lower() in RESERVED:
+        raise SourceError(
+            f"keyspace {name!r} is a reserved word in CQL; choose another name, e.g. "
+            f"'{name.lower()}_events'."
+        )
+    return name.lower()
 
 
 def connect(
@@ -186,6 +271,49 @@ def ssl_context(tls: bool | ssl.SSLContext | None, ca_file: str | None) -> ssl.S
     if cert:
         context.load_cert_chain(cert, key)
     return context
+
+
+@dataclass(frozen=True)
+class Connection:
+    """An open session: where it went, the cluster and session objects, the consistency."""
+
+    address: Address
+    cluster: Any
+    session: Any
+    consistency: str  # the level's name, e.g. "LOCAL_QUORUM"
+
+
+def open_session(
+    url: str,
+    *,
+    consistency: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    tls: bool | ssl.SSLContext | None = None,
+    ca_file: str | None = None,
+    local_dc: str | None = None,
+    timeout: float = 30.0,
+) -> Connection:
+    """The one way concursus-lab connects (``cl.open``, ``cl.export``): each setting from
+    the argument, else the URL's query, else the environment (:data:`ENVIRONMENT`)."""
+    cassandra = driver()
+    address = parse_url(url)
+    options = address.options
+    level = consistency or options.get("consistency") or env("consistency") or "LOCAL_QUORUM"
+    level = level.upper()
+    if level not in cassandra.ConsistencyLevel.name_to_value:
+        names = ", ".join(sorted(cassandra.ConsistencyLevel.name_to_value))
+        raise SourceError(f"`consistency` must be one of {names}; got {level!r}.")
+    cluster, session = connect(
+        address,
+        consistency=cassandra.ConsistencyLevel.name_to_value[level],
+        username=username or address.username or env("username"),
+        password=password or env("password"),
+        tls=ssl_context(tls, ca_file or options.get("ca_file")),
+        local_dc=local_dc or options.get("local_dc") or env("local_dc"),
+        timeout=float(timeout),
+    )
+    return Connection(address, cluster, session, level)
 
 
 def env(option: str) -> str | None:

@@ -50,11 +50,9 @@ from concursus_lab.sources.cassandra.connect import (
     DEFAULT_KEYSPACE,
     DEFAULT_PORT,
     START_HINT,
-    connect,
     driver,
-    env,
+    open_session,
     parse_url,
-    ssl_context,
 )
 from concursus_lab.sources.cassandra.queries import partition_tasks, ring_ranges, token_tasks
 from concursus_lab.sources.cassandra.reader import Reader, incomplete
@@ -124,9 +122,7 @@ class CassandraSource(Source):
         self._cluster: Any = None
         self._session: Any = None
         self._raw = False
-        cassandra = driver()
         address = parse_url(url)
-        options = {**address.options}
         self._address = address
         self.url = address.url
         self.keyspace = address.keyspace
@@ -143,24 +139,20 @@ class CassandraSource(Source):
             raise SourceError(f"`retries` must be an int >= 0, got {retries!r}.")
         self._buckets, self._concurrency, self._splits = buckets, concurrency, splits
         self._fetch_size, self._retries, self._timeout = fetch_size, retries, float(timeout)
-        level_name = (
-            consistency or options.get("consistency") or env("consistency") or "LOCAL_QUORUM"
-        ).upper()
-        if level_name not in cassandra.ConsistencyLevel.name_to_value:
-            names = ", ".join(sorted(cassandra.ConsistencyLevel.name_to_value))
-            raise SourceError(f"`consistency` must be one of {names}; got {level_name!r}.")
-        self._consistency = level_name
         self._quarantine = empty_quarantine()
         self._prepared: dict[str, Any] = {}
-        self._cluster, self._session = connect(
-            address,
-            consistency=cassandra.ConsistencyLevel.name_to_value[level_name],
-            username=username or address.username or env("username"),
-            password=password or env("password"),
-            tls=ssl_context(tls, ca_file or options.get("ca_file")),
-            local_dc=local_dc or options.get("local_dc") or env("local_dc"),
+        connection = open_session(
+            url,
+            consistency=consistency,
+            username=username,
+            password=password,
+            tls=tls,
+            ca_file=ca_file,
+            local_dc=local_dc,
             timeout=self._timeout,
         )
+        self._cluster, self._session = connection.cluster, connection.session
+        self._consistency = connection.consistency
         try:
             self._raw = raw_cells.install(self._session)
             if create:

@@ -32,7 +32,7 @@ def create(session: Any, keyspace: str, replication: dict | None) -> None:
             "`replication` must be a replication map such as "
             "{'class': 'NetworkTopologyStrategy', 'dc1': 3}, got " + repr(replication)
         )
-    body = ", ".join(f"'{k}': {_cql_literal(v)}" for k, v in replication.items())
+    body = ", ".join(f"{_cql_literal(str(k))}: {_cql_literal(v)}" for k, v in replication.items())
     session.execute(f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {{{body}}}")
     session.execute(EVENT_TABLE.format(keyspace=keyspace))
     session.execute(CATALOGUE_TABLE.format(keyspace=keyspace))

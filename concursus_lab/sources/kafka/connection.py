@@ -56,7 +56,32 @@ def kafka_python() -> Any:
     # print them all. What matters reaches the user as an exception; who configures
     # logging still sees everything.
     logging.getLogger("kafka").addHandler(logging.NullHandler())
+    # ... but never the secrets: kafka-python's admin client logs its whole configuration
+    # at DEBUG when it starts, passwords included. Only those values are masked.
+    admin = logging.getLogger("kafka.admin.client")
+    if not any(isinstance(f, _MaskSecrets) for f in admin.filters):
+        admin.addFilter(_MaskSecrets())
     return kafka
+
+
+class _MaskSecrets(logging.Filter):
+    """Masks the value of every setting whose name holds ``password`` in a log record's
+    arguments (kafka-python logs its configuration dict)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any(isinstance(a, dict) for a in args):
+            record.args = tuple(_masked(a) if isinstance(a, dict) else a for a in args)
+        elif isinstance(args, dict):
+            record.args = _masked(args)
+        return True
+
+
+def _masked(settings: dict) -> dict:
+    return {
+        k: "***" if "password" in str(k).lower() and v is not None else v
+        for k, v in settings.items()
+    }
 
 
 def env_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

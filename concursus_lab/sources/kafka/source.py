@@ -139,6 +139,13 @@ class KafkaSource(Source):
         scheme, _, rest = url.partition("://")
         if scheme.lower() != "kafka":
             raise SourceError(f"not a kafka:// URL: {url!r}.")
+        if "?" in rest or "#" in rest:
+            shown = url.split("?", 1)[0].split("#", 1)[0]
+            raise SourceError(
+                f"a kafka:// URL takes no query options ({shown}?...): pass settings as "
+                f"keyword arguments, and credentials in {ENV_PREFIX}SASL_USERNAME and "
+                f"{ENV_PREFIX}SASL_PASSWORD (the URL is shown and logged)."
+            )
         hosts, _, topic = rest.partition("/")
         if "@" in hosts:
             raise SourceError(
