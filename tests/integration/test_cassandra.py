@@ -460,3 +460,27 @@ def test_a_server_restart_during_a_scan_is_survived_or_reported(
         assert restarted.wait(timeout=300)
     finally:
         services.ensure("cassandra")
+
+
+def test_a_source_dropped_without_close_lets_go_of_its_threads(store, url):
+    # issue 15, item 4: a notebook cell that opens a source again must not grow threads
+    import gc
+
+    store.append(frame(event("p1", 10, 11)))
+
+    def threads() -> int:  # tqdm's monitor thread comes with the first progress bar
+        return sum(1 for t in threading.enumerate() if "tqdm" not in t.name)
+
+    before = threads()  # the driver's event loop runs already, for `store`
+
+    def the_cell_run_again() -> None:
+        source = cl.open(url)  # dropped at the end, never closed
+        assert source.events().height == 1
+
+    for _ in range(3):
+        the_cell_run_again()
+    gc.collect()
+    deadline = time.monotonic() + 20
+    while threads() > before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert threads() == before, [t.name for t in threading.enumerate()]

@@ -32,6 +32,7 @@ from __future__ import annotations
 import itertools
 import ssl
 import warnings
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -153,6 +154,9 @@ class CassandraSource(Source):
         )
         self._cluster, self._session = connection.cluster, connection.session
         self._consistency = connection.consistency
+        # a source dropped without close() (a notebook cell run again) lets go of the
+        # driver's threads and sockets when it is collected
+        self._release = weakref.finalize(self, connection.cluster.shutdown)
         try:
             self._raw = raw_cells.install(self._session)
             if create:
@@ -319,7 +323,10 @@ class CassandraSource(Source):
     def close(self) -> None:
         """Close the connections; the source cannot be read afterwards."""
         cluster, self._cluster, self._session = getattr(self, "_cluster", None), None, None
-        if cluster is not None:
+        release = getattr(self, "_release", None)
+        if release is not None:
+            release()  # shuts the cluster down, once
+        elif cluster is not None:
             cluster.shutdown()
 
     def __repr__(self) -> str:
