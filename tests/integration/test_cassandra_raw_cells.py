@@ -15,23 +15,9 @@ import pytest
 import concursus_lab as cl
 from concursus_lab.sources.cassandra import raw_cells
 from tests.contract import canonical_sort
+from tests.integration.test_cassandra import _plain_session
 
 pytestmark = pytest.mark.cassandra
-
-
-def _plain_session(cassandra_address: str):
-    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-    from cassandra.policies import RoundRobinPolicy
-
-    host, port = cassandra_address.rsplit(":", 1)
-    profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy())
-    cluster = Cluster(
-        [host],
-        port=int(port),
-        protocol_version=5,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-    )
-    return cluster.connect()
 
 
 @pytest.fixture

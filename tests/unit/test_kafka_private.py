@@ -14,31 +14,14 @@ import warnings
 
 import pytest
 from kafka.consumer.fetcher import Fetcher
-from kafka.record.memory_records import MemoryRecords, MemoryRecordsBuilder
+from kafka.record.memory_records import MemoryRecords
 from kafka.structs import TopicPartition
 
 from concursus_lab.sources.kafka import private
 from concursus_lab.sources.kafka.records import Records, from_consumer_records
+from tests.unit.test_kafka_codec import batches
 
-T0 = 1_459_420_277_981
 TP = TopicPartition("t", 0)
-
-
-def batches(values, *, batch_size=2048, start=0, magic=2):
-    out = []
-    builder = None
-    for i, value in enumerate(values):
-        while True:
-            if builder is None:
-                builder = MemoryRecordsBuilder(magic, 0, batch_size, offset=start + i)
-            if builder.append(T0 + i, f"k{i}".encode(), value, headers=[]) is not None:
-                break
-            builder.close()
-            out.append(builder.buffer())
-            builder = None
-    builder.close()
-    out.append(builder.buffer())
-    return b"".join(out)
 
 
 @pytest.fixture
@@ -140,7 +123,7 @@ def test_a_whole_fetch_comes_out_as_one_records_like_kafka_python_reads_it(fetch
 
 
 def test_an_old_record_format_goes_through_kafka_pythons_own_unpacking():
-    raw = batches([b"x", b"y", b"z"], magic=1)
+    raw = batches([b"x", b"y", b"z"], legacy=True)
     part = private._whole_fetch_class(Fetcher.PartitionRecords)(0, TP, MemoryRecords(raw))
     (got,) = part.take()
     assert got.values == [b"x", b"y", b"z"] and got.offsets.tolist() == [0, 1, 2]
