@@ -24,6 +24,10 @@ class SourceError(ConcursusLabError, ValueError):
     """A source URL or option is wrong (unknown scheme, missing folder, bad option)."""
 
 
+class StoreDamaged(SourceError):
+    """A local store's manifest or a data file is not what was written; the message names it."""
+
+
 class SourceUnavailable(ConcursusLabError, ConnectionError):
     """A server (Cassandra, Kafka) cannot be reached, or a keyspace/topic is missing."""
 
@@ -58,6 +62,13 @@ class ReducerError(ConcursusLabError):
         super().__init__(message)
         self.aggregate_id = aggregate_id
         self.event = event
+
+
+class BreakpointError(ConcursusLabError):
+    """A breakpoint (``stop_when``, or the explorer's condition box) raised or cannot run.
+
+    The message names the condition, the step and the event; ``__cause__`` is the error.
+    """
 
 
 class ProjectionError(ConcursusLabError):

@@ -102,7 +102,7 @@ def test_an_interrupted_append_leaves_no_trace(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("concursus_lab.sources.local.store._Manifest.save", boom)
+    monkeypatch.setattr("concursus_lab.sources.local.manifest.Manifest.save", boom)
     with pytest.raises(KeyboardInterrupt):
         store.append(frame(event("p2", 1, 2)))
     monkeypatch.undo()

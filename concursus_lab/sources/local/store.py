@@ -15,111 +15,48 @@ known identities rewrites only the buckets it touches.
 
 An append writes new files, then replaces ``store.json`` atomically, so a reader sees the
 store before or after the append, never half of it. Appends are serialised by a lock file.
+What the manifest may say, how each file is verified before it is read and how both reach the
+disk is the business of :mod:`~concursus_lab.sources.local.manifest`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
-import json
 import os
-import urllib.parse
 import uuid
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
 from concursus_lab.common.time import TimeLike
-from concursus_lab.exceptions import SourceError
+from concursus_lab.exceptions import SourceError, StoreDamaged
 from concursus_lab.frame.identity import IDENTITY, Duplicates, resolve, resolve_lazy
 from concursus_lab.frame.jhash import bucket as hash_bucket
 from concursus_lab.frame.schema import COLUMNS, SCHEMA, empty, for_writing
 from concursus_lab.sources.base import Source
+from concursus_lab.sources.local.manifest import (
+    MANIFEST,
+    Manifest,
+    StoredFile,
+    Vanished,
+    data_folder,
+    digest,
+    fsync_folder,
+    verify,
+)
 from concursus_lab.sources.query import Query
 
-MANIFEST = "store.json"
-FORMAT = "concursus-lab/local-store"
-FORMAT_VERSION = 1
 DEFAULT_BUCKETS = 8
 _DELIVERY = "_delivery"  # global delivery sequence: breaks ties between equal processing times
 _STORED = pl.Schema({**SCHEMA, _DELIVERY: pl.Int64})
 _MAX_FILES_PER_BUCKET = 16
 _RETRIES = 5
-
-
-@dataclass(frozen=True)
-class _File:
-    kind: str  # "events" or "superseded"
-    aggregate_type: str
-    bucket: int
-    path: str  # relative to the store root
-    rows: int
-    event_min: int  # epoch microseconds
-    event_max: int
-    processed_min: int
-    processed_max: int
-
-    def to_json(self) -> dict:
-        return self.__dict__.copy()
-
-
-@dataclass(frozen=True)
-class _Manifest:
-    buckets: int
-    next_delivery: int
-    generation: int
-    files: tuple[_File, ...]
-
-    @classmethod
-    def new(cls, buckets: int) -> _Manifest:
-        return cls(buckets=buckets, next_delivery=0, generation=0, files=())
-
-    @classmethod
-    def load(cls, root: Path) -> _Manifest:
-        path = root / MANIFEST
-        try:
-            raw = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise SourceError(
-                f"{str(root)!r} is not a concursus-lab store (no {MANIFEST}). Create one with "
-                f"`cl.open({str(root)!r}, create=True)`, or write the sample there with "
-                f"`concursus-lab sample {root}`."
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise SourceError(
-                f"{str(path)!r} is damaged ({exc}); restore it from a backup."
-            ) from exc
-        if raw.get("format") != FORMAT or raw.get("version") != FORMAT_VERSION:
-            raise SourceError(
-                f"{str(path)!r} is format {raw.get('format')!r} version {raw.get('version')!r};"
-                f" this concursus-lab reads {FORMAT!r} version {FORMAT_VERSION}. "
-                "Upgrade concursus-lab, or copy the store with the version that wrote it."
-            )
-        return cls(
-            buckets=raw["buckets"],
-            next_delivery=raw["next_delivery"],
-            generation=raw["generation"],
-            files=tuple(_File(**f) for f in raw["files"]),
-        )
-
-    def save(self, root: Path) -> None:
-        body = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "buckets": self.buckets,
-            "next_delivery": self.next_delivery,
-            "generation": self.generation,
-            "files": [f.to_json() for f in self.files],
-        }
-        tmp = root / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
-        with open(tmp, "w") as out:
-            json.dump(body, out, indent=1)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, root / MANIFEST)
+T = TypeVar("T")
 
 
 class LocalStore(Source):
@@ -147,14 +84,14 @@ class LocalStore(Source):
             if not isinstance(buckets, int) or buckets < 1:
                 raise SourceError(f"`buckets` must be a positive int, got {buckets!r}.")
             self.root.mkdir(parents=True, exist_ok=True)
-            _Manifest.new(buckets).save(self.root)
+            Manifest.new(buckets).save(self.root)
         elif not self.root.exists():
             raise SourceError(
                 f"no store at {self.url!r} (the folder does not exist). Create one with "
                 f"`cl.open({self.url!r}, create=True)`, or write the sample there with "
                 f"`concursus-lab sample {self.url}`."
             )
-        _Manifest.load(self.root)  # fail now, not at first read, if it is not a store
+        Manifest.load(self.root)  # fail now, not at first read, if it is not a store
 
     # -- reading -----------------------------------------------------------------------
 
@@ -169,13 +106,7 @@ class LocalStore(Source):
         progress: bool | None = None,
     ) -> pl.DataFrame:
         query = Query.of(aggregate_type, aggregate_ids, event_time, known_at, duplicates)
-        for attempt in range(_RETRIES):
-            try:
-                return self._lazy(query).collect()
-            except FileNotFoundError:  # a concurrent append replaced files: read again
-                if attempt == _RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
+        return self._retrying(lambda: self._lazy(query).collect())
 
     def scan(
         self,
@@ -191,10 +122,46 @@ class LocalStore(Source):
         Filters given here and any you add to the LazyFrame are pushed into the Parquet scan.
         """
         query = Query.of(aggregate_type, aggregate_ids, event_time, known_at, duplicates)
-        return self._lazy(query)
+        return self._retrying(lambda: self._lazy(query))
 
-    def _manifest(self) -> _Manifest:
-        return _Manifest.load(self.root)
+    def _retrying(self, read: Callable[[], T]) -> T:
+        """``read()``, again when a concurrent append replaced a file it was about to open.
+
+        A file that stays missing while the manifest still lists it is damage, not a race.
+        """
+        for _ in range(_RETRIES):
+            try:
+                return read()
+            except Vanished as gone:
+                missing = gone.path
+            except FileNotFoundError as exc:  # removed between verifying and reading
+                missing = os.path.relpath(exc.filename or "?", self.root)
+            except pl.exceptions.PolarsError as exc:
+                raise self._unreadable(exc) from exc
+        listed = {f.path for f in self._manifest().files}
+        if missing not in listed:  # pragma: no cover - five appends in a row overtook us
+            raise StoreDamaged(f"{self.url!r} kept changing during {_RETRIES} reads; read again.")
+        raise StoreDamaged(
+            f"store file {str(self.root / missing)!r} is listed in {MANIFEST} but missing. "
+            "Restore it from a backup; until then read other aggregate types or ids (a read "
+            "opens only the files it needs)."
+        )
+
+    def _unreadable(self, exc: Exception) -> StoreDamaged:
+        """The error for a file whose bytes Parquet cannot read (only version 1 files,
+        which have no recorded hash, get this far when damaged)."""
+        for f in self._manifest().files:
+            try:
+                pl.read_parquet(self.root / f.path, schema=_STORED)
+            except (pl.exceptions.PolarsError, OSError) as bad:
+                return StoreDamaged(
+                    f"store file {str(self.root / f.path)!r} is damaged ({bad}). Restore it "
+                    "from a backup."
+                )
+        return StoreDamaged(f"{self.url!r} could not be read ({exc}).")
+
+    def _manifest(self) -> Manifest:
+        return Manifest.load(self.root)
 
     def _lazy(self, query: Query) -> pl.LazyFrame:
         manifest = self._manifest()
@@ -221,15 +188,16 @@ class LocalStore(Source):
         )
         return pl.concat([settled, decided]).select(COLUMNS)
 
-    def _scan(self, manifest: _Manifest, kind: str, query: Query) -> pl.LazyFrame | None:
+    def _scan(self, manifest: Manifest, kind: str, query: Query) -> pl.LazyFrame | None:
         files = list(self._files(manifest, kind, query))
         if not files:
             return None if kind == "superseded" else _empty_stored().lazy()
+        verify(self.root, files)
         frame = pl.scan_parquet([str(self.root / f.path) for f in files], schema=_STORED)
         predicate = query.predicate()
         return frame if predicate is None else frame.filter(predicate)
 
-    def _files(self, manifest: _Manifest, kind: str, query: Query) -> Iterator[_File]:
+    def _files(self, manifest: Manifest, kind: str, query: Query) -> Iterator[StoredFile]:
         buckets = None
         if query.aggregate_ids is not None:
             ids = pl.Series(query.aggregate_ids, dtype=pl.String)
@@ -265,23 +233,22 @@ class LocalStore(Source):
         if frame.height == 0:
             return 0
         with self._lock():
-            manifest = _Manifest.load(self.root)
+            manifest = Manifest.load(self.root)
             frame = frame.with_columns(
                 pl.int_range(pl.len(), dtype=pl.Int64).add(manifest.next_delivery).alias(_DELIVERY),
                 hash_bucket(frame["aggregate_id"], manifest.buckets).alias("__bucket"),
             )
             generation = manifest.generation + 1
-            keep = [f for f in manifest.files]
-            written: list[_File] = []
-            replaced: list[_File] = []
+            files = self._with_proof(manifest.files)
+            written: list[StoredFile] = []
+            replaced: list[StoredFile] = []
             groups = frame.partition_by(["aggregate_type", "__bucket"], as_dict=True)
             for (aggregate_type, bucket), group in sorted(groups.items()):
                 group = group.drop("__bucket")
                 existing = [
-                    f
-                    for f in manifest.files
-                    if f.aggregate_type == aggregate_type and f.bucket == bucket
+                    f for f in files if f.aggregate_type == aggregate_type and f.bucket == bucket
                 ]
+                verify(self.root, existing)  # never carry damaged rows into a rewritten file
                 if self._collides(group, existing) or len(existing) >= _MAX_FILES_PER_BUCKET:
                     replaced.extend(existing)
                     group = pl.concat([self._read(existing), group])
@@ -291,9 +258,9 @@ class LocalStore(Source):
                     if part.height:
                         written.append(self._write(part, kind, aggregate_type, bucket, generation))
             gone = {f.path for f in replaced}
-            keep = [f for f in manifest.files if f.path not in gone] + written
+            keep = [f for f in files if f.path not in gone] + written
             keep.sort(key=lambda f: (f.kind, f.aggregate_type, f.bucket, f.path))
-            _Manifest(
+            Manifest(
                 buckets=manifest.buckets,
                 next_delivery=manifest.next_delivery + frame.height,
                 generation=generation,
@@ -304,7 +271,23 @@ class LocalStore(Source):
                     (self.root / f.path).unlink()
         return frame.height
 
-    def _collides(self, group: pl.DataFrame, existing: list[_File]) -> bool:
+    def _with_proof(self, files: tuple[StoredFile, ...]) -> list[StoredFile]:
+        """The files, with the size and SHA-256 of those a version 1 manifest listed without."""
+        proved = []
+        for f in files:
+            if f.sha256 is None:
+                try:
+                    size, sha = digest(self.root / f.path)
+                except FileNotFoundError:
+                    raise StoreDamaged(
+                        f"store file {str(self.root / f.path)!r} is listed in {MANIFEST} but "
+                        "missing; restore it from a backup before appending."
+                    ) from None
+                f = dataclasses.replace(f, bytes=size, sha256=sha)
+            proved.append(f)
+        return proved
+
+    def _collides(self, group: pl.DataFrame, existing: list[StoredFile]) -> bool:
         ids = list(IDENTITY)
         if group.select(pl.struct(ids).is_duplicated().any()).item():
             return True
@@ -319,28 +302,34 @@ class LocalStore(Source):
         )
         return known.height > 0
 
-    def _read(self, files: list[_File]) -> pl.DataFrame:
+    def _read(self, files: list[StoredFile]) -> pl.DataFrame:
         if not files:
             return _empty_stored()
         return pl.read_parquet([str(self.root / f.path) for f in files], schema=_STORED)
 
     def _write(
         self, part: pl.DataFrame, kind: str, aggregate_type: str, bucket: int, generation: int
-    ) -> _File:
+    ) -> StoredFile:
         part = part.sort("aggregate_id", "event_timestamp", "stream_id", _DELIVERY)
-        folder = Path(kind) / urllib.parse.quote(aggregate_type, safe="")
-        (self.root / folder).mkdir(parents=True, exist_ok=True)
-        relative = folder / f"b{bucket:03d}-{generation:06d}-{uuid.uuid4().hex[:8]}.parquet"
-        tmp = self.root / (str(relative) + ".tmp")
-        part.select(_STORED.names()).write_parquet(tmp, statistics=True, row_group_size=256_000)
-        os.replace(tmp, self.root / relative)
+        folder = self.root / data_folder(kind, aggregate_type)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"b{bucket:03d}-{generation:06d}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = folder / (name + ".tmp")
+        with open(tmp, "wb") as out:  # flushed to disk before the manifest can name it
+            part.select(_STORED.names()).write_parquet(out, statistics=True, row_group_size=256_000)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, folder / name)
+        fsync_folder(folder)
+        size, sha = digest(folder / name)
         stats = part.select(
             pl.col("event_timestamp").min().dt.epoch("us").alias("a"),
             pl.col("event_timestamp").max().dt.epoch("us").alias("b"),
             pl.col("processing_timestamp").min().dt.epoch("us").alias("c"),
             pl.col("processing_timestamp").max().dt.epoch("us").alias("d"),
         ).row(0)
-        return _File(kind, aggregate_type, bucket, str(relative), part.height, *stats)
+        relative = str(data_folder(kind, aggregate_type) / name)
+        return StoredFile(kind, aggregate_type, bucket, relative, part.height, *stats, size, sha)
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -354,7 +343,7 @@ class LocalStore(Source):
 
     def _remove_orphans(self) -> None:
         """Files left by an append that was interrupted before its manifest was saved."""
-        listed = {f.path for f in _Manifest.load(self.root).files}
+        listed = {f.path for f in Manifest.load(self.root).files}
         for kind in ("events", "superseded"):
             for path in (self.root / kind).glob("*/*"):
                 if str(path.relative_to(self.root)) not in listed:
@@ -368,7 +357,7 @@ class LocalStore(Source):
 
     def summary(self) -> dict:
         """Counts from the manifest alone (no data is read)."""
-        manifest = _Manifest.load(self.root)
+        manifest = Manifest.load(self.root)
         events = [f for f in manifest.files if f.kind == "events"]
         superseded = [f for f in manifest.files if f.kind == "superseded"]
         return {
