@@ -32,7 +32,7 @@ from concursus_lab.delivery.lateness import lateness
 from concursus_lab.delivery.reconcile import reconcile
 from concursus_lab.delivery.watermark import recommend_watermark, watermark
 from concursus_lab.events.types import EventTypes
-from concursus_lab.exceptions import ConcursusLabError, IncompleteRead
+from concursus_lab.exceptions import ConcursusLabError, IncompleteRead, IncompleteWrite
 from concursus_lab.frame import IDENTITY, SCHEMA, from_pandas, to_pandas, validate
 from concursus_lab.projections.bisect import bisect
 from concursus_lab.projections.chaos import chaos
@@ -55,6 +55,7 @@ __all__ = [
     "ConcursusLabError",
     "EventTypes",
     "IncompleteRead",
+    "IncompleteWrite",
     "bisect",
     "chaos",
     "copy",

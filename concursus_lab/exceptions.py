@@ -44,6 +44,20 @@ class IncompleteRead(ConcursusLabError):
         self.partial = partial
 
 
+class IncompleteWrite(ConcursusLabError):
+    """A write stopped part-way: some events are stored, the others are not.
+
+    ``.written`` counts the events the server confirmed and ``.unwritten`` holds the frame of
+    the others (those refused and those never sent), ready to append again once the cause is
+    fixed; the message says which is which and why.
+    """
+
+    def __init__(self, message: str, written: int, unwritten=None):
+        super().__init__(message)
+        self.written = written
+        self.unwritten = unwritten
+
+
 class MissingDependency(ConcursusLabError, ImportError):
     """An optional dependency is not installed; the message gives the ``pip install`` line."""
 

@@ -32,22 +32,6 @@ T0 = 1_459_420_277_981
 
 
 @pytest.fixture
-def topic(kafka_address):
-    """A fresh topic name; the topic is deleted afterwards (by a new admin client, since
-    a test may have restarted the broker)."""
-    from kafka import KafkaAdminClient
-
-    name = f"cl-test-{uuid.uuid4().hex[:12]}"
-    yield name
-    admin = KafkaAdminClient(bootstrap_servers=kafka_address)
-    try:
-        if name in admin.list_topics():
-            admin.delete_topics([name])
-    finally:
-        admin.close()
-
-
-@pytest.fixture
 def url(kafka_address, topic):
     return f"kafka://{kafka_address}/{topic}"
 

@@ -39,6 +39,7 @@ _ENV_SETTINGS = {
 }
 _FETCH_BYTES = 64 * 1024 * 1024  # most bytes one fetch brings, all partitions together
 _PARTITION_FETCH_BYTES = 16 * 1024 * 1024
+_BATCH_BYTES = 512 * 1024  # most bytes the producer puts in one batch
 
 
 @functools.cache
@@ -184,7 +185,7 @@ class Cluster:
         except kafka.errors.KafkaError as exc:
             raise self.unreachable(exc) from exc
 
-    def producer(self) -> Any:
+    def producer(self, *, batch_size: int = _BATCH_BYTES) -> Any:
         """An idempotent producer that waits for every replica and creates no topics."""
         kafka = kafka_python()
         try:
@@ -193,13 +194,34 @@ class Cluster:
                     "enable_idempotence": True,
                     "acks": "all",
                     "linger_ms": 20,
-                    "batch_size": 512 * 1024,
+                    "batch_size": batch_size,
                     "allow_auto_create_topics": False,
                     **self.client_settings(kafka.KafkaProducer),
                 }
             )
         except kafka.errors.KafkaError as exc:
             raise self.unreachable(exc) from exc
+
+    def record_limit(self, topic: str) -> int:
+        """The most bytes one record batch may have on ``topic``: the topic's
+        ``max.message.bytes`` (the broker refuses larger batches) or the producer's
+        ``max_request_size`` (it refuses larger records before sending), whichever is less."""
+        kafka = kafka_python()
+        request = kafka.KafkaProducer.DEFAULT_CONFIG["max_request_size"]
+        request = self.settings.get("max_request_size", request)
+        resource = kafka.admin.ConfigResource(
+            kafka.admin.ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": None}
+        )
+        with self.admin() as admin:
+            try:
+                described = admin.describe_configs([resource], config_filter="all")
+            except kafka.errors.KafkaError as exc:
+                raise self.unreachable(exc) from exc
+        entry = described.get("topic", {}).get(topic, {}).get("max.message.bytes") or {}
+        try:
+            return min(int(entry["value"]), request)
+        except (KeyError, TypeError, ValueError):
+            return request  # the broker did not say: the producer's own limit still holds
 
     def open_topic(
         self,

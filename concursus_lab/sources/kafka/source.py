@@ -303,7 +303,12 @@ class KafkaSource(Source):
         a time-based UUID, whose record timestamp is their ``processing_timestamp`` (that
         is where a read finds it). The producer is idempotent and everything is flushed
         before this returns. Nothing is written when validation fails (event times finer
-        than a millisecond included: the JSON holds epoch milliseconds).
+        than a millisecond included: the JSON holds epoch milliseconds), nor when any
+        event's record would be larger than the topic takes (its ``max.message.bytes``):
+        that :class:`~concursus_lab.exceptions.SchemaError` names the row. When the broker
+        refuses some records all the same, or the connection fails part-way,
+        :class:`~concursus_lab.exceptions.IncompleteWrite` counts what the broker confirmed
+        and holds the frame of the rest.
         """
         return writing.append(
             self._cluster,
