@@ -3,8 +3,8 @@
 A reducer is a plain function ``(state | None, event) -> state``. When one raises during a
 fold, the history it was folding is replayed once more, one event at a time, to name the
 event that raises; a reducer that does not raise again is not a pure function of
-``(state, event)``, and the error says so. Time travel and keyed folds both raise through
-:func:`raise_reducer_error`.
+``(state, event)``, and the error says so. Time travel, traces and keyed folds all raise through
+:func:`raise_reducer_error`, and name a reducer that returned None with :func:`returned_none`.
 """
 
 from __future__ import annotations
@@ -54,3 +54,14 @@ def raise_reducer_error(
         aggregate_id,
         None,
     ) from error
+
+
+def returned_none(aggregate_id: str, event: Any) -> ReducerError:
+    """The error for a reducer that returned None where the aggregate type declares initial
+    events (after ``event``): a branch that forgot its ``return``."""
+    return ReducerError(
+        f"the reducer returned None for aggregate {aggregate_id!r} (after {event!r}); a "
+        "reducer returns the new state: did a branch forget its `return`?",
+        aggregate_id,
+        event,
+    )

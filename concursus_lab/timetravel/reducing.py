@@ -30,8 +30,8 @@ import numpy as np
 
 from concursus_lab.common.gc import paused_gc
 from concursus_lab.events.types import EventTypes
-from concursus_lab.exceptions import ReducerError, SchemaError
-from concursus_lab.timetravel.reducer import Reducer, raise_reducer_error
+from concursus_lab.exceptions import SchemaError
+from concursus_lab.timetravel.reducer import Reducer, raise_reducer_error, returned_none
 from concursus_lab.timetravel.replay import Replay
 from concursus_lab.timetravel.state_columns import Extracted, extract, has_none, merge
 
@@ -97,13 +97,7 @@ def reduce_aggregates(
     if types.declares_initial and has_none(states):
         k = states.index(None)
         event = _events_of(replay, k, offsets)[-1]
-        raise ReducerError(
-            f"the reducer returned None for aggregate {replay.aggregate_ids[k]!r} "
-            f"(after {event!r}); a reducer returns the new state: did a branch "
-            "forget its `return`?",
-            replay.aggregate_ids[k],
-            event,
-        )
+        raise returned_none(replay.aggregate_ids[k], event)
     times = replay.meta[1]
     last = np.maximum.reduceat(times, offsets[:-1]) if len(times) else times
     return Folded(replay.aggregate_ids, states, sizes, last, extracted)

@@ -62,7 +62,7 @@ def extract(states: list[Any]) -> Extracted:
     kinds = set(map(type, present))
     if len(kinds) == 1:
         kind = next(iter(kinds))
-        names = _field_names(kind)
+        names = field_names(kind)
         if names is not None:
             values = {}
             for name in names:
@@ -109,7 +109,8 @@ def state_columns(states: list[Any]) -> dict[str, pl.Series]:
     return to_columns(extract(states))
 
 
-def _field_names(kind: type) -> list[str] | None:
+def field_names(kind: type) -> list[str] | None:
+    """The field names of a dataclass or named tuple type (None for any other type)."""
     if dataclasses.is_dataclass(kind):
         return [f.name for f in dataclasses.fields(kind)]
     if issubclass(kind, tuple) and hasattr(kind, "_fields"):
