@@ -5,8 +5,8 @@ The public surface, by layer (everything else is internal):
 * sources: :func:`open` (every kind of source; more in ``cl.sources``), :func:`copy`;
 * the canonical frame: ``SCHEMA``, ``IDENTITY``, :func:`validate`, :func:`to_pandas`,
   :func:`from_pandas` (more in ``cl.frame``); typed events: :class:`EventTypes`;
-* time travel: :func:`state_at`, :func:`state_of`, :func:`history`, :func:`restatements`,
-  :func:`latest`, :func:`index`;
+* time travel: :func:`state_at`, :func:`state_of`, :func:`history`, :func:`trace`,
+  :func:`restatements`, :func:`latest`, :func:`index`;
 * delivery: :func:`describe`, :func:`lateness`, :func:`watermark`,
   :func:`recommend_watermark`, :func:`reconcile`;
 * projections: :func:`project`, :func:`projection`, :func:`fold`, :func:`diff`,
@@ -46,6 +46,7 @@ from concursus_lab.timetravel.history import history
 from concursus_lab.timetravel.latest import index, latest
 from concursus_lab.timetravel.restatements import restatements
 from concursus_lab.timetravel.state_at import state_at, state_of
+from concursus_lab.timetravel.trace import trace
 
 __version__ = "0.1.0"
 
@@ -88,6 +89,7 @@ __all__ = [
     "threads",
     "timeline",
     "to_pandas",
+    "trace",
     "validate",
     "watermark",
 ]

@@ -16,10 +16,13 @@ from concursus_lab.projections.chaos import Chaos
 from concursus_lab.projections.diff import Diff
 from concursus_lab.projections.projection import Fold, Projection
 from concursus_lab.timetravel.state_at import StateAt
+from concursus_lab.timetravel.trace import Step, Trace
+from concursus_lab.timetravel.trace_compare import Comparison
 
 __all__ = [
     "Bisection",
     "Chaos",
+    "Comparison",
     "Decoded",
     "Description",
     "Diff",
@@ -27,6 +30,8 @@ __all__ = [
     "Projection",
     "Reconciliation",
     "StateAt",
+    "Step",
+    "Trace",
     "WatermarkRecommendation",
     "WatermarkReplay",
 ]
