@@ -4,11 +4,20 @@
 <concursus_lab.sources.kafka.source.KafkaSource.follow>`: it polls from given offsets on,
 reconnects after a broker's error and goes on from where it was, and decodes at most
 ``batch`` records into each frame it yields (every delivery kept).
+
+A generator left open when the interpreter exits would close its consumer only when it is
+collected, after kafka-python's network thread (a daemon) has stopped, and that close waits
+for the thread forever. So every consumer a follow opens is also closed by an ``atexit``
+hook, which runs while that thread still answers.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
 import time
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +46,7 @@ def follow(
 
     def connect() -> Any:
         consumer = source._consumer()
+        _close_at_exit(consumer)
         consumer.assign(list(positions))
         for tp, offset in positions.items():
             consumer.seek(tp, offset)
@@ -71,3 +81,22 @@ def follow(
                     yield frame
     finally:
         consumer.close()
+
+
+_OPEN: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _close_at_exit(consumer: Any) -> None:
+    _OPEN.add(consumer)
+    _register_once()
+
+
+@functools.cache
+def _register_once() -> None:
+    atexit.register(_close_open_consumers)
+
+
+def _close_open_consumers() -> None:
+    for consumer in list(_OPEN):
+        with contextlib.suppress(Exception):
+            consumer.close(autocommit=False)
