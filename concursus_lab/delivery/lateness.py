@@ -45,17 +45,8 @@ def lateness(events: pl.DataFrame, by: str | Sequence[str] | None = None) -> pl.
         Column(s) to group by, e.g. ``"name"``, ``"stream_id"``, ``"kafka_partition"``;
         None gives one row for everything.
     """
-    keys = _keys(events, by)
-    frame = events.select(
-        *IDENTITY,
-        "processing_timestamp",
-        *[k for k in keys if k not in IDENTITY and k != "processing_timestamp"],
-    ).with_row_index("__arrival")
-    frame = _arrival_order(frame).with_columns(
-        (pl.col("processing_timestamp") - pl.col("event_timestamp"))
-        .dt.total_microseconds()
-        .alias(_LATENESS)
-    )
+    keys = by_columns(events, by)
+    frame = lateness_rows(events, keys)
     aggregations = [
         pl.len().alias("count"),
         *[
@@ -67,10 +58,33 @@ def lateness(events: pl.DataFrame, by: str | Sequence[str] | None = None) -> pl.
         pl.col("__ooo").sum().alias("out_of_order"),
         (pl.len() - pl.col("__first").sum()).alias("duplicates"),
     ]
+    result = frame.group_by(keys).agg(aggregations) if keys else frame.select(aggregations)
+    return finish(result, keys)
+
+
+def lateness_rows(events: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """One row per delivery: the ``keys``, ``lateness`` (microseconds), ``__first`` (the
+    first delivery of its identity) and ``__ooo`` (out of order); rows grouped by aggregate.
+
+    Each row's flags depend only on its own aggregate's deliveries, so any split of the
+    aggregates (Spark's buckets) gives the same rows.
+    """
+    frame = events.select(
+        *IDENTITY,
+        "processing_timestamp",
+        *[k for k in keys if k not in IDENTITY and k != "processing_timestamp"],
+    ).with_row_index("__arrival")
+    return _arrival_order(frame).with_columns(
+        (pl.col("processing_timestamp") - pl.col("event_timestamp"))
+        .dt.total_microseconds()
+        .alias(_LATENESS)
+    )
+
+
+def finish(result: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """The profile's columns in order and dtype (durations, Int64 counts), sorted by key."""
     if keys:
-        result = frame.group_by(keys).agg(aggregations).sort(keys, nulls_last=True)
-    else:
-        result = frame.select(aggregations)
+        result = result.sort(keys, nulls_last=True)
     durations = [*PERCENTILES, "max"]
     counts = ["count", "negative", "out_of_order", "duplicates"]
     return result.with_columns(
@@ -79,7 +93,8 @@ def lateness(events: pl.DataFrame, by: str | Sequence[str] | None = None) -> pl.
     ).select(*keys, "count", *durations, "negative", "out_of_order", "duplicates")
 
 
-def _keys(events: pl.DataFrame, by: str | Sequence[str] | None) -> list[str]:
+def by_columns(events: pl.DataFrame, by: str | Sequence[str] | None) -> list[str]:
+    """The ``by`` columns as a list, each checked to be in ``events``."""
     validate(events, check_parameters=False)
     if by is None:
         return []
