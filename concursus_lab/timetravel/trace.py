@@ -127,6 +127,11 @@ class Trace(Printed):
         The :class:`~concursus_lab.exceptions.ReducerError` that stopped it, if one did.
     deliveries
         How many deliveries the aggregate has (``len(trace)`` may be fewer).
+    stopped_at
+        The step a breakpoint or an error stopped at (None: it ran to the end).
+    state
+        The state the replay ended with: after its last step (before it, when the reducer
+        raised there), also after ``.changed(field)`` dropped steps.
     """
 
     steps: tuple[Step, ...]
@@ -138,17 +143,9 @@ class Trace(Printed):
     stopped: str | None
     error: ReducerError | None
     deliveries: int
+    state: Any
+    stopped_at: Step | None
     kept: str | None = None  # the field `.changed` kept steps for
-
-    @property
-    def state(self) -> Any:
-        """The state after the last step (before it, when the reducer raised there)."""
-        return self.steps[-1].after if self.steps else None
-
-    @property
-    def stopped_at(self) -> Step | None:
-        """The step a breakpoint or an error stopped at."""
-        return self.steps[-1] if self.stopped and self.steps else None
 
     def changed(self, field: str) -> Trace:
         """This trace with only the steps that changed ``field`` (a new trace)."""
@@ -337,6 +334,8 @@ def trace(
         fold.stopped,
         fold.error,
         marked.height,
+        steps[-1].after if steps else None,
+        steps[-1] if fold.stopped else None,
     )
 
 

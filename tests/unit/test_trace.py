@@ -379,3 +379,18 @@ def test_every_steps_state_is_state_of_the_deliveries_up_to_it(history, types):
         expected = cl.state_of(ordered.head(k), reducer, types=types, aggregate_id="b1", **options)
         assert step.after == expected, (k, step)
     assert steps.state == cl.state_of(events, reducer, types=types, aggregate_id="b1", **options)
+
+
+def test_a_filtered_trace_keeps_the_outcome_of_the_whole_replay():
+    stopped = cl.trace(
+        hand_worked(),
+        bulb,
+        types=bulbs,
+        aggregate_id="b1",
+        stop_when=lambda state, event: state.switches == 3,
+    )
+    wattage = stopped.changed("wattage")
+    assert [s.number for s in wattage] == [1]
+    assert wattage.state == stopped.state == Bulb(60, 3)
+    assert wattage.stopped_at.number == 6
+    assert "stopped at step 6 by the breakpoint (1 not replayed)" in str(wattage)
