@@ -341,6 +341,14 @@ def test_missing_tables_say_how_to_make_them(cassandra_address, plain, keyspace)
         cl.open(f"cassandra://{cassandra_address}/{keyspace}")
 
 
+def test_an_unknown_local_dc_names_the_data_centres_there_are(cassandra_address, store):
+    # issue 15, item 9: this was a raw AttributeError from inside our error handling
+    with pytest.raises(SourceError, match=r"'nowhere' is not a data centre.*\['datacenter1'\]"):
+        cl.open(f"cassandra://{cassandra_address}/{store.keyspace}?local_dc=nowhere")
+    with cl.open(f"cassandra://{cassandra_address}/{store.keyspace}", local_dc="datacenter1") as ok:
+        assert ok.events().height == 0
+
+
 def test_an_unreachable_server_says_how_to_start_one():
     with pytest.raises(SourceUnavailable, match="concursus-lab services start cassandra"):
         cl.open("cassandra://127.0.0.1:1/concursus", timeout=2)

@@ -230,9 +230,16 @@ def connect(
         try:
             session = cluster.connect()
         except NoHostAvailable as exc:
+            centres = sorted({h.datacenter for h in cluster.metadata.all_hosts() if h.datacenter})
             cluster.shutdown()
             if version == 5 and "protocol version" in str(exc).lower():
                 continue
+            if local_dc is not None and centres and local_dc not in centres:
+                raise SourceError(
+                    f"`local_dc` {local_dc!r} is not a data centre of the Cassandra cluster at "
+                    f"{address.url}; its data centres are {centres}. Pass one of them (or "
+                    f"none), as local_dc= or ${ENVIRONMENT['local_dc']}."
+                ) from None
             _raise_unavailable(address, exc)
         except Exception as exc:
             cluster.shutdown()
@@ -246,6 +253,8 @@ def _raise_unavailable(address: Address, exc: Exception) -> None:
     from cassandra.cluster import NoHostAvailable
 
     errors = exc.errors if isinstance(exc, NoHostAvailable) else {address.url: exc}
+    if not isinstance(errors, dict):  # the driver lists only the hosts it tried
+        errors = {str(host): "no connection could be opened" for host in errors or ()}
     if isinstance(exc, AuthenticationFailed) or any(
         isinstance(why, AuthenticationFailed) for why in errors.values()
     ):
