@@ -53,6 +53,38 @@ _IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, tuple, frozense
 
 def fold_view(fold: Fold, frame: pl.DataFrame) -> pl.DataFrame:
     """The view of ``fold`` over ``frame`` (one row per key with a state, sorted by key)."""
+    mine, classified, rows, keys, effective, h = _keyed(fold, frame)
+    return _fold_by_key(fold, classified, mine, rows, keys, effective, h, np.arange(len(rows)))
+
+
+def keyed_rows(fold: Fold, frame: pl.DataFrame) -> pl.DataFrame:
+    """The first half of :func:`fold_view`, which needs only each aggregate's own events:
+    the rows the fold applies, each with its key (``__key``), its effective event time
+    (``__effective``, epoch us), its aggregate's hash (``__h``) and its place in its
+    aggregate's replay (``__seq``). :func:`fold_keyed_rows` folds them, in any split by key
+    (Spark buckets them by key in between)."""
+    mine, _, rows, keys, effective, h = _keyed(fold, frame)
+    return mine[rows].with_columns(
+        keys.alias("__key"),
+        pl.Series("__effective", effective, dtype=pl.Int64),
+        pl.Series("__h", h, dtype=pl.UInt64),
+        pl.Series("__seq", np.arange(len(rows)), dtype=pl.Int64),
+    )
+
+
+def fold_keyed_rows(fold: Fold, keyed: pl.DataFrame) -> pl.DataFrame:
+    """The view of :func:`keyed_rows`' rows (every row of each of their keys)."""
+    mine = keyed.select(COLUMNS)
+    classified = classify(fold.types, mine)
+    rows = np.arange(mine.height)
+    h, seq = keyed["__h"].to_numpy(), keyed["__seq"].to_numpy()
+    effective = keyed["__effective"].to_numpy()
+    return _fold_by_key(fold, classified, mine, rows, keyed["__key"], effective, h, seq)
+
+
+def _keyed(fold: Fold, frame: pl.DataFrame):
+    """(rows of the type, decoded, the rows applied in causal order, their keys, effective
+    event times and aggregate hashes), keyless rows left out."""
     types = fold.types
     mine = frame.filter(pl.col("aggregate_type") == types.aggregate_type).select(COLUMNS)
     classified = classify(types, mine)
@@ -85,13 +117,19 @@ def fold_view(fold: Fold, frame: pl.DataFrame) -> pl.DataFrame:
     rows, effective = rows[keyed], effective[keyed]
     keys = keys.filter(pl.Series(keyed))
     h, _ = aggregate_hashes(mine)
-    by_key = np.lexsort((np.arange(len(rows)), h[rows], effective, _key_codes(keys)))
+    return mine, classified, rows, keys, effective, h[rows]
+
+
+def _fold_by_key(fold, classified, mine, rows, keys, effective, h, seq) -> pl.DataFrame:
+    """Each key's rows in event-time order (ties: aggregate hash, then replay), folded."""
+    by_key = np.lexsort((seq, h, effective, _key_codes(keys)))
     rows = rows[by_key]
     key_values = keys.gather(pl.Series(by_key, dtype=pl.Int64))
     first = key_values.ne_missing(key_values.shift(1)).fill_null(True).to_numpy()
     starts = np.flatnonzero(first)
     sizes = np.diff(np.append(starts, len(rows)))
     states = _fold_keys(fold, classified, mine, rows, sizes, key_values)
+    ts = mine["event_timestamp"].dt.epoch("us").to_numpy()
     last = np.maximum.reduceat(ts[rows], starts) if len(rows) else np.zeros(0, dtype=np.int64)
     return _fold_frame(
         fold, key_values.gather(pl.Series(starts, dtype=pl.Int64)), states, sizes, last
