@@ -9,6 +9,12 @@ not known yet, duplicate, skipped or undecodable; a small chart puts every deliv
 
 The sliders stop where something changes: at each of the aggregate's event times (just
 after it, so that event is included) and at each processing time.
+
+Step mode (the "step through" toggle, or ``explorer.step_mode = True``) replays the
+aggregate at the sliders' cut one delivery at a time with :func:`cl.trace
+<concursus_lab.trace>`: forward and back (buttons, arrow keys), the state with the fields
+each step changed highlighted, a breakpoint box, and the step ringed on the chart
+(``_stepper.py``).
 """
 
 from __future__ import annotations
@@ -24,14 +30,16 @@ import polars as pl
 
 from concursus_lab.common.time import when
 from concursus_lab.events.types import EventTypes, sequence_of_types
-from concursus_lab.exceptions import SchemaError
+from concursus_lab.exceptions import ReducerError, SchemaError
 from concursus_lab.frame.identity import check_duplicates
 from concursus_lab.frame.schema import validate
 from concursus_lab.timetravel.history import history
 from concursus_lab.timetravel.reducer import check_reducer
 from concursus_lab.timetravel.state_at import state_of
+from concursus_lab.timetravel.trace import trace
 from concursus_lab.widgets._base import SummaryWidget, offline_chart
 from concursus_lab.widgets._format import html_table, text_table
+from concursus_lab.widgets._stepper import StepMode, mark_step
 
 if TYPE_CHECKING:
     import altair as alt
@@ -109,6 +117,9 @@ class Explorer(SummaryWidget):
     state_view, table, chart
         The state (HTML), the history table (HTML) and the (event time, processing time)
         chart of the aggregate's deliveries.
+    step_mode_toggle, stepper
+        The "step through" toggle and the step mode (a ``StepMode``: ``.forward()``,
+        ``.back()``, ``.run_to(condition)``, ``.step``, ``.trace``), shown when it is on.
     """
 
     def __init__(
@@ -138,6 +149,11 @@ class Explorer(SummaryWidget):
         self.state_view = ipywidgets.HTML()
         self.table = ipywidgets.HTML()
         self.message = ipywidgets.HTML()
+        self.step_mode_toggle = ipywidgets.ToggleButton(
+            description="step through", tooltip="replay the aggregate one delivery at a time"
+        )
+        self.stepper = StepMode(self._types, on_move=self._show, labels=STATUS_LABELS)
+        self.stepper.layout.display = "none"
         self._busy = False
         self._mine = self._events.head(0)
         self._history = self._events.head(0)
@@ -148,6 +164,7 @@ class Explorer(SummaryWidget):
         self.aggregate_picker.observe(self._on_pick, names="value")
         self.at_slider.observe(self._on_slide, names="value")
         self.known_at_slider.observe(self._on_slide, names="value")
+        self.step_mode_toggle.observe(self._on_step_mode, names="value")
         below = ipywidgets.HBox([self.state_view, self.chart])
         super().__init__(
             [
@@ -155,6 +172,8 @@ class Explorer(SummaryWidget):
                 self.message,
                 self.at_slider,
                 self.known_at_slider,
+                self.step_mode_toggle,
+                self.stepper,
                 below,
                 self.table,
             ]
@@ -189,6 +208,15 @@ class Explorer(SummaryWidget):
         """The aggregate's deliveries in replay order with a ``status`` column, as shown."""
         return self._history
 
+    @property
+    def step_mode(self) -> bool:
+        """Whether step mode is on (set it to turn it on or off)."""
+        return self.step_mode_toggle.value
+
+    @step_mode.setter
+    def step_mode(self, on: bool) -> None:
+        self.step_mode_toggle.value = bool(on)
+
     def summary(self) -> str:
         """Where the sliders are, the state there, and the marked history."""
         counts = self._history.group_by("status").len()
@@ -201,6 +229,7 @@ class Explorer(SummaryWidget):
             f"known at {when(self.known_at)} UTC (processing time)",
             f"state: {self._state!r}" if self._state is not None else "state: (no state yet)",
             ", ".join(parts),
+            *(self.stepper.summary_lines() if self.step_mode else ()),
             text_table(self._history, columns=HISTORY_COLUMNS[:-1], limit=20),
         ]
         return "\n".join(lines)
@@ -233,11 +262,42 @@ class Explorer(SummaryWidget):
 
     def _compute(self) -> None:
         options = {"at": self.at, "known_at": self.known_at, "duplicates": self._duplicates}
-        self._state = state_of(
-            self._mine, self._reducer, types=self._types, aggregate_id=self._aggregate_id, **options
-        )
+        try:
+            self._state = state_of(
+                self._mine,
+                self._reducer,
+                types=self._types,
+                aggregate_id=self._aggregate_id,
+                **options,
+            )
+            self.message.value = ""
+        except ReducerError as error:  # shown, and step mode shows the state before it
+            self._state = None
+            self.message.value = (
+                f"<b>{html.escape(str(error))}</b><br>Step through to see the state before it."
+            )
         marked = history(self._mine, self._aggregate_id, types=self._types, **options)
         self._history = marked.with_columns(pl.col("status").replace_strict(STATUS_LABELS))
+        if self.step_mode:
+            self._trace(options)
+
+    def _trace(self, options: dict[str, Any]) -> None:
+        self.stepper.load(
+            trace(
+                self._mine,
+                self._reducer,
+                types=self._types,
+                aggregate_id=self._aggregate_id,
+                **options,
+            )
+        )
+
+    def _on_step_mode(self, change: dict[str, Any]) -> None:
+        self.stepper.layout.display = None if change["new"] else "none"
+        if change["new"]:
+            options = {"at": self.at, "known_at": self.known_at}
+            self._trace({**options, "duplicates": self._duplicates})
+        self._show()
 
     def _on_pick(self, change: dict[str, Any]) -> None:
         if change["new"] and change["new"] != self._aggregate_id:
@@ -257,12 +317,15 @@ class Explorer(SummaryWidget):
         )
         body = html.escape(describe_state(self._state))
         self.state_view.value = f'<div class="cl-state">{head}\n{body}</div>'
+        if self.step_mode:
+            self.state_view.value = self.stepper.state_html()
         self.table.value = html_table(self._history, columns=HISTORY_COLUMNS, limit=50)
         if hasattr(self, "chart"):
             self.chart.chart = self._chart()
 
     def _chart(self) -> alt.LayerChart:
-        return deliveries_chart(self._history, at=self.at, known_at=self.known_at)
+        chart = deliveries_chart(self._history, at=self.at, known_at=self.known_at)
+        return mark_step(chart, self.stepper.step) if self.step_mode else chart
 
 
 def deliveries_chart(
