@@ -1,0 +1,234 @@
+"""Whole aggregates in hash buckets, each bucket answered by the local functions themselves.
+
+Every question about aggregates (a state, a latest value, a fold keyed by aggregate) depends
+only on each aggregate's own events. :func:`run` hash-partitions a Spark DataFrame of events
+on ``(aggregate_type, aggregate_id)`` into buckets of whole aggregates, and in each bucket a
+Python worker gets the bucket's rows as one polars frame (through Arrow) and calls the local
+function on it: ``cl.state_at``, ``cl.latest``, ... with their own rules of identity, causal
+order, the two-axis cut and creation (``frame/``), not a copy of them. One group per
+aggregate would call Python once per aggregate, ten times slower (SPARK.md); a bucket holds
+many.
+
+Rows reach a bucket in no particular order; they are put in the order the local source
+gives them (Kafka partition and offset, or the ``__row`` column :func:`~concursus_lab.spark.
+from_polars` adds) before the function sees them, so which delivery wins a tie is decided
+as it is locally.
+
+Each bucket's answer goes back as Arrow IPC bytes (polars' own dtypes kept exactly) into a
+DataFrame Spark keeps (memory, then disk). Its schemas are then merged (a parameter that is
+an integer in one bucket and a float in another becomes a float, as one local frame would
+make it), and :meth:`Buckets.frame` gives the answer as a typed Spark DataFrame,
+:meth:`Buckets.polars` collects it. An exception raised in a bucket (a reducer's
+:class:`~concursus_lab.ReducerError`, say) is raised again here, as itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import pickle
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from concursus_lab.spark._pyspark import pyspark
+from concursus_lab.spark.arrow import (
+    batches_of,
+    canonical,
+    from_batches,
+    from_ipc,
+    spark_schema,
+    to_ipc,
+)
+
+#: Rows of the source's own order, first found first used (see the module docstring).
+ORDER_COLUMNS: tuple[tuple[str, ...], ...] = (("kafka_partition", "kafka_offset"), ("__row",))
+
+#: A bucket function: a bucket's events -> named answer frames, and facts to add up.
+BucketFunction = Callable[[pl.DataFrame], tuple[dict[str, pl.DataFrame], dict[str, Any]]]
+
+_STORED = pa.schema(
+    [
+        ("bucket", pa.int32()),
+        ("name", pa.string()),
+        ("ipc", pa.binary()),
+        ("schema", pa.binary()),
+        ("meta", pa.string()),
+    ]
+)
+
+
+def bucket_count(events: Any, buckets: int | None) -> int:
+    """``buckets``, or as many as the input has partitions (at least 2 per core)."""
+    if buckets is not None:
+        if not isinstance(buckets, int) or isinstance(buckets, bool) or buckets < 1:
+            from concursus_lab.exceptions import SchemaError
+
+            raise SchemaError(f"`buckets` must be a positive int, got {buckets!r}.")
+        return buckets
+    cores = events.sparkSession.sparkContext.defaultParallelism
+    return max(4, 2 * cores, events.rdd.getNumPartitions())
+
+
+def in_source_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """The bucket's rows in the order the source gave them (see :data:`ORDER_COLUMNS`)."""
+    for columns in ORDER_COLUMNS:
+        if all(c in frame.columns for c in columns):
+            return frame.sort(list(columns))
+    return frame.sort(frame.columns[:9])  # no order to follow: a fixed one
+
+
+def _worker(function: BucketFunction) -> Callable:
+    def work(batches):
+        from pyspark import TaskContext
+
+        frame = in_source_order(canonical(from_batches(batches)))
+        if frame.height == 0:
+            return
+        bucket = TaskContext.get().partitionId()
+        try:
+            answers, meta = function(frame)
+        except Exception as exc:  # raised again by the driver, as itself
+            answers, meta = {}, {"error": _pickled(exc)}
+        names, ipcs, schemas = ["__meta"], [b""], [b""]
+        for name, answer in answers.items():
+            names.append(name)
+            ipcs.append(to_ipc(answer))
+            schemas.append(to_ipc(answer.clear()))
+        metas = [json.dumps(meta)] + [""] * (len(names) - 1)
+        columns = [[bucket] * len(names), names, ipcs, schemas, metas]
+        yield pa.RecordBatch.from_arrays(
+            [pa.array(c, type=f.type) for c, f in zip(columns, _STORED, strict=True)],
+            schema=_STORED,
+        )
+
+    return work
+
+
+def _pickled(exc: Exception) -> str:
+    try:
+        from pyspark import cloudpickle
+
+        return base64.b64encode(cloudpickle.dumps(exc)).decode()
+    except Exception:
+        return base64.b64encode(pickle.dumps(RuntimeError(repr(exc)))).decode()
+
+
+@dataclasses.dataclass
+class Buckets:
+    """Every bucket's answers, kept by Spark; see the module docstring."""
+
+    stored: Any  # the persisted Spark DataFrame of (bucket, name, ipc, schema, meta)
+    schemas: dict[str, pl.Schema]
+    meta: list[dict[str, Any]]
+    buckets: int
+
+    def total(self, key: str) -> dict[str, int]:
+        """The sums, over buckets, of the counts each put under ``key``."""
+        out: dict[str, int] = {}
+        for meta in self.meta:
+            for name, value in meta.get(key, {}).items():
+                out[name] = out.get(name, 0) + value
+        return out
+
+    def polars(self, name: str) -> pl.DataFrame:
+        """The answers named ``name`` of every bucket, in one polars frame."""
+        F = pyspark().sql.functions
+        rows = self.stored.filter(F.col("name") == name).select("ipc").collect()
+        schema = self.schemas[name]
+        return pl.concat([pl.DataFrame(schema=schema)] + [_aligned(r[0], schema) for r in rows])
+
+    def frame(self, name: str) -> Any:
+        """The answers named ``name`` as one Spark DataFrame (typed, from the kept bytes)."""
+        F = pyspark().sql.functions
+        schema = self.schemas[name]
+
+        def unpack(batches):
+            for batch in batches:
+                for data in batch.column(0).to_pylist():
+                    yield from batches_of(_aligned(data, schema))
+
+        picked = self.stored.filter(F.col("name") == name).select("ipc")
+        return picked.mapInArrow(unpack, spark_schema(schema))
+
+    def unpersist(self) -> None:
+        """Let Spark drop the kept answers."""
+        self.stored.unpersist()
+
+
+def _aligned(data: bytes, schema: pl.Schema) -> pl.DataFrame:
+    frame = from_ipc(data)
+    if frame.schema == schema:
+        return frame
+    return pl.concat([pl.DataFrame(schema=schema), frame], how="diagonal_relaxed").select(
+        list(schema)
+    )
+
+
+def by_aggregate(events: Any, buckets: int | None, by: tuple[str, ...] = ()) -> Any:
+    """``events`` hash-partitioned into buckets of whole aggregates (or of whole ``by``)."""
+    columns = by or ("aggregate_type", "aggregate_id")
+    return events.repartition(bucket_count(events, buckets), *columns)
+
+
+def map_rows(
+    events: Any,
+    function: Callable[[pl.DataFrame], pl.DataFrame],
+    schema: pl.Schema,
+    *,
+    buckets: int | None = None,
+) -> Any:
+    """A Spark DataFrame of ``function``'s rows for every bucket of whole aggregates, when
+    its columns are known beforehand (``schema``): nothing is kept, each action reruns it."""
+
+    def work(batches):
+        frame = in_source_order(canonical(from_batches(batches)))
+        if frame.height:
+            out = function(frame)
+            yield from batches_of(pl.DataFrame(schema=schema).vstack(out.select(list(schema))))
+
+    return by_aggregate(events, buckets).mapInArrow(work, spark_schema(schema))
+
+
+def run(
+    events: Any,
+    function: BucketFunction,
+    *,
+    empty: dict[str, pl.DataFrame],
+    buckets: int | None = None,
+    arrange: Callable[[str, list[str]], list[str]] | None = None,
+    by: tuple[str, ...] = (),
+) -> Buckets:
+    """Call ``function`` on every bucket of whole aggregates of ``events``; keep the answers.
+
+    ``empty`` gives each answer's schema when no bucket has rows; ``arrange(name, columns)``
+    puts the merged columns in the local function's order; ``by`` buckets by other columns
+    than the aggregate's (a keyed fold's key).
+    """
+    spark = pyspark()
+    n = bucket_count(events, buckets)
+    parted = by_aggregate(events, n, by)
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    stored = parted.mapInArrow(_worker(function), from_arrow_schema(_STORED))
+    stored = stored.persist(spark.StorageLevel.MEMORY_AND_DISK)
+    small = stored.select("bucket", "name", "schema", "meta").collect()
+    metas = [json.loads(r["meta"]) for r in small if r["name"] == "__meta"]
+    for meta in metas:
+        if "error" in meta:
+            stored.unpersist()
+            raise pickle.loads(base64.b64decode(meta["error"]))
+    found: dict[str, list[pl.Schema]] = {}
+    for row in small:
+        if row["name"] != "__meta":
+            found.setdefault(row["name"], []).append(from_ipc(bytes(row["schema"])).schema)
+    schemas = {}
+    for name, frame in empty.items():
+        seen = found.get(name) or [frame.schema]
+        merged = pl.concat([pl.DataFrame(schema=s) for s in seen], how="diagonal_relaxed")
+        columns = arrange(name, merged.columns) if arrange else merged.columns
+        schemas[name] = merged.select(columns).schema
+    return Buckets(stored, schemas, metas, n)

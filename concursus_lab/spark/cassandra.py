@@ -1,0 +1,113 @@
+"""Concursus's ``Event`` table into a Spark DataFrame, decoded by the Cassandra source's codec.
+
+The Spark Cassandra Connector reads the table (token-range splits, each near its replica);
+each Arrow batch of rows is turned back into the bytes Cassandra sent
+(:func:`concursus_lab.sources.cassandra.raw_cells.as_sent`, the driver's public path) and
+decoded by :func:`concursus_lab.sources.cassandra.codec.decode_rows`, the local source's
+own decoder: processing time from the time UUID (Java's malformed variant too), parameters
+as one JSON object with sorted keys and exact numbers, null characteristics read as 0. Rows
+that do not decode go to the quarantine beside the events, with their reason.
+
+An aggregate type with ids is Cassandra's partition key: that filter is pushed down to
+Cassandra (one query per aggregate, SPARK.md pitfall 7), so reading a few aggregates of a
+large table costs little. A type alone is filtered in Spark, after the read.
+
+One difference from the local source: a row without a ``processingId`` has its processing
+time read from the row's write time there; here it goes to the quarantine (its reason says
+so), since the connector's DataFrame reader does not read write times.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from concursus_lab.frame.schema import COLUMNS
+from concursus_lab.sources.cassandra.codec import CQL_COLUMNS, CQL_TYPES, QUARANTINE_SCHEMA
+from concursus_lab.sources.cassandra.codec import decode_rows as _decode_rows
+from concursus_lab.sources.cassandra.connect import env, parse_url
+from concursus_lab.sources.cassandra.raw_cells import as_sent
+from concursus_lab.spark.arrow import batches_of, events_schema
+
+NO_PROCESSING_ID = "processingId is null: the local source reads its write time, Spark does not yet"
+_REASON = pl.Schema({"reason": pl.String})
+
+
+def read(spark: Any, url: str, aggregate_type: str | None, aggregate_ids: Iterable[str] | None):
+    """(decoded, the Spark DataFrame) of ``url``'s ``Event`` rows: canonical columns and
+    ``reason``, null on every row that decoded."""
+    address = parse_url(url)
+    options = {
+        "keyspace": address.keyspace,
+        "table": "event",
+        "spark.cassandra.connection.host": ",".join(address.hosts),
+        "spark.cassandra.connection.port": str(address.port),
+    }
+    username = address.username or env("username")
+    if username:
+        options["spark.cassandra.auth.username"] = username
+        options["spark.cassandra.auth.password"] = env("password") or ""
+    rows = spark.read.format("org.apache.spark.sql.cassandra").options(**options).load()
+    F = _functions()
+    if aggregate_type is not None:
+        rows = rows.filter(F.col("aggregatetype") == aggregate_type)
+    if aggregate_ids is not None:
+        ids = [aggregate_ids] if isinstance(aggregate_ids, str) else list(aggregate_ids)
+        rows = rows.filter(F.col("aggregateid").isin(ids))
+    rows = rows.select(*[F.col(c.lower()) for c in CQL_COLUMNS])
+    return rows.mapInArrow(_decode_batches, events_schema(_REASON))
+
+
+def _functions() -> Any:
+    from pyspark.sql import functions
+
+    return functions
+
+
+def _decode_batches(batches):
+    for batch in batches:
+        events, quarantine = decode(batch)
+        yield from batches_of(pl.concat([events, quarantine], how="diagonal"))
+
+
+def _cells(batch: pa.RecordBatch) -> list[tuple]:
+    """A batch of the connector's values as rows of the driver's Python values."""
+    columns = []
+    for name, cql in zip(CQL_COLUMNS, CQL_TYPES, strict=True):
+        column = batch.column(name.lower())
+        if cql == "timestamp":  # naive UTC, as the driver gives them
+            values = pc.cast(column, pa.timestamp("us")).to_pylist()
+        elif cql == "timeuuid":
+            values = [None if v is None else uuid.UUID(v) for v in column.to_pylist()]
+        elif cql.startswith("map"):
+            values = [None if v is None else dict(v) for v in column.to_pylist()]
+        else:
+            values = column.to_pylist()
+        columns.append(values)
+    return list(zip(*columns, strict=True))
+
+
+def decode(batch: pa.RecordBatch) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(events with a null ``reason``, quarantined rows with theirs) of one batch."""
+    events, quarantine = _decode_rows(as_sent(_cells(batch), CQL_TYPES))
+    missing = events["processing_timestamp"].is_null()
+    if missing.any():
+        lost = events.filter(missing).drop("processing_timestamp")
+        lost = lost.with_columns(pl.lit(NO_PROCESSING_ID).alias("reason"))
+        quarantine = pl.concat([quarantine, lost.select(QUARANTINE_SCHEMA.names())])
+        events = events.filter(~missing)
+    events = events.with_columns(pl.lit(None, pl.String).alias("reason"))
+    no_time = pl.lit(None, events.schema["event_timestamp"]).alias("processing_timestamp")
+    quarantine = quarantine.with_columns(no_time)
+    return events, quarantine.select(*COLUMNS, "reason")
+
+
+def quarantine_of(decoded: Any) -> Any:
+    """The quarantined rows of ``decoded``, in the local source's quarantine columns."""
+    F = _functions()
+    return decoded.filter(F.col("reason").isNotNull()).select(*QUARANTINE_SCHEMA.names())

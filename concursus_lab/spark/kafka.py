@@ -1,0 +1,136 @@
+"""A Kafka topic of Concursus JSON into a Spark DataFrame, decoded by the Kafka source's codec.
+
+Spark's Kafka source reads the topic as a bounded batch: every partition from its first
+offset to the end offset it has when :func:`read` is called (asked of the brokers then, so
+every later action on the DataFrame sees the same records, however much is written
+meanwhile). Each Arrow batch of records is decoded by
+:func:`concursus_lab.sources.kafka.reading.decode`, the local source's own decoder: both
+layouts (flat and nested), single events or arrays, processing time from the time UUID or
+else the record's timestamp, parameters as one JSON object with sorted keys and exact
+numbers. The frame has the local source's ``kafka_partition``, ``kafka_offset`` and
+``kafka_timestamp`` columns; records that do not decode go to the quarantine beside it.
+
+Records are keyed by aggregate id, so a read for some aggregate ids keeps only their records
+before decoding; an aggregate type is filtered after.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from concursus_lab.sources.kafka.connection import Cluster, env_settings
+from concursus_lab.sources.kafka.reading import FRAME_SCHEMA, QUARANTINE_SCHEMA
+from concursus_lab.sources.kafka.reading import decode as _decode_chunks
+from concursus_lab.sources.kafka.records import Records
+from concursus_lab.sources.kafka.source import KafkaSource
+from concursus_lab.spark.arrow import batches_of, spark_schema
+
+#: The decoded frame: the local source's columns, then what a quarantined record needs.
+DECODED = pl.Schema({**FRAME_SCHEMA, "raw": pl.Binary, "reason": pl.String})
+
+
+def end_offsets(source: KafkaSource) -> dict[int, int]:
+    """Each partition's end offset now: where the bounded read stops."""
+    consumer = Cluster(source.servers, env_settings(), 10.0).consumer()
+    try:
+        kafka = __import__("kafka")
+        partitions = sorted(consumer.partitions_for_topic(source.topic) or ())
+        tps = [kafka.TopicPartition(source.topic, p) for p in partitions]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
+
+
+def read(spark: Any, url: str, aggregate_type: str | None, aggregate_ids: Iterable[str] | None):
+    """The decoded Spark DataFrame of ``url``'s topic up to its end offsets of now."""
+    source = KafkaSource.from_url(url)  # checks the URL and that the topic exists
+    ends = end_offsets(source)
+    starting = json.dumps({source.topic: {str(p): -2 for p in ends}})
+    ending = json.dumps({source.topic: {str(p): o for p, o in ends.items()}})
+    settings = env_settings()
+    records = (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", ",".join(source.servers))
+        .option("subscribe", source.topic)
+        .option("startingOffsets", starting)
+        .option("endingOffsets", ending)
+        .options(**_security(settings))
+        .load()
+    )
+    from pyspark.sql import functions as F
+
+    if aggregate_ids is not None:
+        ids = [aggregate_ids] if isinstance(aggregate_ids, str) else list(aggregate_ids)
+        records = records.filter(F.col("key").cast("string").isin(ids))
+    records = records.select("value", "partition", "offset", "timestamp")
+    decoded = records.mapInArrow(_decode_batches, spark_schema(DECODED))
+    if aggregate_type is not None:
+        keep = F.col("reason").isNotNull() | (F.col("aggregate_type") == aggregate_type)
+        decoded = decoded.filter(keep)
+    return decoded
+
+
+def _security(settings: dict[str, Any]) -> dict[str, str]:
+    """The project's Kafka security settings (environment variables) as Spark options."""
+    names = {
+        "security_protocol": "security.protocol",
+        "sasl_mechanism": "sasl.mechanism",
+        "ssl_cafile": "ssl.truststore.location",
+    }
+    out = {f"kafka.{names[k]}": str(v) for k, v in settings.items() if k in names}
+    user, password = settings.get("sasl_plain_username"), settings.get("sasl_plain_password")
+    if user:
+        module = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule"
+            if str(settings.get("sasl_mechanism", "")).startswith("SCRAM")
+            else "org.apache.kafka.common.security.plain.PlainLoginModule"
+        )
+        out["kafka.sasl.jaas.config"] = (
+            f'{module} required username="{user}" password="{password}";'
+        )
+    return out
+
+
+def _decode_batches(batches):
+    for batch in batches:
+        yield from batches_of(decode(batch))
+
+
+def decode(batch: pa.RecordBatch) -> pl.DataFrame:
+    """One batch of records, decoded: events (null ``reason``) and bad records (with it)."""
+    partitions = batch.column("partition").to_numpy(zero_copy_only=False)
+    offsets = batch.column("offset").to_numpy(zero_copy_only=False).astype(np.int64)
+    stamps = pc.cast(batch.column("timestamp"), pa.timestamp("ms"))
+    millis = pc.cast(stamps, pa.int64()).to_numpy(zero_copy_only=False)
+    values = batch.column("value").to_pylist()
+    chunks = []
+    for p in np.unique(partitions).tolist():
+        rows = np.flatnonzero(partitions == p)
+        records = Records([values[i] for i in rows.tolist()], offsets[rows], millis[rows], 0)
+        chunks.append((types.SimpleNamespace(partition=p), records))
+    events, quarantine = _decode_chunks(chunks)
+    return pl.concat(
+        [pl.DataFrame(schema=DECODED), events, quarantine], how="diagonal_relaxed"
+    ).select(list(DECODED))
+
+
+def frame_of(decoded: Any) -> Any:
+    """The events of ``decoded``: the local source's columns."""
+    from pyspark.sql import functions as F
+
+    return decoded.filter(F.col("reason").isNull()).select(*FRAME_SCHEMA.names())
+
+
+def quarantine_of(decoded: Any) -> Any:
+    """The records of ``decoded`` that did not decode, in the local source's columns."""
+    from pyspark.sql import functions as F
+
+    return decoded.filter(F.col("reason").isNotNull()).select(*QUARANTINE_SCHEMA.names())
