@@ -143,8 +143,8 @@ class StepMode(ipywidgets.VBox):
                 f"No step after {self.position} where {condition.strip()} holds."
             )
             return None
-        self.go(found.number)
         self.message.value = html.escape(f"Stopped at step {found.number}: {condition.strip()}")
+        self.go(found.number)
         return found
 
     def _run_box(self) -> None:
