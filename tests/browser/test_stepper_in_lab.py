@@ -42,7 +42,7 @@ def changed_fields(explorer) -> list[str]:
     return [s.split()[0] for s in explorer.locator(".cl-state .cl-changed").all_inner_texts()]
 
 
-def test_stepping_highlights_what_changed_and_a_breakpoint_stops(lab: Lab, page, recorded: Recorded):
+def test_stepping_highlights_the_changes_and_a_breakpoint_stops(lab: Lab, page, recorded: Recorded):
     nbformat.write(notebook(CELLS), lab.root / "stepper.ipynb")
     open_notebook(page, lab, "stepper.ipynb")
     run_all(page)
