@@ -28,8 +28,11 @@ echo "== the layer contract (pyproject.toml: arrows point one way)"
 lint-imports
 echo "== pytest: unit, integration (real Cassandra and Kafka), browser, doctests"
 # exit code 5 (no tests collected) fails here like any other failure
-pytest --doctest-modules concursus_lab tests -p no:cacheprovider \
+pytest --doctest-modules concursus_lab tests -p no:cacheprovider --ignore=tests/faults \
     --junitxml=test-artifacts/junit.xml "$@"
+echo "== fault suite: servers killed mid-read, appenders killed, two appenders, damaged files"
+# its own Kafka and Cassandra on free ports (tests/faults/conftest.py); ends with one line
+pytest tests/faults -p no:cacheprovider --junitxml=test-artifacts/faults.xml
 echo "== notebooks, strict, by the same command users run in their CI"
 concursus-lab check notebooks/ -- --junitxml=test-artifacts/notebooks.xml
 echo "== benchmarks, quick mode (a smoke test: they run; speed is not judged here)"
