@@ -320,6 +320,8 @@ def trace(
     marked = history(
         mine, aggregate_id, types=types, at=at, known_at=known_at, duplicates=duplicates
     )
+    if marked.height == 0:
+        _no_such_aggregate(frame, types, aggregate_id)
     _check_aligned(marked, replay)
     reasons = _reasons(types, marked)
     fold = _Fold(reducer, types, aggregate_id, seen, stop_when)
@@ -408,6 +410,26 @@ def holds(condition: Condition, step: Step) -> bool:
             f"({step.event!r}, state {step.after!r}); a breakpoint is a function (state, "
             "event) -> bool that works for every state and event."
         ) from exc
+
+
+def _no_such_aggregate(frame: pl.DataFrame, types: EventTypes, aggregate_id: str) -> None:
+    """A :class:`SchemaError` for an aggregate with no deliveries, naming the nearest ids."""
+    ids = (
+        frame.filter(pl.col("aggregate_type") == types.aggregate_type)["aggregate_id"]
+        .unique()
+        .sort()
+    )
+    near = difflib.get_close_matches(aggregate_id, ids.head(100_000).to_list(), 3, 0.5)
+    if near:
+        hint = f"; did you mean {', '.join(map(repr, near))}?"
+    else:
+        hint = (
+            f"; some that have: {', '.join(map(repr, ids.head(3).to_list()))}." if len(ids) else "."
+        )
+    raise SchemaError(
+        f"`aggregate_id` {aggregate_id!r} has no {types.aggregate_type} deliveries in "
+        f"`events` ({ids.len():,} {types.aggregate_type} aggregates){hint}"
+    )
 
 
 def _check_aligned(marked: pl.DataFrame, replay: Any) -> None:

@@ -218,6 +218,12 @@ def test_a_breakpoint_that_raises_or_is_not_a_function_is_a_clear_error():
         cl.trace(hand_worked(), bulb, types=bulbs, aggregate_id="b1", stop_when="failed")
     with pytest.raises(SchemaError, match="`aggregate_id` must be a string, got 7"):
         cl.trace(hand_worked(), bulb, types=bulbs, aggregate_id=7)
+    with pytest.raises(SchemaError, match=r"'b3' has no lightbulb .*did you mean 'b2', 'b1'"):
+        cl.trace(hand_worked(), bulb, types=bulbs, aggregate_id="b3")
+    with pytest.raises(SchemaError, match="`duplicates` must be one of"):
+        cl.trace(hand_worked(), bulb, types=bulbs, aggregate_id="b1", duplicates="latest")
+    with pytest.raises(SchemaError, match="EventTypes"):
+        cl.trace(hand_worked(), bulb, types="lightbulb", aggregate_id="b1")
 
 
 def test_changed_keeps_the_steps_that_changed_a_field():
