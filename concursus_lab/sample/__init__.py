@@ -42,6 +42,7 @@ from concursus_lab.sample.parcels import (
     LoadedOntoTruck,
     ParcelState,
     ReceivedAtDepot,
+    on_board,
     parcel_state,
     parcel_types,
 )
@@ -287,6 +288,7 @@ __all__ = [
     "ParcelState",
     "ReceivedAtDepot",
     "fixture",
+    "on_board",
     "parcel_state",
     "parcel_types",
     "parcels",

@@ -78,3 +78,18 @@ def parcel_state(state: ParcelState | None, event: object) -> ParcelState:
         case Delivered(destinationId=destination):
             return ParcelState("delivered", state.depot, state.truck, state.attempts, destination)
     raise TypeError(f"not a parcel event: {event!r}")
+
+
+def on_board(count: int, event: object) -> int:
+    """A truck's load: +1 for each parcel loaded onto it, -1 when one is delivered or fails.
+
+    For a fold keyed by truck, ``cl.fold(on_board, types=parcel_types, key="truckId",
+    initial=0)``: a delivery carries no truck, so it counts for the one its parcel was
+    loaded onto last.
+    """
+    match event:
+        case LoadedOntoTruck():
+            return count + 1
+        case Delivered() | DeliveryFailed():
+            return count - 1
+    return count
