@@ -319,7 +319,13 @@ class Explorer(SummaryWidget):
         self.state_view.value = f'<div class="cl-state">{head}\n{body}</div>'
         if self.step_mode:
             self.state_view.value = self.stepper.state_html()
-        self.table.value = html_table(self._history, columns=HISTORY_COLUMNS, limit=50)
+        step = self.stepper.step if self.step_mode else None
+        self.table.value = html_table(
+            self._history,
+            columns=HISTORY_COLUMNS,
+            limit=50,
+            current=None if step is None else step.number - 1,
+        )
         if hasattr(self, "chart"):
             self.chart.chart = self._chart()
 

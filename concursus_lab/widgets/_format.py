@@ -26,6 +26,10 @@ TABLE_COLUMNS = (
 )
 
 
+#: How a table marks its current row.
+CURRENT = "outline: 2px solid #000; background: #fff3b0;"
+
+
 def with_lateness(events: pl.DataFrame) -> pl.DataFrame:
     """``events`` with a ``lateness`` Duration column (processing − event time) added."""
     return events.with_columns(
@@ -39,12 +43,14 @@ def html_table(
     columns: tuple[str, ...] = TABLE_COLUMNS,
     limit: int = 20,
     rest: str = "",
+    current: int | None = None,
 ) -> str:
     """A plain, escaped HTML table of the first ``limit`` rows of ``frame``.
 
     Times are written in UTC to the second (or millisecond), durations shortly; a last line
-    says how many rows were left out (and ``rest``: where to find them). No styles or
-    scripts: it renders the same anywhere.
+    says how many rows were left out (and ``rest``: where to find them). No scripts and no
+    styles but the one on row ``current`` (0-based; the explorer's step), if given: it
+    renders the same anywhere.
 
     >>> import polars as pl
     >>> html_table(pl.DataFrame({"name": ["a<b"]}), columns=("name",)).split("<tbody>")[1]
@@ -53,9 +59,10 @@ def html_table(
     shown = [c for c in columns if c in frame.columns]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in shown)
     rows = []
-    for row in frame.head(limit).select(shown).iter_rows():
+    for i, row in enumerate(frame.head(limit).select(shown).iter_rows()):
         cells = "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row)
-        rows.append(f"<tr>{cells}</tr>")
+        mark = f' class="cl-current" style="{CURRENT}"' if i == current else ""
+        rows.append(f"<tr{mark}>{cells}</tr>")
     table = (
         f'<table class="cl-table"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"

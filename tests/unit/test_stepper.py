@@ -121,3 +121,14 @@ def test_a_reducer_that_raises_shows_the_state_before_and_the_error():
     shown = view.state_view.value
     assert view.stepper.step.status == "raised"
     assert "ValueError: drivers never fail" in shown and "state before it:" in shown
+
+
+def test_the_current_step_is_marked_in_the_history_table(view):
+    view.step_mode = True
+    assert "cl-current" not in view.table.value  # before the first delivery
+    view.stepper.go(3)
+    rows = view.table.value.split("<tbody>")[1].split("</tr>")
+    assert [i for i, row in enumerate(rows) if "cl-current" in row] == [2]
+    assert "deliveryFailed" in rows[2]
+    view.step_mode = False
+    assert "cl-current" not in view.table.value
