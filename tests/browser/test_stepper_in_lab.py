@@ -89,6 +89,8 @@ def test_stepping_highlights_the_changes_and_a_breakpoint_stops(lab: Lab, page, 
     assert changed_fields(explorer) == ["status", "attempts"]
     assert "3" in explorer.locator(".cl-state .cl-changed").nth(1).inner_text()
     explorer.locator("svg text", has_text="step 7").wait_for(timeout=30_000)
+    current = explorer.locator(".cl-table tr.cl-current")
+    assert current.count() == 1 and "2026-03-09 06:45:35.213" in current.inner_text()
     save_screenshot(explorer, "explorer-step-mode", docs=True)
 
     assert_no_errors(page)
