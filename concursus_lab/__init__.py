@@ -8,7 +8,7 @@ The public surface, by layer (everything else is internal):
 * time travel: :func:`state_at`, :func:`state_of`, :func:`history`, :func:`trace`,
   :func:`restatements`, :func:`latest`, :func:`index`;
 * delivery: :func:`describe`, :func:`lateness`, :func:`watermark`,
-  :func:`recommend_watermark`, :func:`reconcile`;
+  :func:`recommend_watermark`, :func:`reconcile`, :func:`idempotency`;
 * projections: :func:`project`, :func:`projection`, :func:`fold`, :func:`diff`,
   :func:`bisect`, :func:`chaos`, :func:`threads`, :func:`export`;
 * what you see: ``cl.plot`` (altair charts) and the widgets :func:`timeline`,
@@ -28,11 +28,12 @@ from __future__ import annotations
 
 from concursus_lab import exceptions, frame, plot, results, sample, sources
 from concursus_lab.delivery.describe import describe
+from concursus_lab.delivery.idempotency import idempotency
 from concursus_lab.delivery.lateness import lateness
 from concursus_lab.delivery.reconcile import reconcile
 from concursus_lab.delivery.watermark import recommend_watermark, watermark
 from concursus_lab.events.types import EventTypes
-from concursus_lab.exceptions import ConcursusLabError, IncompleteRead, IncompleteWrite
+from concursus_lab.exceptions import ConcursusLabError, IncompleteRead
 from concursus_lab.frame import IDENTITY, SCHEMA, from_pandas, to_pandas, validate
 from concursus_lab.projections.bisect import bisect
 from concursus_lab.projections.chaos import chaos
@@ -56,7 +57,6 @@ __all__ = [
     "ConcursusLabError",
     "EventTypes",
     "IncompleteRead",
-    "IncompleteWrite",
     "bisect",
     "chaos",
     "copy",
@@ -69,6 +69,7 @@ __all__ = [
     "frame",
     "from_pandas",
     "history",
+    "idempotency",
     "index",
     "lateness",
     "lateness_view",

@@ -8,6 +8,7 @@ and rarely need to name them.
 from __future__ import annotations
 
 from concursus_lab.delivery.describe import Description
+from concursus_lab.delivery.idempotency import IdempotencyReplay
 from concursus_lab.delivery.reconcile import Reconciliation
 from concursus_lab.delivery.watermark import WatermarkRecommendation, WatermarkReplay
 from concursus_lab.events.types import Decoded
@@ -27,6 +28,7 @@ __all__ = [
     "Description",
     "Diff",
     "Fold",
+    "IdempotencyReplay",
     "Projection",
     "Reconciliation",
     "StateAt",
