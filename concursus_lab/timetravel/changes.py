@@ -22,6 +22,7 @@ shows for every event.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 from concursus_lab.timetravel.state_columns import field_names
@@ -44,9 +45,7 @@ def fields(state: Any) -> dict[str, Any]:
         return {}
     if isinstance(state, dict):
         return {str(key): value for key, value in state.items()}
-    names = field_names(type(state))
-    if names is None and hasattr(type(state), "__attrs_attrs__"):
-        names = [a.name for a in type(state).__attrs_attrs__]
+    names = _names(type(state))
     if names is None:
         return {PLAIN: state}
     return {name: getattr(state, name) for name in names}
@@ -56,6 +55,14 @@ def changes(before: Any, after: Any) -> tuple[Change, ...]:
     """The fields whose values differ between ``before`` and ``after`` (either may be None)."""
     if before is after:
         return ()
+    kind = type(after)
+    names = _names(kind) if type(before) is kind and kind is not dict else None
+    if names is not None:  # the usual case, two states of one class: no dicts
+        return tuple(
+            Change(name, a, b)
+            for name in names
+            if _differ(a := getattr(before, name), b := getattr(after, name))
+        )
     old, new = fields(before), fields(after)
     out = [
         Change(name, old.get(name), value)
@@ -64,6 +71,15 @@ def changes(before: Any, after: Any) -> tuple[Change, ...]:
     ]
     out += [Change(name, value, None) for name, value in old.items() if name not in new]
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _names(kind: type) -> tuple[str, ...] | None:
+    """The field names of a state class (dataclass, named tuple, attrs), None for others."""
+    names = field_names(kind)
+    if names is None and hasattr(kind, "__attrs_attrs__"):
+        names = [a.name for a in kind.__attrs_attrs__]
+    return None if names is None else tuple(names)
 
 
 def _differ(a: Any, b: Any) -> bool:
