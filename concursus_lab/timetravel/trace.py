@@ -226,6 +226,14 @@ class Trace(Printed):
         lines += self._outcome()
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        try:
+            from concursus_lab.timetravel.trace_view import trace_html
+
+            return trace_html(self, SHOWN)
+        except Exception as exc:  # a display hook must never raise
+            return f"<pre>{html.escape(repr(exc))}</pre>"
+
     def _outcome(self) -> list[str]:
         stop = self.stopped_at
         if self.stopped == "error" and stop is not None and self.error is not None:

@@ -400,3 +400,20 @@ def test_a_filtered_trace_keeps_the_outcome_of_the_whole_replay():
     assert wattage.state == stopped.state == Bulb(60, 3)
     assert wattage.stopped_at.number == 6
     assert "stopped at step 6 by the breakpoint (1 not replayed)" in str(wattage)
+
+
+def test_in_a_notebook_a_trace_is_a_table_of_its_steps():
+    page = cl.trace(hand_worked(), bulb, types=bulbs, aggregate_id="b1")._repr_html_()
+    assert page.count("<tr") == 8  # a head and seven steps
+    assert "<b>switches</b> 0 → 1" in page
+    assert '<tr class="cl-dim"><td>2</td><td>skipped</td>' in page
+    assert page.endswith("<p>state: Bulb(wattage=60, switches=3, blown=True)</p>")
+
+    def fragile(state, event):
+        if isinstance(event, Blown):
+            raise ValueError("no")
+        return bulb(state, event)
+
+    page = cl.trace(hand_worked(), fragile, types=bulbs, aggregate_id="b1")._repr_html_()
+    assert '<tr class="cl-raised"><td>7</td>' in page
+    assert "the reducer raised ValueError: no<br>state before:" in page
