@@ -432,6 +432,13 @@ def explore(
     >>> view.known_at_slider.value = view.known_at_slider.options[1][1]  # the first delivery
     >>> view.state.status
     'at depot'
+    >>> view.step_mode = True  # its replay at that cut, a delivery at a time (cl.trace)
+    >>> view.stepper.forward()
+    >>> view.stepper.control.label
+    'step 1 of 3: receivedAtDepot, applied'
+    >>> view.stepper.forward()
+    >>> view.stepper.control.label
+    'step 2 of 3: loadedOntoTruck, not known yet'
     """
     return Explorer(events, reducer, types=types, aggregate_id=aggregate_id, duplicates=duplicates)
 
