@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up: a virtualenv in .venv with concursus-lab and every extra installed.
-# Usage: scripts/setup.sh [--browser]   (--browser also installs Debian's chromium)
+# Usage: scripts/setup.sh [--browser] [--services]
+#   --browser also installs Debian's chromium; --services Debian's redis-server (the local
+#   Redis that `concursus-lab services start redis` runs; Cassandra and Kafka come from Maven)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,11 +24,19 @@ if [ ! -f "$stamp" ]; then
     touch "$stamp"
 fi
 
-if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
-    echo "setup: installing Debian's chromium for the browser tests"
+debian=()
+for arg in "$@"; do
+    case "$arg" in
+        --browser) [ -x /usr/bin/chromium ] || debian+=(chromium) ;;
+        --services) [ -x /usr/bin/redis-server ] || debian+=(redis-server) ;;
+        *) echo "setup: unknown option $arg (use --browser, --services)" >&2; exit 2 ;;
+    esac
+done
+if [ ${#debian[@]} -gt 0 ]; then
+    echo "setup: installing Debian's ${debian[*]} (browser tests, local Redis)"
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${debian[@]}" >/dev/null
 fi
 
 for tool in java mvn; do

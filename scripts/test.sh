@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Command 2: set up everything (Python packages, chromium, Cassandra and Kafka from Maven
-# Central), start the services once, run every test, stop what this run started.
+# Command 2: set up everything (Python packages, chromium and redis-server from Debian,
+# Cassandra and Kafka from Maven Central), start the services once, run every test, stop
+# what this run started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started_at=$(date +%s)
-bash scripts/setup.sh --browser
+bash scripts/setup.sh --browser --services
 export PATH="$PWD/.venv/bin:$PATH"
 mkdir -p test-artifacts
 
@@ -15,7 +16,7 @@ cleanup() {
     done
 }
 trap cleanup EXIT
-for name in cassandra kafka; do
+for name in cassandra kafka redis; do
     concursus-lab services status "$name" --quiet || started+=("$name")
 done
 if [ ${#started[@]} -gt 0 ]; then
@@ -31,7 +32,7 @@ echo "== pytest: unit, integration (real Cassandra and Kafka), browser, doctests
 pytest --doctest-modules concursus_lab tests -p no:cacheprovider --ignore=tests/faults \
     --junitxml=test-artifacts/junit.xml "$@"
 echo "== fault suite: servers killed mid-read, appenders killed, two appenders, damaged files"
-# its own Kafka and Cassandra on free ports (tests/faults/conftest.py); ends with one line
+# its own Kafka, Cassandra and Redis on free ports (tests/faults/conftest.py); ends with one line
 pytest tests/faults -p no:cacheprovider --junitxml=test-artifacts/faults.xml
 echo "== notebooks, strict, by the same command users run in their CI"
 concursus-lab check notebooks/ -- --junitxml=test-artifacts/notebooks.xml

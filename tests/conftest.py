@@ -34,3 +34,9 @@ def cassandra_address() -> str:
 def kafka_address() -> str:
     """host:port of a real Kafka broker, started for this run when it was not running."""
     return _service("kafka", int(os.environ.get("CONCURSUS_LAB_KAFKA_PORT", "9092")))
+
+
+@pytest.fixture(scope="session")
+def redis_address() -> str:
+    """host:port of a real Redis, started for this run when it was not running."""
+    return _service("redis", int(os.environ.get("CONCURSUS_LAB_REDIS_PORT", "6379")))

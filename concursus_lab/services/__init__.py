@@ -1,7 +1,8 @@
-"""Run a real Apache Cassandra 5.0 and Apache Kafka 4.x on 127.0.0.1 for development and tests.
+"""Run a real Apache Cassandra 5.0, Apache Kafka 4.x and Redis on 127.0.0.1 for tests.
 
-The servers' jars come from Maven Central through Maven (pinned in the pom files beside this
-module) and run as detached Java 17 processes, each with its files in one state folder:
+Cassandra's and Kafka's jars come from Maven Central through Maven (pinned in the pom files
+beside this module) and run as detached Java 17 processes; Redis is Debian's ``redis-server``
+package, run the same way. Each keeps its files in one state folder:
 ``$CONCURSUS_LAB_SERVICES_DIR/<name>`` when that is set, else ``<checkout>/.services/<name>``,
 else ``~/.cache/concursus-lab/services/<name>``. A service keeps running after the Python
 process that started it exits; :func:`stop` ends it.
@@ -21,7 +22,7 @@ The same from a shell: ``concursus-lab services start|stop|status|logs|wipe``.
 Ports (override with environment variables): Cassandra CQL 9042
 (``CONCURSUS_LAB_CASSANDRA_PORT``), storage 7000 (``CONCURSUS_LAB_CASSANDRA_STORAGE_PORT``);
 Kafka 9092 (``CONCURSUS_LAB_KAFKA_PORT``), controller 9093
-(``CONCURSUS_LAB_KAFKA_CONTROLLER_PORT``).
+(``CONCURSUS_LAB_KAFKA_CONTROLLER_PORT``); Redis 6379 (``CONCURSUS_LAB_REDIS_PORT``).
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from concursus_lab.exceptions import ServiceError
-from concursus_lab.services import _maven, _process, _settings
+from concursus_lab.services import _process
 from concursus_lab.services._cassandra import Cassandra
 from concursus_lab.services._kafka import Kafka
+from concursus_lab.services._redis import Redis
 from concursus_lab.services._spec import ProbeFailed, Service
 
 __all__ = [
@@ -52,7 +54,7 @@ __all__ = [
     "wipe",
 ]
 
-NAMES: tuple[str, ...] = ("cassandra", "kafka")
+NAMES: tuple[str, ...] = ("cassandra", "kafka", "redis")
 """The services this module runs, in the order they are started."""
 
 DEFAULT_TIMEOUT = 180.0
@@ -61,7 +63,7 @@ DEFAULT_TIMEOUT = 180.0
 STOP_TIMEOUT = 60.0
 """Seconds :func:`stop` waits after SIGTERM before it sends SIGKILL."""
 
-_CLASSES: dict[str, type[Service]] = {"cassandra": Cassandra, "kafka": Kafka}
+_CLASSES: dict[str, type[Service]] = {"cassandra": Cassandra, "kafka": Kafka, "redis": Redis}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,8 +192,7 @@ def _launch(service: Service, say: Callable[[str], None] | None) -> _Pending:
                     f"{service.name} needs port {port} ({label}) on {service.host}, but another "
                     f"program listens there; stop it, or set {env} to a free port."
                 )
-        java = _settings.java()
-        classpath = _maven.resolve(service.pom, service.state, say=say)
+        java, classpath = service.runtime(say)
         _process.rotate(service.log)
         service.configure(classpath, java)
         if say is not None:
@@ -327,7 +328,7 @@ def ensure(*names: str, timeout: float = DEFAULT_TIMEOUT, quiet: bool = False) -
         # Resolve every classpath before launching any JVM: Maven and a starting server
         # would fight for the same two cores.
         if service.owned_pid() is None and not _process.port_open(service.host, service.port):
-            _maven.resolve(service.pom, service.state, say=say)
+            service.resolve(say)
     pending = [_launch(service, say) for service in services]
     for item in pending:
         _await(item, timeout, say)
@@ -366,7 +367,7 @@ def stop(name: str, *, timeout: float = STOP_TIMEOUT, quiet: bool = False) -> bo
         if pid is None or not _process.is_alive(pid):
             service.pid_file.unlink(missing_ok=True)
             return False
-        if not _process.is_ours(pid, service.marker):
+        if not _process.is_ours(pid, service.marker, service.program):
             what = _process.describe(pid)
             service.pid_file.unlink(missing_ok=True)
             raise ServiceError(

@@ -1,4 +1,4 @@
-"""``concursus-lab services``: start, stop, inspect and wipe the local Cassandra and Kafka."""
+"""``concursus-lab services``: start, stop, inspect and wipe the local Cassandra, Kafka, Redis."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from concursus_lab.exceptions import ServiceError
 
-_CHOICES = ["cassandra", "kafka", "all"]
+_CHOICES = ["cassandra", "kafka", "redis", "all"]
 
 
 def _names(chosen: list[str]) -> list[str]:
@@ -106,10 +106,11 @@ def register(subparsers: Any) -> None:
     """Add the ``services`` command to the ``concursus-lab`` parser's subcommands."""
     parser = subparsers.add_parser(
         "services",
-        help="run a real local Cassandra 5.0 and Kafka 4.x for development and tests",
+        help="run a real local Cassandra 5.0, Kafka 4.x and Redis for development and tests",
         description=(
             "Download (from Maven Central, once), start, stop and inspect a local Apache "
-            "Cassandra 5.0 (127.0.0.1:9042) and Apache Kafka 4.x (127.0.0.1:9092). Files live "
+            "Cassandra 5.0 (127.0.0.1:9042) and Apache Kafka 4.x (127.0.0.1:9092), and run "
+            "Debian's redis-server (127.0.0.1:6379). Files live "
             "in $CONCURSUS_LAB_SERVICES_DIR/<name>, else <checkout>/.services/<name>."
         ),
     )
@@ -117,7 +118,7 @@ def register(subparsers: Any) -> None:
 
     start = sub.add_parser("start", help="start services (default: all) and wait until they answer")
     start.add_argument(
-        "names", nargs="*", metavar="NAME", help="cassandra, kafka or all (default all)"
+        "names", nargs="*", metavar="NAME", help="cassandra, kafka, redis or all (default all)"
     )
     start.add_argument("--fresh", action="store_true", help="delete their data first")
     start.add_argument(
@@ -130,7 +131,7 @@ def register(subparsers: Any) -> None:
 
     stop = sub.add_parser("stop", help="stop services started here (default: all)")
     stop.add_argument(
-        "names", nargs="*", metavar="NAME", help="cassandra, kafka or all (default all)"
+        "names", nargs="*", metavar="NAME", help="cassandra, kafka, redis or all (default all)"
     )
     stop.add_argument(
         "--timeout",
@@ -147,7 +148,7 @@ def register(subparsers: Any) -> None:
         "its port, 1 otherwise.",
     )
     status.add_argument(
-        "names", nargs="*", metavar="NAME", help="cassandra, kafka or all (default all)"
+        "names", nargs="*", metavar="NAME", help="cassandra, kafka, redis or all (default all)"
     )
     status.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing; only the exit code tells"
@@ -161,6 +162,6 @@ def register(subparsers: Any) -> None:
 
     wipe = sub.add_parser("wipe", help="stop services and delete their data (default: all)")
     wipe.add_argument(
-        "names", nargs="*", metavar="NAME", help="cassandra, kafka or all (default all)"
+        "names", nargs="*", metavar="NAME", help="cassandra, kafka, redis or all (default all)"
     )
     wipe.set_defaults(func=_guarded(_wipe))

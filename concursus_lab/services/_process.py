@@ -99,17 +99,17 @@ def command_line(pid: int) -> list[str]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
-def is_ours(pid: int, tag: str) -> bool:
-    """Whether ``pid`` is alive and runs ``java`` with the marker ``tag`` as first argument.
+def is_ours(pid: int, tag: str, program: str = "java") -> bool:
+    """Whether ``pid`` is alive and runs ``program`` with the marker ``tag`` as first argument.
 
-    The ``java`` need not be ``argv[0]``: for a few milliseconds after the launch the pid may
-    still be a wrapper (``prlimit``, ``setpriv``) about to exec it.
+    The ``program`` need not be ``argv[0]``: for a few milliseconds after the launch the pid
+    may still be a wrapper (``prlimit``, ``setpriv``) about to exec it.
     """
     if not is_alive(pid):
         return False
     args = command_line(pid)
     return any(
-        arg == tag and os.path.basename(args[i - 1]) == "java"
+        arg == tag and os.path.basename(args[i - 1]) == program
         for i, arg in enumerate(args)
         if i > 0
     )

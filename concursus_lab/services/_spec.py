@@ -1,4 +1,4 @@
-"""What every local service has: a pinned version, a state folder, ports, a JVM command, a probe.
+"""What every local service has: a pinned version, a state folder, ports, a command, a probe.
 
 Each server (``_cassandra``, ``_kafka``) subclasses :class:`Service` and fills in its config,
 JVM options and readiness probe; ``concursus_lab.services`` drives them all the same way.
@@ -9,12 +9,13 @@ from __future__ import annotations
 import abc
 import socket
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from string import Template
 from typing import ClassVar
 
-from concursus_lab.services import _process, _settings
+from concursus_lab.services import _maven, _process, _settings
 
 RESOURCES = Path(__file__).resolve().parent
 _POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
@@ -49,6 +50,8 @@ class Service(abc.ABC):
     main_class: ClassVar[str]
     port_env: ClassVar[str]
     """The environment variable that overrides :attr:`port`."""
+    program: ClassVar[str] = "java"
+    """The executable that runs the server; :attr:`marker` is its first argument."""
 
     def __init__(self) -> None:
         self.host = _settings.HOST
@@ -101,11 +104,20 @@ class Service(abc.ABC):
         return _process.marker(self.name, self.state)
 
     def owned_pid(self) -> int | None:
-        """The pid of this service's JVM when the pid file names one that is alive and ours."""
+        """The pid of this service's server when the pid file names one alive and ours."""
         pid = _process.read_pid(self.pid_file)
-        if pid is not None and _process.is_ours(pid, self.marker):
+        if pid is not None and _process.is_ours(pid, self.marker, self.program):
             return pid
         return None
+
+    # --- what a server needs before it can start ------------------------------------------
+    def resolve(self, say: Callable[[str], None] | None) -> None:
+        """Fetch what the server runs on (a JVM server's jars, with Maven), before launching."""
+        _maven.resolve(self.pom, self.state, say=say)
+
+    def runtime(self, say: Callable[[str], None] | None) -> tuple[str, list[Path]]:
+        """The executable and the classpath that :meth:`configure` and :meth:`command` get."""
+        return _settings.java(), _maven.resolve(self.pom, self.state, say=say)
 
     # --- what each server fills in ----------------------------------------------------------
     @abc.abstractmethod

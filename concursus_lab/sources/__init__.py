@@ -6,6 +6,7 @@ URL                                        source
 ``data/sample`` or ``file:///abs/path``    the embedded local store (Parquet files)
 ``cassandra://host:9042/keyspace``         Concursus's ``Event`` table in Cassandra
 ``kafka://host:9092/topic``                a Kafka topic of Concursus JSON events
+``redis://host:6379/0``                    Concursus's Redis event sets (``rediss://``: TLS)
 ``fixture:messy``, ``fixture:parcels``     a small fixed history, in memory (``cl.sample.fixture``)
 =========================================  ==========================================
 
@@ -26,6 +27,8 @@ SOURCE_VARIABLE = "CONCURSUS_LAB_SOURCE"
 _SCHEMES = {
     "cassandra": ("concursus_lab.sources.cassandra.source", "CassandraSource"),
     "kafka": ("concursus_lab.sources.kafka.source", "KafkaSource"),
+    "redis": ("concursus_lab.sources.redis.source", "RedisSource"),
+    "rediss": ("concursus_lab.sources.redis.source", "RedisSource"),
 }
 
 
@@ -94,7 +97,7 @@ def open(url: str | os.PathLike | None = None, **options) -> Source:
     if scheme not in _SCHEMES:
         raise SourceError(
             f"unknown source scheme {scheme!r} in {url!r}; use a folder path, file://, "
-            "cassandra://, kafka:// or fixture:NAME."
+            "cassandra://, kafka://, redis:// or fixture:NAME."
         )
     import importlib
 

@@ -2,7 +2,7 @@
 
 It runs as its own step of the test command (``pytest tests/faults``), after the rest, and
 ends with one line that says how many faults were injected and how many held. The servers it
-kills are its own: a Kafka broker and a Cassandra node started for this suite in a scratch
+kills are its own: a Kafka broker, a Cassandra node and a Redis started for this suite in a scratch
 state folder on free ports (:class:`Scratch`), never the ones other tests use, and it ends
 them by the process ids it started.
 """
@@ -27,6 +27,7 @@ OUTCOMES: list[tuple[str, str, bool]] = []
 _PORTS = {
     "kafka": ("CONCURSUS_LAB_KAFKA_PORT", "CONCURSUS_LAB_KAFKA_CONTROLLER_PORT"),
     "cassandra": ("CONCURSUS_LAB_CASSANDRA_PORT", "CONCURSUS_LAB_CASSANDRA_STORAGE_PORT"),
+    "redis": ("CONCURSUS_LAB_REDIS_PORT",),
 }
 
 
@@ -98,6 +99,14 @@ def scratch_kafka(tmp_path_factory) -> Iterator[Scratch]:
 @pytest.fixture(scope="session")
 def scratch_cassandra(tmp_path_factory) -> Iterator[Scratch]:
     server = Scratch("cassandra", tmp_path_factory.mktemp("fault-services"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def scratch_redis(tmp_path_factory) -> Iterator[Scratch]:
+    server = Scratch("redis", tmp_path_factory.mktemp("fault-services"))
     server.start()
     yield server
     server.stop()

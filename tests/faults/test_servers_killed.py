@@ -20,6 +20,7 @@ import pytest
 import concursus_lab as cl
 from concursus_lab.sources.cassandra.reader import Reader
 from concursus_lab.sources.kafka.reading import Scan
+from concursus_lab.sources.redis.reading import Walk
 from tests.contract import canonical_sort
 
 pytestmark = pytest.mark.slow
@@ -100,3 +101,57 @@ def test_cassandra_killed_mid_read(scratch_cassandra, monkeypatch, held):
         after = canonical_sort(again.events())
     assert after.equals(expected)
     held(f"during the outage {during}; after the restart all {after.height:,} events, exact")
+
+
+def test_redis_killed_mid_read(scratch_redis, monkeypatch, held):
+    url = f"redis://{scratch_redis.address}/0"
+    with cl.open(url) as writer:
+        writer.append(cl.sample.parcels(3_000, seed=23))
+        expected = canonical_sort(writer.events(duplicates="keep"))
+    restarted = threading.Event()
+    read = Walk._read
+    trips = {"n": 0}
+
+    def read_then_kill(self, keys):
+        read(self, keys)
+        trips["n"] += 1
+        if trips["n"] == 2:
+            _kill_then_restart(scratch_redis, restarted)
+
+    monkeypatch.setattr(Walk, "_read", read_then_kill)
+    with cl.open(url, timeout=60) as reader:
+        during = _outcome(lambda: reader.events(duplicates="keep"), expected)
+    monkeypatch.undo()
+    assert restarted.wait(timeout=120)
+    with cl.open(url) as again:
+        after = canonical_sort(again.events(duplicates="keep"))
+    assert after.equals(expected)
+    held(f"during the outage {during}; after the restart all {after.height:,} events, exact")
+
+
+def test_redis_killed_for_longer_than_the_read_waits(scratch_redis, monkeypatch, held):
+    url = f"redis://{scratch_redis.address}/3"
+    with cl.open(url) as writer:
+        writer.append(cl.sample.parcels(3_000, seed=24))
+        expected = canonical_sort(writer.events(duplicates="keep"))
+    read = Walk._read
+
+    def read_then_kill(self, keys):
+        read(self, keys)
+        if len(self.done) <= len(keys):  # after the first round trip only
+            scratch_redis.kill()
+
+    monkeypatch.setattr(Walk, "_read", read_then_kill)
+    try:
+        with cl.open(url, timeout=2) as reader, pytest.raises(cl.IncompleteRead) as stop:
+            reader.events(duplicates="keep")
+    finally:
+        monkeypatch.undo()
+        scratch_redis.start()
+    partial = stop.value.partial
+    assert 0 < partial.height < expected.height
+    assert partial.join(expected, on=list(cl.IDENTITY), how="anti").height == 0
+    assert "did not answer for 2 s" in str(stop.value)
+    with cl.open(url) as again:
+        assert canonical_sort(again.events(duplicates="keep")).equals(expected)
+    held(f"IncompleteRead with {partial.height:,} of {expected.height:,}; all back after a start")

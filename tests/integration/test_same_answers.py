@@ -1,7 +1,8 @@
 """state_at, latest and index give the same answers on every source for the same events.
 
-The same sample goes into the local store, a real Cassandra keyspace and a real Kafka topic;
-what comes back is folded, and every answer must agree with the local store's.
+The same sample goes into the local store, a real Cassandra keyspace, a real Kafka topic and a
+real Redis database; what comes back is folded, and every answer must agree with the local
+store's.
 """
 
 from __future__ import annotations
@@ -62,6 +63,21 @@ def kafka(history, kafka_address):
         admin.close()
 
 
+@pytest.fixture(scope="module")
+def redis(history, redis_address):
+    import redis as redis_py
+
+    host, port = redis_address.rsplit(":", 1)
+    raw = redis_py.Redis(host=host, port=int(port), db=2)
+    raw.flushdb()
+    store = cl.open(f"redis://{redis_address}/2")
+    store.append(history)
+    yield store
+    raw.flushdb()
+    raw.close()
+    store.close()
+
+
 def _answers(events: pl.DataFrame) -> dict[str, pl.DataFrame]:
     events = events.select(cl.SCHEMA.names())
     states = cl.state_at(events, parcel_state, types=parcel_types, at=AT)
@@ -76,7 +92,8 @@ def _answers(events: pl.DataFrame) -> dict[str, pl.DataFrame]:
 
 @pytest.mark.cassandra
 @pytest.mark.kafka
-@pytest.mark.parametrize("name", ["cassandra", "kafka"])
+@pytest.mark.redis
+@pytest.mark.parametrize("name", ["cassandra", "kafka", "redis"])
 def test_every_source_gives_the_local_stores_answers(name, request, local):
     other = request.getfixturevalue(name)
     expected = _answers(local.events())
@@ -87,7 +104,9 @@ def test_every_source_gives_the_local_stores_answers(name, request, local):
 
 
 @pytest.mark.kafka
-def test_as_known_at_a_past_time_kafka_agrees_with_the_local_store(local, kafka):
+@pytest.mark.redis
+@pytest.mark.parametrize("name", ["kafka", "redis"])
+def test_as_known_at_a_past_time_sources_keeping_every_delivery_agree(name, request, local):
     """Sources that keep every delivery answer "as known at P" the same way.
 
     (Cassandra keeps only the last delivery of each identity, as Concursus's table does,
@@ -99,9 +118,10 @@ def test_as_known_at_a_past_time_kafka_agrees_with_the_local_store(local, kafka)
         result = cl.state_at(events, parcel_state, types=parcel_types, at=AT, known_at=KNOWN_AT)
         return result.frame.sort("aggregate_id")
 
+    other = request.getfixturevalue(name)
     expected = known(local)
     assert expected.height > 0
-    assert known(kafka).equals(expected)
+    assert known(other).equals(expected)
     latest_local = cl.latest(local.events(known_at=KNOWN_AT), at=AT).sort("aggregate_id")
-    latest_kafka = cl.latest(kafka.events(known_at=KNOWN_AT), at=AT).sort("aggregate_id")
-    assert latest_kafka.equals(latest_local)
+    latest_other = cl.latest(other.events(known_at=KNOWN_AT), at=AT).sort("aggregate_id")
+    assert latest_other.equals(latest_local)

@@ -43,6 +43,11 @@ def kafka() -> services.ServiceStatus:
     return _ensure("kafka")
 
 
+@pytest.fixture(scope="module")
+def redis() -> services.ServiceStatus:
+    return _ensure("redis")
+
+
 def _host_port(status: services.ServiceStatus) -> tuple[str, int]:
     host, port = status.address.rsplit(":", 1)
     return host, int(port)
@@ -56,6 +61,7 @@ def _host_port(status: services.ServiceStatus) -> tuple[str, int]:
     [
         pytest.param("cassandra", marks=pytest.mark.cassandra),
         pytest.param("kafka", marks=pytest.mark.kafka),
+        pytest.param("redis", marks=pytest.mark.redis),
     ],
 )
 def test_status_reports_running_with_pid(name: str, request: pytest.FixtureRequest) -> None:
@@ -79,6 +85,30 @@ def test_start_is_idempotent(
     again = services.start("kafka", quiet=True)
     assert again.pid == kafka.pid
     assert again.startup_seconds is None
+
+
+@pytest.mark.redis
+def test_redis_runs_from_its_own_config_and_keeps_writes_across_a_restart(
+    redis: services.ServiceStatus,
+) -> None:
+    import redis as redis_py
+
+    host, port = _host_port(redis)
+    client = redis_py.Redis(host=host, port=port, db=15)
+    key = f"cl-test-{uuid.uuid4().hex[:8]}"
+    try:
+        client.sadd(key, b"kept")
+        conf = redis.state_dir / "conf" / "redis.conf"
+        assert client.config_get("maxmemory") == {"maxmemory": str(256 * 1024 * 1024)}
+        assert client.config_get("appendonly") == {"appendonly": "yes"}
+        assert str(conf) in (Path(f"/proc/{redis.pid}/cmdline").read_bytes().decode())
+        services.stop("redis", quiet=True)
+        restarted = services.start("redis", quiet=True)
+        assert restarted.pid != redis.pid and restarted.startup_seconds is not None
+        assert client.smembers(key) == {b"kept"}
+    finally:
+        client.delete(key)
+        client.close()
 
 
 # --- the servers really work ----------------------------------------------------------------
@@ -264,7 +294,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_cli_status_lists_both_services(scratch_services: Path) -> None:
+def test_cli_status_lists_every_service(scratch_services: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "concursus_lab", "services", "status"],
         capture_output=True,
@@ -272,15 +302,16 @@ def test_cli_status_lists_both_services(scratch_services: Path) -> None:
         check=True,
     ).stdout
     lines = out.splitlines()
-    assert [line.split()[0] for line in lines] == ["cassandra", "kafka"]
+    assert [line.split()[0] for line in lines] == ["cassandra", "kafka", "redis"]
     # Nothing was started from the scratch folder (the real servers may answer: "external").
     assert all("pid -" in line and str(scratch_services) in line for line in lines)
 
 
 @pytest.mark.cassandra
 @pytest.mark.kafka
-def test_cli_status_quiet_exit_code_says_both_answer(
-    cassandra: services.ServiceStatus, kafka: services.ServiceStatus
+@pytest.mark.redis
+def test_cli_status_quiet_exit_code_says_every_service_answers(
+    cassandra: services.ServiceStatus, kafka: services.ServiceStatus, redis: services.ServiceStatus
 ) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "concursus_lab", "services", "status", "--quiet"],

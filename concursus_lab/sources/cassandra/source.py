@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import itertools
 import ssl
-import warnings
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -59,6 +58,7 @@ from concursus_lab.sources.cassandra.queries import partition_tasks, ring_ranges
 from concursus_lab.sources.cassandra.reader import Reader, incomplete
 from concursus_lab.sources.cassandra.write_times import fill_write_times
 from concursus_lab.sources.cassandra.writing import catalogue_tasks, event_tasks
+from concursus_lab.sources.quarantine import warn_quarantined
 from concursus_lab.sources.query import Query
 
 
@@ -250,13 +250,7 @@ class CassandraSource(Source):
                 frame, quarantine, prepare=self._prepare, run=self._run, raw=self._raw, url=self.url
             )
         self._quarantine = quarantine
-        if quarantine.height:
-            reasons = quarantine["reason"].value_counts(sort=True)
-            warnings.warn(
-                f"{quarantine.height:,} row(s) of {self.url} could not be decoded and are in "
-                f"`.quarantine` (most common reason: {reasons['reason'][0]}).",
-                stacklevel=2,
-            )
+        warn_quarantined(quarantine, "row(s)", self.url)
         predicate = query.predicate()
         return frame if predicate is None else frame.filter(predicate)
 

@@ -23,6 +23,7 @@ from concursus_lab.sources.cassandra import paging
 from concursus_lab.sources.cassandra.codec import CQL_COLUMNS
 from concursus_lab.sources.cassandra.parameters import encode_parameters
 from concursus_lab.sources.cassandra.queries import Prepare
+from concursus_lab.sources.catalogue import catalogue_changes
 
 _INSERT = (
     "INSERT INTO {keyspace}.Event ("
@@ -83,19 +84,12 @@ def event_tasks(
 def catalogue_tasks(
     frame: pl.DataFrame, *, prepare: Prepare, level: int, buckets: int
 ) -> list[paging.Task]:
-    """The ``Catalogue`` as Java Concursus keeps it: an initial event adds its aggregate, a
-    terminal event removes it, other events leave it alone (Concursus's catalogue holds the
-    aggregates begun and not yet ended). Of an aggregate's initial and terminal events in
-    ``frame``, the last in row order decides, as the last write would. Unlogged batches of
-    one aggregate type and bucket each."""
+    """The ``Catalogue`` rows :func:`~concursus_lab.sources.catalogue.catalogue_changes`
+    adds and removes, in unlogged batches of one aggregate type and bucket each."""
     from cassandra.query import BatchStatement, BatchType
 
     statements = {INITIAL: prepare(_INSERT_CATALOGUE), TERMINAL: prepare(_DELETE_CATALOGUE)}
-    changes = (
-        frame.filter(pl.col("characteristics").is_in([INITIAL, TERMINAL]))
-        .group_by("aggregate_type", "aggregate_id", maintain_order=True)
-        .agg(pl.col("characteristics").last().alias("change"))
-    )
+    changes = catalogue_changes(frame)
     changes = changes.with_columns(
         catalogue_bucket(changes["aggregate_id"], buckets).alias("bucket")
     )

@@ -1,0 +1,1 @@
+"""Concursus's Redis layout: event sets per aggregate and a catalogue per type."""
