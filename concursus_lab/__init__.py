@@ -7,8 +7,9 @@ The public surface, by layer (everything else is internal):
   :func:`from_pandas` (more in ``cl.frame``); typed events: :class:`EventTypes`;
 * time travel: :func:`state_at`, :func:`state_of`, :func:`history`, :func:`trace`,
   :func:`restatements`, :func:`latest`, :func:`index`;
-* delivery: :func:`describe`, :func:`lateness`, :func:`watermark`,
-  :func:`recommend_watermark`, :func:`reconcile`, :func:`idempotency`;
+* delivery: :func:`describe`, :func:`lateness`, :func:`watermark` (the model, Flink,
+  Spark or Kafka Streams), :func:`recommend_watermark` (per period too), :func:`reconcile`,
+  :func:`idempotency`;
 * projections: :func:`project`, :func:`projection`, :func:`fold`, :func:`diff`,
   :func:`bisect`, :func:`chaos`, :func:`threads`, :func:`export`;
 * what you see: ``cl.plot`` (altair charts) and the widgets :func:`timeline`,

@@ -1,11 +1,19 @@
-"""How long to wait before trusting a history: a watermark simulator and its recommender.
+"""How long to wait before trusting a history: a watermark replay, under each engine's rules.
 
 A stream processor cannot wait forever for late events. A *bounded-out-of-orderness*
 watermark (Flink's ``WatermarkStrategy.forBoundedOutOfOrderness``) declares, as events
 arrive, "nothing older than the newest event time seen, minus a bound, is still to come";
 whatever arrives behind it is late. :func:`watermark` replays a history in arrival order
-under such a watermark and says what every event would have met;
-:func:`recommend_watermark` finds the smallest bound that keeps a share of events on time.
+and says what every event would have met; :func:`recommend_watermark` finds the smallest
+bound that keeps a share of events on time, and ``.config()`` writes it as the engine reads
+it.
+
+``engine=`` chooses whose rules: ``"model"`` (the default: concursus-lab's own model, per
+partition, to the microsecond; :mod:`concursus_lab.delivery.engines.model`), ``"flink"``
+(periodic watermarks per split, their minimum, ``withIdleness``), ``"spark"`` (the maximum
+over earlier micro-batches) or ``"kafka-streams"`` (stream time per task, a grace period);
+each engine's module says exactly what it replays and cites the documentation it follows,
+and :mod:`concursus_lab.delivery.engines` writes their rules side by side.
 
 The model, exactly:
 
@@ -44,183 +52,64 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from concursus_lab.common.time import (
-    DurationLike,
-    TimeLike,
-    duration,
-    exact,
-    optional_utc,
-    to_timedelta,
-)
+from concursus_lab.common.time import DurationLike, TimeLike, optional_utc
+from concursus_lab.delivery.arrivals import DEFAULT_BY, MIN, Stream, percentiles, prepare
+from concursus_lab.delivery.engines import Engine, Fronts, Settings
+from concursus_lab.delivery.engines import engine as find_engine
+from concursus_lab.delivery.engines.options import read_options
+from concursus_lab.delivery.recommend import recommend_watermark
+from concursus_lab.delivery.watermark_results import WatermarkRecommendation, WatermarkReplay
+from concursus_lab.delivery.windows import summary, window_results, window_sizes
 from concursus_lab.exceptions import SchemaError
-from concursus_lab.frame.schema import TIME, validate
+from concursus_lab.frame.schema import TIME
 from concursus_lab.timetravel.state_at import state_at
+
+__all__ = [
+    "DEFAULT_BY",
+    "STATUSES",
+    "WatermarkRecommendation",
+    "WatermarkReplay",
+    "recommend_watermark",
+    "watermark",
+]
 
 #: What happened to each event, in the ``status`` column.
 STATUSES: tuple[str, ...] = ("on_time", "late", "dropped")
 STATUS = pl.Enum(list(STATUSES))
 
-#: The column that names partitions by default: the Kafka partition a record came from.
-DEFAULT_BY = "kafka_partition"
-
-#: More partitions than this is a sign that ``by`` names a key, not a source partition.
-MAX_PARTITIONS = 1024
-
-_MIN = np.iinfo(np.int64).min
-_MAX = np.iinfo(np.int64).max
-
-
-@dataclass(frozen=True)
-class WatermarkReplay:
-    """What :func:`watermark` found; prints as a short deterministic text.
-
-    Attributes
-    ----------
-    events
-        The input frame (canonical columns first, extras kept, rows in input order) with
-        ``watermark`` (the overall watermark when the event arrived; null while there was
-        none) and ``status`` (``"on_time"``, ``"late"`` or ``"dropped"``, an Enum) added.
-    by_partition
-        One row per partition: the ``by`` key (or ``partition`` = 0 for one partition),
-        ``events``, ``on_time``, ``late``, ``dropped``.
-    added_wait
-        ``{"p50", "p90", "p99", "max"}`` of the wait of on-time events for the watermark to
-        pass their event time (timedeltas; None when no event was ever passed).
-    unreleased
-        On-time events that the watermark had not passed when the history ended.
-    wrong_states, aggregates
-        With a reducer: aggregates whose state at ``at`` differs when dropped events are
-        ignored, out of ``aggregates`` with a state either way; else None.
-    """
-
-    events: pl.DataFrame
-    max_out_of_orderness: dt.timedelta
-    allowed_lateness: dt.timedelta
-    idle_timeout: dt.timedelta | None
-    by: str | None
-    note: str
-    by_partition: pl.DataFrame
-    added_wait: dict[str, dt.timedelta | None]
-    unreleased: int
-    wrong_states: int | None = None
-    aggregates: int | None = None
-    at: dt.datetime | None = None
-
-    @property
-    def on_time(self) -> int:
-        """Events at or after the watermark when they arrived."""
-        return int(self.by_partition["on_time"].sum())
-
-    @property
-    def late(self) -> int:
-        """Events behind the watermark by at most ``allowed_lateness``."""
-        return int(self.by_partition["late"].sum())
-
-    @property
-    def dropped(self) -> int:
-        """Events behind the watermark by more than ``allowed_lateness``."""
-        return int(self.by_partition["dropped"].sum())
-
-    def __str__(self) -> str:
-        total = self.events.height
-        idle = f", idle after {exact(self.idle_timeout)}" if self.idle_timeout else ""
-        lines = [
-            f"watermark: {exact(self.max_out_of_orderness)} out-of-orderness, "
-            f"{exact(self.allowed_lateness)} allowed lateness, {_partitions(self)}{idle}",
-            f"{total:,} event{'' if total == 1 else 's'}: {self.on_time:,} on time, "
-            f"{self.late:,} late, {self.dropped:,} dropped ({_share(self.dropped, total)})",
-        ]
-        if any(v is not None for v in self.added_wait.values()) or self.unreleased:
-            waits = ", ".join(f"{k} {duration(v)}" for k, v in self.added_wait.items())
-            lines.append(
-                f"added wait of on-time events: {waits}; "
-                f"{self.unreleased:,} not yet passed by the watermark at the end"
-            )
-        if self.wrong_states is not None:
-            when = "at the end" if self.at is None else f"at {self.at:%Y-%m-%d %H:%M:%S} UTC"
-            lines.append(
-                f"states {when}: {self.wrong_states:,} of {self.aggregates:,} aggregates "
-                "wrong if dropped events are ignored"
-            )
-        return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_markdown_(self) -> str:
-        return "```\n" + str(self) + "\n```"
-
-
-@dataclass(frozen=True)
-class WatermarkRecommendation:
-    """What :func:`recommend_watermark` found; ``.bound`` is the answer.
-
-    Attributes
-    ----------
-    bound
-        The smallest ``max_out_of_orderness`` that keeps ``keep`` of all events on time.
-    keep
-        The share asked for.
-    events
-        How many events (deliveries) were replayed.
-    by_partition
-        One row per partition: the ``by`` key (or ``partition``), ``events``, ``bound`` (the
-        bound that partition alone would need to keep ``keep`` of its events on time, a
-        Duration), ``on_time`` (its events on time at the recommended bound, under the
-        overall watermark) and ``share`` (``on_time / events``).
-    """
-
-    bound: dt.timedelta
-    keep: float
-    events: int
-    by: str | None
-    note: str
-    idle_timeout: dt.timedelta | None
-    by_partition: pl.DataFrame
-
-    def __str__(self) -> str:
-        text = (
-            f"to keep {self.keep:.1%} of {self.events:,} events on time: "
-            f"max_out_of_orderness={exact(self.bound)} ({_partitions(self)}"
-        )
-        if self.by is not None and self.by_partition.height > 1:
-            alone = self.by_partition["bound"]
-            text += f"; alone they would need {exact(alone.min())} to {exact(alone.max())}"
-        if self.idle_timeout:
-            text += f"; idle after {exact(self.idle_timeout)}"
-        return text + ")"
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_markdown_(self) -> str:
-        return "```\n" + str(self) + "\n```"
-
 
 def watermark(
     events: pl.DataFrame,
-    max_out_of_orderness: DurationLike,
+    max_out_of_orderness: DurationLike | None = None,
     allowed_lateness: DurationLike = dt.timedelta(0),
     *,
+    engine: str = "model",
     by: str | None = DEFAULT_BY,
     idle_timeout: DurationLike | None = None,
+    grace: DurationLike | None = None,
+    interval: DurationLike | None = None,
+    trigger: DurationLike | None = None,
+    inputs: str | None = None,
+    policy: str | None = None,
+    window: DurationLike | None = None,
+    slide: DurationLike | None = None,
     reducer: Callable[[Any, Any], Any] | None = None,
     types: Any = None,
     at: TimeLike | None = None,
 ) -> WatermarkReplay:
-    """Replay ``events`` in arrival order under a bounded-out-of-orderness watermark.
+    """Replay ``events`` in arrival order under an engine's watermark (or stream time).
 
-    See this module's docstring for the exact model. Pass every delivery
-    (``source.events(duplicates="keep")``): a consumer sees repeats too. Fully vectorised:
-    the cost is one pass over the events per partition.
+    See this module's docstring for the model, and each engine's module
+    (:mod:`~concursus_lab.delivery.engines.flink`, :mod:`~concursus_lab.delivery.engines.spark`,
+    :mod:`~concursus_lab.delivery.engines.kafka_streams`) for what it replays. Pass every
+    delivery (``source.events(duplicates="keep")``): a consumer sees repeats too. Fully
+    vectorised: the cost is one pass over the events per partition.
 
     Parameters
     ----------
@@ -229,20 +118,36 @@ def watermark(
         used when present and kept.
     max_out_of_orderness
         The bound: how far behind the newest event time seen an event may be and still be
-        on time. A ``timedelta`` or a text such as ``"90s"``, ``"2m"``, ``"1h30m"``.
+        on time (Flink's out-of-orderness, Spark's delay threshold; Kafka Streams has none).
+        A ``timedelta`` or a text such as ``"90s"``, ``"2m"``, ``"1h30m"``.
         :func:`recommend_watermark` suggests one.
     allowed_lateness
         How far behind the watermark an event may be and still count (as *late*) rather
-        than be *dropped*. Default 0: everything behind is dropped.
+        than be *dropped* (model, Flink). Default 0: everything behind is dropped.
+    engine
+        ``"model"`` (default), ``"flink"``, ``"spark"`` or ``"kafka-streams"``.
     by
-        The column naming partitions, each with its own watermark; the overall watermark is
-        their minimum. The default ``"kafka_partition"`` falls back to one partition when
-        the frame has no such column (a local store or Cassandra: events as one stream in
-        processing order), and the result says so. None means one partition; any other
-        missing column is an error.
+        The column naming partitions (Flink's splits, Kafka Streams' tasks). The default
+        ``"kafka_partition"`` falls back to one partition when the frame has no such column
+        (a local store or Cassandra), and the result says so. None means one partition;
+        any other missing column is an error.
     idle_timeout
         Leave a partition out of the minimum after it has delivered nothing for this long
-        (processing time). None (default): a silent partition holds the watermark back.
+        (processing time; model, Flink's ``withIdleness``). None: a silent partition holds
+        the watermark back.
+    grace
+        Kafka Streams' grace period: how far behind its task's stream time a record may be
+        and still be counted (default 0).
+    interval, trigger
+        Flink's watermark interval (``pipeline.auto-watermark-interval``, 200 ms); Spark's
+        micro-batch trigger (1 s).
+    inputs, policy
+        Spark: the column telling its input streams apart, and the multiple-watermark
+        policy that combines their watermarks (``"min"``, the default, or ``"max"``).
+    window, slide
+        Also replay event-time windows of this size (``slide``: sliding by it) and list
+        every window's result against the truth in ``.windows``
+        (:mod:`concursus_lab.delivery.windows`).
     reducer, types, at
         Given a reducer (and the event ``types`` it folds), also count the aggregates whose
         state at event time ``at`` (None: with no bound) would be wrong if dropped events
@@ -252,7 +157,7 @@ def watermark(
     -------
     WatermarkReplay
         ``.events`` (with ``watermark`` and ``status``), the counts, ``.by_partition``, the
-        added wait and, given a reducer, ``.wrong_states``.
+        added wait, ``.windows`` with ``window=`` and, given a reducer, ``.wrong_states``.
 
     Examples
     --------
@@ -286,37 +191,75 @@ def watermark(
     passed by the watermark at the end
 
     The first event waited 10 s, until the second moved the watermark past it; nothing came
-    after the third to move it past the other two.
+    after the third to move it past the other two. Kafka Streams has no watermark: with
+    no grace it drops every record behind its task's stream time (the newest event time):
+
+    >>> cl.watermark(history, engine="kafka-streams").events["status"].to_list()
+    ['on_time', 'on_time', 'dropped', 'dropped', 'dropped']
     """
-    bound = to_timedelta(max_out_of_orderness, "max_out_of_orderness")
-    allowed = to_timedelta(allowed_lateness, "allowed_lateness")
-    idle = None if idle_timeout is None else to_timedelta(idle_timeout, "idle_timeout")
+    kind = find_engine(engine)
+    opts = read_options(
+        kind,
+        max_out_of_orderness,
+        allowed_lateness,
+        idle_timeout=idle_timeout,
+        grace=grace,
+        interval=interval,
+        trigger=trigger,
+        inputs=inputs,
+        policy=policy,
+    )
+    size, step = window_sizes(window, slide)
     when = optional_utc(at, "at")
     if reducer is None and (types is not None or when is not None):
         raise SchemaError(
             "`types` and `at` only matter with a `reducer`: pass reducer=... to count the "
             "states that dropped events would make wrong, or leave them out."
         )
-    frame, stream = _prepare(events, by)
+    frame, stream = prepare(events, by, opts.inputs)
+    s = opts.settings
+    fronts = kind.fronts(stream, s)
+    code = kind.codes(fronts.met, kind.ends(stream.event), s)
+    waits, unreleased = _waits(kind, s, fronts, stream.processed, kind.ends(stream.event), code)
+    out, counts = _marked(frame, stream, kind.mark(fronts.met, s), kind.unit, code)
+    windows = None
+    if size is not None:
+        windows = window_results(kind, s, fronts, stream.event, size, step)
+    setting = kind.describe(s, kind.unit)
+    if opts.inputs is not None:
+        setting += f", inputs by `{opts.inputs}` (policy {s.policy})"
+    result = WatermarkReplay(
+        events=out,
+        max_out_of_orderness=opts.bound,
+        allowed_lateness=opts.allowed,
+        idle_timeout=opts.idle,
+        by=stream.by,
+        note=stream.note,
+        by_partition=pl.concat([stream.labels.to_frame(), counts], how="horizontal"),
+        added_wait=percentiles(waits),
+        unreleased=unreleased,
+        at=when,
+        engine=kind.name,
+        setting=setting,
+        windows=windows,
+        window_note="" if windows is None else summary(windows, size, step),
+    )
+    if reducer is None:
+        return result
+    wrong, aggregates = _wrong_states(out, reducer, types, when)
+    return dataclasses.replace(result, wrong_states=wrong, aggregates=aggregates)
+
+
+def _marked(
+    frame: pl.DataFrame, stream: Stream, marks: np.ndarray, unit: int, code: np.ndarray
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The frame with ``watermark`` and ``status`` (input order), and counts per partition."""
     n = len(stream.event)
-    newest = _replay(stream, idle)[0]
-    after = np.where(newest == _MIN, _MIN, newest - _micros(bound))  # nondecreasing
-    before = _shift(after)  # the watermark each event met on arrival
-    behind = np.where(before == _MIN, 0, before - stream.event)
-    code = np.where(behind <= 0, 0, np.where(behind <= _micros(allowed), 1, 2)).astype(np.int8)
-
-    # added wait: the first event after which the watermark has passed the event time
-    on_time = np.flatnonzero(code == 0)
-    passed = np.searchsorted(after, stream.event[on_time], side="right")
-    released = passed < n
-    waits = stream.processed[passed[released]] - stream.processed[on_time[released]]
-    added_wait = _percentiles(waits)
-
     rows = np.empty(n, np.int64)
     rows[stream.order] = np.arange(n)  # input row -> arrival position
-    marks = pl.Series("watermark", before[rows], pl.Int64)
+    marks = pl.Series("watermark", np.where(marks == MIN, MIN, marks * unit)[rows], pl.Int64)
     out = frame.with_columns(
-        pl.when(pl.lit(marks) != _MIN).then(pl.lit(marks)).cast(TIME).alias("watermark"),
+        pl.when(pl.lit(marks) != MIN).then(pl.lit(marks)).cast(TIME).alias("watermark"),
         pl.Series("status", STATUSES, dtype=STATUS).gather(code[rows]).alias("status"),
     )
     counts = pl.DataFrame(
@@ -329,222 +272,31 @@ def watermark(
         },
         schema={c: pl.Int64 for c in ("events", *STATUSES)},
     )
-    result = WatermarkReplay(
-        events=out,
-        max_out_of_orderness=bound,
-        allowed_lateness=allowed,
-        idle_timeout=idle,
-        by=stream.by,
-        note=stream.note,
-        by_partition=pl.concat([stream.labels.to_frame(), counts], how="horizontal"),
-        added_wait=added_wait,
-        unreleased=int((~released).sum()),
-        at=when,
-    )
-    if reducer is None:
-        return result
-    wrong, aggregates = _wrong_states(out, reducer, types, when)
-    return dataclasses.replace(result, wrong_states=wrong, aggregates=aggregates)
+    return out, counts
 
 
-def recommend_watermark(
-    events: pl.DataFrame,
-    keep: float = 0.999,
-    *,
-    by: str | None = DEFAULT_BY,
-    idle_timeout: DurationLike | None = None,
-) -> WatermarkRecommendation:
-    """The smallest ``max_out_of_orderness`` that keeps ``keep`` of the events on time.
-
-    Exact, not searched: under the model of :func:`watermark`, an event is on time exactly
-    when the bound is at least how far the (partition-combined) newest event time was ahead
-    of it on arrival, so the answer is a quantile of those distances (the smallest one
-    that reaches ``keep``). Use ``.bound``; ``.by_partition`` shows what each partition
-    alone would need and how it fares under the recommended bound.
-
-    Parameters
-    ----------
-    events
-        A canonical event frame, every delivery (``source.events(duplicates="keep")``).
-    keep
-        The share of events that must be on time, in (0, 1].
-    by, idle_timeout
-        As for :func:`watermark` (the same fallback when the frame has no
-        ``kafka_partition`` column).
-
-    Examples
-    --------
-    >>> import datetime as dt
-    >>> import polars as pl
-    >>> import concursus_lab as cl
-    >>> def at(*seconds):
-    ...     t0 = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
-    ...     return pl.Series([t0 + dt.timedelta(seconds=s) for s in seconds])
-    >>> history = cl.sample.parcels(4, seed=1).head(4).with_columns(
-    ...     event_timestamp=at(10, 20, 12, 21), processing_timestamp=at(11, 21, 22, 23)
-    ... )
-    >>> advice = cl.recommend_watermark(history, keep=1.0)
-    >>> advice.bound  # "c" arrived 8 s behind the newest event time, 20 s
-    datetime.timedelta(seconds=8)
-    >>> cl.watermark(history, advice.bound).dropped
-    0
-    >>> print(cl.recommend_watermark(history, keep=0.75))  # doctest: +NORMALIZE_WHITESPACE
-    to keep 75.0% of 4 events on time: max_out_of_orderness=0s (one partition: the frame has
-    no `kafka_partition` column)
-    """
-    if isinstance(keep, bool) or not isinstance(keep, int | float) or not 0 < keep <= 1:
-        raise SchemaError(f"`keep` must be a share of events in (0, 1], e.g. 0.999, got {keep!r}.")
-    idle = None if idle_timeout is None else to_timedelta(idle_timeout, "idle_timeout")
-    _, stream = _prepare(events, by)
-    newest, own = _replay(stream, idle)
-    before = _shift(newest)
-    needed = np.where(before == _MIN, 0, np.maximum(before - stream.event, 0))
-    n = len(stream.event)
-    bound = _quantile(needed, keep)
-    parts = stream.partitions
-    alone = [_quantile(own[stream.code == p], keep) for p in range(parts)]
-    events_per = np.bincount(stream.code, minlength=parts)
-    on_time = np.bincount(stream.code[needed <= bound], minlength=parts)
-    table = pl.DataFrame(
-        {
-            "events": events_per,
-            "bound": pl.Series(alone, dtype=pl.Int64).cast(pl.Duration("us")),
-            "on_time": on_time,
-            "share": on_time / np.maximum(events_per, 1),
-        },
-        schema={
-            "events": pl.Int64,
-            "bound": pl.Duration("us"),
-            "on_time": pl.Int64,
-            "share": pl.Float64,
-        },
-    )
-    return WatermarkRecommendation(
-        bound=dt.timedelta(microseconds=int(bound)),
-        keep=float(keep),
-        events=n,
-        by=stream.by,
-        note=stream.note,
-        idle_timeout=idle,
-        by_partition=pl.concat([stream.labels.to_frame(), table], how="horizontal"),
-    )
-
-
-@dataclass(frozen=True)
-class _Stream:
-    """The events in arrival order, as integer arrays."""
-
-    order: np.ndarray  # arrival position -> input row
-    event: np.ndarray  # event time, µs since the epoch
-    processed: np.ndarray  # processing time, µs since the epoch
-    code: np.ndarray  # partition number, 0 .. partitions - 1
-    labels: pl.Series  # partition key per number
-    by: str | None
-    note: str
-
-    @property
-    def partitions(self) -> int:
-        return len(self.labels)
-
-
-def _prepare(events: pl.DataFrame, by: str | None) -> tuple[pl.DataFrame, _Stream]:
-    frame = validate(events, check_parameters=False)
-    note = ""
-    if by is not None and not isinstance(by, str):
-        raise SchemaError(
-            f"`by` must name one column (the source partition), got {by!r}; "
-            "use None for one partition."
-        )
-    if by == DEFAULT_BY and by not in frame.columns:
-        by, note = None, f"the frame has no `{DEFAULT_BY}` column"
-    elif by is not None and by not in frame.columns:
-        import difflib
-
-        near = difflib.get_close_matches(by, frame.columns, 1)
-        hint = f" Did you mean {near[0]!r}?" if near else ""
-        raise SchemaError(
-            f"`by` names a column the frame does not have: {by!r}.{hint} "
-            "Use None to replay the events as one partition."
-        )
-    ties = ["kafka_offset"] if "kafka_offset" in frame.columns else []
-    order = frame.select(
-        pl.arg_sort_by(["processing_timestamp", *ties], maintain_order=True)
-    ).to_series()
-    arrivals = frame.select(
-        pl.col("event_timestamp").cast(pl.Int64).gather(order),
-        pl.col("processing_timestamp").cast(pl.Int64).gather(order),
-    )
-    if by is None:
-        code = np.zeros(frame.height, np.int64)
-        labels = pl.Series("partition", [0], dtype=pl.Int64)
-    else:
-        # partition numbers in the key's sort order, nulls last; labels read back from them
-        rank = pl.col(by).rank("dense").cast(pl.Int64) - 1
-        numbered = frame.select(pl.col(by), rank.fill_null(rank.max() + 1).fill_null(0).alias("n"))
-        labels = numbered.unique("n").sort("n").get_column(by)
-        code = numbered.get_column("n").gather(order).to_numpy()
-        if len(labels) > MAX_PARTITIONS:
-            raise SchemaError(
-                f"`by={by!r}` splits the stream into {len(labels):,} partitions; a watermark "
-                f"is kept per source partition (Kafka partitions: a few dozen), at most "
-                f"{MAX_PARTITIONS:,} here. Name a coarser column, or by=None for one stream."
-            )
-    if frame.height == 0:
-        labels = labels.head(0)
-    stream = _Stream(
-        order=order.to_numpy(),
-        event=arrivals.get_column("event_timestamp").to_numpy(),
-        processed=arrivals.get_column("processing_timestamp").to_numpy(),
-        code=code.astype(np.int64),
-        labels=labels,
-        by=by,
-        note=note,
-    )
-    return frame, stream
-
-
-def _replay(stream: _Stream, idle: dt.timedelta | None) -> tuple[np.ndarray, np.ndarray]:
-    """The combined newest event time after each event, and each event's own distance.
-
-    Returns ``after`` (length n): at position j, once event j has been processed (and
-    idleness judged at its processing time), the smallest over active partitions of the
-    newest event time each has delivered, made monotone; ``_MIN`` while some active
-    partition has delivered nothing. And ``own`` (length n): how far each event's own
-    partition had already gone past its event time (0 when it had not), the bound that
-    partition alone would need for it.
-    """
-    n = len(stream.event)
-    event, processed, code = stream.event, stream.processed, stream.code
-    combined = np.full(n, _MAX, np.int64)
-    own = np.zeros(n, np.int64)
-    if n == 0:
-        return combined, own
-    if stream.partitions == 1 and idle is None:  # the common case, in fewer passes
-        newest = np.maximum.accumulate(event)
-        previous = _shift(newest)
-        own[:] = np.where(previous == _MIN, 0, np.maximum(previous - event, 0))
-        return newest, own
-    for p in range(stream.partitions):
-        mine = code == p
-        newest = np.maximum.accumulate(np.where(mine, event, _MIN))
-        at = np.flatnonzero(mine)
-        previous = _shift(newest)[at]
-        own[at] = np.where(previous == _MIN, 0, np.maximum(previous - event[at], 0))
-        if idle is not None:  # a partition's clock starts with the stream
-            last = np.maximum.accumulate(np.where(mine, processed, processed[0]))
-            newest[processed - last > _micros(idle)] = _MAX  # idle: out of the minimum
-        np.minimum(combined, newest, out=combined)
-    after = np.where(combined == _MAX, _MIN, combined)  # every partition idle: no news
-    return np.maximum.accumulate(after), own  # the watermark never moves backwards
-
-
-def _shift(after: np.ndarray) -> np.ndarray:
-    """Values before each position: ``_MIN`` first, then ``after`` without its last."""
-    before = np.empty_like(after)
-    if len(after):
-        before[0] = _MIN
-        before[1:] = after[:-1]
-    return before
+def _waits(
+    kind: Engine,
+    s: Settings,
+    fronts: Fronts,
+    processed: np.ndarray,
+    ends: np.ndarray,
+    code: np.ndarray,
+) -> tuple[np.ndarray, int]:
+    """The wait of each on-time event for its clock to pass it, and how many it never did."""
+    on_time = np.flatnonzero(code == 0)
+    groups = [None] if fronts.group is None else range(int(fronts.group.max(initial=-1)) + 1)
+    waits, unreleased = [], 0
+    for g in groups:
+        steps = None if g is None else np.flatnonzero(fronts.group == g)
+        mine = on_time if g is None else on_time[fronts.group[on_time] == g]
+        after = fronts.after if steps is None else fronts.after[steps]
+        at = fronts.at if steps is None else fronts.at[steps]
+        passed = np.searchsorted(after, kind.fire_at(ends[mine], s), side="left")
+        released = passed < len(after)
+        waits.append(at[passed[released]] - processed[mine[released]])
+        unreleased += int((~released).sum())
+    return np.concatenate(waits) if waits else np.zeros(0, np.int64), unreleased
 
 
 def _wrong_states(
@@ -558,35 +310,3 @@ def _wrong_states(
     ids = truth.keys() | belief.keys()
     wrong = sum(1 for i in ids if i not in truth or i not in belief or truth[i] != belief[i])
     return wrong, len(ids)
-
-
-def _quantile(values: np.ndarray, keep: float) -> int:
-    """The smallest value v such that at least ``keep`` of ``values`` are <= v."""
-    if len(values) == 0:
-        return 0
-    k = max(math.ceil(keep * len(values) - 1e-9), 1) - 1
-    return int(np.partition(values, k)[k])
-
-
-def _percentiles(waits: np.ndarray) -> dict[str, dt.timedelta | None]:
-    names = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "max": 1.0}
-    if len(waits) == 0:
-        return dict.fromkeys(names)
-    ranks = {k: max(math.ceil(q * len(waits) - 1e-9), 1) - 1 for k, q in names.items()}
-    ordered = np.partition(waits, sorted(set(ranks.values())))  # one pass for all four
-    return {k: dt.timedelta(microseconds=int(ordered[r])) for k, r in ranks.items()}
-
-
-def _micros(value: dt.timedelta) -> int:
-    return value // dt.timedelta(microseconds=1)
-
-
-def _partitions(result: WatermarkReplay | WatermarkRecommendation) -> str:
-    if result.by is None:
-        return f"one partition: {result.note}" if result.note else "one partition"
-    count = result.by_partition.height
-    return f"by `{result.by}` ({count:,} partition{'s' if count != 1 else ''})"
-
-
-def _share(part: int, total: int) -> str:
-    return f"{part / total:.2%}" if total else "-"

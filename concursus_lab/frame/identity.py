@@ -91,6 +91,16 @@ def by_delivery(frame: pl.DataFrame) -> pl.DataFrame:
     return frame
 
 
+def delivery_order(frame: pl.DataFrame, ties: Sequence[str] = ()) -> np.ndarray:
+    """The permutation that puts ``frame``'s rows in delivery order (row numbers).
+
+    Processing time, then the ``ties`` columns (a Kafka offset), then row order: the order
+    in which a stream processor reads the deliveries.
+    """
+    keys = ["processing_timestamp", *ties]
+    return frame.select(pl.arg_sort_by(keys, maintain_order=True)).to_series().to_numpy()
+
+
 def in_delivery_order(runs: np.ndarray, processing: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The permutation that puts each run's deliveries in delivery order.
 

@@ -17,6 +17,7 @@ import polars as pl
 
 from concursus_lab.common.time import TimeLike, duration, exact, time_range
 from concursus_lab.frame.schema import validate
+from concursus_lab.plot.drift import drift as drift
 from concursus_lab.plot.idempotency import idempotency as idempotency
 
 if TYPE_CHECKING:

@@ -289,7 +289,7 @@ def test_bad_keep(keep):
 
 
 def test_a_key_is_not_a_partition(monkeypatch):
-    monkeypatch.setattr("concursus_lab.delivery.watermark.MAX_PARTITIONS", 100)
+    monkeypatch.setattr("concursus_lab.delivery.arrivals.MAX_PARTITIONS", 100)
     history = cl.sample.parcels(400, seed=1)
     with pytest.raises(SchemaError, match="partitions; a watermark is kept per source"):
         cl.watermark(history, "1s", by="aggregate_id")

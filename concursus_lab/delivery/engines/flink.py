@@ -1,0 +1,121 @@
+"""Apache Flink (``engine="flink"``): ``forBoundedOutOfOrderness`` with ``withIdleness``.
+
+Follows Flink's documentation, "Generating Watermarks"
+(https://nightlies.apache.org/flink/flink-docs-stable/docs/dev/datastream/event-time/generating_watermarks/)
+and "Windows: Allowed Lateness"
+(https://nightlies.apache.org/flink/flink-docs-stable/docs/dev/datastream/operators/windows/#allowed-lateness):
+
+* timestamps and watermarks are milliseconds; a bounded-out-of-orderness generator keeps
+  the largest timestamp its split has seen and, periodically (every
+  ``pipeline.auto-watermark-interval``, 200 ms by default: ``interval``), emits
+  ``largest - bound - 1 ms``. So deliveries that arrive in one interval all meet the
+  watermark emitted at its start, built from the deliveries before it;
+* with a source of several splits (Kafka partitions: ``by``) each split has its own
+  watermark and the source emits their minimum; a split with nothing yet holds it back;
+* ``withIdleness``: a split is idle once nothing has arrived for longer than the timeout,
+  counted from the first periodic check that saw no records (so up to two intervals after
+  its last record); idle splits leave the minimum until they deliver again, and the
+  combined watermark never moves backwards;
+* an element is late when its timestamp is at or before the watermark; a window
+  ``[start, end)`` fires when the watermark reaches ``end - 1 ms``, a late element still
+  updates it (a late firing) while ``end - 1 ms + allowedLateness`` is after the
+  watermark, and is dropped once it is not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from concursus_lab.common.time import exact
+from concursus_lab.delivery.arrivals import MAX, MIN, Stream
+from concursus_lab.delivery.engines import Engine, Fronts, Settings, on_ticks, running_max
+from concursus_lab.delivery.engines._snippets import java_duration
+
+#: Flink's default ``pipeline.auto-watermark-interval``.
+INTERVAL = dt.timedelta(milliseconds=200)
+
+
+def _fronts(stream: Stream, settings: Settings) -> Fronts:
+    step = settings.interval or INTERVAL // dt.timedelta(microseconds=1)
+    processed = stream.processed
+    if len(processed) == 0:
+        empty = np.zeros(0, np.int64)
+        return Fronts(met=empty, after=empty, at=empty)
+    first_check = (processed[0] // step + 1) * step
+    event = stream.event // 1000
+
+    def front_at(ticks: np.ndarray) -> np.ndarray:
+        before = np.searchsorted(processed, ticks, side="left")  # deliveries before each tick
+        last_index = np.maximum(before - 1, 0)
+        combined = np.full(len(ticks), MAX, np.int64)
+        for part in range(stream.partitions):
+            mine = stream.code == part
+            newest = np.where(before > 0, running_max(event, mine)[last_index], MIN)
+            if settings.idle is not None:
+                last = np.where(before > 0, running_max(processed, mine)[last_index], MIN)
+                quiet_from = np.where(last == MIN, first_check, (last // step + 2) * step)
+                newest = np.where(ticks - quiet_from > settings.idle, MAX, newest)
+            np.minimum(combined, newest, out=combined)
+        return np.maximum.accumulate(np.where(combined == MAX, MIN, combined))
+
+    return on_ticks(processed, step, front_at)
+
+
+def _describe(settings: Settings, unit: int) -> str:
+    interval = settings.interval or INTERVAL // dt.timedelta(microseconds=1)
+    return (
+        f"flink watermark: forBoundedOutOfOrderness {exact(_ms(settings.bound))}, "
+        f"{exact(_ms(settings.allowed))} allowed lateness, emitted every "
+        f"{exact(dt.timedelta(microseconds=interval))}"
+    )
+
+
+def _config(advice) -> str:
+    lines = [
+        "// Flink: the watermark strategy, and the window settings to go with it",
+        "WatermarkStrategy<Event> watermarks = WatermarkStrategy",
+        f"        .<Event>forBoundedOutOfOrderness({java_duration(advice.bound)})",
+        "        .withTimestampAssigner((event, recordTimestamp) -> event.getEventTimestamp())",
+    ]
+    if advice.idle_timeout is not None:
+        lines.append(f"        .withIdleness({java_duration(advice.idle_timeout)})")
+    lines[-1] += ";"
+    lines.append(
+        f"// keeps {advice.keep:.1%} of {advice.events:,} deliveries on time "
+        f"({exact(advice.bound)}); pipeline.auto-watermark-interval: "
+        f"{exact(advice.options.get('interval') or INTERVAL)}"
+    )
+    if advice.window is not None:
+        size = java_duration(advice.window)
+        assigner = (
+            f"TumblingEventTimeWindows.of({size})"
+            if advice.slide is None
+            else f"SlidingEventTimeWindows.of({size}, {java_duration(advice.slide)})"
+        )
+        lines.append(f"WindowAssigner<Object, TimeWindow> windows = {assigner};")
+    if advice.allowed_lateness:
+        lines.append(
+            f"Duration allowedLateness = {java_duration(advice.allowed_lateness)};"
+            " // .window(windows).allowedLateness(allowedLateness)"
+        )
+    return "\n".join(lines)
+
+
+def _ms(value: int) -> dt.timedelta:
+    return dt.timedelta(milliseconds=value)
+
+
+ENGINE = Engine(
+    name="flink",
+    unit=1000,
+    own_end=1,
+    fire_on_close=False,
+    options=("allowed_lateness", "idle_timeout", "interval"),
+    fronts=_fronts,
+    describe=_describe,
+    config=_config,
+    docs="https://nightlies.apache.org/flink/flink-docs-stable/docs/dev/datastream/event-time/generating_watermarks/",
+    mark_lag=1,
+)
