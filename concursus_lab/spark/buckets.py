@@ -109,12 +109,23 @@ def _worker(function: BucketFunction) -> Callable:
 
 
 def _pickled(exc: Exception) -> str:
-    try:
-        from pyspark import cloudpickle
+    """``exc`` as text: its class, arguments and attributes (an exception whose
+    ``__init__`` takes other arguments than ``args``, as ReducerError's, pickles so too)."""
+    from pyspark import cloudpickle
 
-        return base64.b64encode(cloudpickle.dumps(exc)).decode()
+    try:
+        data = cloudpickle.dumps((type(exc), exc.args, vars(exc)))
     except Exception:
-        return base64.b64encode(pickle.dumps(RuntimeError(repr(exc)))).decode()
+        data = cloudpickle.dumps((RuntimeError, (f"{type(exc).__name__}: {exc}",), {}))
+    return base64.b64encode(data).decode()
+
+
+def _unpickled(text: str) -> Exception:
+    kind, args, attributes = pickle.loads(base64.b64decode(text))
+    exc = kind.__new__(kind)
+    exc.args = args
+    vars(exc).update(attributes)
+    return exc
 
 
 @dataclasses.dataclass
@@ -220,7 +231,7 @@ def run(
     for meta in metas:
         if "error" in meta:
             stored.unpersist()
-            raise pickle.loads(base64.b64decode(meta["error"]))
+            raise _unpickled(meta["error"])
     found: dict[str, list[pl.Schema]] = {}
     for row in small:
         if row["name"] != "__meta":

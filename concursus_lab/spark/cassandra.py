@@ -19,6 +19,7 @@ so), since the connector's DataFrame reader does not read write times.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -52,7 +53,7 @@ def read(spark: Any, url: str, aggregate_type: str | None, aggregate_ids: Iterab
     if username:
         options["spark.cassandra.auth.username"] = username
         options["spark.cassandra.auth.password"] = env("password") or ""
-    rows = spark.read.format("org.apache.spark.sql.cassandra").options(**options).load()
+    rows = _load(spark, options)
     F = _functions()
     if aggregate_type is not None:
         rows = rows.filter(F.col("aggregatetype") == aggregate_type)
@@ -61,6 +62,25 @@ def read(spark: Any, url: str, aggregate_type: str | None, aggregate_ids: Iterab
         rows = rows.filter(F.col("aggregateid").isin(ids))
     rows = rows.select(*[F.col(c.lower()) for c in CQL_COLUMNS])
     return rows.mapInArrow(_decode_batches, events_schema(_REASON))
+
+
+#: Seconds a keyspace or table made a moment ago may take to reach the connector's metadata.
+SCHEMA_WAIT = 15.0
+
+
+def _load(spark: Any, options: dict[str, str]) -> Any:
+    """The table, waiting a little for a keyspace or table created a moment ago: the
+    connector learns of schema changes from the driver's events, a second or so later."""
+    from pyspark.errors import AnalysisException
+
+    deadline = time.monotonic() + SCHEMA_WAIT
+    while True:
+        try:
+            return spark.read.format("org.apache.spark.sql.cassandra").options(**options).load()
+        except AnalysisException as exc:
+            if "Couldn't find" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
 
 
 def _functions() -> Any:

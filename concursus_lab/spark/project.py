@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from concursus_lab.common.time import TimeLike
-from concursus_lab.exceptions import ProjectionError
+from concursus_lab.exceptions import ConcursusLabError, ProjectionError
 from concursus_lab.frame.cut import bounds
 from concursus_lab.frame.schema import empty
 from concursus_lab.projections.keyed import fold_keyed_rows, fold_view, keyed_rows
@@ -88,13 +88,20 @@ def _view(events, chosen: Projection, at, known_at, buckets) -> SparkFrame:
         return bounded(frame, chosen.duplicates, at=at, known_at=known_at)
 
     given = _buckets.map_rows(events, bound, shape.schema, buckets=buckets).select(*columns)
-    out = chosen.function(given)
-    if not hasattr(out, "sparkSession"):
+    hint = (
+        "on Spark a view function is given a Spark DataFrame and returns one (write it "
+        "with pyspark.sql.functions), or run it locally on what fits: cl.project(...)."
+    )
+    try:
+        out = chosen.function(given)
+    except ConcursusLabError:
+        raise
+    except Exception as exc:
         raise ProjectionError(
-            f"projection {chosen.name!r} returned {type(out).__name__}; on Spark a view "
-            "function is given a Spark DataFrame and returns one (write it with "
-            "pyspark.sql.functions), or run it locally on what fits: cl.project(...)."
-        )
+            f"projection {chosen.name!r} raised {type(exc).__name__}: {exc}; {hint}"
+        ) from exc
+    if not hasattr(out, "sparkSession"):
+        raise ProjectionError(f"projection {chosen.name!r} returned {type(out).__name__}; {hint}")
     key = list(chosen.key or ())
     if key:
         out = out.orderBy(*key)

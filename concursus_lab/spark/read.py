@@ -18,6 +18,7 @@ For example::
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -99,9 +100,11 @@ def from_polars(frame: pl.DataFrame, spark: Any = None) -> Any:
     spark = spark or _active()
     numbered = frame.with_row_index("__row").with_columns(pl.col("__row").cast(pl.Int64))
     numbered = numbered.select(*frame.columns, "__row")
-    return spark.createDataFrame(
-        to_arrow(numbered).to_pandas(), schema=spark_schema(numbered.schema)
-    )
+    with warnings.catch_warnings():  # pyspark 3.5 asks pandas 3 what it has deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        table = to_arrow(numbered).to_pandas()
+        return spark.createDataFrame(table, schema=spark_schema(numbered.schema))
 
 
 def to_polars(frame: Any) -> pl.DataFrame:
