@@ -3,8 +3,9 @@
 A histogram of lateness (processing − event time, on the half-decade bins of
 :func:`cl.plot.lateness <concursus_lab.plot.lateness>`) whose bars are split by what
 :func:`cl.watermark <concursus_lab.watermark>` makes of each delivery at the bound chosen on
-a slider: on time, late (within the allowed lateness) or dropped; beside it the lateness
-profile of :func:`cl.lateness <concursus_lab.lateness>` and the dropped deliveries.
+a slider, under the engine chosen beside it (the model, Flink, Spark or Kafka Streams, whose
+slider is the grace): on time, late (within the allowed lateness) or dropped; beside it the
+lateness profile of :func:`cl.lateness <concursus_lab.lateness>` and the dropped deliveries.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import ipywidgets
 import polars as pl
 
 from concursus_lab.common.time import duration
+from concursus_lab.delivery.engines import ENGINES
 from concursus_lab.delivery.lateness import lateness
 from concursus_lab.delivery.watermark import (
     DEFAULT_BY,
@@ -82,14 +84,18 @@ def lateness_chart(replay: WatermarkReplay, *, width: int = 560) -> alt.Chart:
     binned = status_bins(replay)
     order = binned.sort("lower_s")["bin"].unique(maintain_order=True).to_list()
     values = binned.with_columns(pl.col("events").cast(pl.Int64)).to_dicts()
-    bound = label(replay.max_out_of_orderness)
+    if replay.engine == "kafka-streams":
+        what = f"Kafka Streams with a grace of {label(replay.allowed_lateness)}"
+    else:
+        engine = "" if replay.engine == "model" else f" ({replay.engine})"
+        bound = label(replay.max_out_of_orderness)
+        what = f"a watermark {bound} behind the newest event time{engine}"
     return (
         alt.Chart(
             alt.InlineData(values=values),
             title=alt.Title(
                 "Lateness: processing time − event time",
-                subtitle=f"coloured by what a watermark {bound} behind the newest event "
-                "time does to each delivery",
+                subtitle=f"coloured by what {what} does to each delivery",
                 anchor="start",
             ),
         )
@@ -115,7 +121,11 @@ class LatenessView(SummaryWidget):
     Attributes
     ----------
     bound_slider
-        An ``ipywidgets.SelectionSlider`` of watermark bounds (``datetime.timedelta``).
+        An ``ipywidgets.SelectionSlider`` of watermark bounds (``datetime.timedelta``; Kafka
+        Streams: the grace).
+    engine_picker
+        An ``ipywidgets.ToggleButtons`` of the engines (``"model"``, ``"flink"``,
+        ``"spark"``, ``"kafka-streams"``).
     chart, profile, table
         The ``JupyterChart``, the lateness profile (HTML) and the dropped deliveries (HTML).
     """
@@ -128,11 +138,16 @@ class LatenessView(SummaryWidget):
         allowed_lateness: dt.timedelta = dt.timedelta(0),
         by: str | None = DEFAULT_BY,
         keep: float = 0.99,
+        engine: str = "model",
     ) -> None:
         self._events = validate(events, check_parameters=False)
         self._allowed = allowed_lateness
         self._by = by
-        self._advice = recommend_watermark(self._events, keep=keep, by=by)
+        self._keep = keep
+        self.engine_picker = ipywidgets.ToggleButtons(
+            options=list(ENGINES), value=_engine_name(engine), description="engine"
+        )
+        self._advice = self._recommend()
         grouping = by if by is not None and by in self._events.columns else None
         self._profile = lateness(self._events, by=grouping)
         self._overall = lateness(self._events) if grouping else self._profile
@@ -154,7 +169,17 @@ class LatenessView(SummaryWidget):
         )
         self.table = ipywidgets.HTML()
         self.bound_slider.observe(self._on_bound, names="value")
-        super().__init__([self.profile, self.bound_slider, self.chart, self.caption, self.table])
+        self.engine_picker.observe(self._on_engine, names="value")
+        super().__init__(
+            [
+                self.profile,
+                self.engine_picker,
+                self.bound_slider,
+                self.chart,
+                self.caption,
+                self.table,
+            ]
+        )
         self.add_class("cl-lateness-view")
         self._show()
 
@@ -192,11 +217,29 @@ class LatenessView(SummaryWidget):
             lines.append(text_table(gone, columns=DROPPED_COLUMNS, limit=10))
         return "\n".join(lines)
 
+    @property
+    def engine(self) -> str:
+        """The engine chosen: ``"model"``, ``"flink"``, ``"spark"`` or ``"kafka-streams"``."""
+        return self.engine_picker.value
+
+    def _recommend(self):
+        return recommend_watermark(self._events, keep=self._keep, by=self._by, engine=self.engine)
+
     def _run(self, bound: dt.timedelta) -> WatermarkReplay:
-        return watermark(self._events, bound, self._allowed, by=self._by)
+        engine = self.engine
+        if engine == "kafka-streams":
+            return watermark(self._events, engine=engine, grace=bound, by=self._by)
+        allowed = dt.timedelta(0) if engine == "spark" else self._allowed
+        return watermark(self._events, bound, allowed, engine=engine, by=self._by)
 
     def _on_bound(self, change: dict[str, Any]) -> None:
         self._replay = self._run(change["new"])
+        self.chart.chart = lateness_chart(self._replay)
+        self._show()
+
+    def _on_engine(self, change: dict[str, Any]) -> None:
+        self._advice = self._recommend()
+        self._replay = self._run(self.bound_slider.value)
         self.chart.chart = lateness_chart(self._replay)
         self._show()
 
@@ -204,9 +247,14 @@ class LatenessView(SummaryWidget):
         r = self._replay
         total = r.events.height
         share = f"{r.dropped / total:.2%}" if total else "-"
+        setting = (
+            f"With Kafka Streams and a grace of {label(r.allowed_lateness)}"
+            if r.engine == "kafka-streams"
+            else f"With the watermark {label(r.max_out_of_orderness)} behind the newest event "
+            f"time{'' if r.engine == 'model' else f' ({r.engine})'}"
+        )
         self.caption.value = (
-            f"With the watermark {label(r.max_out_of_orderness)} behind the newest event "
-            f"time: <b>{r.on_time:,}</b> on time, <b>{r.late:,}</b> late, "
+            f"{setting}: <b>{r.on_time:,}</b> on time, <b>{r.late:,}</b> late, "
             f"<b>{r.dropped:,}</b> dropped ({share}). Recommended to keep "
             f"{self._advice.keep:.0%}: {duration(self._advice.bound)}."
         )
@@ -222,6 +270,7 @@ def lateness_view(
     allowed_lateness: dt.timedelta = dt.timedelta(0),
     by: str | None = DEFAULT_BY,
     keep: float = 0.99,
+    engine: str = "model",
 ) -> LatenessView:
     """Lateness of ``events``, and a slider for the watermark bound showing what it drops.
 
@@ -242,6 +291,10 @@ def lateness_view(
         lateness profile when the frame has that column.
     keep
         The share of deliveries the recommended bound keeps on time.
+    engine
+        Whose rules to replay at first (``"model"``, ``"flink"``, ``"spark"``,
+        ``"kafka-streams"``); the buttons above the slider change it. For Kafka Streams the
+        slider is the grace; Spark takes no allowed lateness.
 
     Examples
     --------
@@ -253,8 +306,13 @@ def lateness_view(
     >>> view.bound_slider.value = dt.timedelta(minutes=1)
     >>> view.replay.dropped
     55
+    >>> view.engine_picker.value = "spark"
+    >>> view.replay.engine, view.replay.dropped
+    ('spark', 55)
     """
-    return LatenessView(events, bound=bound, allowed_lateness=allowed_lateness, by=by, keep=keep)
+    return LatenessView(
+        events, bound=bound, allowed_lateness=allowed_lateness, by=by, keep=keep, engine=engine
+    )
 
 
 def label(bound: dt.timedelta) -> str:
@@ -270,6 +328,12 @@ def label(bound: dt.timedelta) -> str:
     if micros % 1_000_000 == 0:
         return f"{micros // 1_000_000}s"
     return duration(bound)
+
+
+def _engine_name(engine: str) -> str:
+    from concursus_lab.delivery.engines import engine as find_engine
+
+    return find_engine(engine).name
 
 
 def _at_least(value: dt.timedelta, options: list[dt.timedelta]) -> dt.timedelta:
