@@ -27,6 +27,8 @@ from concursus_lab.services import _maven, _settings
 from concursus_lab.spark._pyspark import pyspark
 
 POM = Path(__file__).with_name("spark-pom.xml")
+LOG_SETTINGS = Path(__file__).with_name("spark-log4j2.properties")
+_JVM = f"-Duser.timezone=UTC -Dlog4j2.configurationFile={LOG_SETTINGS.as_uri()}"
 
 
 def _versions() -> dict[str, str]:
@@ -48,8 +50,8 @@ SETTINGS: dict[str, str] = {
     "spark.sql.shuffle.partitions": "4",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
-    "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
-    "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    "spark.driver.extraJavaOptions": _JVM,
+    "spark.executor.extraJavaOptions": _JVM,
     "spark.executorEnv.TZ": "UTC",
 }
 
