@@ -6,6 +6,8 @@ Baselines, measured in the same run on the same events:
   counting): what the extra columns cost;
 * the watermark against a plain-Python replay, one event at a time, as a stream processor
   runs it (on at most 100,000 events, where the Python loop still finishes quickly);
+* each engine's replay (Flink, Spark, Kafka Streams; with windows; per period) against the
+  model's replay of the same events, measured in the same run: what an engine's rules cost;
 * reconciliation against two polars anti-joins on the identity (finding missing events only).
 """
 
@@ -58,6 +60,7 @@ def run(scale: int, quick: bool) -> list[dict]:
     rows.append(row(f"watermark replay, {PARTITIONS} partitions, idle timeout", n, many))
     advice = measure(lambda: cl.recommend_watermark(topic, keep=0.99), repeat=repeat)
     rows.append(row(f"recommend_watermark, {PARTITIONS} partitions", n, advice))
+    rows += _engines(topic, many, repeat)
 
     m = min(n, PYTHON_LIMIT)
     head = topic.head(m)
@@ -89,6 +92,39 @@ def run(scale: int, quick: bool) -> list[dict]:
         )
     )
     return rows
+
+
+def _engines(topic: pl.DataFrame, model, repeat: int) -> list[dict]:
+    """A row per engine, each against the model's replay of the same topic (``model``)."""
+    n = topic.height
+    base = f"the model's replay, {PARTITIONS} partitions, idle timeout"
+    runs = {
+        "flink, idleness": lambda: cl.watermark(
+            topic, BOUND, "1h", engine="flink", idle_timeout="2h"
+        ),
+        "spark, 1 s trigger": lambda: cl.watermark(topic, BOUND, engine="spark"),
+        "kafka-streams, 1h grace": lambda: cl.watermark(topic, engine="kafka-streams", grace="1h"),
+        "flink, 10m tumbling windows": lambda: cl.watermark(
+            topic, BOUND, "1h", engine="flink", window="10m"
+        ),
+        "kafka-streams, 10m windows sliding by 5m": lambda: cl.watermark(
+            topic, engine="kafka-streams", grace="1h", window="10m", slide="5m"
+        ),
+        "recommend, flink, per 1h period": lambda: cl.recommend_watermark(
+            topic, keep=0.99, engine="flink", every="1h"
+        ),
+    }
+    return [
+        row(
+            f"watermark replay, {name}, {PARTITIONS} partitions",
+            n,
+            measure(run, repeat=repeat),
+            base,
+            model,
+            goal="10M in seconds",
+        )
+        for name, run in runs.items()
+    ]
 
 
 def _percentiles_only(events: pl.DataFrame) -> pl.DataFrame:

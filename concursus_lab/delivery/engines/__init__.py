@@ -152,13 +152,21 @@ def on_ticks(
     seen it. ``front_at`` gives the (nondecreasing) front at sorted tick times."""
     met_ticks = (processed // step) * step
     after_ticks = met_ticks + step
-    ticks = np.unique(np.concatenate([met_ticks, after_ticks]))
+    runs = np.concatenate([_distinct(met_ticks), _distinct(after_ticks)])
+    ticks = _distinct(np.sort(runs, kind="stable"))  # two sorted runs: a merge
     front = front_at(ticks)
     return Fronts(
         met=front[np.searchsorted(ticks, met_ticks)],
         after=front[np.searchsorted(ticks, after_ticks)],
         at=after_ticks,
     )
+
+
+def _distinct(ordered: np.ndarray) -> np.ndarray:
+    """The distinct values of a sorted array (one pass; ``np.unique`` would hash them)."""
+    if len(ordered) < 2:
+        return ordered
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
 
 
 def running_max(values: np.ndarray, mine: np.ndarray | None = None) -> np.ndarray:
