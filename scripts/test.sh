@@ -35,7 +35,7 @@ echo "== fault suite: servers killed mid-read, appenders killed, two appenders, 
 # its own Kafka, Cassandra and Redis on free ports (tests/faults/conftest.py); ends with one line
 pytest tests/faults -p no:cacheprovider --junitxml=test-artifacts/faults.xml
 echo "== notebooks, strict, by the same command users run in their CI"
-concursus-lab check notebooks/ -- --junitxml=test-artifacts/notebooks.xml
+concursus-lab check notebooks/ --artifacts test-artifacts/notebooks -- --junitxml=test-artifacts/notebooks.xml
 echo "== benchmarks, quick mode (a smoke test: they run; speed is not judged here)"
 python -m bench --quick --out test-artifacts/benchmarks-quick.md
 echo "== all tests passed in $(( $(date +%s) - started_at )) s"

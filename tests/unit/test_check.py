@@ -46,7 +46,7 @@ def test_update_then_check_passes_and_outputs_follow_the_source(tmp_path):
     assert same.returncode == 0, same.stdout
     assert "1 passed" in same.stdout
 
-    other = cli("check", str(nb), "--source", "fixture:parcels")
+    other = cli("check", str(nb), "--source", "fixture:parcels", "--artifacts", str(tmp_path))
     assert other.returncode == 1
     assert "Cell outputs differ" in other.stdout
     assert "128" in other.stdout  # the other source's count is shown in the difference
@@ -61,17 +61,52 @@ def test_a_changed_output_fails_and_shows_the_difference(tmp_path):
     edited = nbformat.read(nb, as_version=4)
     edited.cells[0].outputs[0]["text"] = "parcels: 4\n"
     nbformat.write(edited, nb)
-    result = cli("check", str(nb))
+    artifacts = tmp_path / "artifacts"
+    result = cli("check", str(nb), "--artifacts", str(artifacts))
     assert result.returncode == 1
     assert "parcels: 4" in result.stdout and "parcels: 3" in result.stdout
+    assert f"artifacts of 1 failing notebook(s) in {artifacts}/" in result.stdout
+    page = (artifacts / "changed.diff.html").read_text()
+    assert "<span class='del'>-  parcels: 4</span>" in page  # what was stored
+    assert "<span class='add'>+  parcels: 3</span>" in page  # what it shows now
+    executed = nbformat.read(artifacts / "changed.executed.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == "parcels: 3\n"
+    assert 'failures="1"' in (artifacts / "junit.xml").read_text()
     assert cli("check", "--lax", str(nb)).returncode == 0  # lax only asks that cells run
+
+
+def test_artifacts_are_written_on_failure_only(tmp_path):
+    nb = notebook(tmp_path / "fine.ipynb", "import tempfile\nprint(tempfile.mkdtemp())")
+    assert cli("check", "--update", str(nb)).returncode == 0
+    artifacts = tmp_path / "artifacts"
+    assert cli("check", str(nb), "--artifacts", str(artifacts)).returncode == 0
+    assert not artifacts.exists()
+    stale = nbformat.read(nb, as_version=4)
+    stale.cells[0].source = "import tempfile\nprint(tempfile.mkdtemp(), 'and more')"
+    nbformat.write(stale, nb)
+    assert cli("check", str(nb), "--artifacts", str(artifacts)).returncode == 1
+    page = (artifacts / "fine.diff.html").read_text()
+    assert "TMPPATH" in page and "/tmp/" not in page.split("<pre>", 1)[1]  # sanitised
+    assert cli("check", str(nb), "--no-artifacts").returncode == 1
 
 
 def test_a_notebook_that_raises_fails(tmp_path):
     nb = notebook(tmp_path / "raises.ipynb", "raise ValueError('boom')")
-    result = cli("check", str(nb))
+    result = cli("check", str(nb), "--artifacts", str(tmp_path / "artifacts"))
     assert result.returncode == 1
     assert "boom" in result.stdout
+    assert "The notebook raised" in (tmp_path / "artifacts" / "raises.diff.html").read_text()
+
+
+def test_update_never_stores_a_notebook_that_raised(tmp_path):
+    good = notebook(tmp_path / "good.ipynb", "print('fine')")
+    bad = notebook(tmp_path / "bad.ipynb", "print('before')", "raise ValueError('boom')")
+    before = bad.read_bytes()
+    result = cli("check", "--update", str(good), str(bad))
+    assert result.returncode == 1
+    assert bad.read_bytes() == before  # no traceback stored as the expected output
+    assert nbformat.read(good, as_version=4).cells[0].outputs[0]["text"] == "fine\n"
+    assert f"skipped 1 that raised: {bad}" in result.stdout
 
 
 def test_shipped_sanitisers_hide_what_varies(tmp_path):
