@@ -10,6 +10,7 @@ the one place that knows.
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any
 
 import pyarrow as pa
@@ -42,7 +43,9 @@ def collect_arrow(frame: Any) -> pa.Table:
         return frame.toArrow()
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    batches = frame._collect_as_arrow()
+    with warnings.catch_warnings():  # pyspark 3.5 compares versions with distutils' classes
+        warnings.simplefilter("ignore", DeprecationWarning)
+        batches = frame._collect_as_arrow()
     arrow_schema = to_arrow_schema(schema)
     if not batches:
         return arrow_schema.empty_table()

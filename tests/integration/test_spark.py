@@ -275,7 +275,8 @@ def test_aggregate_type_and_ids_are_pushed_down_to_cassandra(spark, read, cassan
 
 @pytest.fixture(scope="module")
 def messy_kafka(kafka_address):
-    """A topic of good events, a value that is not JSON and an array with one bad event."""
+    """A topic of good events, a value that is not JSON, an array with one bad event, and
+    an array of two good ones."""
     from kafka import KafkaAdminClient, KafkaProducer
 
     topic = f"spark_test_bad_{uuid.uuid4().hex[:8]}"
@@ -286,7 +287,8 @@ def messy_kafka(kafka_address):
         b'{"aggregateType":"parcel","aggregateId":"x","name":"delivered",'
         b'"eventTimestamp":1,"parameters":{"destinationId":"d"}}'
     )
-    for value in (b"not json", b"[" + good + b',{"aggregateType":"parcel"}]', good):
+    values = (b"not json", b"[" + good + b',{"aggregateType":"parcel"}]', good)
+    for value in (*values, b"[" + good.replace(b":1,", b":2,") + b"," + good + b"]"):
         producer.send(topic, key=b"x", value=value, partition=1)
     producer.flush()
     producer.close()
