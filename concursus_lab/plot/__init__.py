@@ -54,14 +54,18 @@ def offline() -> None:
     Vega from a CDN. This switches altair to its ``JupyterChart`` widget with the Vega
     bundle that ships in vl-convert, so charts draw offline and stay interactive. Call it
     once, at the top of a notebook. The bundle is built once per altair and vl-convert
-    version and cached under ``~/.cache/concursus-lab``.
+    version and cached under ``~/.cache/concursus-lab``. Each chart's ``text/plain`` is then
+    its stable text form (:mod:`concursus_lab.plot.text_form`), which notebook CI compares.
     """
     import altair as alt
 
     from concursus_lab.plot.offline import enable_offline
+    from concursus_lab.plot.text_form import with_text_form
 
     enable_offline()
     alt.renderers.enable("jupyter", offline=True)
+    alt.renderers.register("concursus-lab", with_text_form(alt.renderers.get()))
+    alt.renderers.enable("concursus-lab")
 
 
 def lateness(events: pl.DataFrame, by: str | None = None) -> alt.Chart:

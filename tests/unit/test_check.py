@@ -139,3 +139,47 @@ def test_default_source_reads_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("CONCURSUS_LAB_SOURCE", "fixture:messy")
     assert cl.sources.default_source() == "fixture:messy"
     assert cl.open().events().height == 15
+
+
+CHART = (
+    "import altair as alt, polars as pl, concursus_lab as cl\n"
+    "cl.plot.offline()\n"
+    "data = pl.DataFrame({'name': ['delivered', 'received'], 'events': [3, 5]})\n"
+    "alt.Chart(data).mark_bar().encode(x='name:N', y='events:Q')"
+)
+
+
+def test_a_changed_chart_fails_with_the_line_that_changed(tmp_path):
+    nb = notebook(tmp_path / "chart.ipynb", CHART)
+    assert cli("check", "--update", str(nb)).returncode == 0
+    assert cli("check", str(nb)).returncode == 0  # its text form is the same in every run
+    edited = nbformat.read(nb, as_version=4)
+    edited.cells[0].source = CHART.replace("mark_bar", "mark_line")
+    nbformat.write(edited, nb)
+    result = cli("check", str(nb), "--artifacts", str(tmp_path / "artifacts"))
+    assert result.returncode == 1
+    assert 'type: "bar"' in result.stdout and 'type: "line"' in result.stdout
+    page = (tmp_path / "artifacts" / "chart.diff.html").read_text()
+    assert "<span class='del'>-    type: &quot;bar&quot;</span>" in page
+
+
+WIDGET = (
+    "import concursus_lab as cl\n"
+    "timeline = cl.timeline(cl.sample.fixture('messy'))\n"
+    "timeline.name_picker.value = 'delivered'\n"
+    "timeline"
+)
+
+
+def test_a_changed_widget_state_fails(tmp_path):
+    nb = notebook(tmp_path / "widget.ipynb", WIDGET)
+    assert cli("check", "--update", str(nb)).returncode == 0
+    assert cli("check", str(nb)).returncode == 0
+    edited = nbformat.read(nb, as_version=4)
+    edited.cells[0].source = WIDGET.replace("'delivered'", "'receivedAtDepot'")
+    nbformat.write(edited, nb)
+    result = cli("check", str(nb), "--no-artifacts")
+    assert result.returncode == 1
+    assert "mismatch 'text/plain'" in result.stdout  # the widget's summary of its state
+    assert "- Timeline: 5 events of 5 aggregates" in result.stdout
+    assert "+ Timeline: 4 events of 3 aggregates" in result.stdout
