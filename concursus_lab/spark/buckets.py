@@ -25,9 +25,11 @@ make it), and :meth:`Buckets.frame` gives the answer as a typed Spark DataFrame,
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import json
 import pickle
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -168,6 +170,18 @@ class Buckets:
     def unpersist(self) -> None:
         """Let Spark drop the kept answers."""
         self.stored.unpersist()
+
+    def kept_for(self, owner: Any) -> Any:
+        """``owner`` (the answer), the kept answers dropped once it is gone: a notebook that
+        asks many questions does not fill the executors' memory."""
+        release = weakref.finalize(owner, _unpersist, self.stored)
+        release.atexit = False  # at exit the JVM may be gone already
+        return owner
+
+
+def _unpersist(stored: Any) -> None:
+    with contextlib.suppress(Exception):  # the session was stopped: nothing is kept
+        stored.unpersist()
 
 
 def _aligned(data: bytes, schema: pl.Schema) -> pl.DataFrame:

@@ -63,11 +63,12 @@ def latest(
     :func:`~concursus_lab.spark.state_at`.
     """
     kept = _kept(events, at, known_at, duplicates, buckets)
-    return SparkFrame(
+    answer = SparkFrame(
         kept.frame("latest").orderBy("aggregate_type", "aggregate_id"),
         lambda: kept.polars("latest").sort("aggregate_type", "aggregate_id"),
         "latest values",
     )
+    return kept.kept_for(answer)
 
 
 def index(
@@ -104,7 +105,7 @@ def index(
             .sort("value")
         )
 
-    return SparkFrame(grouped, collect, f"aggregates by {parameter}")
+    return kept.kept_for(SparkFrame(grouped, collect, f"aggregates by {parameter}"))
 
 
 def _raise_unknown(parameter: str, seen: list[str]) -> None:

@@ -73,11 +73,12 @@ def _fold(events, fold: Fold, at, known_at, buckets) -> SparkFrame:
         by=("__key",),
     )
     first.unpersist()
-    return SparkFrame(
+    answer = SparkFrame(
         second.frame("view").orderBy(fold.key),
         lambda: second.polars("view").sort(fold.key),
         f"fold {fold.name!r} by {fold.key}",
     )
+    return second.kept_for(answer)
 
 
 def _view(events, chosen: Projection, at, known_at, buckets) -> SparkFrame:

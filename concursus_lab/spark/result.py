@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -28,11 +27,14 @@ class SparkFrame:
     frame: Any
     _collect: Callable[[], pl.DataFrame]
     what: str = "rows"
+    _collected: list[pl.DataFrame] = dataclasses.field(default_factory=list, init=False)
 
-    @functools.cache  # noqa: B019 - one collect per answer; the answer is immutable
     def to_polars(self) -> pl.DataFrame:
-        """The whole answer in this process, as the local function gives it."""
-        return self._collect()
+        """The whole answer in this process, as the local function gives it (collected
+        once; polars frames are immutable)."""
+        if not self._collected:
+            self._collected.append(self._collect())
+        return self._collected[0]
 
     def to_pandas(self) -> Any:
         """:meth:`to_polars` as pandas (times as ``datetime64[us, UTC]``)."""

@@ -93,7 +93,7 @@ def state_at(
         lambda: kept.polars("undecodable").sort("aggregate_id", "event_timestamp"),
         "undecodable rows",
     )
-    return SparkStateAt(
+    answer = SparkStateAt(
         kept.frame("states"),
         lambda: kept.polars("states").sort("aggregate_id"),
         f"{types.aggregate_type} states",
@@ -103,3 +103,4 @@ def state_at(
         counts,
         undecodable,
     )
+    return kept.kept_for(answer)

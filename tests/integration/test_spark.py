@@ -20,7 +20,13 @@ import concursus_lab.spark as cls  # needs the spark extra, which the test comma
 from concursus_lab.sample import LoadedOntoTruck, on_board, parcel_state, parcel_types
 from tests.contract import event, frame
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.spark,
+    pytest.mark.slow,
+    pytest.mark.timeout(300),
+    # pyspark 3.5 checks pandas' and pyarrow's versions with distutils' classes
+    pytest.mark.filterwarnings("ignore:distutils Version classes:DeprecationWarning"),
+]
 
 AT = "2026-03-06 12:00"
 KNOWN_AT = "2026-03-06 09:00"
@@ -342,3 +348,18 @@ def test_cassandra_rows_that_do_not_decode_go_to_the_quarantine(spark, cassandra
     finally:
         store.close()
         _cql(cassandra_address, f"DROP KEYSPACE IF EXISTS {keyspace}")
+
+
+def test_an_answer_no_longer_referenced_lets_spark_drop_what_it_kept(spark, handed_over):
+    import gc
+
+    _, events = handed_over["messy"]
+    kept = spark.sparkContext._jsc.getPersistentRDDs
+
+    before = len(kept())
+    answer = cls.latest(events)
+    assert answer.to_polars().height > 0
+    assert len(kept()) == before + 1
+    del answer
+    gc.collect()
+    assert len(kept()) == before
