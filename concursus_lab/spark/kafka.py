@@ -26,7 +26,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from concursus_lab.sources.kafka.connection import Cluster, env_settings
+from concursus_lab.sources.kafka.connection import Cluster, env_settings, kafka_python
 from concursus_lab.sources.kafka.reading import FRAME_SCHEMA, QUARANTINE_SCHEMA
 from concursus_lab.sources.kafka.reading import decode as _decode_chunks
 from concursus_lab.sources.kafka.records import Records
@@ -41,7 +41,7 @@ def end_offsets(source: KafkaSource) -> dict[int, int]:
     """Each partition's end offset now: where the bounded read stops."""
     consumer = Cluster(source.servers, env_settings(), 10.0).consumer()
     try:
-        kafka = __import__("kafka")
+        kafka = kafka_python()
         partitions = sorted(consumer.partitions_for_topic(source.topic) or ())
         tps = [kafka.TopicPartition(source.topic, p) for p in partitions]
         return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
@@ -86,6 +86,8 @@ def _security(settings: dict[str, Any]) -> dict[str, str]:
         "ssl_cafile": "ssl.truststore.location",
     }
     out = {f"kafka.{names[k]}": str(v) for k, v in settings.items() if k in names}
+    if "ssl_cafile" in settings:  # a PEM file, as kafka-python takes it
+        out["kafka.ssl.truststore.type"] = "PEM"
     user, password = settings.get("sasl_plain_username"), settings.get("sasl_plain_password")
     if user:
         module = (

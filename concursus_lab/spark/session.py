@@ -53,6 +53,8 @@ SETTINGS: dict[str, str] = {
     "spark.driver.extraJavaOptions": _JVM,
     "spark.executor.extraJavaOptions": _JVM,
     "spark.executorEnv.TZ": "UTC",
+    # a read's options may hold a Kafka JAAS line with a password: never shown in a plan
+    "spark.sql.redaction.options.regex": "(?i)url|jaas|password|secret",
 }
 
 
