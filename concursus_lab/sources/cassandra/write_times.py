@@ -72,6 +72,15 @@ def fill_write_times(
             partial=frame.filter(~missing),
         ) from stop.cause
     micros = [found.get(row) for row in keys.iter_rows()]
+    return with_write_times(frame, quarantine, keys, micros)
+
+
+def with_write_times(
+    frame: pl.DataFrame, quarantine: pl.DataFrame, keys: pl.DataFrame, micros: list[int | None]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``frame`` with the null processing times of the rows ``keys`` (their identities) set
+    to their write times ``micros`` (None: unknown); rows still unknown move to the
+    quarantine. The Spark reader, which reads write times with the rows, uses it too."""
     filled = keys.with_columns(pl.Series("__written", micros, dtype=pl.Int64).cast(TIME))
     frame = (
         frame.join(filled, on=list(IDENTITY), how="left", maintain_order="left")
