@@ -12,9 +12,11 @@ An aggregate type with ids is Cassandra's partition key: that filter is pushed d
 Cassandra (one query per aggregate, SPARK.md pitfall 7), so reading a few aggregates of a
 large table costs little. A type alone is filtered in Spark, after the read.
 
-One difference from the local source: a row without a ``processingId`` has its processing
-time read from the row's write time there; here it goes to the quarantine (its reason says
-so), since the connector's DataFrame reader does not read write times.
+A row without a ``processingId`` is processed when Cassandra wrote it, as the local source
+reads it: the read selects each row's write time with the connector's ``writetime``
+function, which its Spark SQL extensions add (:data:`EXTENSIONS`, on in
+:func:`~concursus_lab.spark.session`). A session without them sends such rows to the
+quarantine, with a reason that says so.
 """
 
 from __future__ import annotations
@@ -28,14 +30,22 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from concursus_lab.frame.schema import COLUMNS
+from concursus_lab.frame.identity import IDENTITY
+from concursus_lab.frame.schema import COLUMNS, SCHEMA
 from concursus_lab.sources.cassandra.codec import CQL_COLUMNS, CQL_TYPES, QUARANTINE_SCHEMA
 from concursus_lab.sources.cassandra.codec import decode_rows as _decode_rows
 from concursus_lab.sources.cassandra.connect import env, parse_url
 from concursus_lab.sources.cassandra.raw_cells import as_sent
+from concursus_lab.sources.cassandra.write_times import with_write_times
 from concursus_lab.spark.arrow import batches_of, events_schema
 
-NO_PROCESSING_ID = "processingId is null: the local source reads its write time, Spark does not yet"
+#: The connector's Spark SQL extensions: with them, a read selects each row's write time.
+EXTENSIONS = "com.datastax.spark.connector.CassandraSparkExtensions"
+NO_PROCESSING_ID = (
+    "processingId is null, and its write time was not read: add "
+    f"spark.sql.extensions={EXTENSIONS} to the session"
+)
+_WRITTEN = "__written"
 _REASON = pl.Schema({"reason": pl.String})
 
 
@@ -60,8 +70,10 @@ def read(spark: Any, url: str, aggregate_type: str | None, aggregate_ids: Iterab
     if aggregate_ids is not None:
         ids = [aggregate_ids] if isinstance(aggregate_ids, str) else list(aggregate_ids)
         rows = rows.filter(F.col("aggregateid").isin(ids))
-    rows = rows.select(*[F.col(c.lower()) for c in CQL_COLUMNS])
-    return rows.mapInArrow(_decode_batches, events_schema(_REASON))
+    columns = [F.col(c.lower()) for c in CQL_COLUMNS]
+    if EXTENSIONS in spark.conf.get("spark.sql.extensions", ""):
+        columns.append(F.expr("writetime(name)").alias(_WRITTEN))
+    return rows.select(*columns).mapInArrow(_decode_batches, events_schema(_REASON))
 
 
 #: Seconds a keyspace or table made a moment ago may take to reach the connector's metadata.
@@ -113,9 +125,22 @@ def _cells(batch: pa.RecordBatch) -> list[tuple]:
 
 
 def decode(batch: pa.RecordBatch) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(events with a null ``reason``, quarantined rows with theirs) of one batch."""
+    """(events with a null ``reason``, quarantined rows with theirs) of one batch.
+
+    A row without a ``processingId`` is processed when Cassandra wrote it, as the local
+    source reads it (:func:`~concursus_lab.sources.cassandra.write_times.with_write_times`),
+    when the batch has the write times; else it goes to the quarantine.
+    """
     events, quarantine = _decode_rows(as_sent(_cells(batch), CQL_TYPES))
     missing = events["processing_timestamp"].is_null()
+    if missing.any() and _WRITTEN in batch.schema.names:
+        keys = events.filter(missing).select(IDENTITY)
+        written = _identities(batch).with_columns(
+            pl.Series(_WRITTEN, batch.column(_WRITTEN).to_pylist(), dtype=pl.Int64)
+        )
+        found = keys.join(written, on=list(IDENTITY), how="left", maintain_order="left")
+        events, quarantine = with_write_times(events, quarantine, keys, found[_WRITTEN].to_list())
+        missing = events["processing_timestamp"].is_null()
     if missing.any():
         lost = events.filter(missing).drop("processing_timestamp")
         lost = lost.with_columns(pl.lit(NO_PROCESSING_ID).alias("reason"))
@@ -125,6 +150,13 @@ def decode(batch: pa.RecordBatch) -> tuple[pl.DataFrame, pl.DataFrame]:
     no_time = pl.lit(None, events.schema["event_timestamp"]).alias("processing_timestamp")
     quarantine = quarantine.with_columns(no_time)
     return events, quarantine.select(*COLUMNS, "reason")
+
+
+def _identities(batch: pa.RecordBatch) -> pl.DataFrame:
+    """The batch's rows' identities, in the canonical columns' names and dtypes."""
+    names = ("aggregatetype", "aggregateid", "eventtimestamp", "streamid")
+    frame = pl.from_arrow(pa.table([batch.column(n) for n in names], names=list(IDENTITY)))
+    return frame.with_columns(pl.col("event_timestamp").cast(SCHEMA["event_timestamp"]))  # type: ignore[union-attr]
 
 
 def quarantine_of(decoded: Any) -> Any:

@@ -25,6 +25,7 @@ from typing import Any
 
 from concursus_lab.services import _maven, _settings
 from concursus_lab.spark._pyspark import pyspark
+from concursus_lab.spark.cassandra import EXTENSIONS
 
 POM = Path(__file__).with_name("spark-pom.xml")
 LOG_SETTINGS = Path(__file__).with_name("spark-log4j2.properties")
@@ -53,6 +54,8 @@ SETTINGS: dict[str, str] = {
     "spark.driver.extraJavaOptions": _JVM,
     "spark.executor.extraJavaOptions": _JVM,
     "spark.executorEnv.TZ": "UTC",
+    # the connector's functions: a read selects write times (for rows with no processingId)
+    "spark.sql.extensions": EXTENSIONS,
     # a read's options may hold a Kafka JAAS line with a password: never shown in a plan
     "spark.sql.redaction.options.regex": "(?i)url|jaas|password|secret",
 }
