@@ -308,7 +308,7 @@ def lateness_view(
     55
     >>> view.engine_picker.value = "spark"
     >>> view.replay.engine, view.replay.dropped
-    ('spark', 55)
+    ('spark', 53)
     """
     return LatenessView(
         events, bound=bound, allowed_lateness=allowed_lateness, by=by, keep=keep, engine=engine

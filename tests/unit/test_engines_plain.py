@@ -74,17 +74,27 @@ def flink_plain(arrived, parts, bound, allowed, interval, idle):
 
 
 def spark_plain(arrived, delay, trigger):
-    """Micro-batches of ``trigger`` ms; each meets max(earlier batches) - delay."""
-    out, highest, batch, pending = [], None, None, None
-    for _, event, processed in arrived:
-        b = processed // trigger
-        if b != batch:  # a new batch: the watermark takes in everything before it
-            if pending is not None:
-                highest = pending if highest is None else max(highest, pending)
-            batch = b
-        mark = None if highest is None else highest - delay
-        out.append("on_time" if mark is None or event > mark else "dropped")
-        pending = event if pending is None else max(pending, event)
+    """Spark's loop, one trigger at a time: a batch runs when its interval brought data, or
+    (a no-data batch) when the watermark has moved since the last batch ran; it evicts with
+    the watermark of the data read before it, and filters late rows with the watermark of
+    the batch that ran before it (Spark 3.4+)."""
+    by_batch: dict = {}
+    for index, (_, event, processed) in enumerate(arrived):
+        by_batch.setdefault(processed // trigger, []).append((index, event))
+    out = [None] * len(arrived)
+    highest = None  # the maximum event time read by the batches that ran
+    last_eviction = None  # the watermark the last batch that ran evicted with
+    for b in range(min(by_batch), max(by_batch) + 1):
+        watermark = None if highest is None else highest - delay
+        rows = by_batch.get(b, [])
+        if not rows and watermark == last_eviction:
+            continue  # nothing to read and nothing to evict: no batch at this trigger
+        for index, event in rows:
+            late = last_eviction is not None and event <= last_eviction
+            out[index] = "dropped" if late else "on_time"
+        last_eviction = watermark
+        for _, event in rows:
+            highest = event if highest is None else max(highest, event)
     return out
 
 

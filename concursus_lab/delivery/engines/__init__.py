@@ -144,17 +144,23 @@ def combine_at(
 
 
 def on_ticks(
-    processed: np.ndarray, step: int, front_at: Callable[[np.ndarray], np.ndarray]
+    processed: np.ndarray,
+    step: int,
+    front_at: Callable[[np.ndarray], np.ndarray],
+    extra: np.ndarray | None = None,
 ) -> Fronts:
     """The fronts of an engine that moves its clock at ticks every ``step`` µs (Flink's
     periodic watermark, Spark's micro-batches): a delivery meets the tick at or before its
     arrival, built from the deliveries before that tick; the next tick is the first to have
-    seen it. ``front_at`` gives the (nondecreasing) front at sorted tick times."""
+    seen it. ``front_at`` gives the front at sorted tick times; ``extra`` (sorted) adds the
+    ticks where it can move without a delivery (a split turning idle), so the front, made
+    nondecreasing over all of them, misses no step."""
     met_ticks = (processed // step) * step
     after_ticks = met_ticks + step
-    runs = np.concatenate([_distinct(met_ticks), _distinct(after_ticks)])
-    ticks = _distinct(np.sort(runs, kind="stable"))  # two sorted runs: a merge
-    front = front_at(ticks)
+    parts = [_distinct(met_ticks), _distinct(after_ticks)]
+    runs = np.concatenate(parts if extra is None else [*parts, _distinct(extra)])
+    ticks = _distinct(np.sort(runs, kind="stable"))  # sorted runs: a merge
+    front = np.maximum.accumulate(front_at(ticks)) if len(ticks) else front_at(ticks)
     return Fronts(
         met=front[np.searchsorted(ticks, met_ticks)],
         after=front[np.searchsorted(ticks, after_ticks)],

@@ -15,7 +15,8 @@ and "Windows: Allowed Lateness"
 * ``withIdleness``: a split is idle once nothing has arrived for longer than the timeout,
   counted from the first periodic check that saw no records (so up to two intervals after
   its last record); idle splits leave the minimum until they deliver again, and the
-  combined watermark never moves backwards;
+  combined watermark never moves backwards (it is evaluated at every check where it can
+  move: after a delivery, and where a split turns idle);
 * an element is late when its timestamp is at or before the watermark; a window
   ``[start, end)`` fires when the watermark reaches ``end - 1 ms``, a late element still
   updates it (a late firing) while ``end - 1 ms + allowedLateness`` is after the
@@ -60,7 +61,12 @@ def _fronts(stream: Stream, settings: Settings) -> Fronts:
             np.minimum(combined, newest, out=combined)
         return np.maximum.accumulate(np.where(combined == MAX, MIN, combined))
 
-    return on_ticks(processed, step, front_at)
+    if settings.idle is None:
+        return on_ticks(processed, step, front_at)
+    # a split turns idle at the first check more than the timeout after its quiet began
+    quiet = np.concatenate([[first_check], (processed // step + 2) * step])
+    quiet.sort(kind="stable")
+    return on_ticks(processed, step, front_at, extra=((quiet + settings.idle) // step + 1) * step)
 
 
 def _describe(settings: Settings, unit: int) -> str:
