@@ -127,9 +127,13 @@ def kafka_url(history, kafka_address):
     store.append(history.head(history.height // 2), layout="flat")
     store.append(history.tail(history.height - history.height // 2), layout="nested")
     yield url
+    _delete_topic(kafka_address, topic)
+
+
+def _delete_topic(address: str, topic: str) -> None:
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=kafka_address)
+    admin = KafkaAdminClient(bootstrap_servers=address)
     try:
         admin.delete_topics([topic])
     finally:
@@ -283,7 +287,7 @@ def test_aggregate_type_and_ids_are_pushed_down_to_cassandra(spark, read, cassan
 def messy_kafka(kafka_address):
     """A topic of good events, a value that is not JSON, an array with one bad event, and
     an array of two good ones."""
-    from kafka import KafkaAdminClient, KafkaProducer
+    from kafka import KafkaProducer
 
     topic = f"spark_test_bad_{uuid.uuid4().hex[:8]}"
     url = f"kafka://{kafka_address}/{topic}"
@@ -299,11 +303,7 @@ def messy_kafka(kafka_address):
     producer.flush()
     producer.close()
     yield url
-    admin = KafkaAdminClient(bootstrap_servers=kafka_address)
-    try:
-        admin.delete_topics([topic])
-    finally:
-        admin.close()
+    _delete_topic(kafka_address, topic)
 
 
 @pytest.mark.kafka
