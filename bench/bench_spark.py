@@ -32,6 +32,7 @@ from bench._harness import measure, row
 MAX_SCALE = 1_000_000
 EVENTS_PER_PARCEL = 3.2
 AT = "2026-03-09"
+PEAK = "peak MB is this process only, not Spark's JVM and workers"
 #: What ``--quick`` asks of each source (a smoke test: one question each).
 QUICK = {"cassandra": "state_at (simple reducer)", "kafka": "project: fold keyed by truck"}
 
@@ -97,7 +98,7 @@ def run(scale: int, quick: bool) -> list[dict]:
                         ours,
                         f"local: {source} load + {question_name.split(' (')[0]}",
                         local,
-                        note=f"{note}; answers equal; each measured once",
+                        note=f"{note}; answers equal; each measured once; {PEAK}",
                     )
                 )
         spark.stop()
