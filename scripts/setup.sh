@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Idempotent set-up: a virtualenv in .venv with concursus-lab and every extra installed.
 # Usage: scripts/setup.sh [--browser] [--services]
-#   --browser also installs Debian's chromium; --services Debian's redis-server (the local
-#   Redis that `concursus-lab services start redis` runs; Cassandra and Kafka come from Maven)
+#   --browser also installs Debian's chromium; --services Debian's redis-server and
+#   rabbitmq-server (which `concursus-lab services start` runs; Cassandra and Kafka come from
+#   Maven)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,12 +29,14 @@ debian=()
 for arg in "$@"; do
     case "$arg" in
         --browser) [ -x /usr/bin/chromium ] || debian+=(chromium) ;;
-        --services) [ -x /usr/bin/redis-server ] || debian+=(redis-server) ;;
+        --services)
+            [ -x /usr/bin/redis-server ] || debian+=(redis-server)
+            [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || debian+=(rabbitmq-server) ;;
         *) echo "setup: unknown option $arg (use --browser, --services)" >&2; exit 2 ;;
     esac
 done
 if [ ${#debian[@]} -gt 0 ]; then
-    echo "setup: installing Debian's ${debian[*]} (browser tests, local Redis)"
+    echo "setup: installing Debian's ${debian[*]} (browser tests, local Redis and RabbitMQ)"
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${debian[@]}" >/dev/null

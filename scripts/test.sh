@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Command 2: set up everything (Python packages, chromium and redis-server from Debian,
-# Cassandra and Kafka from Maven Central), start the services once, run every test, stop
-# what this run started.
+# Command 2: set up everything (Python packages; chromium, redis-server and rabbitmq-server
+# from Debian; Cassandra and Kafka from Maven Central), start the services once, run every
+# test, stop what this run started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started_at=$(date +%s)
@@ -16,7 +16,7 @@ cleanup() {
     done
 }
 trap cleanup EXIT
-for name in cassandra kafka redis; do
+for name in cassandra kafka redis rabbitmq; do
     concursus-lab services status "$name" --quiet || started+=("$name")
 done
 if [ ${#started[@]} -gt 0 ]; then

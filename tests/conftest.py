@@ -40,3 +40,9 @@ def kafka_address() -> str:
 def redis_address() -> str:
     """host:port of a real Redis, started for this run when it was not running."""
     return _service("redis", int(os.environ.get("CONCURSUS_LAB_REDIS_PORT", "6379")))
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_address() -> str:
+    """host:port of a real RabbitMQ, started for this run when it was not running."""
+    return _service("rabbitmq", int(os.environ.get("CONCURSUS_LAB_RABBITMQ_PORT", "5672")))

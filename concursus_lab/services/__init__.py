@@ -1,8 +1,9 @@
-"""Run a real Apache Cassandra 5.0, Apache Kafka 4.x and Redis on 127.0.0.1 for tests.
+"""Run a real Apache Cassandra 5.0, Apache Kafka 4.x, Redis and RabbitMQ on 127.0.0.1 for tests.
 
 Cassandra's and Kafka's jars come from Maven Central through Maven (pinned in the pom files
-beside this module) and run as detached Java 17 processes; Redis is Debian's ``redis-server``
-package, run the same way. Each keeps its files in one state folder:
+beside this module) and run as detached Java 17 processes; Redis and RabbitMQ are Debian's
+``redis-server`` and ``rabbitmq-server`` packages, run the same way. Each keeps its files in
+one state folder:
 ``$CONCURSUS_LAB_SERVICES_DIR/<name>`` when that is set, else ``<checkout>/.services/<name>``,
 else ``~/.cache/concursus-lab/services/<name>``. A service keeps running after the Python
 process that started it exits; :func:`stop` ends it.
@@ -22,7 +23,9 @@ The same from a shell: ``concursus-lab services start|stop|status|logs|wipe``.
 Ports (override with environment variables): Cassandra CQL 9042
 (``CONCURSUS_LAB_CASSANDRA_PORT``), storage 7000 (``CONCURSUS_LAB_CASSANDRA_STORAGE_PORT``);
 Kafka 9092 (``CONCURSUS_LAB_KAFKA_PORT``), controller 9093
-(``CONCURSUS_LAB_KAFKA_CONTROLLER_PORT``); Redis 6379 (``CONCURSUS_LAB_REDIS_PORT``).
+(``CONCURSUS_LAB_KAFKA_CONTROLLER_PORT``); Redis 6379 (``CONCURSUS_LAB_REDIS_PORT``);
+RabbitMQ 5672 (``CONCURSUS_LAB_RABBITMQ_PORT``), distribution 25672
+(``CONCURSUS_LAB_RABBITMQ_DIST_PORT``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from concursus_lab.exceptions import ServiceError
 from concursus_lab.services import _process
 from concursus_lab.services._cassandra import Cassandra
 from concursus_lab.services._kafka import Kafka
+from concursus_lab.services._rabbitmq import RabbitMQ
 from concursus_lab.services._redis import Redis
 from concursus_lab.services._spec import ProbeFailed, Service
 
@@ -54,7 +58,7 @@ __all__ = [
     "wipe",
 ]
 
-NAMES: tuple[str, ...] = ("cassandra", "kafka", "redis")
+NAMES: tuple[str, ...] = ("cassandra", "kafka", "redis", "rabbitmq")
 """The services this module runs, in the order they are started."""
 
 DEFAULT_TIMEOUT = 180.0
@@ -63,7 +67,12 @@ DEFAULT_TIMEOUT = 180.0
 STOP_TIMEOUT = 60.0
 """Seconds :func:`stop` waits after SIGTERM before it sends SIGKILL."""
 
-_CLASSES: dict[str, type[Service]] = {"cassandra": Cassandra, "kafka": Kafka, "redis": Redis}
+_CLASSES: dict[str, type[Service]] = {
+    "cassandra": Cassandra,
+    "kafka": Kafka,
+    "redis": Redis,
+    "rabbitmq": RabbitMQ,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,6 +210,7 @@ def _launch(service: Service, say: Callable[[str], None] | None) -> _Pending:
             service.command(java, classpath),
             cwd=service.state,
             log=service.log,
+            env=service.environment(),
         )
         _process.write_pid(service.pid_file, process.pid)
         return _Pending(service, process.pid, process, launched_at=time.monotonic())
@@ -367,7 +377,7 @@ def stop(name: str, *, timeout: float = STOP_TIMEOUT, quiet: bool = False) -> bo
         if pid is None or not _process.is_alive(pid):
             service.pid_file.unlink(missing_ok=True)
             return False
-        if not _process.is_ours(pid, service.marker, service.program):
+        if not service.owns(pid):
             what = _process.describe(pid)
             service.pid_file.unlink(missing_ok=True)
             raise ServiceError(

@@ -8,7 +8,8 @@ from typing import Any
 
 from concursus_lab.exceptions import ServiceError
 
-_CHOICES = ["cassandra", "kafka", "redis", "all"]
+_CHOICES = ["cassandra", "kafka", "redis", "rabbitmq", "all"]
+_NAMES_HELP = "cassandra, kafka, redis, rabbitmq or all (default all)"
 
 
 def _names(chosen: list[str]) -> list[str]:
@@ -106,19 +107,19 @@ def register(subparsers: Any) -> None:
     """Add the ``services`` command to the ``concursus-lab`` parser's subcommands."""
     parser = subparsers.add_parser(
         "services",
-        help="run a real local Cassandra 5.0, Kafka 4.x and Redis for development and tests",
+        help="run a real local Cassandra 5.0, Kafka 4.x, Redis and RabbitMQ for tests",
         description=(
             "Download (from Maven Central, once), start, stop and inspect a local Apache "
             "Cassandra 5.0 (127.0.0.1:9042) and Apache Kafka 4.x (127.0.0.1:9092), and run "
-            "Debian's redis-server (127.0.0.1:6379). Files live "
-            "in $CONCURSUS_LAB_SERVICES_DIR/<name>, else <checkout>/.services/<name>."
+            "Debian's redis-server (127.0.0.1:6379) and rabbitmq-server (127.0.0.1:5672). "
+            "Files live in $CONCURSUS_LAB_SERVICES_DIR/<name>, else <checkout>/.services/<name>."
         ),
     )
     sub = parser.add_subparsers(dest="services_command", required=True, metavar="ACTION")
 
     start = sub.add_parser("start", help="start services (default: all) and wait until they answer")
     start.add_argument(
-        "names", nargs="*", metavar="NAME", help="cassandra, kafka, redis or all (default all)"
+        "names", nargs="*", metavar="NAME", help=_NAMES_HELP
     )
     start.add_argument("--fresh", action="store_true", help="delete their data first")
     start.add_argument(
@@ -131,7 +132,7 @@ def register(subparsers: Any) -> None:
 
     stop = sub.add_parser("stop", help="stop services started here (default: all)")
     stop.add_argument(
-        "names", nargs="*", metavar="NAME", help="cassandra, kafka, redis or all (default all)"
+        "names", nargs="*", metavar="NAME", help=_NAMES_HELP
     )
     stop.add_argument(
         "--timeout",
@@ -148,7 +149,7 @@ def register(subparsers: Any) -> None:
         "its port, 1 otherwise.",
     )
     status.add_argument(
-        "names", nargs="*", metavar="NAME", help="cassandra, kafka, redis or all (default all)"
+        "names", nargs="*", metavar="NAME", help=_NAMES_HELP
     )
     status.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing; only the exit code tells"
@@ -162,6 +163,6 @@ def register(subparsers: Any) -> None:
 
     wipe = sub.add_parser("wipe", help="stop services and delete their data (default: all)")
     wipe.add_argument(
-        "names", nargs="*", metavar="NAME", help="cassandra, kafka, redis or all (default all)"
+        "names", nargs="*", metavar="NAME", help=_NAMES_HELP
     )
     wipe.set_defaults(func=_guarded(_wipe))

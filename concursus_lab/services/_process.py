@@ -135,8 +135,11 @@ def launch(
     *,
     cwd: Path,
     log: Path,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``command`` detached: own session, no stdin, stdout and stderr appended to ``log``."""
+    """Start ``command`` detached: own session, no stdin, stdout and stderr appended to ``log``.
+
+    ``env``: variables added to this process's environment for the server."""
     with open(log, "ab") as out:
         out.write(f"$ {' '.join(command)}\n".encode())
         out.flush()
@@ -148,6 +151,7 @@ def launch(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            env={**os.environ, **env} if env else None,
         )
     _children[process.pid] = process
     return process

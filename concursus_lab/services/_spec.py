@@ -106,9 +106,17 @@ class Service(abc.ABC):
     def owned_pid(self) -> int | None:
         """The pid of this service's server when the pid file names one alive and ours."""
         pid = _process.read_pid(self.pid_file)
-        if pid is not None and _process.is_ours(pid, self.marker, self.program):
+        if pid is not None and self.owns(pid):
             return pid
         return None
+
+    def owns(self, pid: int) -> bool:
+        """Whether ``pid`` is this service's server: :attr:`program` with :attr:`marker`."""
+        return _process.is_ours(pid, self.marker, self.program)
+
+    def environment(self) -> dict[str, str]:
+        """Variables the server's process gets besides this process's environment."""
+        return {}
 
     # --- what a server needs before it can start ------------------------------------------
     def resolve(self, say: Callable[[str], None] | None) -> None:

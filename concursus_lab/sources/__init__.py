@@ -7,6 +7,7 @@ URL                                        source
 ``cassandra://host:9042/keyspace``         Concursus's ``Event`` table in Cassandra
 ``kafka://host:9092/topic``                a Kafka topic of Concursus JSON events
 ``redis://host:6379/0``                    Concursus's Redis event sets (``rediss://``: TLS)
+``amqp://host:5672/exchange?stream=name``  a RabbitMQ topic exchange (and a stream bound to it)
 ``fixture:messy``, ``fixture:parcels``     a small fixed history, in memory (``cl.sample.fixture``)
 =========================================  ==========================================
 
@@ -28,6 +29,7 @@ _SCHEMES = {
     "cassandra": ("concursus_lab.sources.cassandra.source", "CassandraSource"),
     "kafka": ("concursus_lab.sources.kafka.source", "KafkaSource"),
     "redis": ("concursus_lab.sources.redis.source", "RedisSource"),
+    "amqp": ("concursus_lab.sources.amqp.source", "AmqpSource"),
     "rediss": ("concursus_lab.sources.redis.source", "RedisSource"),
 }
 
@@ -97,7 +99,7 @@ def open(url: str | os.PathLike | None = None, **options) -> Source:
     if scheme not in _SCHEMES:
         raise SourceError(
             f"unknown source scheme {scheme!r} in {url!r}; use a folder path, file://, "
-            "cassandra://, kafka://, redis:// or fixture:NAME."
+            "cassandra://, kafka://, redis://, amqp:// or fixture:NAME."
         )
     import importlib
 

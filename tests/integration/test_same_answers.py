@@ -1,8 +1,8 @@
 """state_at, latest and index give the same answers on every source for the same events.
 
-The same sample goes into the local store, a real Cassandra keyspace, a real Kafka topic and a
-real Redis database; what comes back is folded, and every answer must agree with the local
-store's.
+The same sample goes into the local store, a real Cassandra keyspace, a real Kafka topic, a
+real Redis database and a real RabbitMQ stream; what comes back is folded, and every answer
+must agree with the local store's.
 """
 
 from __future__ import annotations
@@ -78,6 +78,21 @@ def redis(history, redis_address):
     store.close()
 
 
+@pytest.fixture(scope="module")
+def rabbitmq(history, rabbitmq_address):
+    import pika
+
+    exchange = f"cl-same-{uuid.uuid4().hex[:10]}"
+    store = cl.open(f"amqp://{rabbitmq_address}/{exchange}?stream={exchange}", create=True)
+    store.append(history)
+    yield store
+    host, port = rabbitmq_address.rsplit(":", 1)
+    connection = pika.BlockingConnection(pika.ConnectionParameters(host, int(port)))
+    connection.channel().queue_delete(exchange)
+    connection.channel().exchange_delete(exchange)
+    connection.close()
+
+
 def _answers(events: pl.DataFrame) -> dict[str, pl.DataFrame]:
     events = events.select(cl.SCHEMA.names())
     states = cl.state_at(events, parcel_state, types=parcel_types, at=AT)
@@ -93,7 +108,8 @@ def _answers(events: pl.DataFrame) -> dict[str, pl.DataFrame]:
 @pytest.mark.cassandra
 @pytest.mark.kafka
 @pytest.mark.redis
-@pytest.mark.parametrize("name", ["cassandra", "kafka", "redis"])
+@pytest.mark.rabbitmq
+@pytest.mark.parametrize("name", ["cassandra", "kafka", "redis", "rabbitmq"])
 def test_every_source_gives_the_local_stores_answers(name, request, local):
     other = request.getfixturevalue(name)
     expected = _answers(local.events())
@@ -105,7 +121,8 @@ def test_every_source_gives_the_local_stores_answers(name, request, local):
 
 @pytest.mark.kafka
 @pytest.mark.redis
-@pytest.mark.parametrize("name", ["kafka", "redis"])
+@pytest.mark.rabbitmq
+@pytest.mark.parametrize("name", ["kafka", "redis", "rabbitmq"])
 def test_as_known_at_a_past_time_sources_keeping_every_delivery_agree(name, request, local):
     """Sources that keep every delivery answer "as known at P" the same way.
 

@@ -48,6 +48,11 @@ def redis() -> services.ServiceStatus:
     return _ensure("redis")
 
 
+@pytest.fixture(scope="module")
+def rabbitmq() -> services.ServiceStatus:
+    return _ensure("rabbitmq")
+
+
 def _host_port(status: services.ServiceStatus) -> tuple[str, int]:
     host, port = status.address.rsplit(":", 1)
     return host, int(port)
@@ -62,6 +67,7 @@ def _host_port(status: services.ServiceStatus) -> tuple[str, int]:
         pytest.param("cassandra", marks=pytest.mark.cassandra),
         pytest.param("kafka", marks=pytest.mark.kafka),
         pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("rabbitmq", marks=pytest.mark.rabbitmq),
     ],
 )
 def test_status_reports_running_with_pid(name: str, request: pytest.FixtureRequest) -> None:
@@ -302,7 +308,7 @@ def test_cli_status_lists_every_service(scratch_services: Path) -> None:
         check=True,
     ).stdout
     lines = out.splitlines()
-    assert [line.split()[0] for line in lines] == ["cassandra", "kafka", "redis"]
+    assert [line.split()[0] for line in lines] == ["cassandra", "kafka", "redis", "rabbitmq"]
     # Nothing was started from the scratch folder (the real servers may answer: "external").
     assert all("pid -" in line and str(scratch_services) in line for line in lines)
 
@@ -310,8 +316,12 @@ def test_cli_status_lists_every_service(scratch_services: Path) -> None:
 @pytest.mark.cassandra
 @pytest.mark.kafka
 @pytest.mark.redis
+@pytest.mark.rabbitmq
 def test_cli_status_quiet_exit_code_says_every_service_answers(
-    cassandra: services.ServiceStatus, kafka: services.ServiceStatus, redis: services.ServiceStatus
+    cassandra: services.ServiceStatus,
+    kafka: services.ServiceStatus,
+    redis: services.ServiceStatus,
+    rabbitmq: services.ServiceStatus,
 ) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "concursus_lab", "services", "status", "--quiet"],

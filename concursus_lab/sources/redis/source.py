@@ -34,13 +34,13 @@ from concursus_lab.exceptions import (
 )
 from concursus_lab.frame.identity import Duplicates
 from concursus_lab.frame.schema import empty
-from concursus_lab.frame.timeuuid import processing_time
 from concursus_lab.sources.base import Source
 from concursus_lab.sources.kafka import codec
 from concursus_lab.sources.quarantine import warn_quarantined
 from concursus_lab.sources.query import Query
 from concursus_lab.sources.redis import writing
 from concursus_lab.sources.redis.reading import Walk, event_key, glob_escape
+from concursus_lab.sources.stamping import NO_TIME, untimed
 
 QUARANTINE_SCHEMA = pl.Schema({"key": pl.String, "raw": pl.Binary, "reason": pl.String})
 ENVIRONMENT = {
@@ -48,10 +48,6 @@ ENVIRONMENT = {
     "password": "CONCURSUS_LAB_REDIS_PASSWORD",
 }
 _ELSEWHERE = "the event of another aggregate: its aggregateType:aggregateId is not this key"
-_NO_TIME = (
-    "no time-based processingId: Redis keeps no time of its own, so when this delivery was "
-    "processed is unknown"
-)
 
 
 def redis_py() -> Any:
@@ -212,10 +208,10 @@ def _decode(members: list[bytes], owners: list[str]) -> tuple[pl.DataFrame, pl.D
     rows, bad = codec.decode(members, record_times=np.zeros(len(members), dtype=np.int64))
     keys = pl.Series("key", owners, dtype=pl.String)
     rows = rows.with_columns(keys.gather(rows["record"]).alias("_key"))
-    timed = processing_time(rows["processing_id"]).is_not_null()
+    timed = ~untimed(rows["processing_id"])
     at_home = pl.concat_str("aggregate_type", pl.lit(":"), "aggregate_id") == pl.col("_key")
     reason = (
-        pl.when(~pl.lit(timed)).then(pl.lit(_NO_TIME))
+        pl.when(~pl.lit(timed)).then(pl.lit(NO_TIME))
         .when(~at_home).then(pl.lit(_ELSEWHERE))
         .otherwise(None)
     )

@@ -15,11 +15,11 @@ from typing import Any
 import polars as pl
 
 from concursus_lab.common.progress import bar as progress_bar
-from concursus_lab.exceptions import IncompleteWrite, SchemaError
+from concursus_lab.exceptions import IncompleteWrite
 from concursus_lab.frame.schema import INITIAL, for_writing
-from concursus_lab.frame.timeuuid import processing_time, time_uuids
 from concursus_lab.sources.catalogue import catalogue_changes
 from concursus_lab.sources.kafka import codec
+from concursus_lab.sources.stamping import stamped
 
 EVENTS_PER_TRANSACTION = 5_000
 
@@ -28,7 +28,7 @@ def append(client: Any, url: str, frame: pl.DataFrame, *, progress: bool | None)
     """Validate ``frame`` and write it; returns how many events were written."""
     import redis
 
-    frame = _stamped(for_writing(frame, milliseconds="Concursus JSON"))
+    frame = stamped(for_writing(frame, milliseconds="Concursus JSON"), "Redis")
     if frame.height == 0:
         return 0
     members = codec.encode(frame, "flat").to_list()
@@ -62,27 +62,3 @@ def append(client: Any, url: str, frame: pl.DataFrame, *, progress: bool | None)
                 unwritten=frame.slice(written),
             ) from exc
     return frame.height
-
-
-def _stamped(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with a time-based ``processing_id`` on every event (of its processing time
-    when it had none), refusing ids whose time is not the ``processing_timestamp``: Redis
-    keeps no other time, so a read would return another one."""
-    missing = frame["processing_id"].is_null()
-    if missing.any():
-        stamped = time_uuids(frame["processing_timestamp"])
-        frame = frame.with_columns(
-            pl.when(missing).then(stamped).otherwise(pl.col("processing_id")).alias("processing_id")
-        )
-    kept = processing_time(frame["processing_id"])
-    wrong = (kept.is_null() | (kept != frame["processing_timestamp"])).arg_true()
-    if wrong.len():
-        row = wrong[0]
-        raise SchemaError(
-            f"{wrong.len():,} events cannot be written to Redis, which keeps no time but a "
-            f"processingId's: row {row} has processing_id {frame['processing_id'][row]!r}, "
-            f"whose time is not its processing_timestamp {frame['processing_timestamp'][row]}. "
-            "Set processing_id to null to have one made from the processing time. Nothing was "
-            "written."
-        )
-    return frame

@@ -1,0 +1,1 @@
+"""RabbitMQ: a topic exchange Concursus publishes to, followed, captured, or read as a stream."""
