@@ -12,6 +12,7 @@ IMPLEMENTATION = {
     "annotations",
     "cli",
     "services",
+    "spark",  # an extra, an attribute only once `import concursus_lab.spark` has run
     "testing",
     "widgets",
     # the layers with no public face of their own: their names are re-exported here
