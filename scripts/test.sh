@@ -27,7 +27,7 @@ echo "== ruff"
 ruff check .
 echo "== the layer contract (pyproject.toml: arrows point one way)"
 lint-imports
-echo "== pytest: unit, integration (real Cassandra and Kafka), browser, doctests"
+echo "== pytest: unit, integration (real Cassandra, Kafka, Redis, RabbitMQ, Spark), browser, doctests"
 # exit code 5 (no tests collected) fails here like any other failure
 pytest --doctest-modules concursus_lab tests -p no:cacheprovider --ignore=tests/faults \
     --junitxml=test-artifacts/junit.xml "$@"
