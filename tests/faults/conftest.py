@@ -88,28 +88,26 @@ class Scratch:
         return True
 
 
-@pytest.fixture(scope="session")
-def scratch_kafka(tmp_path_factory) -> Iterator[Scratch]:
-    server = Scratch("kafka", tmp_path_factory.mktemp("fault-services"))
+def _serve(name: str, tmp_path_factory) -> Iterator[Scratch]:
+    server = Scratch(name, tmp_path_factory.mktemp("fault-services"))
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def scratch_kafka(tmp_path_factory) -> Iterator[Scratch]:
+    yield from _serve("kafka", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def scratch_cassandra(tmp_path_factory) -> Iterator[Scratch]:
-    server = Scratch("cassandra", tmp_path_factory.mktemp("fault-services"))
-    server.start()
-    yield server
-    server.stop()
+    yield from _serve("cassandra", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def scratch_redis(tmp_path_factory) -> Iterator[Scratch]:
-    server = Scratch("redis", tmp_path_factory.mktemp("fault-services"))
-    server.start()
-    yield server
-    server.stop()
+    yield from _serve("redis", tmp_path_factory)
 
 
 @pytest.fixture
