@@ -17,8 +17,9 @@ from concursus_lab.projections.chaos import Chaos
 from concursus_lab.projections.diff import Diff
 from concursus_lab.projections.projection import Fold, Projection
 from concursus_lab.timetravel.state_at import StateAt
-from concursus_lab.timetravel.trace import Step, Trace
+from concursus_lab.timetravel.trace import Trace
 from concursus_lab.timetravel.trace_compare import Comparison
+from concursus_lab.timetravel.trace_step import Step
 
 __all__ = [
     "Bisection",

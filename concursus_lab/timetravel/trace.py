@@ -22,17 +22,17 @@ import datetime as dt
 import difflib
 import functools
 import html
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
 
-from concursus_lab.common.text import clip, plural
+from concursus_lab.common.text import plural
 from concursus_lab.common.time import TimeLike, when
 from concursus_lab.events.decode import classify
 from concursus_lab.events.types import EventTypes
-from concursus_lab.exceptions import BreakpointError, ReducerError, SchemaError
-from concursus_lab.timetravel.changes import Change, changes, fields
+from concursus_lab.exceptions import ReducerError, SchemaError
+from concursus_lab.timetravel.changes import changes, fields
 from concursus_lab.timetravel.history import history
 from concursus_lab.timetravel.reducer import (
     Reducer,
@@ -42,72 +42,10 @@ from concursus_lab.timetravel.reducer import (
 )
 from concursus_lab.timetravel.replay import prepare
 from concursus_lab.timetravel.state_at import arguments
+from concursus_lab.timetravel.trace_step import RAISED, Condition, Printed, Step, holds
 
-#: The status of the step at which the reducer raised (the trace ends there).
-RAISED = "raised"
 #: Most steps a printed trace lists (the frame and ``.steps`` hold them all).
 SHOWN = 40
-Condition = Callable[[Any, Any], Any]
-
-
-@dataclasses.dataclass(frozen=True, repr=False, eq=False)
-class Step:
-    """One delivery of a trace: what became of it, and the state before and after it.
-
-    ``number`` counts from 1 over every delivery of the aggregate; ``event`` is the
-    instance the reducer saw (None unless ``status`` is ``"applied"`` or ``"raised"``);
-    ``reason`` says why an undecodable delivery could not be decoded.
-    """
-
-    number: int
-    status: str
-    name: str
-    event_timestamp: dt.datetime
-    processing_timestamp: dt.datetime
-    stream_id: str
-    parameters: str
-    event: Any
-    before: Any
-    after: Any
-    changes: tuple[Change, ...]
-    reason: str | None = None
-
-    def changed(self, field: str) -> bool:
-        """Whether this step changed ``field``."""
-        return any(change.field == field for change in self.changes)
-
-    def line(self) -> str:
-        """The step as one line of a log: number, status, event, times, what changed."""
-        what = ", ".join(
-            f"{c.field}: {clip(repr(c.before), 24)} -> {clip(repr(c.after), 24)}"
-            for c in self.changes
-        )
-        if self.reason:
-            what = self.reason
-        stream = f" [{self.stream_id}]" if self.stream_id else ""
-        return (
-            f"{self.number:>4}  {self.status:<13} {self.name:<18} {when(self.event_timestamp)}"
-            f"{stream}  known {when(self.processing_timestamp)}  {what}".rstrip()
-        )
-
-    def __repr__(self) -> str:
-        return f"Step({self.line().strip()})"
-
-
-class Printed:
-    """A result whose text (and notebook view) is its ``summary()``, a short log."""
-
-    def summary(self) -> str:  # pragma: no cover - every subclass defines it
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return self.summary()
-
-    def _repr_html_(self) -> str:
-        try:
-            return f"<pre>{html.escape(self.summary())}</pre>"
-        except Exception as exc:  # a display hook must never raise
-            return f"<pre>{html.escape(repr(exc))}</pre>"
 
 
 @dataclasses.dataclass(frozen=True, repr=False, eq=False)
@@ -403,21 +341,6 @@ class _Fold:
         if after is None and self.types.declares_initial:
             return state, returned_none(self.aggregate_id, event)
         return after, None
-
-
-def holds(condition: Condition, step: Step) -> bool:
-    """Whether a breakpoint holds after ``step`` (only applied steps can stop a trace);
-    a condition that raises is a :class:`BreakpointError` naming the step."""
-    if step.status != "applied":
-        return False
-    try:
-        return bool(condition(step.after, step.event))
-    except Exception as exc:
-        raise BreakpointError(
-            f"the breakpoint raised {type(exc).__name__}: {exc} after step {step.number} "
-            f"({step.event!r}, state {step.after!r}); a breakpoint is a function (state, "
-            "event) -> bool that works for every state and event."
-        ) from exc
 
 
 def _no_such_aggregate(frame: pl.DataFrame, types: EventTypes, aggregate_id: str) -> None:

@@ -31,7 +31,8 @@ from concursus_lab.common.text import clip, plural
 from concursus_lab.common.time import when
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.timetravel.changes import Change, changes
-from concursus_lab.timetravel.trace import Printed, Trace
+from concursus_lab.timetravel.trace import Trace
+from concursus_lab.timetravel.trace_step import Printed
 
 _KEY = ("name", "event_timestamp", "processing_timestamp", "stream_id")
 

@@ -26,7 +26,8 @@ from concursus_lab.common.time import when
 from concursus_lab.events.types import EventTypes
 from concursus_lab.exceptions import BreakpointError
 from concursus_lab.timetravel.changes import fields
-from concursus_lab.timetravel.trace import Step, Trace
+from concursus_lab.timetravel.trace import Trace
+from concursus_lab.timetravel.trace_step import Step
 
 if TYPE_CHECKING:
     import altair as alt
