@@ -480,7 +480,8 @@ def test_a_source_dropped_without_close_lets_go_of_its_threads(store, url):
         # tqdm's monitor comes with the first progress bar, and asyncio's child watchers
         # ("asyncio-waitpid-N") come and go with other tests' subprocesses: neither is the
         # driver's
-        return sum(1 for t in threading.enumerate() if not t.name.startswith(("tqdm", "asyncio")))
+        driver = ("Task Scheduler", "ThreadPoolExecutor", "event_loop", "Connection heartbeat")
+        return sum(1 for t in threading.enumerate() if t.name.startswith(driver))
 
     before = threads()  # the driver's event loop runs already, for `store`
 
