@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from concursus_lab.exceptions import MissingDependency
+from concursus_lab.common.optional import require
 
 #: The pyspark release the extra pins, and whose Scala suffix the connectors' jars match.
 PYSPARK = "3.5.9"
@@ -24,16 +24,13 @@ PYSPARK = "3.5.9"
 @functools.cache
 def pyspark() -> Any:
     """The pyspark package, or an error that says how to install it."""
-    try:
-        import pyspark
-        import pyspark.sql
-    except ImportError as exc:
-        raise MissingDependency(
-            f"concursus_lab.spark needs pyspark ({exc.name} is missing): "
-            "pip install 'concursus-lab[spark]' (pyspark "
-            f"{PYSPARK}), or use a session of your own cluster: see docs/spark.md."
-        ) from exc
-    return pyspark
+    return require(
+        "pyspark",
+        "pyspark.sql",
+        needed_by="Spark questions",
+        extra="spark",
+        hint=f" (pyspark {PYSPARK}), or use a session of your own cluster: see docs/spark.md.",
+    )
 
 
 def collect_arrow(frame: Any) -> pa.Table:

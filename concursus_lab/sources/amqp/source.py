@@ -28,6 +28,7 @@ from typing import Any
 
 import polars as pl
 
+from concursus_lab.common.optional import require
 from concursus_lab.common.time import TimeLike
 from concursus_lab.exceptions import SourceError
 from concursus_lab.frame.identity import Duplicates
@@ -44,15 +45,7 @@ _OPTIONS = ("stream", "vhost")
 
 
 def pika_module() -> Any:
-    try:
-        import pika
-    except ImportError as exc:
-        from concursus_lab.exceptions import MissingDependency
-
-        raise MissingDependency(
-            "RabbitMQ sources need pika: pip install 'concursus-lab[rabbitmq]'"
-        ) from exc
-    return pika
+    return require("pika", needed_by="RabbitMQ sources", extra="rabbitmq")
 
 
 class AmqpSource(Source):

@@ -13,7 +13,8 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from concursus_lab.exceptions import MissingDependency, SourceError, SourceUnavailable
+from concursus_lab.common.optional import require
+from concursus_lab.exceptions import SourceError, SourceUnavailable
 
 #: Environment variables read when the matching option is not given.
 ENVIRONMENT = {
@@ -36,16 +37,10 @@ START_HINT = (
 
 
 def driver() -> Any:
-    try:
-        import cassandra.cluster
-    except ImportError as exc:
-        raise MissingDependency(
-            "Cassandra sources need the DataStax Python driver, which is not installed: "
-            "pip install 'concursus-lab[cassandra]'"
-        ) from exc
-    import cassandra
-
-    return cassandra
+    """The DataStax Python driver (``cassandra``, with ``cassandra.cluster`` loaded)."""
+    return require(
+        "cassandra", "cassandra.cluster", needed_by="Cassandra sources", extra="cassandra"
+    )
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from concursus_lab.common.optional import require
 from concursus_lab.exceptions import (
     ConcursusLabError,
-    MissingDependency,
     SourceError,
     SourceUnavailable,
 )
@@ -45,14 +45,8 @@ _BATCH_BYTES = 512 * 1024  # most bytes the producer puts in one batch
 @functools.cache
 def kafka_python() -> Any:
     """The kafka-python package, or an error that says how to install it."""
-    try:
-        import crc32c  # noqa: F401 - without it record checks cap reads near 50k records/s
-        import kafka
-    except ImportError as exc:
-        raise MissingDependency(
-            f"Kafka sources need kafka-python and crc32c ({exc.name} is missing): "
-            "pip install 'concursus-lab[kafka]'"
-        ) from exc
+    # crc32c: without it record checks cap reads near 50k records/s
+    kafka = require("kafka", "crc32c", needed_by="Kafka sources", extra="kafka")
     # kafka-python logs every reconnection attempt; with no logging set up, Python would
     # print them all. What matters reaches the user as an exception; who configures
     # logging still sees everything.

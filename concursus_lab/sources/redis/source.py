@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from concursus_lab.common.optional import require
 from concursus_lab.common.time import TimeLike
 from concursus_lab.exceptions import (
     IncompleteRead,
-    MissingDependency,
     SourceError,
     SourceUnavailable,
 )
@@ -51,13 +51,7 @@ _ELSEWHERE = "the event of another aggregate: its aggregateType:aggregateId is n
 
 
 def redis_py() -> Any:
-    try:
-        import redis
-    except ImportError as exc:
-        raise MissingDependency(
-            "Redis sources need redis-py: pip install 'concursus-lab[redis]'"
-        ) from exc
-    return redis
+    return require("redis", needed_by="Redis sources", extra="redis")
 
 
 class RedisSource(Source):
