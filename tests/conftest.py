@@ -46,3 +46,9 @@ def redis_address() -> str:
 def rabbitmq_address() -> str:
     """host:port of a real RabbitMQ, started for this run when it was not running."""
     return _service("rabbitmq", int(os.environ.get("CONCURSUS_LAB_RABBITMQ_PORT", "5672")))
+
+
+@pytest.fixture(scope="session")
+def hazelcast_address() -> str:
+    """host:port of a real Hazelcast member, started for this run when it was not running."""
+    return _service("hazelcast", int(os.environ.get("CONCURSUS_LAB_HAZELCAST_PORT", "5701")))

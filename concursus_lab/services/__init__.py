@@ -1,7 +1,7 @@
-"""Run a real Apache Cassandra 5.0, Apache Kafka 4.x, Redis and RabbitMQ on 127.0.0.1 for tests.
+"""Run a real Cassandra 5.0, Kafka 4.x, Redis, RabbitMQ and Hazelcast on 127.0.0.1 for tests.
 
-Cassandra's and Kafka's jars come from Maven Central through Maven (pinned in the pom files
-beside this module) and run as detached Java 17 processes; Redis and RabbitMQ are Debian's
+Cassandra's, Kafka's and Hazelcast's jars come from Maven Central through Maven (pinned in the
+pom files beside this module) and run as detached Java 17 processes; Redis and RabbitMQ are Debian's
 ``redis-server`` and ``rabbitmq-server`` packages, run the same way. Each keeps its files in
 one state folder:
 ``$CONCURSUS_LAB_SERVICES_DIR/<name>`` when that is set, else ``<checkout>/.services/<name>``,
@@ -25,7 +25,7 @@ Ports (override with environment variables): Cassandra CQL 9042
 Kafka 9092 (``CONCURSUS_LAB_KAFKA_PORT``), controller 9093
 (``CONCURSUS_LAB_KAFKA_CONTROLLER_PORT``); Redis 6379 (``CONCURSUS_LAB_REDIS_PORT``);
 RabbitMQ 5672 (``CONCURSUS_LAB_RABBITMQ_PORT``), distribution 25672
-(``CONCURSUS_LAB_RABBITMQ_DIST_PORT``).
+(``CONCURSUS_LAB_RABBITMQ_DIST_PORT``); Hazelcast 5701 (``CONCURSUS_LAB_HAZELCAST_PORT``).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from pathlib import Path
 from concursus_lab.exceptions import ServiceError
 from concursus_lab.services import _process
 from concursus_lab.services._cassandra import Cassandra
+from concursus_lab.services._hazelcast import Hazelcast
 from concursus_lab.services._kafka import Kafka
 from concursus_lab.services._rabbitmq import RabbitMQ
 from concursus_lab.services._redis import Redis
@@ -58,7 +59,7 @@ __all__ = [
     "wipe",
 ]
 
-NAMES: tuple[str, ...] = ("cassandra", "kafka", "redis", "rabbitmq")
+NAMES: tuple[str, ...] = ("cassandra", "kafka", "redis", "rabbitmq", "hazelcast")
 """The services this module runs, in the order they are started."""
 
 DEFAULT_TIMEOUT = 180.0
@@ -72,6 +73,7 @@ _CLASSES: dict[str, type[Service]] = {
     "kafka": Kafka,
     "redis": Redis,
     "rabbitmq": RabbitMQ,
+    "hazelcast": Hazelcast,
 }
 
 

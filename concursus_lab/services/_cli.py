@@ -1,4 +1,4 @@
-"""``concursus-lab services``: start, stop, inspect and wipe the local Cassandra, Kafka, Redis."""
+"""``concursus-lab services``: start, stop, inspect and wipe the local servers."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ import sys
 from typing import Any
 
 from concursus_lab.exceptions import ServiceError
+from concursus_lab.services import NAMES
 
-_CHOICES = ["cassandra", "kafka", "redis", "rabbitmq", "all"]
-_NAMES_HELP = "cassandra, kafka, redis, rabbitmq or all (default all)"
+_NAMES_HELP = f"{', '.join(NAMES)} or all (default all)"
 
 
 def _names(chosen: list[str]) -> list[str]:
-    from concursus_lab.services import NAMES
-
-    unknown = [name for name in chosen if name not in _CHOICES]
+    choices = [*NAMES, "all"]
+    unknown = [name for name in chosen if name not in choices]
     if unknown:
-        raise ServiceError(f"unknown service {unknown[0]!r}; choose from {', '.join(_CHOICES)}.")
+        raise ServiceError(f"unknown service {unknown[0]!r}; choose from {', '.join(choices)}.")
     if not chosen or "all" in chosen:
         return list(NAMES)
     return list(dict.fromkeys(chosen))
@@ -107,11 +106,12 @@ def register(subparsers: Any) -> None:
     """Add the ``services`` command to the ``concursus-lab`` parser's subcommands."""
     parser = subparsers.add_parser(
         "services",
-        help="run a real local Cassandra 5.0, Kafka 4.x, Redis and RabbitMQ for tests",
+        help="run a real local Cassandra 5.0, Kafka 4.x, Redis, RabbitMQ and Hazelcast for tests",
         description=(
             "Download (from Maven Central, once), start, stop and inspect a local Apache "
             "Cassandra 5.0 (127.0.0.1:9042) and Apache Kafka 4.x (127.0.0.1:9092), and run "
-            "Debian's redis-server (127.0.0.1:6379) and rabbitmq-server (127.0.0.1:5672). "
+            "Debian's redis-server (127.0.0.1:6379) and rabbitmq-server (127.0.0.1:5672), and a "
+            "Hazelcast 5 member (127.0.0.1:5701, from Maven Central). "
             "Files live in $CONCURSUS_LAB_SERVICES_DIR/<name>, else <checkout>/.services/<name>."
         ),
     )
@@ -157,7 +157,7 @@ def register(subparsers: Any) -> None:
     status.set_defaults(func=_guarded(_status))
 
     logs = sub.add_parser("logs", help="print the end of a service's log")
-    logs.add_argument("name", choices=_CHOICES[:2], metavar="NAME", help="cassandra or kafka")
+    logs.add_argument("name", choices=NAMES, metavar="NAME", help=", ".join(NAMES))
     logs.add_argument("-n", "--lines", type=int, default=40, help="how many lines (default 40)")
     logs.set_defaults(func=_guarded(_logs))
 

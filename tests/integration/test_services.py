@@ -53,6 +53,11 @@ def rabbitmq() -> services.ServiceStatus:
     return _ensure("rabbitmq")
 
 
+@pytest.fixture(scope="module")
+def hazelcast() -> services.ServiceStatus:
+    return _ensure("hazelcast")
+
+
 def _host_port(status: services.ServiceStatus) -> tuple[str, int]:
     host, port = status.address.rsplit(":", 1)
     return host, int(port)
@@ -68,6 +73,7 @@ def _host_port(status: services.ServiceStatus) -> tuple[str, int]:
         pytest.param("kafka", marks=pytest.mark.kafka),
         pytest.param("redis", marks=pytest.mark.redis),
         pytest.param("rabbitmq", marks=pytest.mark.rabbitmq),
+        pytest.param("hazelcast", marks=pytest.mark.hazelcast),
     ],
 )
 def test_status_reports_running_with_pid(name: str, request: pytest.FixtureRequest) -> None:
@@ -309,7 +315,9 @@ def test_cli_status_lists_every_service(scratch_services: Path) -> None:
         check=True,
     ).stdout
     lines = out.splitlines()
-    assert [line.split()[0] for line in lines] == ["cassandra", "kafka", "redis", "rabbitmq"]
+    assert [line.split()[0] for line in lines] == [
+        "cassandra", "kafka", "redis", "rabbitmq", "hazelcast",
+    ]
     # Nothing was started from the scratch folder (the real servers may answer: "external").
     assert all("pid -" in line and str(scratch_services) in line for line in lines)
 
@@ -318,11 +326,13 @@ def test_cli_status_lists_every_service(scratch_services: Path) -> None:
 @pytest.mark.kafka
 @pytest.mark.redis
 @pytest.mark.rabbitmq
+@pytest.mark.hazelcast
 def test_cli_status_quiet_exit_code_says_every_service_answers(
     cassandra: services.ServiceStatus,
     kafka: services.ServiceStatus,
     redis: services.ServiceStatus,
     rabbitmq: services.ServiceStatus,
+    hazelcast: services.ServiceStatus,
 ) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "concursus_lab", "services", "status", "--quiet"],
