@@ -37,7 +37,9 @@ import numpy as np
 import polars as pl
 
 from concursus_lab.common.text import plural
-from concursus_lab.common.time import DurationLike, duration, to_timedelta
+from concursus_lab.common.time import DurationLike, TimeLike, duration, to_timedelta, to_utc
+from concursus_lab.delivery import live_filter
+from concursus_lab.delivery.live_filter import FilterComparison
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.identity import IDENTITY, by_delivery
 from concursus_lab.frame.schema import validate
@@ -96,6 +98,30 @@ class IdempotencyReplay:
             )
         schema = {"ttl": pl.Duration("us"), "stopped": pl.Int64, "slipped": pl.Int64}
         return pl.DataFrame(rows, schema=schema)
+
+    def held(self, at: TimeLike) -> pl.DataFrame:
+        """The identities the filter holds at ``at``: when each was last stored and when it
+        expires (see :mod:`~concursus_lab.delivery.live_filter`)."""
+        return live_filter.held(self.deliveries, self.ttl, to_utc(at, "at"))
+
+    def compare(self, entries: pl.DataFrame, at: TimeLike | None = None) -> FilterComparison:
+        """Hold this replay against a live filter's map, read as ``entries``
+        (``cl.open("hazelcast://host:5701/<map>").entries()``).
+
+        ``at`` is the moment compared: by default when the map was read (its ``read_at``).
+        See :mod:`~concursus_lab.delivery.live_filter` for what each ``status`` means.
+        """
+        missing = {*IDENTITY, "stored_at", "expires_at"} - set(entries.columns)
+        if missing:
+            raise SchemaError(
+                f"`entries` lacks {sorted(missing)}: pass what IdempotencyWindow.entries() "
+                "returns."
+            )
+        if at is None:
+            if "read_at" not in entries.columns or entries.is_empty():
+                raise SchemaError("`entries` holds no read_at: pass at= (the moment it was read).")
+            at = entries["read_at"].max()
+        return live_filter.compare(self.deliveries, self.ttl, entries, to_utc(at, "at"))
 
     def __str__(self) -> str:
         c = self.counts

@@ -8,6 +8,8 @@ URL                                        source
 ``kafka://host:9092/topic``                a Kafka topic of Concursus JSON events
 ``redis://host:6379/0``                    Concursus's Redis event sets (``rediss://``: TLS)
 ``amqp://host:5672/exchange?stream=name``  a RabbitMQ topic exchange (and a stream bound to it)
+``hazelcast://host:5701/map``              a live idempotency filter's map (not a history:
+                                           an :class:`~.hazelcast.window.IdempotencyWindow`)
 ``fixture:messy``, ``fixture:parcels``     a small fixed history, in memory (``cl.sample.fixture``)
 =========================================  ==========================================
 
@@ -18,9 +20,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from concursus_lab.exceptions import SourceError
 from concursus_lab.sources.base import Source
+
+if TYPE_CHECKING:
+    from concursus_lab.sources.hazelcast.window import IdempotencyWindow
 
 #: Environment variable naming the source that ``cl.open()`` opens when given no URL.
 SOURCE_VARIABLE = "CONCURSUS_LAB_SOURCE"
@@ -31,6 +37,7 @@ _SCHEMES = {
     "redis": ("concursus_lab.sources.redis.source", "RedisSource"),
     "amqp": ("concursus_lab.sources.amqp.source", "AmqpSource"),
     "rediss": ("concursus_lab.sources.redis.source", "RedisSource"),
+    "hazelcast": ("concursus_lab.sources.hazelcast.window", "IdempotencyWindow"),
 }
 
 
@@ -53,7 +60,7 @@ def default_source() -> str:
     )
 
 
-def open(url: str | os.PathLike | None = None, **options) -> Source:
+def open(url: str | os.PathLike | None = None, **options) -> Source | IdempotencyWindow:
     """Open a source of events by URL or path; see the table in this module's docstring.
 
     Parameters
@@ -99,7 +106,7 @@ def open(url: str | os.PathLike | None = None, **options) -> Source:
     if scheme not in _SCHEMES:
         raise SourceError(
             f"unknown source scheme {scheme!r} in {url!r}; use a folder path, file://, "
-            "cassandra://, kafka://, redis://, amqp:// or fixture:NAME."
+            "cassandra://, kafka://, redis://, amqp://, hazelcast:// or fixture:NAME."
         )
     import importlib
 
