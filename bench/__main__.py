@@ -101,9 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     previous = out.with_suffix(".json")
     if args.only and not args.quick and previous.exists():
-        # a partial run replaces only the modules it ran; the others keep their figures
-        results = {**json.loads(previous.read_text()), **results}
-        results = dict(sorted(results.items()))
+        results = _merged(json.loads(previous.read_text()), results)
     out.write_text(_report(results, quick=args.quick, seconds=time.perf_counter() - started))
     (out.with_suffix(".json")).write_text(json.dumps(results, indent=1))
     if not args.quick:
@@ -116,6 +114,17 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: no benchmark ran", file=sys.stderr)
         return 1
     return 0
+
+
+def _merged(previous: dict[str, list[dict]], ran: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """A partial run's rows in place of the earlier ones of the same module and scale; every
+    other module and scale keeps its figures."""
+    merged = dict(previous)
+    for module, rows in ran.items():
+        scales = {r["scale"] for r in rows}
+        kept = [r for r in previous.get(module, []) if r["scale"] not in scales]
+        merged[module] = sorted(kept + rows, key=lambda r: r["scale"])  # stable within a scale
+    return dict(sorted(merged.items()))
 
 
 def _fmt(value, kind: str = "") -> str:
