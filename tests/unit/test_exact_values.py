@@ -156,7 +156,7 @@ EXACT = '{"n":' + ACCOUNT + ',"s":"x","t":1459420277.981000000,"w":0.10}'
 
 
 def test_the_kafka_reader_keeps_every_number_and_quarantines_what_nests_too_deeply():
-    from concursus_lab.sources.kafka.codec import decode
+    from concursus_lab.sources.concursus_json import decode
 
     plain = (KAFKA_EVENT % ("a1", EXACT)).encode()
     deep = (KAFKA_EVENT % ("a2", nested(300))).encode()

@@ -17,7 +17,7 @@ import pytest
 import concursus_lab as cl
 from concursus_lab.exceptions import MissingDependency, SourceError
 from concursus_lab.frame.schema import normalise_parameters
-from concursus_lab.sources.kafka import codec
+from concursus_lab.sources import concursus_json as codec
 from tests.contract import canonical_sort
 
 UTC = dt.UTC

@@ -29,7 +29,7 @@ import polars as pl
 from concursus_lab.common.progress import bar as progress_bar
 from concursus_lab.exceptions import IncompleteWrite, SourceUnavailable
 from concursus_lab.frame.schema import SCHEMA, for_writing
-from concursus_lab.sources.kafka import codec
+from concursus_lab.sources import concursus_json
 from concursus_lab.sources.stamping import NO_TIME, stamped, untimed
 
 CANONICAL = list(SCHEMA.names())
@@ -115,7 +115,7 @@ def decode(bodies: list) -> tuple[pl.DataFrame, pl.DataFrame]:
     of what does not decode or has no time-based processing id."""
     offsets = [o for o, _ in bodies]
     values = [b for _, b in bodies]
-    rows, bad = codec.decode(values, record_times=np.zeros(len(values), dtype=np.int64))
+    rows, bad = concursus_json.decode(values, record_times=np.zeros(len(values), dtype=np.int64))
     no_time = rows.filter(untimed(rows["processing_id"])).select(
         "record", pl.lit(NO_TIME).alias("reason")
     )
@@ -185,7 +185,7 @@ def publish(
     frame = stamped(for_writing(frame, milliseconds="Concursus JSON"), "RabbitMQ")
     if frame.height == 0:
         return 0
-    bodies = codec.encode(frame, "flat").to_list()
+    bodies = concursus_json.encode(frame, "flat").to_list()
     pairs = zip(frame["aggregate_type"], frame["name"], strict=True)
     keys = [f"{word(kind)}.{word(name)}" for kind, name in pairs]
     ids = frame["processing_id"].to_list()

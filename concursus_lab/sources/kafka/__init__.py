@@ -1,1 +1,2 @@
-"""Kafka topics of Concursus JSON events: records, the codec, the source."""
+"""Kafka topics of Concursus JSON events: records, reading, writing, the source (the JSON
+itself is :mod:`concursus_lab.sources.concursus_json`, shared with Redis and RabbitMQ)."""

@@ -24,7 +24,7 @@ import polars as pl
 from concursus_lab.common.progress import bar as progress_bar
 from concursus_lab.exceptions import SourceUnavailable
 from concursus_lab.frame.schema import SCHEMA
-from concursus_lab.sources.kafka import codec
+from concursus_lab.sources import concursus_json
 from concursus_lab.sources.kafka.connection import kafka_python
 from concursus_lab.sources.kafka.records import Records, head
 from concursus_lab.sources.kafka.records import chunks as by_partition
@@ -225,7 +225,7 @@ def decode(chunks: list[tuple[Any, Records]]) -> tuple[pl.DataFrame, pl.DataFram
     partitions = np.repeat(np.array([tp.partition for tp, _ in chunks], dtype=np.int32), sizes)
     offsets = np.concatenate([r.offsets for _, r in chunks])
     timestamps = np.concatenate([r.timestamps for _, r in chunks])
-    rows, bad = codec.decode(values, timestamps)
+    rows, bad = concursus_json.decode(values, timestamps)
     record = rows["record"].to_numpy()
     frame = rows.drop("record").with_columns(
         pl.Series("kafka_partition", partitions[record], dtype=pl.Int32),

@@ -25,7 +25,7 @@ breaking ties by partition and offset.
 Records are read with a plain consumer (no group, nothing committed). Whole fetches are
 parsed at once (:mod:`concursus_lab.sources.kafka.records`, handed over by kafka-python
 through :mod:`concursus_lab.sources.kafka.private`) and decoded in batches
-(:mod:`concursus_lab.sources.kafka.codec`) rather than one record at a time.
+(:mod:`concursus_lab.sources.concursus_json`) rather than one record at a time.
 
 This module holds what users see, :class:`KafkaSource`; the work is done next door:
 :mod:`~concursus_lab.sources.kafka.connection` (settings, clients, topics, errors),
@@ -43,8 +43,9 @@ import polars as pl
 from concursus_lab.common.time import TimeLike, optional_utc
 from concursus_lab.exceptions import IncompleteRead, SourceError, SourceUnavailable
 from concursus_lab.frame.identity import Duplicates
+from concursus_lab.sources import concursus_json
 from concursus_lab.sources.base import Source
-from concursus_lab.sources.kafka import codec, private, writing
+from concursus_lab.sources.kafka import private, writing
 from concursus_lab.sources.kafka.connection import ENV_PREFIX, Cluster, env_settings, kafka_python
 from concursus_lab.sources.kafka.follow import follow as _follow
 from concursus_lab.sources.kafka.reading import (
@@ -290,7 +291,7 @@ class KafkaSource(Source):
         self,
         frame: pl.DataFrame,
         *,
-        layout: codec.Layout = "flat",
+        layout: concursus_json.Layout = "flat",
         progress: bool | None = None,
     ) -> int:
         """Validate ``frame`` and write one record per event; returns how many were written.

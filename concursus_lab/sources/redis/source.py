@@ -34,8 +34,8 @@ from concursus_lab.exceptions import (
 )
 from concursus_lab.frame.identity import Duplicates
 from concursus_lab.frame.schema import empty
+from concursus_lab.sources import concursus_json
 from concursus_lab.sources.base import Source
-from concursus_lab.sources.kafka import codec
 from concursus_lab.sources.quarantine import warn_quarantined
 from concursus_lab.sources.query import Query
 from concursus_lab.sources.redis import writing
@@ -199,7 +199,7 @@ def _decode(members: list[bytes], owners: list[str]) -> tuple[pl.DataFrame, pl.D
     """Members -> canonical rows, and the quarantine of those that cannot be used."""
     if not members:
         return empty(), pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    rows, bad = codec.decode(members, record_times=np.zeros(len(members), dtype=np.int64))
+    rows, bad = concursus_json.decode(members, record_times=np.zeros(len(members), dtype=np.int64))
     keys = pl.Series("key", owners, dtype=pl.String)
     rows = rows.with_columns(keys.gather(rows["record"]).alias("_key"))
     timed = ~untimed(rows["processing_id"])

@@ -1,7 +1,8 @@
-"""Concursus JSON events, as Kafka record values, to and from the canonical frame.
+"""Concursus JSON events to and from the canonical frame: Kafka records, Redis set members,
+RabbitMQ messages.
 
-Java Concursus writes one event, or a JSON array of them, per record value, in one of two
-layouts (``eventTimestamp`` is epoch milliseconds, ``parameters`` holds real JSON values)::
+Java Concursus writes one event, or a JSON array of them, per record value (or message, or
+set member), in one of two layouts (``eventTimestamp`` is epoch milliseconds, ``parameters`` holds real JSON values)::
 
     flat (release 0.6)
     {"aggregateType":"person","aggregateId":"id1","name":"created","version":"0",
