@@ -67,7 +67,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _sample(args: argparse.Namespace) -> int:
     from concursus_lab.sample import parcels
-    from concursus_lab.sources import open as open_source
+    from concursus_lab.sources import open_history as open_source
 
     started = time.perf_counter()
     frame = parcels(args.parcels, seed=args.seed, start=args.start, days=args.days)
@@ -85,7 +85,7 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     from concursus_lab.delivery.describe import describe
-    from concursus_lab.sources import open as open_source
+    from concursus_lab.sources import open_history as open_source
 
     source = open_source(args.source)
     print(describe(source))

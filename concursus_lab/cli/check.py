@@ -53,7 +53,7 @@ def _source_env(source: str | None) -> dict[str, str]:
     # notebooks run in their own folder: make a relative store path absolute
     if "://" not in source and not source.startswith("fixture:") and Path(source).exists():
         source = str(Path(source).resolve())
-    from concursus_lab.sources import open as open_source
+    from concursus_lab.sources import open_history as open_source
 
     with open_source(source):  # fail here, clearly, rather than in every notebook
         pass

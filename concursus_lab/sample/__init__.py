@@ -272,7 +272,7 @@ def _to_canonical(frame: pl.DataFrame, seed: int) -> pl.DataFrame:
 
 def write(path: str | Path, n_parcels: int = 1_000, *, seed: int = 0, **options) -> Path:
     """Generate ``parcels(n_parcels, seed=...)`` and append it to a new local store at ``path``."""
-    from concursus_lab.sources import open as open_source
+    from concursus_lab.sources import open_history as open_source
 
     store = open_source(str(path), create=True)
     store.append(parcels(n_parcels, seed=seed, **options))

@@ -120,4 +120,22 @@ def open(url: str | os.PathLike | None = None, **options) -> Source | Idempotenc
     return getattr(module, class_name).from_url(url, **options)
 
 
-__all__ = ["SOURCE_VARIABLE", "Source", "default_source", "open"]
+def open_history(url: str | os.PathLike | None = None, **options) -> Source:
+    """:func:`open`, for callers that need a history of events (copying, writing a sample).
+
+    >>> open_history("hazelcast://127.0.0.1:5701/eventWindow")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    concursus_lab.exceptions.SourceError: hazelcast://127.0.0.1:5701/eventWindow is a live ...
+    """
+    opened = open(url, **options)
+    if not isinstance(opened, Source):
+        raise SourceError(
+            f"{opened.url} is a live idempotency filter's map, not a history of events: read "
+            "it with cl.open(url).entries(), and hold it against a history with "
+            "cl.idempotency(events, ttl=...).compare(entries)."
+        )
+    return opened
+
+
+__all__ = ["SOURCE_VARIABLE", "Source", "default_source", "open", "open_history"]

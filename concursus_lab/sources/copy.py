@@ -27,7 +27,7 @@ from concursus_lab.common.progress import bar
 from concursus_lab.common.time import TimeLike
 from concursus_lab.exceptions import SourceError
 from concursus_lab.sources import Source
-from concursus_lab.sources import open as open_source
+from concursus_lab.sources import open_history as open_source
 
 #: Events appended to the destination at a time.
 CHUNK_EVENTS = 250_000
