@@ -2,7 +2,8 @@
 RabbitMQ messages.
 
 Java Concursus writes one event, or a JSON array of them, per record value (or message, or
-set member), in one of two layouts (``eventTimestamp`` is epoch milliseconds, ``parameters`` holds real JSON values)::
+set member), in one of two layouts (``eventTimestamp`` is epoch milliseconds, ``parameters``
+holds real JSON values)::
 
     flat (release 0.6)
     {"aggregateType":"person","aggregateId":"id1","name":"created","version":"0",
