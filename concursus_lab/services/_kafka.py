@@ -22,6 +22,18 @@ from concursus_lab.services._spec import ProbeFailed, Service, recv_exact, rende
 HEAP = "512m"
 
 
+def cluster_id(draw=lambda: uuid.uuid4().bytes) -> str:
+    """A random cluster id as Kafka's ``Uuid.randomUuid`` makes it: never one starting with "-".
+
+    One id in 64 would otherwise start with "-", which the storage tool's argument parser
+    reads as an option (and Kafka itself refuses to generate).
+    """
+    while True:
+        text = base64.urlsafe_b64encode(draw()).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
+
+
 class Kafka(Service):
     """A single Kafka 4.x KRaft node on 127.0.0.1 (client 9092, controller 9093)."""
 
@@ -66,7 +78,6 @@ class Kafka(Service):
 
     def _format(self, classpath: list[Path], java: str) -> None:
         """Format the log directory once, as a standalone controller quorum of one."""
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         command = [
             java,
             "-Xmx256m",
@@ -76,8 +87,7 @@ class Kafka(Service):
             "kafka.tools.StorageTool",
             "format",
             "--standalone",
-            "-t",
-            cluster_id,
+            f"--cluster-id={cluster_id()}",
             "-c",
             str(self._conf / "server.properties"),
         ]
