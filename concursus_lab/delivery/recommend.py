@@ -17,9 +17,9 @@ import polars as pl
 from concursus_lab.common.time import DurationLike
 from concursus_lab.delivery.arrivals import DEFAULT_BY, Stream, micros, prepare, quantile
 from concursus_lab.delivery.drift import period_length, periods
-from concursus_lab.delivery.engines import Engine, Settings
+from concursus_lab.delivery.engines import Engine, Fronts
 from concursus_lab.delivery.engines import engine as find_engine
-from concursus_lab.delivery.engines.model import replay
+from concursus_lab.delivery.engines.model import fronts_and_own
 from concursus_lab.delivery.engines.options import read_options
 from concursus_lab.delivery.watermark_results import WatermarkRecommendation
 from concursus_lab.delivery.windows import earliest_ends, window_sizes
@@ -116,14 +116,16 @@ def recommend_watermark(
     size, step = window_sizes(window, slide)
     period = None if every is None else period_length(every)
     _, stream = prepare(events, by, opts.inputs)
-    need = needed(kind, opts.settings, stream, size, step)
+    if kind.name == "model" and size is None:  # a partition alone needs its own distance
+        fronts, alone_need = fronts_and_own(stream, opts.settings.idle)
+    else:
+        fronts = kind.fronts(stream, opts.settings)
+        alone_need = None
+    need = needed(kind, fronts, stream, size, step)
     bound = quantile(need, keep)
     parts = stream.partitions
-    if kind.name == "model" and size is None:
-        own = replay(stream, opts.settings.idle)[1]
-        alone = [quantile(own[stream.code == p], keep) for p in range(parts)]
-    else:
-        alone = [quantile(need[stream.code == p], keep) for p in range(parts)]
+    own = need if alone_need is None else alone_need
+    alone = [quantile(own[stream.code == p], keep) for p in range(parts)]
     events_per = np.bincount(stream.code, minlength=parts)
     on_time = np.bincount(stream.code[need <= bound], minlength=parts)
     table = pl.DataFrame(
@@ -160,13 +162,13 @@ def recommend_watermark(
 
 def needed(
     kind: Engine,
-    settings: Settings,
+    fronts: Fronts,
     stream: Stream,
     size: dt.timedelta | None = None,
     slide: dt.timedelta | None = None,
 ) -> np.ndarray:
-    """Per delivery (arrival order), the smallest delay in µs that keeps it (see module)."""
-    fronts = kind.fronts(stream, settings)
+    """Per delivery (arrival order), the smallest delay in µs that keeps it (see module),
+    given the engine's ``fronts`` over ``stream``."""
     if size is None:
         ends = kind.ends(stream.event)
         met = fronts.met

@@ -32,13 +32,11 @@ import polars as pl
 
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame import canonical_json
-from concursus_lab.frame.identity import IDENTITY, winners
+from concursus_lab.frame.identity import IDENTITY, IDENTITY_HASH, winners
 from concursus_lab.frame.schema import validate
 
 #: The columns compared by default: what an event says, not when a copy was logged.
 PAYLOAD: tuple[str, ...] = ("name", "version", "parameters", "characteristics")
-
-_IDENTITY_HASH = pl.struct(IDENTITY).hash(seed=0x5EED)
 
 
 @dataclass(frozen=True)
@@ -211,9 +209,9 @@ def reconcile(
 
 def _one_per_identity(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
     """The last processed delivery of each identity, and a 64-bit hash of each identity."""
-    hashed = frame.select(_IDENTITY_HASH).to_series()
+    hashed = frame.select(IDENTITY_HASH).to_series()
     ties = ["kafka_offset"] if "kafka_offset" in frame.columns else []
-    mask = winners(frame, "last", ties=ties)
+    mask = winners(frame, "last", ties=ties, hashes=hashed)
     if mask is None:  # no identity delivered twice
         return frame, hashed
     keep = pl.Series(mask)

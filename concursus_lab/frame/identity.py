@@ -39,6 +39,9 @@ from concursus_lab.exceptions import SchemaError
 #: An event's identity, Cassandra's primary key: deliveries sharing it are duplicates.
 IDENTITY: tuple[str, ...] = ("aggregate_type", "aggregate_id", "event_timestamp", "stream_id")
 
+#: A 64-bit hash of the identity: equal identities hash equal (unequal ones rarely do).
+IDENTITY_HASH = pl.struct(IDENTITY).hash(seed=0x5EED)
+
 Duplicates = Literal["last", "first", "keep"]
 
 #: The values of ``duplicates=``.
@@ -130,17 +133,24 @@ def pick(run_start: np.ndarray, duplicates: Duplicates) -> np.ndarray:
 
 
 def winners(
-    frame: pl.DataFrame, duplicates: Duplicates, *, ties: Sequence[str] = ()
+    frame: pl.DataFrame,
+    duplicates: Duplicates,
+    *,
+    ties: Sequence[str] = (),
+    hashes: pl.Series | None = None,
 ) -> np.ndarray | None:
     """A mask of the rows that count (None when no identity is delivered twice).
 
-    Identities are first compared by a 64-bit hash (fast); only rows whose hash repeats
-    are then compared on the identity columns themselves, so a collision never merges two
-    events. ``ties`` names columns that order deliveries processed at the same instant.
+    Identities are first compared by their :data:`IDENTITY_HASH` (fast; pass ``hashes``
+    when you have them); only rows whose hash repeats are then compared on the identity
+    columns themselves, so a collision never merges two events. ``ties`` names columns that
+    order deliveries processed at the same instant.
     """
     if duplicates == "keep" or frame.height < 2:
         return None
-    suspects = frame.select(pl.struct(IDENTITY).hash(0x5EED).is_duplicated()).to_series()
+    if hashes is None:
+        hashes = frame.select(IDENTITY_HASH).to_series()
+    suspects = hashes.is_duplicated()
     if not suspects.any():
         return None
     rows = np.flatnonzero(suspects.to_numpy())

@@ -61,9 +61,14 @@ def replay(stream: Stream, idle: int | None) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum.accumulate(after), own  # the watermark never moves backwards
 
 
+def fronts_and_own(stream: Stream, idle: int | None) -> tuple[Fronts, np.ndarray]:
+    """The fronts, and each event's own partition's distance, from one :func:`replay`."""
+    after, own = replay(stream, idle)
+    return Fronts(met=shift(after), after=after, at=stream.processed), own
+
+
 def _fronts(stream: Stream, settings: Settings) -> Fronts:
-    after = replay(stream, settings.idle)[0]
-    return Fronts(met=shift(after), after=after, at=stream.processed)
+    return fronts_and_own(stream, settings.idle)[0]
 
 
 def _describe(settings: Settings, unit: int) -> str:
