@@ -9,20 +9,21 @@ import polars as pl
 
 from concursus_lab.common.time import TimeLike
 from concursus_lab.frame.identity import Duplicates
+from concursus_lab.sources.query import Query
 
 
 class Source(abc.ABC):
     """Where events come from: the local store, Cassandra or Kafka.
 
     Open one with :func:`concursus_lab.open`. Every source returns canonical event frames
-    from :meth:`events` and takes them in :meth:`append`; what it could not decode is kept in
+    from :meth:`events` (a template: each source writes only :meth:`_events`) and takes them
+    in :meth:`append`; what it could not decode is kept in
     :attr:`quarantine`, never dropped silently.
     """
 
     #: The URL (or path) this source was opened with, credentials removed.
     url: str
 
-    @abc.abstractmethod
     def events(
         self,
         aggregate_type: str | None = None,
@@ -52,6 +53,22 @@ class Source(abc.ABC):
             every delivery.
         progress
             Show a progress bar (default: only for long reads).
+
+        Raises
+        ------
+        IncompleteRead
+            A server stayed away longer than the source waits, or the read was interrupted;
+            ``.partial`` holds what was read.
+        """
+        query = Query.of(aggregate_type, aggregate_ids, event_time, known_at, duplicates)
+        return self._events(query, progress)
+
+    @abc.abstractmethod
+    def _events(self, query: Query, progress: bool | None) -> pl.DataFrame:
+        """What :meth:`events` returns for ``query``: each source's own read.
+
+        The arguments are already checked and normalised (:meth:`Query.of`); a source pushes
+        what it can of ``query`` into its read and hands the rest to :meth:`Query.apply`.
         """
 
     @abc.abstractmethod

@@ -13,12 +13,8 @@ MemorySource('fixture:messy': 15 events (parcel), 2 repeated deliveries)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import polars as pl
 
-from concursus_lab.common.time import TimeLike
-from concursus_lab.frame.identity import Duplicates
 from concursus_lab.frame.schema import COLUMNS, empty, for_writing
 from concursus_lab.sources.base import Source
 from concursus_lab.sources.query import Query
@@ -39,17 +35,7 @@ class MemorySource(Source):
         self.url = url
         self._frame = empty() if frame is None else for_writing(frame)
 
-    def events(
-        self,
-        aggregate_type: str | None = None,
-        aggregate_ids: Iterable[str] | str | None = None,
-        event_time: tuple[TimeLike | None, TimeLike | None] | None = None,
-        known_at: TimeLike | None = None,
-        *,
-        duplicates: Duplicates = "last",
-        progress: bool | None = None,
-    ) -> pl.DataFrame:
-        query = Query.of(aggregate_type, aggregate_ids, event_time, known_at, duplicates)
+    def _events(self, query: Query, progress: bool | None) -> pl.DataFrame:
         return query.apply(self._frame)
 
     def append(self, frame: pl.DataFrame, *, progress: bool | None = None) -> int:

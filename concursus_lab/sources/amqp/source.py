@@ -23,15 +23,13 @@ from __future__ import annotations
 import os
 import time
 import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
 
 from concursus_lab.common.optional import require
-from concursus_lab.common.time import TimeLike
 from concursus_lab.exceptions import SourceError
-from concursus_lab.frame.identity import Duplicates
 from concursus_lab.sources.amqp import messages
 from concursus_lab.sources.base import Source
 from concursus_lab.sources.quarantine import warn_quarantined
@@ -57,7 +55,8 @@ class AmqpSource(Source):
         The broker and the topic exchange Concursus publishes to.
     stream
         A RabbitMQ stream bound to the exchange, which keeps its history: :meth:`events`
-        reads it. ``create=True`` makes it, bound with ``#`` (every event).
+        reads it whole, up to the first pause of ``idle`` seconds. ``create=True`` makes
+        it, bound with ``#`` (every event).
     vhost
         The virtual host (default ``/``).
     create
@@ -126,16 +125,7 @@ class AmqpSource(Source):
 
     # -- reading the stream ----------------------------------------------------------------
 
-    def events(
-        self,
-        aggregate_type: str | None = None,
-        aggregate_ids: Iterable[str] | str | None = None,
-        event_time: tuple[TimeLike | None, TimeLike | None] | None = None,
-        known_at: TimeLike | None = None,
-        *,
-        duplicates: Duplicates = "last",
-        progress: bool | None = None,
-    ) -> pl.DataFrame:
+    def _events(self, query: Query, progress: bool | None) -> pl.DataFrame:
         """The whole history of the stream, up to the first pause of ``idle`` seconds."""
         if self.stream is None:
             raise SourceError(
@@ -143,11 +133,10 @@ class AmqpSource(Source):
                 "routes): follow it with .follow(), record it with .capture(into=...), or "
                 "open a stream bound to it with ?stream=<name>."
             )
-        query = Query.of(aggregate_type, aggregate_ids, event_time, known_at, duplicates)
         with self._channel() as channel:
             bodies = messages.read_stream(channel, self.stream, self._idle, progress)
         frame, self._quarantine = messages.decode(bodies)
-        warn_quarantined(self._quarantine, "message(s)", self.url)
+        warn_quarantined(self._quarantine, "message(s)", self.url, stacklevel=4)
         return query.apply(frame, order="stream_offset")
 
     @property
@@ -188,7 +177,12 @@ class AmqpSource(Source):
         return self._frames(own, queue, batch, poll, idle, ticks)
 
     def _frames(
-        self, own: messages.Channel, queue: str, batch: int, poll: float, idle: float | None,
+        self,
+        own: messages.Channel,
+        queue: str,
+        batch: int,
+        poll: float,
+        idle: float | None,
         ticks: bool,
     ) -> Iterator[pl.DataFrame]:
         try:

@@ -38,9 +38,8 @@ from typing import Any
 import polars as pl
 
 from concursus_lab.common.progress import bar as progress_bar
-from concursus_lab.common.time import TimeLike
 from concursus_lab.exceptions import SourceError, SourceUnavailable
-from concursus_lab.frame.identity import Duplicates, resolve
+from concursus_lab.frame.identity import resolve
 from concursus_lab.frame.schema import SCHEMA, for_writing
 from concursus_lab.frame.timeuuid import processing_time, time_uuids
 from concursus_lab.sources.base import Source
@@ -99,6 +98,12 @@ class CassandraSource(Source):
         doubling from 0.5 s to 8 s (so the default rides out about a minute).
     timeout
         Seconds one request may take.
+
+    Cassandra keeps one row per identity (the last written), so ``duplicates`` changes nothing
+    in :meth:`events`. Passing ``aggregate_ids`` without ``aggregate_type`` scans the whole
+    table (the partition key needs both), so pass both for fast reads. A read raises
+    :class:`~concursus_lab.exceptions.IncompleteRead` when the server stays away longer than
+    ``retries`` allow, or when it is interrupted; ``.partial`` holds what was read.
     """
 
     def __init__(
@@ -202,29 +207,8 @@ class CassandraSource(Source):
 
     # -- reading ---------------------------------------------------------------------------
 
-    def events(
-        self,
-        aggregate_type: str | None = None,
-        aggregate_ids: Iterable[str] | str | None = None,
-        event_time: tuple[TimeLike | None, TimeLike | None] | None = None,
-        known_at: TimeLike | None = None,
-        *,
-        duplicates: Duplicates = "last",
-        progress: bool | None = None,
-    ) -> pl.DataFrame:
-        """The events, as a canonical frame; see :meth:`Source.events`.
-
-        Cassandra keeps one row per identity (the last written), so ``duplicates`` changes
-        nothing here. Passing ``aggregate_ids`` without ``aggregate_type`` scans the whole
-        table (the partition key needs both), so pass both for fast reads.
-
-        Raises
-        ------
-        IncompleteRead
-            The server stayed away longer than ``retries`` allow, or the read was
-            interrupted; ``.partial`` holds what was read.
-        """
-        query = Query.of(aggregate_type, aggregate_ids, event_time, known_at, duplicates)
+    def _events(self, query: Query, progress: bool | None) -> pl.DataFrame:
+        """Token ranges (or, with a type and ids, partitions) read concurrently, page by page."""
         self._check_open()
         if query.aggregate_ids == ():
             self._quarantine = empty_quarantine()
@@ -250,7 +234,7 @@ class CassandraSource(Source):
                 frame, quarantine, prepare=self._prepare, run=self._run, raw=self._raw, url=self.url
             )
         self._quarantine = quarantine
-        warn_quarantined(quarantine, "row(s)", self.url)
+        warn_quarantined(quarantine, "row(s)", self.url, stacklevel=4)
         predicate = query.predicate()
         return frame if predicate is None else frame.filter(predicate)
 

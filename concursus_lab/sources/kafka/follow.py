@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from concursus_lab.sources.kafka.connection import kafka_python
-from concursus_lab.sources.kafka.reading import decode, warn_quarantine
+from concursus_lab.sources.kafka.reading import decode
 from concursus_lab.sources.kafka.records import chunks as by_partition
 from concursus_lab.sources.kafka.records import split
+from concursus_lab.sources.quarantine import warn_quarantined
 
 if TYPE_CHECKING:
     from concursus_lab.sources.kafka.source import KafkaSource
@@ -74,7 +75,7 @@ def follow(
                 frame, bad = decode(part)
                 if bad.height:
                     source._quarantine = pl.concat([source._quarantine, bad])
-                    warn_quarantine(bad.height, source.topic)
+                    warn_quarantined(bad, "record(s)", source.url)
                 if keep is not None:
                     frame = frame.filter(keep)
                 if frame.height:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -276,14 +275,3 @@ def row_filter(query: Query, since: dt.datetime | None) -> pl.Expr | None:
     if not parts:
         return None
     return pl.all_horizontal(parts)
-
-
-def warn_quarantine(count: int, topic: str) -> None:
-    """Warn (at the caller's caller) that ``count`` records went to the quarantine."""
-    if count:
-        warnings.warn(
-            f"{count:,} record(s) of Kafka topic {topic!r} could not be decoded and were "
-            "left out; see `source.quarantine` for each one's partition, offset, bytes "
-            "and reason.",
-            stacklevel=3,
-        )

@@ -35,6 +35,7 @@ This module holds what users see, :class:`KafkaSource`; the work is done next do
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -56,8 +57,8 @@ from concursus_lab.sources.kafka.reading import (
     Scan,
     row_filter,
     start_offsets,
-    warn_quarantine,
 )
+from concursus_lab.sources.quarantine import warn_quarantined
 from concursus_lab.sources.query import Query
 
 __all__ = [
@@ -221,13 +222,18 @@ class KafkaSource(Source):
             was interrupted; ``.partial`` holds what was read.
         """
         query = Query.of(aggregate_type, aggregate_ids, event_time, known_at, duplicates)
-        since_at = optional_utc(since, "since")
-        scan = Scan(self, since_at, row_filter(query, since_at), progress)
+        return self._events(query, progress, optional_utc(since, "since"))
+
+    def _events(
+        self, query: Query, progress: bool | None, since: dt.datetime | None = None
+    ) -> pl.DataFrame:
+        """Every partition from ``since``'s offsets (or the start) to its end offset of now."""
+        scan = Scan(self, since, row_filter(query, since), progress)
         try:
             scan.run()
         finally:
             self._quarantine = scan.quarantine()
-            warn_quarantine(self._quarantine.height, self.topic)
+            warn_quarantined(self._quarantine, "record(s)", self.url, stacklevel=4)
         result = query.apply(scan.frame(), order="kafka_offset")
         if scan.missing:
             raise IncompleteRead(scan.incomplete_message(), partial=result)

@@ -95,17 +95,7 @@ class LocalStore(Source):
 
     # -- reading -----------------------------------------------------------------------
 
-    def events(
-        self,
-        aggregate_type: str | None = None,
-        aggregate_ids: Iterable[str] | str | None = None,
-        event_time: tuple[TimeLike | None, TimeLike | None] | None = None,
-        known_at: TimeLike | None = None,
-        *,
-        duplicates: Duplicates = "last",
-        progress: bool | None = None,
-    ) -> pl.DataFrame:
-        query = Query.of(aggregate_type, aggregate_ids, event_time, known_at, duplicates)
+    def _events(self, query: Query, progress: bool | None) -> pl.DataFrame:
         return self._retrying(lambda: self._lazy(query).collect())
 
     def scan(

@@ -19,20 +19,17 @@ from __future__ import annotations
 import os
 import urllib.parse
 import weakref
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from concursus_lab.common.optional import require
-from concursus_lab.common.time import TimeLike
 from concursus_lab.exceptions import (
     IncompleteRead,
     SourceError,
     SourceUnavailable,
 )
-from concursus_lab.frame.identity import Duplicates
 from concursus_lab.frame.schema import empty
 from concursus_lab.sources import concursus_json
 from concursus_lab.sources.base import Source
@@ -139,21 +136,11 @@ class RedisSource(Source):
 
     # -- reading -----------------------------------------------------------------------
 
-    def events(
-        self,
-        aggregate_type: str | None = None,
-        aggregate_ids: Iterable[str] | str | None = None,
-        event_time: tuple[TimeLike | None, TimeLike | None] | None = None,
-        known_at: TimeLike | None = None,
-        *,
-        duplicates: Duplicates = "last",
-        progress: bool | None = None,
-    ) -> pl.DataFrame:
-        query = Query.of(aggregate_type, aggregate_ids, event_time, known_at, duplicates)
+    def _events(self, query: Query, progress: bool | None) -> pl.DataFrame:
         walk = Walk(self._client, *self._keys(query), self._timeout, progress)
         walk.run()
         frame, self._quarantine = _decode(walk.members, walk.owners)
-        warn_quarantined(self._quarantine, "member(s)", self.url)
+        warn_quarantined(self._quarantine, "member(s)", self.url, stacklevel=4)
         result = query.apply(frame)
         if walk.missing:
             raise IncompleteRead(walk.incomplete_message(self.url), partial=result)
@@ -205,8 +192,10 @@ def _decode(members: list[bytes], owners: list[str]) -> tuple[pl.DataFrame, pl.D
     timed = ~untimed(rows["processing_id"])
     at_home = pl.concat_str("aggregate_type", pl.lit(":"), "aggregate_id") == pl.col("_key")
     reason = (
-        pl.when(~pl.lit(timed)).then(pl.lit(NO_TIME))
-        .when(~at_home).then(pl.lit(_ELSEWHERE))
+        pl.when(~pl.lit(timed))
+        .then(pl.lit(NO_TIME))
+        .when(~at_home)
+        .then(pl.lit(_ELSEWHERE))
         .otherwise(None)
     )
     why = (
