@@ -1,7 +1,8 @@
 """A Kafka topic of Concursus JSON into a Spark DataFrame, decoded by the Kafka source's codec.
 
 Spark's Kafka source reads the topic as a bounded batch: every partition from its first
-offset to the end offset it has when :func:`read` is called (asked of the brokers then, so
+offset (or, with ``since``, from where that processing time begins, found as the local
+source finds it) to the end offset it has when :func:`read` is called (asked of the brokers then, so
 every later action on the DataFrame sees the same records, however much is written
 meanwhile). Each Arrow batch of records is decoded by
 :func:`concursus_lab.sources.kafka.reading.decode`, the local source's own decoder: both
@@ -16,6 +17,7 @@ before decoding; an aggregate type is filtered after.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import types
 from collections.abc import Iterable
@@ -27,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from concursus_lab.sources.kafka.connection import Cluster, env_settings, kafka_python
-from concursus_lab.sources.kafka.reading import FRAME_SCHEMA, QUARANTINE_SCHEMA
+from concursus_lab.sources.kafka.reading import FRAME_SCHEMA, QUARANTINE_SCHEMA, start_offsets
 from concursus_lab.sources.kafka.reading import decode as _decode_chunks
 from concursus_lab.sources.kafka.records import Records
 from concursus_lab.sources.kafka.source import KafkaSource
@@ -37,23 +39,39 @@ from concursus_lab.spark.arrow import batches_of, spark_schema
 DECODED = pl.Schema({**FRAME_SCHEMA, "raw": pl.Binary, "reason": pl.String})
 
 
-def end_offsets(source: KafkaSource) -> dict[int, int]:
-    """Each partition's end offset now: where the bounded read stops."""
+def bounds(source: KafkaSource, since: dt.datetime | None) -> tuple[dict, dict]:
+    """Each partition's first offset to read and its end offset now: where the bounded read
+    starts (the beginning, or where processing time ``since`` begins, as the local source
+    seeks) and where it stops."""
     consumer = Cluster(source.servers, env_settings(), 10.0).consumer()
     try:
         kafka = kafka_python()
         partitions = sorted(consumer.partitions_for_topic(source.topic) or ())
         tps = [kafka.TopicPartition(source.topic, p) for p in partitions]
-        return {tp.partition: offset for tp, offset in consumer.end_offsets(tps).items()}
+        ends = consumer.end_offsets(tps)
+        starts = {tp: -2 for tp in tps}  # Spark's "earliest"
+        if since is not None:
+            starts = start_offsets(consumer, tps, since, from_end=False)
+        return (
+            {tp.partition: offset for tp, offset in starts.items()},
+            {tp.partition: offset for tp, offset in ends.items()},
+        )
     finally:
         consumer.close()
 
 
-def read(spark: Any, url: str, aggregate_type: str | None, aggregate_ids: Iterable[str] | None):
-    """The decoded Spark DataFrame of ``url``'s topic up to its end offsets of now."""
+def read(
+    spark: Any,
+    url: str,
+    aggregate_type: str | None,
+    aggregate_ids: Iterable[str] | None,
+    since: dt.datetime | None = None,
+):
+    """The decoded Spark DataFrame of ``url``'s topic up to its end offsets of now (from where
+    ``since`` begins, when given: then only events processed at or after it)."""
     source = KafkaSource.from_url(url)  # checks the URL and that the topic exists
-    ends = end_offsets(source)
-    starting = json.dumps({source.topic: {str(p): -2 for p in ends}})
+    starts, ends = bounds(source, since)
+    starting = json.dumps({source.topic: {str(p): o for p, o in starts.items()}})
     ending = json.dumps({source.topic: {str(p): o for p, o in ends.items()}})
     settings = env_settings()
     records = (
@@ -72,9 +90,13 @@ def read(spark: Any, url: str, aggregate_type: str | None, aggregate_ids: Iterab
         records = records.filter(F.col("key").cast("string").isin(ids))
     records = records.select("value", "partition", "offset", "timestamp")
     decoded = records.mapInArrow(_decode_batches, spark_schema(DECODED))
+    keep = []
     if aggregate_type is not None:
-        keep = F.col("reason").isNotNull() | (F.col("aggregate_type") == aggregate_type)
-        decoded = decoded.filter(keep)
+        keep.append(F.col("aggregate_type") == aggregate_type)
+    if since is not None:  # the seek starts early (SEEK_SLACK): the filter is exact
+        keep.append(F.col("processing_timestamp") >= F.lit(since))
+    for condition in keep:
+        decoded = decoded.filter(F.col("reason").isNotNull() | condition)
     return decoded
 
 

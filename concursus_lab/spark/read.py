@@ -24,6 +24,7 @@ from typing import Any
 
 import polars as pl
 
+from concursus_lab.common.time import TimeLike, optional_utc
 from concursus_lab.exceptions import SourceError
 from concursus_lab.frame.schema import validate
 from concursus_lab.spark import cassandra as _cassandra
@@ -53,6 +54,7 @@ def read(
     *,
     aggregate_type: str | None = None,
     aggregate_ids: Iterable[str] | str | None = None,
+    since: TimeLike | None = None,
 ) -> SparkEvents:
     """The events at ``url`` as a Spark DataFrame; see the module docstring.
 
@@ -67,16 +69,27 @@ def read(
     aggregate_type, aggregate_ids
         Only these events: both together are pushed down to Cassandra as its partition key;
         ids select Kafka records by key before they are decoded.
+    since
+        Kafka only: the events processed at or after this time, as the local source's
+        ``.events(since=...)`` gives them. The read starts where that processing time begins
+        in each partition, so a recent slice of a long topic costs little.
     """
     spark = spark or _active()
     scheme = url.partition("://")[0].lower()
+    since_at = optional_utc(since, "since")
+    if since_at is not None and scheme != "kafka":
+        raise SourceError(
+            f"`since` seeks a Kafka topic by processing time; {url!r} is not one. For a "
+            "Cassandra table, filter the frame: "
+            "events.frame.filter(F.col('processing_timestamp') >= since)."
+        )
     if scheme == "cassandra":
         decoded = _cassandra.read(spark, url, aggregate_type, aggregate_ids)
         F = pyspark().sql.functions
         frame = decoded.filter(F.col("reason").isNull()).drop("reason")
         return SparkEvents(frame, _cassandra.quarantine_of(decoded), url)
     if scheme == "kafka":
-        decoded = _kafka.read(spark, url, aggregate_type, aggregate_ids)
+        decoded = _kafka.read(spark, url, aggregate_type, aggregate_ids, since_at)
         return SparkEvents(_kafka.frame_of(decoded), _kafka.quarantine_of(decoded), url)
     raise SourceError(
         f"Spark reads cassandra:// and kafka:// URLs, got {url!r}; for a local store or a "

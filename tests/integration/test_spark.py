@@ -17,6 +17,7 @@ import pytest
 
 import concursus_lab as cl
 import concursus_lab.spark as cls  # needs the spark extra, which the test command installs
+from concursus_lab.exceptions import SourceError
 from concursus_lab.sample import LoadedOntoTruck, on_board, parcel_state, parcel_types
 from tests.contract import event, frame
 
@@ -176,6 +177,19 @@ def test_every_answer_from_the_servers_is_the_local_one(read, name, question):
     expected = _question(question, cl, local, by)
     assert expected.height > 0
     _same(_question(question, cls, events.frame, by), expected, f"{question} from {name}")
+
+
+@pytest.mark.kafka
+def test_a_kafka_read_since_a_processing_time_is_the_local_one(spark, history, kafka_url):
+    since = history["processing_timestamp"].sort()[history.height // 2]
+    source = cl.open(kafka_url)
+    local = source.events(since=since, duplicates="keep")
+    assert 0 < local.height < history.height
+    events = cls.read(kafka_url, spark, since=since)
+    _same(events.to_polars(), local, "a read since a processing time")
+    assert events.to_polars()["processing_timestamp"].min() >= since
+    with pytest.raises(SourceError, match="seeks a Kafka topic"):
+        cls.read("cassandra://127.0.0.1:9042/concursus", spark, since=since)
 
 
 # -- the fixtures and the contract's histories, handed over from polars ---------------------
