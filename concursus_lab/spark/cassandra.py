@@ -30,6 +30,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from concursus_lab.exceptions import SourceError
 from concursus_lab.frame.identity import IDENTITY
 from concursus_lab.frame.schema import COLUMNS, SCHEMA
 from concursus_lab.sources.cassandra.codec import CQL_COLUMNS, CQL_TYPES, QUARANTINE_SCHEMA
@@ -46,6 +47,7 @@ NO_PROCESSING_ID = (
     f"spark.sql.extensions={EXTENSIONS} to the session"
 )
 _WRITTEN = "__written"
+_TLS = "spark.cassandra.connection.ssl.enabled"
 _REASON = pl.Schema({"reason": pl.String})
 
 
@@ -59,6 +61,7 @@ def read(spark: Any, url: str, aggregate_type: str | None, aggregate_ids: Iterab
         "spark.cassandra.connection.host": ",".join(address.hosts),
         "spark.cassandra.connection.port": str(address.port),
     }
+    _check_tls(spark, url)
     username = address.username or env("username")
     if username:
         options["spark.cassandra.auth.username"] = username
@@ -74,6 +77,21 @@ def read(spark: Any, url: str, aggregate_type: str | None, aggregate_ids: Iterab
     if EXTENSIONS in spark.conf.get("spark.sql.extensions", ""):
         columns.append(F.expr("writetime(name)").alias(_WRITTEN))
     return rows.select(*columns).mapInArrow(_decode_batches, events_schema(_REASON))
+
+
+def _check_tls(spark: Any, url: str) -> None:
+    """Refuse to read without TLS when the Cassandra source's settings ask for it: the
+    connector takes Java key stores, not the PEM files those settings name, so the session
+    must say how (else the read fails later with a bare connection error)."""
+    wanted = env("ca_file") or env("tls") in ("1", "true", "yes")
+    if wanted and spark.conf.get(_TLS, "false").lower() != "true":
+        raise SourceError(
+            f"TLS is asked for {url} (CONCURSUS_LAB_CASSANDRA_TLS or _CA_FILE is set), but "
+            f"the Spark session has no {_TLS}=true. The connector reads Java key stores: "
+            "set spark.cassandra.connection.ssl.enabled=true and "
+            "spark.cassandra.connection.ssl.trustStore.path/.password/.type (and "
+            "clientAuth/keyStore for a client certificate) on the session."
+        )
 
 
 #: Seconds a keyspace or table made a moment ago may take to reach the connector's metadata.

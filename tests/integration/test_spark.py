@@ -192,6 +192,15 @@ def test_a_kafka_read_since_a_processing_time_is_the_local_one(spark, history, k
         cls.read("cassandra://127.0.0.1:9042/concursus", spark, since=since)
 
 
+@pytest.mark.cassandra
+def test_a_cassandra_read_asked_for_tls_needs_the_connector_s_tls(
+    spark, cassandra_url, monkeypatch
+):
+    monkeypatch.setenv("CONCURSUS_LAB_CASSANDRA_TLS", "1")
+    with pytest.raises(SourceError, match=r"no spark\.cassandra\.connection\.ssl\.enabled=true"):
+        cls.read(cassandra_url, spark)
+
+
 # -- the fixtures and the contract's histories, handed over from polars ---------------------
 
 
