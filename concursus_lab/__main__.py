@@ -1,3 +1,5 @@
+"""``python -m concursus_lab``: the ``concursus-lab`` command line."""
+
 import sys
 
 from concursus_lab.cli import main
