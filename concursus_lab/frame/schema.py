@@ -155,33 +155,42 @@ def _value_problems(frame: pl.DataFrame, *, check_parameters: bool) -> list[str]
     problems: list[str] = []
     if frame.height == 0:
         return problems
-    nulls = frame.select(pl.col(c).null_count() for c in COLUMNS if c not in NULLABLE).row(0)
-    for column, count in zip([c for c in COLUMNS if c not in NULLABLE], nulls, strict=True):
-        if count:
+    required = [c for c in COLUMNS if c not in NULLABLE]
+    keyed = ("aggregate_type", "aggregate_id", "name")
+    bad_char = ~pl.col("characteristics").is_in([INITIAL, TERMINAL, NEITHER])
+    timed = ("event_timestamp", "processing_timestamp")
+
+    def outside(column: str) -> pl.Expr:
+        return ~pl.col(column).is_between(FIRST_TIME, LAST_TIME)
+
+    # every count in one pass over the frame (one select runs them side by side)
+    counts = frame.select(
+        *(pl.col(c).null_count().alias(f"null {c}") for c in required),
+        *((pl.col(c) == "").sum().alias(f"empty {c}") for c in keyed),
+        bad_char.sum().alias("characteristics"),
+        *(outside(c).sum().alias(f"outside {c}") for c in timed),
+    ).row(0, named=True)
+    for column in required:
+        if count := counts[f"null {column}"]:
             row = _first_row(frame, pl.col(column).is_null())
             problems.append(f"column `{column}` has {count} null(s), first at row {row}")
-    for column in ("aggregate_type", "aggregate_id", "name"):
-        bad = frame.select((pl.col(column) == "").sum()).item()
-        if bad:
+    for column in keyed:
+        if bad := counts[f"empty {column}"]:
             row = _first_row(frame, pl.col(column) == "")
             problems.append(
                 f"column `{column}` has {bad} empty value(s), first at row {row}; "
                 "Cassandra cannot key an event on an empty string"
             )
-    bad_char = ~pl.col("characteristics").is_in([INITIAL, TERMINAL, NEITHER])
-    count = frame.select(bad_char.sum()).item()
-    if count:
+    if count := counts["characteristics"]:
         row = _first_row(frame, bad_char)
         value = frame["characteristics"][row]
         problems.append(
             f"column `characteristics` must be 0 (neither), 1 (initial) or 2 (terminal); "
             f"{count} row(s) are not, first at row {row}: {value!r}"
         )
-    for column in ("event_timestamp", "processing_timestamp"):
-        outside = ~pl.col(column).is_between(FIRST_TIME, LAST_TIME)
-        count = frame.select(outside.sum()).item()
-        if count:
-            row = _first_row(frame, outside)
+    for column in timed:
+        if count := counts[f"outside {column}"]:
+            row = _first_row(frame, outside(column))
             value = frame[column].slice(row, 1).cast(pl.String).item()  # no Python datetime
             problems.append(
                 f"column `{column}` has {count} time(s) outside years 1 to 9999, first at row "
