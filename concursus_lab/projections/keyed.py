@@ -54,22 +54,31 @@ _IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, tuple, frozense
 def fold_view(fold: Fold, frame: pl.DataFrame) -> pl.DataFrame:
     """The view of ``fold`` over ``frame`` (one row per key with a state, sorted by key)."""
     mine, classified, rows, keys, effective, h = _keyed(fold, frame)
+    if classified.reasons:
+        undecodable = classified.undecodable_frame(mine)
+        warn_undecodable(fold, undecodable.height, reason_counts(undecodable), stacklevel=5)
     return _fold_by_key(fold, classified, mine, rows, keys, effective, h, np.arange(len(rows)))
 
 
-def keyed_rows(fold: Fold, frame: pl.DataFrame) -> pl.DataFrame:
+def keyed_rows(fold: Fold, frame: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
     """The first half of :func:`fold_view`, which needs only each aggregate's own events:
     the rows the fold applies, each with its key (``__key``), its effective event time
     (``__effective``, epoch us), its aggregate's hash (``__h``) and its place in its
     aggregate's replay (``__seq``). :func:`fold_keyed_rows` folds them, in any split by key
-    (Spark buckets them by key in between)."""
-    mine, _, rows, keys, effective, h = _keyed(fold, frame)
-    return mine[rows].with_columns(
+    (Spark buckets them by key in between). Beside them, how many rows did not decode, by
+    reason, for the caller to add up and warn of (:func:`warn_undecodable`)."""
+    mine, classified, rows, keys, effective, h = _keyed(fold, frame)
+    reasons: dict[str, int] = {}
+    if classified.reasons:
+        counts = classified.undecodable_frame(mine).group_by("reason").len()
+        reasons = dict(counts.iter_rows())
+    keyed = mine[rows].with_columns(
         keys.alias("__key"),
         pl.Series("__effective", effective, dtype=pl.Int64),
         pl.Series("__h", h, dtype=pl.UInt64),
         pl.Series("__seq", np.arange(len(rows)), dtype=pl.Int64),
     )
+    return keyed, reasons
 
 
 def fold_keyed_rows(fold: Fold, keyed: pl.DataFrame) -> pl.DataFrame:
@@ -88,10 +97,8 @@ def _keyed(fold: Fold, frame: pl.DataFrame):
     types = fold.types
     mine = frame.filter(pl.col("aggregate_type") == types.aggregate_type).select(COLUMNS)
     classified = classify(types, mine)
-    if classified.reasons:
-        if fold.strict:
-            classified.raise_if_undecodable(mine)
-        _warn_undecodable(fold, classified.undecodable_frame(mine))
+    if classified.reasons and fold.strict:
+        classified.raise_if_undecodable(mine)
     code = classified.code
     kinds = classified.kinds
     # each aggregate's decodable events in causal order, and which of them happen
@@ -218,15 +225,19 @@ def _fold_frame(
     return pl.DataFrame(columns)
 
 
-def _warn_undecodable(fold: Fold, undecodable: pl.DataFrame) -> None:
-    reasons = "; ".join(f"{n:,} x {reason}" for reason, n in reason_counts(undecodable))
+def warn_undecodable(
+    fold: Fold, count: int, reasons: list[tuple[str, int]], *, stacklevel: int
+) -> None:
+    """Warn that ``count`` events of the fold's type could not be decoded, with the
+    commonest ``reasons`` (from :func:`~concursus_lab.events.types.reason_counts`)."""
+    listed = "; ".join(f"{n:,} x {reason}" for reason, n in reasons)
     warnings.warn(
-        f"fold {fold.name!r}: {undecodable.height:,} {fold.types.aggregate_type} event(s) "
-        f"could not be decoded and were left out ({reasons}). List them with "
+        f"fold {fold.name!r}: {count:,} {fold.types.aggregate_type} event(s) "
+        f"could not be decoded and were left out ({listed}). List them with "
         "`fold.undecodable(events)`; declare the missing types, or build the fold with "
         "strict=True to raise instead.",
         UserWarning,
-        stacklevel=4,
+        stacklevel=stacklevel,
     )
 
 

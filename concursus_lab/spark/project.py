@@ -21,10 +21,16 @@ from typing import Any
 import polars as pl
 
 from concursus_lab.common.time import TimeLike
+from concursus_lab.events.types import MAX_SHOWN
 from concursus_lab.exceptions import ConcursusLabError, ProjectionError
 from concursus_lab.frame.cut import bounds
 from concursus_lab.frame.schema import empty
-from concursus_lab.projections.keyed import fold_keyed_rows, fold_view, keyed_rows
+from concursus_lab.projections.keyed import (
+    fold_keyed_rows,
+    fold_view,
+    keyed_rows,
+    warn_undecodable,
+)
 from concursus_lab.projections.projection import Fold, Projection, as_projection, bounded
 from concursus_lab.spark import buckets as _buckets
 from concursus_lab.spark.lateness import _empty_like
@@ -55,16 +61,22 @@ def project(
 
 def _fold(events, fold: Fold, at, known_at, buckets) -> SparkFrame:
     def applied(frame):
-        rows = keyed_rows(fold, bounded(frame, fold.duplicates, at=at, known_at=known_at))
+        bound = bounded(frame, fold.duplicates, at=at, known_at=known_at)
+        rows, reasons = keyed_rows(fold, bound)
         # Spark has no unsigned integers: the hash travels as the same 64 bits, signed
-        return {"keyed": rows.with_columns(pl.col("__h").reinterpret(signed=True))}, {}
+        keyed = rows.with_columns(pl.col("__h").reinterpret(signed=True))
+        return {"keyed": keyed}, {"undecodable": reasons}
 
     def folded(frame):
         frame = frame.with_columns(pl.col("__h").reinterpret(signed=False))
         return {"view": fold_keyed_rows(fold, frame)}, {}
 
-    shape = keyed_rows(fold, empty()).with_columns(pl.col("__h").reinterpret(signed=True))
+    shape = keyed_rows(fold, empty())[0].with_columns(pl.col("__h").reinterpret(signed=True))
     first = _buckets.run(events, applied, empty={"keyed": shape}, buckets=buckets)
+    reasons = first.total("undecodable")
+    if reasons:  # the workers' warnings never reach this process: say it here, as locally
+        commonest = sorted(reasons.items(), key=lambda r: (-r[1], r[0]))[:MAX_SHOWN]
+        warn_undecodable(fold, sum(reasons.values()), commonest, stacklevel=4)
     second = _buckets.run(
         first.frame("keyed"),
         folded,

@@ -251,6 +251,19 @@ def test_every_answer_on_the_fixtures_is_the_local_one(handed_over, history_name
     _same(got, expected, f"{question} on {history_name}")
 
 
+def test_a_fold_warns_on_the_driver_of_what_did_not_decode_as_locally(spark):
+    messy = cl.sample.fixture("messy")
+    typos = messy.head(3).with_columns(pl.lit("recievedAtDepot").alias("name"))
+    events = pl.concat([messy, typos])
+    pattern = r"fold 'on_board': 3 parcel event\(s\) could not be decoded.*3 x unknown"
+    with pytest.warns(UserWarning, match=pattern):
+        expected = cl.project(events, TRUCK_LOAD)
+    with pytest.warns(UserWarning, match=pattern) as caught:
+        got = cls.project(cls.from_polars(events, spark), TRUCK_LOAD).to_polars()
+    assert caught[0].filename == __file__  # pointed at the caller, as locally
+    _same(got, expected, "the fold beside its warning")
+
+
 def test_state_at_counts_and_summary_are_the_local_ones(handed_over):
     local, events = handed_over["messy"]
     expected = cl.state_at(local, parcel_state, types=parcel_types, at=AT, known_at=KNOWN_AT)
