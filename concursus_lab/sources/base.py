@@ -13,12 +13,14 @@ from concursus_lab.sources.query import Query
 
 
 class Source(abc.ABC):
-    """Where events come from: the local store, Cassandra or Kafka.
+    """Where events come from: the local store, Cassandra, Kafka, Redis, a RabbitMQ stream,
+    or a frame in memory.
 
     Open one with :func:`concursus_lab.open`. Every source returns canonical event frames
-    from :meth:`events` (a template: each source writes only :meth:`_events`) and takes them
-    in :meth:`append`; what it could not decode is kept in
-    :attr:`quarantine`, never dropped silently.
+    from :meth:`events` and takes them in :meth:`append`; what it could not decode is kept
+    in :attr:`quarantine`, never dropped silently. :meth:`events` is written once, here: it
+    checks and normalises the arguments into a :class:`~concursus_lab.sources.query.Query`,
+    and each source writes only :meth:`_events`, its own read of that query.
     """
 
     #: The URL (or path) this source was opened with, credentials removed.
