@@ -2,9 +2,9 @@
 
 Spark's Kafka source reads the topic as a bounded batch: every partition from its first
 offset (or, with ``since``, from where that processing time begins, found as the local
-source finds it) to the end offset it has when :func:`read` is called (asked of the brokers then, so
-every later action on the DataFrame sees the same records, however much is written
-meanwhile). Each Arrow batch of records is decoded by
+source finds it) to the end offset it has when :func:`read` is called (asked of the brokers
+then, so every later action on the DataFrame sees the same records, however much is
+written meanwhile). Each Arrow batch of records is decoded by
 :func:`concursus_lab.sources.kafka.reading.decode`, the local source's own decoder: both
 layouts (flat and nested), single events or arrays, processing time from the time UUID or
 else the record's timestamp, parameters as one JSON object with sorted keys and exact
