@@ -39,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from concursus_lab.exceptions import ServiceError
-from concursus_lab.services import _process
+from concursus_lab.services import _maven, _process, _settings
 from concursus_lab.services._cassandra import Cassandra
 from concursus_lab.services._hazelcast import Hazelcast
 from concursus_lab.services._kafka import Kafka
@@ -52,6 +52,7 @@ __all__ = [
     "NAMES",
     "ServiceStatus",
     "address",
+    "classpath",
     "ensure",
     "start",
     "status",
@@ -427,3 +428,10 @@ def wipe(name: str, *, quiet: bool = False) -> bool:
 def address(name: str) -> str:
     """``host:port`` where clients reach the service (honours the port variables)."""
     return _service(name).address
+
+
+def classpath(pom: Path, name: str, *, say: Callable[[str], None] | None = None) -> list[Path]:
+    """The jars of ``pom``'s dependencies, resolved by Maven into ``~/.m2`` on first use, as
+    every service's are; the class path is cached in the services' folder ``name`` (for
+    example the Spark connectors' jars, ``classpath(spark_pom, "spark")``)."""
+    return _maven.resolve(pom, _settings.services_root() / name, say=say)

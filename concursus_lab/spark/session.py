@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from concursus_lab.services import _maven, _settings
+from concursus_lab.services import classpath
 from concursus_lab.spark._pyspark import pyspark
 from concursus_lab.spark.cassandra import EXTENSIONS
 
@@ -63,7 +63,7 @@ SETTINGS: dict[str, str] = {
 
 def jars(*, say: Any = None) -> list[Path]:
     """The connector's and the Kafka source's jars (Maven resolves them on first use)."""
-    return _maven.resolve(POM, _settings.services_root() / "spark", say=say)
+    return classpath(POM, "spark", say=say)
 
 
 def session(
