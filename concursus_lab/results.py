@@ -11,7 +11,7 @@ from concursus_lab.delivery.describe import Description
 from concursus_lab.delivery.idempotency import IdempotencyReplay
 from concursus_lab.delivery.reconcile import Reconciliation
 from concursus_lab.delivery.watermark import WatermarkRecommendation, WatermarkReplay
-from concursus_lab.events.types import Decoded
+from concursus_lab.events.decoded import Decoded
 from concursus_lab.projections.bisect import Bisection
 from concursus_lab.projections.chaos import Chaos
 from concursus_lab.projections.diff import Diff

@@ -18,8 +18,9 @@ import numpy as np
 import polars as pl
 
 from concursus_lab.common.text import shown
+from concursus_lab.events.decoded import MAX_SHOWN
 from concursus_lab.events.parameters import FAST, NO_DEFAULT, Parameter, coerce
-from concursus_lab.events.types import MAX_SHOWN, EventType, EventTypes
+from concursus_lab.events.types import EventType, EventTypes
 from concursus_lab.exceptions import DecodeError
 from concursus_lab.frame import canonical_json
 

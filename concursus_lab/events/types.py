@@ -57,6 +57,7 @@ import polars as pl
 
 from concursus_lab.common.gc import paused_gc
 from concursus_lab.common.time import to_utc
+from concursus_lab.events.decoded import Decoded
 from concursus_lab.events.instances import make_event_class
 from concursus_lab.events.parameters import (
     Parameter,
@@ -69,7 +70,6 @@ from concursus_lab.frame import canonical_json
 from concursus_lab.frame.schema import COLUMNS, INITIAL, NEITHER, TERMINAL, validate
 
 _KINDS = {"initial": INITIAL, "event": NEITHER, "terminal": TERMINAL}
-MAX_SHOWN = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -377,45 +377,6 @@ class EventTypes:
         return frame.with_columns(ids).select(COLUMNS)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Decoded:
-    """What :meth:`EventTypes.decode` returns: the instances and the rows it could not read.
-
-    Attributes
-    ----------
-    aggregate_type
-        The aggregate type decoded.
-    events
-        Instances, in the order of their rows.
-    undecodable
-        The rows that could not be decoded, with a ``reason`` column.
-    other_aggregate_types
-        How many rows were of another aggregate type (not decoded).
-    """
-
-    aggregate_type: str
-    events: list[Any]
-    undecodable: pl.DataFrame
-    other_aggregate_types: int = 0
-
-    def __len__(self) -> int:
-        return len(self.events)
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.events)
-
-    def __repr__(self) -> str:
-        text = (
-            f"Decoded {self.aggregate_type!r}: {len(self.events):,} events, "
-            f"{self.undecodable.height:,} undecodable"
-        )
-        if self.other_aggregate_types:
-            text += f", {self.other_aggregate_types:,} of other aggregate types"
-        for reason, count in reason_counts(self.undecodable):
-            text += f"\n  {count:,} x {reason}"
-        return text
-
-
 def _parameters_text(values: dict[str, Any], i: int, instance: Any) -> str:
     try:
         return canonical_json.dumps(values)
@@ -424,14 +385,6 @@ def _parameters_text(values: dict[str, Any], i: int, instance: Any) -> str:
             f"instance {i} ({type(instance).__name__}): its parameters are {exc}; flatten "
             "them before encoding."
         ) from None
-
-
-def reason_counts(undecodable: pl.DataFrame) -> list[tuple[str, int]]:
-    """The commonest reasons rows could not be decoded, with their counts (at most three)."""
-    if undecodable.height == 0:
-        return []
-    counts = undecodable.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
-    return [(r, n) for r, n in counts.head(MAX_SHOWN).rows()]
 
 
 def sequence_of_types(types: Any, name: str = "types") -> EventTypes:

@@ -33,7 +33,7 @@ import polars as pl
 
 from concursus_lab.common.gc import paused_gc
 from concursus_lab.events.decode import classify
-from concursus_lab.events.types import reason_counts
+from concursus_lab.events.decoded import reason_counts
 from concursus_lab.frame.creation import creation_mask
 from concursus_lab.frame.keys import aggregate_hashes, sorted_codes
 from concursus_lab.frame.order import causal_order, restart
@@ -229,7 +229,7 @@ def warn_undecodable(
     fold: Fold, count: int, reasons: list[tuple[str, int]], *, stacklevel: int
 ) -> None:
     """Warn that ``count`` events of the fold's type could not be decoded, with the
-    commonest ``reasons`` (from :func:`~concursus_lab.events.types.reason_counts`)."""
+    commonest ``reasons`` (from :func:`~concursus_lab.events.decoded.commonest`)."""
     listed = "; ".join(f"{n:,} x {reason}" for reason, n in reasons)
     warnings.warn(
         f"fold {fold.name!r}: {count:,} {fold.types.aggregate_type} event(s) "

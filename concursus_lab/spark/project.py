@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from concursus_lab.common.time import TimeLike
-from concursus_lab.events.types import MAX_SHOWN
+from concursus_lab.events.decoded import commonest
 from concursus_lab.exceptions import ConcursusLabError, ProjectionError
 from concursus_lab.frame.cut import bounds
 from concursus_lab.frame.schema import empty
@@ -75,8 +75,7 @@ def _fold(events, fold: Fold, at, known_at, buckets) -> SparkFrame:
     first = _buckets.run(events, applied, empty={"keyed": shape}, buckets=buckets)
     reasons = first.total("undecodable")
     if reasons:  # the workers' warnings never reach this process: say it here, as locally
-        commonest = sorted(reasons.items(), key=lambda r: (-r[1], r[0]))[:MAX_SHOWN]
-        warn_undecodable(fold, sum(reasons.values()), commonest, stacklevel=4)
+        warn_undecodable(fold, sum(reasons.values()), commonest(reasons), stacklevel=4)
     second = _buckets.run(
         first.frame("keyed"),
         folded,

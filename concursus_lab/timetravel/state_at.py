@@ -51,7 +51,8 @@ import polars as pl
 
 from concursus_lab.common.gc import paused_gc
 from concursus_lab.common.time import TimeLike, when
-from concursus_lab.events.types import EventTypes, reason_counts, sequence_of_types
+from concursus_lab.events.decoded import reason_counts
+from concursus_lab.events.types import EventTypes, sequence_of_types
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.cut import bounds
 from concursus_lab.frame.identity import check_duplicates
