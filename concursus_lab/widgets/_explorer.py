@@ -38,8 +38,10 @@ from concursus_lab.timetravel.reducer import check_reducer
 from concursus_lab.timetravel.state_at import state_of
 from concursus_lab.timetravel.trace import trace
 from concursus_lab.widgets._base import SummaryWidget, offline_chart
+from concursus_lab.widgets._deliveries_chart import deliveries_chart
 from concursus_lab.widgets._format import html_table, text_table
 from concursus_lab.widgets._stepper import StepMode, mark_step
+from concursus_lab.widgets._time_sliders import at_stops, known_stops, labelled, time_slider
 
 if TYPE_CHECKING:
     import altair as alt
@@ -53,14 +55,6 @@ STATUS_LABELS = {
     "skipped": "skipped",
     "undecodable": "undecodable",
 }
-STATUS_COLORS = {
-    "applied": "#1b7837",
-    "not happened yet": "#9e9e9e",
-    "not known yet": "#4c78a8",
-    "duplicate": "#b35806",
-    "skipped": "#e45756",
-    "undecodable": "#000000",
-}
 HISTORY_COLUMNS = (
     "status",
     "name",
@@ -71,22 +65,6 @@ HISTORY_COLUMNS = (
 )
 #: Most aggregates offered in the picker (any id can be typed).
 SUGGESTED = 200
-_US = dt.timedelta(microseconds=1)
-
-
-def at_stops(events: pl.DataFrame) -> list[dt.datetime]:
-    """Where the ``at`` slider stops: before the first event, then just after each one.
-
-    ``at`` is exclusive, so the stop 1 µs after an event time is the first that includes it.
-    """
-    times = events["event_timestamp"].unique().sort().to_list()
-    return [times[0], *(t + _US for t in times)] if times else []
-
-
-def known_stops(events: pl.DataFrame) -> list[dt.datetime]:
-    """Where the ``known_at`` slider stops: before the first delivery, then at each one."""
-    times = events["processing_timestamp"].unique().sort().to_list()
-    return [times[0] - _US, *times] if times else []
 
 
 def describe_state(state: Any) -> str:
@@ -144,8 +122,8 @@ class Explorer(SummaryWidget):
         self._duplicates = check_duplicates(duplicates)
         self.aggregate_picker, first = _picker(self._events, aggregate_id, self._types)
         chosen = self.aggregate_picker.value
-        self.at_slider = _slider(at_stops(first), "at (event time)")
-        self.known_at_slider = _slider(known_stops(first), "known at (processed)")
+        self.at_slider = time_slider(at_stops(first), "at (event time)")
+        self.known_at_slider = time_slider(known_stops(first), "known at (processed)")
         self.state_view = ipywidgets.HTML()
         self.table = ipywidgets.HTML()
         self.message = ipywidgets.HTML()
@@ -254,7 +232,7 @@ class Explorer(SummaryWidget):
                 (self.at_slider, at_stops(mine)),
                 (self.known_at_slider, known_stops(mine)),
             ):
-                slider.options = _labelled(stops)
+                slider.options = labelled(stops)
                 slider.value = stops[-1]
         finally:
             self._busy = False
@@ -334,65 +312,6 @@ class Explorer(SummaryWidget):
         return mark_step(chart, self.stepper.step) if self.step_mode else chart
 
 
-def deliveries_chart(
-    marked: pl.DataFrame, *, at: dt.datetime, known_at: dt.datetime
-) -> alt.LayerChart:
-    """Deliveries at (event time, processing time), coloured by status, with both bounds.
-
-    What counts lies left of the ``at`` rule and at or below the ``known_at`` rule: the
-    shaded corner.
-    """
-    import altair as alt
-
-    values = marked.select(
-        "name",
-        "status",
-        pl.col("event_timestamp").dt.epoch("ms").alias("event_time"),
-        pl.col("processing_timestamp").dt.epoch("ms").alias("processing_time"),
-    ).to_dicts()
-    at_ms = int(at.timestamp() * 1000)
-    known_ms = int(known_at.timestamp() * 1000)
-    lows = [v["event_time"] for v in values] + [v["processing_time"] for v in values]
-    low = min([*lows, at_ms, known_ms]) - 60_000
-    utc = alt.Scale(type="utc", nice=False)
-    corner = (
-        alt.Chart(alt.InlineData(values=[{"x": low, "x2": at_ms, "y": low, "y2": known_ms}]))
-        .mark_rect(color="#1b7837", opacity=0.08)
-        .encode(x=alt.X("x:T", scale=utc), x2="x2:T", y=alt.Y("y:T", scale=utc), y2="y2:T")
-    )
-    bounds = alt.InlineData(values=[{"at": at_ms, "known_at": known_ms}])
-    at_rule = alt.Chart(bounds).mark_rule(color="#1b7837", strokeDash=[4, 3]).encode(x="at:T")
-    known_rule = (
-        alt.Chart(bounds).mark_rule(color="#4c78a8", strokeDash=[4, 3]).encode(y="known_at:T")
-    )
-    points = (
-        alt.Chart(alt.InlineData(values=values))
-        .mark_circle(size=90, opacity=0.9)
-        .encode(
-            x=alt.X("event_time:T", scale=utc, title="event time (UTC)"),
-            y=alt.Y("processing_time:T", scale=utc, title="processing time (UTC)"),
-            color=alt.Color(
-                "status:N",
-                scale=alt.Scale(domain=list(STATUS_COLORS), range=list(STATUS_COLORS.values())),
-                title="delivery",
-            ),
-            tooltip=[
-                "name:N",
-                "status:N",
-                alt.Tooltip("event_time:T", format="%Y-%m-%d %H:%M:%S.%L"),
-                alt.Tooltip("processing_time:T", format="%Y-%m-%d %H:%M:%S.%L"),
-            ],
-        )
-    )
-    return alt.layer(corner, at_rule, known_rule, points).properties(
-        width=300, height=220, title="Counted: left of at, on or below known at"
-    )
-
-
-def _labelled(stops: list[dt.datetime]) -> list[tuple[str, dt.datetime]]:
-    return [(when(t), t) for t in stops]
-
-
 def explore(
     events: pl.DataFrame,
     reducer: Callable[[Any, Any], Any],
@@ -469,12 +388,3 @@ def _picker(
         continuous_update=False,
     )
     return picker, first
-
-
-def _slider(stops: Any, description: str) -> ipywidgets.SelectionSlider:
-    return ipywidgets.SelectionSlider(
-        options=_labelled(stops),
-        description=description,
-        layout=ipywidgets.Layout(width="760px"),
-        style={"description_width": "150px"},
-    )

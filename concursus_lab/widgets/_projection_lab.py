@@ -28,8 +28,8 @@ from concursus_lab.projections.chaos import Chaos, chaos
 from concursus_lab.projections.diff import Diff, diff
 from concursus_lab.projections.projection import AnyProjection, as_projection, project, view_key
 from concursus_lab.widgets._base import SummaryWidget
-from concursus_lab.widgets._explorer import at_stops, known_stops
 from concursus_lab.widgets._format import html_table, text_table
+from concursus_lab.widgets._time_sliders import at_stops, known_stops, time_slider
 
 #: Most stops on each slider: a long history's are thinned to this many, evenly.
 MAX_STOPS = 300
@@ -91,24 +91,10 @@ class ProjectionLab(SummaryWidget):
             if chaos_runs
             else {}
         )
-        wide = ipywidgets.Layout(width="760px")
-        style = {"description_width": "150px"}
         at = thin(at_stops(self._events))
         known = thin(known_stops(self._events))
-        self.at_slider = ipywidgets.SelectionSlider(
-            options=[(when(t), t) for t in at],
-            value=at[-1],
-            description="at (event time)",
-            layout=wide,
-            style=style,
-        )
-        self.known_at_slider = ipywidgets.SelectionSlider(
-            options=[(when(t), t) for t in known],
-            value=known[-1],
-            description="known at (processed)",
-            layout=wide,
-            style=style,
-        )
+        self.at_slider = time_slider(at, "at (event time)", value=at[-1])
+        self.known_at_slider = time_slider(known, "known at (processed)", value=known[-1])
         self.caption = ipywidgets.HTML()
         self.caption.add_class("cl-caption")
         self._tables = {name: ipywidgets.HTML() for name in self._projections}
