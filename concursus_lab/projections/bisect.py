@@ -20,7 +20,8 @@ from concursus_lab.common.progress import bar
 from concursus_lab.common.time import when
 from concursus_lab.frame.identity import by_delivery
 from concursus_lab.frame.schema import COLUMNS, validate
-from concursus_lab.projections.diff import Diff, diff, pair_names, same_view
+from concursus_lab.projections.diff import Diff, diff, same_view
+from concursus_lab.projections.diff_inputs import pair_names
 from concursus_lab.projections.projection import (
     AnyProjection,
     as_projection,

@@ -29,11 +29,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
 
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.projections.diff_inputs import (
+    check_unique,
+    common_types,
+    pair_names,
+    shared_keys,
+    sorted_rows,
+    view_frame,
+)
 
 _MAX_SHOWN = 3
 
@@ -153,17 +160,17 @@ def diff(
     [('T1', 3)]
     """
     a_name, b_name = pair_names(names)
-    left, right = _frame(view_a, "view_a"), _frame(view_b, "view_b")
+    left, right = view_frame(view_a, "view_a"), view_frame(view_b, "view_b")
     if not isinstance(rtol, (int, float)) or rtol < 0:
         raise SchemaError(f"`rtol` must be a number >= 0, got {rtol!r}.")
     only_a = tuple(c for c in left.columns if c not in right.columns)
     only_b = tuple(c for c in right.columns if c not in left.columns)
     if key is None:
         return _whole_rows(left, right, (a_name, b_name), only_a, only_b)
-    keys = _keys(key, left, right)
+    keys = shared_keys(key, left, right)
     for frame, which in ((left, "view_a"), (right, "view_b")):
-        _check_unique(frame, keys, which)
-    left, right = _common(left, right, keys)
+        check_unique(frame, keys, which)
+    left, right = common_types(left, right, keys)
     compared = [c for c in left.columns if c in right.columns and c not in keys]
     sa, sb = "\x00a", "\x00b"
     joined = (
@@ -241,11 +248,11 @@ def same_view(
     floats = [c for c in view_a.columns if view_a.schema[c].is_float()]
     others = [c for c in view_a.columns if c not in floats]
     try:
-        left, right = _common(view_a, right, view_a.columns)
+        left, right = common_types(view_a, right, view_a.columns)
     except SchemaError:
         return False
-    ordered_a = _sorted(left, [*others, *floats])
-    ordered_b = _sorted(right, [*others, *floats])
+    ordered_a = sorted_rows(left, [*others, *floats])
+    ordered_b = sorted_rows(right, [*others, *floats])
     for column in view_a.columns:
         pair = pl.DataFrame({"a": ordered_a[column], "b": ordered_b[column]})
         if _differs(pair, "a", "b", rtol).any():
@@ -291,13 +298,13 @@ def _whole_rows(
         added, removed, unchanged = right, left, 0
     else:
         try:
-            left, right = _common(left, right.select(shared), shared)
+            left, right = common_types(left, right.select(shared), shared)
         except SchemaError:  # no row of one can equal a row of the other
             return Diff(
                 names,
                 (),
-                _sorted(right, right.columns),
-                _sorted(left, left.columns),
+                sorted_rows(right, right.columns),
+                sorted_rows(left, left.columns),
                 pl.DataFrame(schema={"differs": pl.List(pl.String)}),
                 0,
                 only_a,
@@ -313,111 +320,10 @@ def _whole_rows(
     return Diff(
         names=names,
         key=(),
-        added=_sorted(added, added.columns),
-        removed=_sorted(removed, removed.columns),
+        added=sorted_rows(added, added.columns),
+        removed=sorted_rows(removed, removed.columns),
         changed=empty,
         unchanged=unchanged,
         only_in_a=only_a,
         only_in_b=only_b,
     )
-
-
-def _sorted(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
-    """``frame`` sorted by ``columns``; columns polars cannot sort by are sorted as text."""
-    if frame.height < 2 or not columns:
-        return frame
-    try:
-        return frame.sort(list(columns), nulls_last=True, maintain_order=True)
-    except Exception:
-        texts = [pl.col(c).map_elements(repr, return_dtype=pl.String) for c in columns]
-        keyed = frame.with_columns([t.alias(f"\x00sort{i}") for i, t in enumerate(texts)])
-        return keyed.sort([f"\x00sort{i}" for i in range(len(texts))]).select(frame.columns)
-
-
-def _common(
-    left: pl.DataFrame, right: pl.DataFrame, columns: Sequence[str]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Both frames with ``columns`` cast to a type both fit (Int32 and UInt32 to Int64)."""
-    differ = [c for c in columns if left.schema[c] != right.schema[c]]
-    if not differ:
-        return left, right
-    try:
-        both = pl.concat([left.select(differ), right.select(differ)], how="vertical_relaxed")
-    except Exception as exc:
-        raise SchemaError(
-            "the views' columns "
-            + ", ".join(f"{c} ({left.schema[c]} vs {right.schema[c]})" for c in differ)
-            + f" have types with nothing in common ({type(exc).__name__}); cast one view's "
-            "to the other's type."
-        ) from exc
-    casts = [pl.col(c).cast(both.schema[c]) for c in differ]
-    return left.with_columns(casts), right.with_columns(casts)
-
-
-def _keys(key: str | Sequence[str], left: pl.DataFrame, right: pl.DataFrame) -> tuple[str, ...]:
-    keys = (key,) if isinstance(key, str) else tuple(key)
-    if not keys or not all(isinstance(k, str) for k in keys):
-        raise SchemaError(
-            f"`key` must be a column name or a list of them, such as ['depot', 'day']; got {key!r}."
-        )
-    for frame, which in ((left, "view_a"), (right, "view_b")):
-        missing = [k for k in keys if k not in frame.columns]
-        if missing:
-            import difflib
-
-            hints = []
-            for k in missing:
-                near = difflib.get_close_matches(k, frame.columns, 1)
-                hints.append(f"{k!r} (did you mean {near[0]!r}?)" if near else repr(k))
-            raise SchemaError(
-                f"`key` names column(s) {', '.join(hints)} that `{which}` does not have; "
-                f"it has {frame.columns!r}."
-            )
-    return keys
-
-
-def _check_unique(frame: pl.DataFrame, keys: tuple[str, ...], which: str) -> None:
-    if frame.height < 2:
-        return
-    repeated = frame.select(keys).filter(pl.struct(keys).is_duplicated())
-    if repeated.height:
-        counts = (
-            repeated.group_by(keys)
-            .len()
-            .sort("len", *keys, descending=[True] + [False] * len(keys), nulls_last=True)
-        )
-        example = counts.row(0)
-        value = example[:-1] if len(keys) > 1 else example[0]
-        raise SchemaError(
-            f"`key` {list(keys)!r} does not identify the rows of `{which}`: {value!r} is on "
-            f"{example[-1]:,} rows ({counts.height:,} key value(s) repeat). Pass the columns "
-            "that do identify a row (e.g. key=['depot', 'day'])."
-        )
-
-
-def _frame(view: Any, name: str) -> pl.DataFrame:
-    if isinstance(view, pl.LazyFrame):
-        return view.collect()
-    if isinstance(view, pl.DataFrame):
-        return view
-    if type(view).__module__.startswith("pandas") and hasattr(view, "columns"):
-        return pl.from_pandas(view)
-    raise SchemaError(
-        f"`{name}` must be a view frame (a polars DataFrame), got {type(view).__name__}; "
-        "make one with cl.project(events, projection)."
-    )
-
-
-def pair_names(names: Any) -> tuple[str, str]:
-    ok = (
-        isinstance(names, tuple | list)
-        and len(names) == 2
-        and all(isinstance(n, str) and n for n in names)
-        and names[0] != names[1]
-    )
-    if not ok:
-        raise SchemaError(
-            f"`names` must be two different names for the views, such as ('v1', 'v2'); "
-            f"got {names!r}."
-        )
-    return str(names[0]), str(names[1])
