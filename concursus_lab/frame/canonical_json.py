@@ -32,9 +32,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import orjson
+import polars as pl
+import pyarrow as pa
 
 #: How deeply objects and arrays may nest in ``parameters`` (orjson writes at most 254).
 MAX_DEPTH = 254
@@ -104,6 +108,78 @@ def kind_name(value: Any) -> str:
     if type(value) in names:
         return names[type(value)]
     return "a JSON " + ("null" if value is None else "number or boolean")
+
+
+def dumps_objects(objects: Sequence[Any], too_deep: dict[int, str]) -> pl.Series | None:
+    """Each dict as canonical JSON text, as :func:`dumps` writes it, for many at once;
+    None when some element is not a dict. One nested too deeply to write back is written as
+    ``{}`` and named in ``too_deep`` (position -> reason).
+
+    One ``orjson.dumps`` of the whole list, then a NumPy scan for the ``}`` that close the
+    top-level objects (outside strings): one allocation instead of one per event.
+    """
+    n = len(objects)
+    if n == 0:
+        return pl.Series("parameters", [], dtype=pl.String)
+    try:
+        text = orjson.dumps(objects, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # something nests too deeply: find it, the others as usual
+        return pl.Series("parameters", _one_by_one(objects, too_deep), dtype=pl.String)
+    data = np.frombuffer(text, dtype=np.uint8)
+    ends = _object_ends(data)
+    if len(ends) != n:  # each dict closes once at depth 1, anything else never does
+        return None
+    starts = np.empty(n, dtype=np.int64)
+    starts[0] = 1
+    starts[1:] = ends[:-1] + 2  # skip "}" and ","
+    keep = np.ones(len(data), dtype=bool)
+    keep[[0, -1]] = False  # "[" and "]"
+    keep[ends[:-1] + 1] = False  # the commas between objects
+    body = data[keep]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(ends + 1 - starts, out=offsets[1:])
+    array = pa.LargeStringArray.from_buffers(
+        n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(body.tobytes())
+    )
+    return pl.Series("parameters", array, dtype=pl.String)
+
+
+def _one_by_one(objects: Sequence[Any], too_deep: dict[int, str]) -> list[str | None]:
+    texts: list[str | None] = []
+    for k, obj in enumerate(objects):
+        if type(obj) is not dict:
+            texts.append(None)
+            continue
+        try:
+            texts.append(dumps(obj))
+        except NotCanonical as exc:
+            too_deep[k] = f"`parameters` is {exc}"
+            texts.append("{}")
+    return texts
+
+
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+_OPEN = np.zeros(256, dtype=np.int8)
+_OPEN[[ord("{"), ord("[")]] = 1
+_OPEN[[ord("}"), ord("]")]] = -1
+
+
+def _object_ends(data: np.ndarray) -> np.ndarray:
+    """Positions of the ``}`` closing each element of a compact JSON array of objects."""
+    backslash = data == _BACKSLASH
+    escaped = np.zeros(len(data), dtype=bool)
+    if backslash.any():
+        # In a run of backslashes, the 1st, 3rd, ... escape the byte after them.
+        pos = np.flatnonzero(backslash)
+        run_start = np.r_[True, pos[1:] != pos[:-1] + 1]
+        first = np.maximum.accumulate(np.where(run_start, np.arange(len(pos)), 0))
+        escaping = pos[(np.arange(len(pos)) - first) % 2 == 0]
+        escaped[escaping + 1] = True
+    quote = (data == _QUOTE) & ~escaped
+    inside = (np.cumsum(quote) % 2).astype(bool) | quote  # within a string (or its quotes)
+    step = np.where(inside, 0, _OPEN[data]).astype(np.int32)
+    depth = np.cumsum(step)
+    return np.flatnonzero((data == ord("}")) & ~inside & (depth == 1))
 
 
 def _too_deep() -> NotCanonical:

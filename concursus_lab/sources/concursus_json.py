@@ -1,5 +1,5 @@
-"""Concursus JSON events to and from the canonical frame: Kafka records, Redis set members,
-RabbitMQ messages.
+"""Concursus JSON events into the canonical frame: Kafka records, Redis set members, RabbitMQ
+messages (:mod:`~concursus_lab.sources.concursus_json_write` writes them).
 
 Java Concursus writes one event, or a JSON array of them, per record value (or message, or
 set member), in one of two layouts (``eventTimestamp`` is epoch milliseconds, ``parameters``
@@ -14,8 +14,8 @@ holds real JSON values)::
      "parameters":{"name":"Arthur Putey"}}
 
 :func:`decode` turns a batch of such values into canonical rows and says, for every value
-it could not use, why; :func:`encode` writes a frame in either layout. Nothing here knows
-about Kafka itself, so JSON-lines files can be read with the same code.
+it could not use, why. Nothing here knows about Kafka itself, so JSON-lines files can be
+read with the same code.
 
 Decoding is columnar: each value is parsed once with orjson, then every field is taken out
 of all events at once, type-checked by the set of Python types seen, and handed to polars;
@@ -42,20 +42,16 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from itertools import repeat
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import orjson
 import polars as pl
-import pyarrow as pa
 
 from concursus_lab.common.gc import paused_gc
 from concursus_lab.frame import canonical_json
 from concursus_lab.frame.schema import INITIAL, NEITHER, SCHEMA, TERMINAL
 from concursus_lab.frame.timeuuid import processing_time
-
-Layout = Literal["flat", "nested"]
-LAYOUTS: tuple[str, ...] = ("flat", "nested")
 
 #: Wire field -> canonical column, in the order Concursus writes them.
 FIELDS: dict[str, str] = {
@@ -279,7 +275,7 @@ def _fast_fields(objects: list[dict]) -> dict[str, pl.Series] | None:
         except (TypeError, OverflowError, pl.exceptions.ComputeError):
             return None
     too_deep: dict[int, str] = {}
-    canonical = _canonical_objects(parameters, too_deep)
+    canonical = canonical_json.dumps_objects(parameters, too_deep)
     if canonical is None or too_deep:  # the careful lane names what is wrong
         return None
     columns["parameters"] = canonical
@@ -321,7 +317,7 @@ def _careful_fields(
             else:
                 later.setdefault(k, f"`parameters` is {_kind(value)}, not an object")
             parameters[k] = {}
-    canonical = _canonical_objects(parameters, later)
+    canonical = canonical_json.dumps_objects(parameters, later)
     assert canonical is not None, "every `parameters` is an object by now"
     columns["parameters"] = canonical
     return columns
@@ -375,78 +371,6 @@ def _finish(frame: pl.DataFrame, record_times: np.ndarray) -> pl.DataFrame:
     return out.cast(dict(SCHEMA))  # type: ignore[arg-type]
 
 
-def _canonical_objects(objects: Sequence[Any], too_deep: dict[int, str]) -> pl.Series | None:
-    """Each dict as compact JSON with sorted keys (as :func:`normalise_parameters` writes);
-    None when some element is not a dict. One nested too deeply to write back is written as
-    ``{}`` and named in ``too_deep`` (position -> reason).
-
-    One ``orjson.dumps`` of the whole list, then a NumPy scan for the ``}`` that close the
-    top-level objects (outside strings): one allocation instead of one per event.
-    """
-    n = len(objects)
-    if n == 0:
-        return pl.Series("parameters", [], dtype=pl.String)
-    try:
-        text = orjson.dumps(objects, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # something nests too deeply: find it, the others as usual
-        return pl.Series("parameters", _one_by_one(objects, too_deep), dtype=pl.String)
-    data = np.frombuffer(text, dtype=np.uint8)
-    ends = _object_ends(data)
-    if len(ends) != n:  # each dict closes once at depth 1, anything else never does
-        return None
-    starts = np.empty(n, dtype=np.int64)
-    starts[0] = 1
-    starts[1:] = ends[:-1] + 2  # skip "}" and ","
-    keep = np.ones(len(data), dtype=bool)
-    keep[[0, -1]] = False  # "[" and "]"
-    keep[ends[:-1] + 1] = False  # the commas between objects
-    body = data[keep]
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(ends + 1 - starts, out=offsets[1:])
-    array = pa.LargeStringArray.from_buffers(
-        n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(body.tobytes())
-    )
-    return pl.Series("parameters", array, dtype=pl.String)
-
-
-def _one_by_one(objects: Sequence[Any], too_deep: dict[int, str]) -> list[str | None]:
-    texts: list[str | None] = []
-    for k, obj in enumerate(objects):
-        if type(obj) is not dict:
-            texts.append(None)
-            continue
-        try:
-            texts.append(canonical_json.dumps(obj))
-        except canonical_json.NotCanonical as exc:
-            too_deep[k] = f"`parameters` is {exc}"
-            texts.append("{}")
-    return texts
-
-
-_QUOTE, _BACKSLASH = ord('"'), ord("\\")
-_OPEN = np.zeros(256, dtype=np.int8)
-_OPEN[[ord("{"), ord("[")]] = 1
-_OPEN[[ord("}"), ord("]")]] = -1
-
-
-def _object_ends(data: np.ndarray) -> np.ndarray:
-    """Positions of the ``}`` closing each element of a compact JSON array of objects."""
-    backslash = data == _BACKSLASH
-    escaped = np.zeros(len(data), dtype=bool)
-    if backslash.any():
-        # In a run of backslashes, the 1st, 3rd, ... escape the byte after them.
-        pos = np.flatnonzero(backslash)
-        run_start = np.r_[True, pos[1:] != pos[:-1] + 1]
-        first = np.maximum.accumulate(np.where(run_start, np.arange(len(pos)), 0))
-        escaping = pos[(np.arange(len(pos)) - first) % 2 == 0]
-        escaped[escaping + 1] = True
-    quote = (data == _QUOTE) & ~escaped
-    inside = (np.cumsum(quote) % 2).astype(bool) | quote  # within a string (or its quotes)
-    step = np.where(inside, 0, _OPEN[data]).astype(np.int32)
-    depth = np.cumsum(step)
-    return np.flatnonzero((data == ord("}")) & ~inside & (depth == 1))
-
-
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
@@ -459,45 +383,3 @@ def _kind(value: Any) -> str:
         float: "a number with a fraction",
     }
     return names.get(type(value), f"a {type(value).__name__}")
-
-
-# -- encoding ------------------------------------------------------------------------------
-
-
-def encode(frame: pl.DataFrame, layout: Layout = "flat") -> pl.Series:
-    """Each row of a canonical frame as one Concursus JSON event (a Binary series).
-
-    ``parameters`` must already be canonical JSON objects (:func:`normalise_parameters`);
-    they are written as JSON values, not as strings. A null ``processing_id`` is written as
-    ``""``, which Concursus reads as "not yet logged".
-
-    >>> import concursus_lab as cl
-    >>> row = cl.sample.parcels(1, seed=1).head(1)
-    >>> encode(row, "nested").cast(pl.String).item()[:60]
-    '{"metadata":{"aggregateType":"parcel","aggregateId":"parcel-'
-    """
-    if layout not in LAYOUTS:
-        raise ValueError(f"`layout` must be 'flat' or 'nested', got {layout!r}.")
-    meta = pl.struct(
-        pl.col("aggregate_type").alias("aggregateType"),
-        pl.col("aggregate_id").alias("aggregateId"),
-        pl.col("name"),
-        pl.col("version"),
-        pl.col("event_timestamp").dt.epoch("ms").alias("eventTimestamp"),
-        pl.col("stream_id").alias("streamId"),
-        pl.col("processing_id").fill_null("").alias("processingId"),
-        pl.col("characteristics"),
-    ).struct.json_encode()
-    if layout == "flat":
-        text = pl.concat_str(
-            meta.str.head(-1), pl.lit(',"parameters":'), pl.col("parameters"), pl.lit("}")
-        )
-    else:
-        text = pl.concat_str(
-            pl.lit('{"metadata":'),
-            meta,
-            pl.lit(',"parameters":'),
-            pl.col("parameters"),
-            pl.lit("}"),
-        )
-    return frame.select(text.cast(pl.Binary).alias("value")).to_series()

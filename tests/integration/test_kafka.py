@@ -303,7 +303,7 @@ def test_since_returns_exactly_the_events_processed_at_or_after_it(store, produc
 
 
 def _encoded(frame: pl.DataFrame) -> list[bytes]:
-    from concursus_lab.sources.concursus_json import encode
+    from concursus_lab.sources.concursus_json_write import encode
 
     return encode(frame, "flat").to_list()
 

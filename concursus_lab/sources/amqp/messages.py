@@ -29,7 +29,7 @@ import polars as pl
 from concursus_lab.common.progress import bar as progress_bar
 from concursus_lab.exceptions import IncompleteWrite, SourceUnavailable
 from concursus_lab.frame.schema import SCHEMA, for_writing
-from concursus_lab.sources import concursus_json
+from concursus_lab.sources import concursus_json, concursus_json_write
 from concursus_lab.sources.stamping import NO_TIME, stamped, untimed
 
 CANONICAL = list(SCHEMA.names())
@@ -185,7 +185,7 @@ def publish(
     frame = stamped(for_writing(frame, milliseconds="Concursus JSON"), "RabbitMQ")
     if frame.height == 0:
         return 0
-    bodies = concursus_json.encode(frame, "flat").to_list()
+    bodies = concursus_json_write.encode(frame, "flat").to_list()
     pairs = zip(frame["aggregate_type"], frame["name"], strict=True)
     keys = [f"{word(kind)}.{word(name)}" for kind, name in pairs]
     ids = frame["processing_id"].to_list()

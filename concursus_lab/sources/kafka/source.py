@@ -44,7 +44,7 @@ import polars as pl
 from concursus_lab.common.time import TimeLike, optional_utc
 from concursus_lab.exceptions import IncompleteRead, SourceError, SourceUnavailable
 from concursus_lab.frame.identity import Duplicates
-from concursus_lab.sources import concursus_json
+from concursus_lab.sources import concursus_json_write
 from concursus_lab.sources.base import Source
 from concursus_lab.sources.kafka import private, writing
 from concursus_lab.sources.kafka.connection import ENV_PREFIX, Cluster, env_settings, kafka_python
@@ -297,7 +297,7 @@ class KafkaSource(Source):
         self,
         frame: pl.DataFrame,
         *,
-        layout: concursus_json.Layout = "flat",
+        layout: concursus_json_write.Layout = "flat",
         progress: bool | None = None,
     ) -> int:
         """Validate ``frame`` and write one record per event; returns how many were written.

@@ -20,7 +20,7 @@ from concursus_lab.common.text import plural
 from concursus_lab.exceptions import IncompleteWrite, SchemaError, SourceError
 from concursus_lab.frame.schema import for_writing
 from concursus_lab.frame.timeuuid import processing_time, time_uuids
-from concursus_lab.sources import concursus_json
+from concursus_lab.sources import concursus_json_write
 from concursus_lab.sources.kafka.connection import _BATCH_BYTES, Cluster, kafka_python
 
 #: The most bytes a one-record batch adds to its key and value: Kafka's batch header (61),
@@ -33,12 +33,12 @@ def append(
     topic: str,
     frame: pl.DataFrame,
     *,
-    layout: concursus_json.Layout,
+    layout: concursus_json_write.Layout,
     progress: bool | None,
     timeout: float,
 ) -> int:
     """Validate ``frame`` and write one record per event; returns how many were written."""
-    if layout not in concursus_json.LAYOUTS:
+    if layout not in concursus_json_write.LAYOUTS:
         raise SourceError(f"`layout` must be 'flat' or 'nested', got {layout!r}.")
     frame = for_writing(frame, milliseconds="Concursus JSON")
     if frame.height == 0:
@@ -54,7 +54,7 @@ def append(
         pl.when(by_id).then(None).otherwise(pl.col("processing_timestamp").dt.epoch("ms"))
     )
     times = frame.select(record_times).to_series().to_list()
-    values = concursus_json.encode(frame, layout)
+    values = concursus_json_write.encode(frame, layout)
     keys = frame["aggregate_id"].cast(pl.Binary)
     limit = cluster.record_limit(topic)
     _check_sizes(frame, keys, values, limit, topic)

@@ -17,7 +17,7 @@ import polars as pl
 from concursus_lab.common.progress import bar as progress_bar
 from concursus_lab.exceptions import IncompleteWrite
 from concursus_lab.frame.schema import INITIAL, for_writing
-from concursus_lab.sources import concursus_json
+from concursus_lab.sources import concursus_json_write
 from concursus_lab.sources.catalogue import catalogue_changes
 from concursus_lab.sources.stamping import stamped
 
@@ -31,7 +31,7 @@ def append(client: Any, url: str, frame: pl.DataFrame, *, progress: bool | None)
     frame = stamped(for_writing(frame, milliseconds="Concursus JSON"), "Redis")
     if frame.height == 0:
         return 0
-    members = concursus_json.encode(frame, "flat").to_list()
+    members = concursus_json_write.encode(frame, "flat").to_list()
     keys = (frame["aggregate_type"] + ":" + frame["aggregate_id"]).to_list()
     changes = catalogue_changes(frame)
     written = 0
