@@ -25,10 +25,10 @@ from concursus_lab.projections.diff_inputs import pair_names
 from concursus_lab.projections.projection import (
     AnyProjection,
     as_projection,
-    key_columns,
     project,
     view_key,
 )
+from concursus_lab.projections.views import key_columns
 
 #: Above this many prefixes to check one by one, bisect shows a progress bar.
 _PROGRESS_FROM = 1_000

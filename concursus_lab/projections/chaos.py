@@ -38,11 +38,11 @@ from concursus_lab.projections.diff import Diff, diff, same_view
 from concursus_lab.projections.projection import (
     AnyProjection,
     as_projection,
-    key_columns,
     project,
     view_key,
 )
 from concursus_lab.projections.shrink import shrunk
+from concursus_lab.projections.views import key_columns
 
 SHUFFLES = ("within-lateness", "any")
 

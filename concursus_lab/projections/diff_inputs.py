@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.projections.views import key_columns
 
 
 def sorted_rows(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
@@ -49,11 +50,7 @@ def shared_keys(
     key: str | Sequence[str], left: pl.DataFrame, right: pl.DataFrame
 ) -> tuple[str, ...]:
     """The `key` columns, checked to be names both views have."""
-    keys = (key,) if isinstance(key, str) else tuple(key)
-    if not keys or not all(isinstance(k, str) for k in keys):
-        raise SchemaError(
-            f"`key` must be a column name or a list of them, such as ['depot', 'day']; got {key!r}."
-        )
+    keys = key_columns(key) or ()  # never None here: a diff without a key compares rows
     for frame, which in ((left, "view_a"), (right, "view_b")):
         missing = [k for k in keys if k not in frame.columns]
         if missing:

@@ -38,7 +38,6 @@ with their count and reasons (``Fold.undecodable(events)`` lists them), or raise
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -51,12 +50,10 @@ from concursus_lab.frame.cut import cut
 from concursus_lab.frame.identity import by_delivery, check_duplicates, resolve
 from concursus_lab.frame.schema import validate
 from concursus_lab.projections.keyed import fold_view
+from concursus_lab.projections.views import as_view, check_fold_key, key_columns
 from concursus_lab.timetravel.reducer import Reducer, check_reducer
 
 ViewFunction = Callable[[pl.DataFrame], pl.DataFrame]
-
-#: Parameter kinds that can key a fold (hashable, orderable values).
-_KEY_KINDS = frozenset({"str", "int", "float", "bool", "date", "datetime"})
 
 
 # ------------------------------------------------------------------------ the two kinds
@@ -108,7 +105,7 @@ class Projection:
                 f"projection {self.name!r} raised {type(exc).__name__}: {exc} (given "
                 f"{frame.height:,} events; a view must also handle an empty history)"
             ) from exc
-        return _as_view(out, self.name, self.key)
+        return as_view(out, self.name, self.key)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -301,7 +298,7 @@ def fold(
     check_reducer(reducer)
     if isinstance(reducer, (Projection, Fold)):
         raise SchemaError("`reducer` is already a projection; pass its reducer function.")
-    _check_key(types, key)
+    check_fold_key(types, key)
     if not isinstance(strict, bool):
         raise SchemaError(f"`strict` must be True or False, got {strict!r}.")
     return Fold(
@@ -397,60 +394,6 @@ def bounded(
     """Deliveries that happened before ``at`` and were known at ``known_at``, duplicates
     resolved as asked, in arrival order (processing time, then row order)."""
     return resolve(by_delivery(cut(frame, at=at, known_at=known_at)), duplicates)
-
-
-# ------------------------------------------------------------------------------ checks
-
-
-def _as_view(out: Any, name: str, key: tuple[str, ...] | None) -> pl.DataFrame:
-    if isinstance(out, pl.LazyFrame):
-        out = out.collect()
-    elif type(out).__module__.startswith("pandas") and hasattr(out, "columns"):
-        out = pl.from_pandas(out)
-    if not isinstance(out, pl.DataFrame):
-        raise ProjectionError(
-            f"projection {name!r} returned {type(out).__name__}, not a view frame; return a "
-            "polars DataFrame (a LazyFrame or a pandas DataFrame is converted)."
-        )
-    if key:
-        missing = [c for c in key if c not in out.columns]
-        if missing:
-            raise ProjectionError(
-                f"projection {name!r} declares key={list(key)!r} but its view has no column "
-                f"{', '.join(map(repr, missing))}; it has {out.columns!r}."
-            )
-    return out
-
-
-def _check_key(types: EventTypes, key: Any) -> None:
-    if key == "aggregate_id":
-        return
-    declared = {p.name: p for t in types for p in t.parameters}
-    if not isinstance(key, str) or key not in declared:
-        near = difflib.get_close_matches(str(key), [*declared, "aggregate_id"], 1)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
-        raise SchemaError(
-            f"`key` must be 'aggregate_id' or a parameter declared by an event type of "
-            f"{types.aggregate_type!r} ({', '.join(sorted(declared)) or 'none declared'}); "
-            f"got {key!r}{hint}"
-        )
-    parameter = declared[key]
-    if parameter.kind not in _KEY_KINDS or parameter.item is not None:
-        raise SchemaError(
-            f"`key` {key!r} is declared {parameter.describe()}; a key must be a str, int, "
-            "float, bool, date or datetime parameter."
-        )
-
-
-def key_columns(key: Any) -> tuple[str, ...] | None:
-    if key is None:
-        return None
-    columns = (key,) if isinstance(key, str) else tuple(key)
-    if not columns or not all(isinstance(c, str) and c for c in columns):
-        raise SchemaError(
-            f"`key` must be a column name or a list of them, such as ['depot', 'day']; got {key!r}."
-        )
-    return columns
 
 
 def _name_of(function: Any) -> str:
