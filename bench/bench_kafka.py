@@ -118,7 +118,7 @@ def _interleaved(ours: Any, theirs: Any, repeat: int) -> tuple[Measurement, Meas
 
 
 def _encoded(frame: Any) -> list[bytes]:
-    from concursus_lab.sources.concursus_json import encode
+    from concursus_lab.sources.concursus_json_write import encode
 
     return encode(frame, "flat").to_list()
 
