@@ -21,6 +21,7 @@ from concursus_lab.frame.cut import bounds, happened_before, known_by
 from concursus_lab.frame.identity import check_duplicates, winners
 from concursus_lab.frame.order import causal_order
 from concursus_lab.frame.schema import COLUMNS, INITIAL, validate
+from concursus_lab.timetravel.aggregate_ids import deliveries_of
 
 #: The ``status`` labels of :func:`history`, in the order a row is tested for them.
 STATUSES = ("not_known_yet", "after_at", "duplicate", "undecodable", "skipped", "applied")
@@ -67,14 +68,12 @@ def history(
     >>> cl.history(events, "p1", at="2026-03-02 10:00").select("name", "status").rows()
     [('loadedOntoTruck', 'duplicate'), ('loadedOntoTruck', 'applied'), ('delivered', 'after_at')]
     """
-    if not isinstance(aggregate_id, str):
-        raise SchemaError(f"`aggregate_id` must be a string, got {aggregate_id!r}.")
     if types is not None:
         types = sequence_of_types(types)
     check_duplicates(duplicates)
     frame = validate(events, check_parameters=False)
     at, known_at = bounds(at, known_at)
-    mine = frame.filter(pl.col("aggregate_id") == aggregate_id)
+    mine = deliveries_of(frame, aggregate_id, types.aggregate_type if types else None)
     if types is not None:
         aggregate_type = types.aggregate_type
         mine = mine.filter(pl.col("aggregate_type") == aggregate_type)
@@ -87,8 +86,6 @@ def history(
             )
         aggregate_type = kinds_of_type[0] if kinds_of_type else None
     mine = mine.select(COLUMNS).with_row_index("__row")
-    if mine.height == 0:
-        return mine.drop("__row").with_columns(pl.lit(None, pl.String).alias("status"))
     n = mine.height
     status = np.full(n, "", dtype=object)
     flags = mine.with_columns(

@@ -53,11 +53,11 @@ from concursus_lab.common.gc import paused_gc
 from concursus_lab.common.time import TimeLike, when
 from concursus_lab.events.decoded import reason_counts
 from concursus_lab.events.types import EventTypes, sequence_of_types
-from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.cut import bounds
 from concursus_lab.frame.identity import check_duplicates
 from concursus_lab.frame.keys import string_order
 from concursus_lab.frame.schema import validate
+from concursus_lab.timetravel.aggregate_ids import deliveries_of
 from concursus_lab.timetravel.reducer import Reducer, check_reducer
 from concursus_lab.timetravel.reducing import Folded, check_workers, reduce_aggregates
 from concursus_lab.timetravel.replay import prepare
@@ -271,7 +271,10 @@ def state_of(
     duplicates: str = "last",
     strict: bool = False,
 ) -> Any:
-    """The state of one aggregate (or None if it has none), as :func:`state_at` defines it.
+    """The state of one aggregate (or None if it has none yet), as :func:`state_at` defines it.
+
+    An ``aggregate_id`` with no deliveries of ``types``' aggregate type in ``events`` is a
+    :class:`~concursus_lab.SchemaError` naming near ids, not None.
 
     >>> import concursus_lab as cl
     >>> from concursus_lab.sample import LoadedOntoTruck, ReceivedAtDepot
@@ -289,11 +292,9 @@ def state_of(
     ...             at="2026-03-02 08:00") is None
     True
     """
-    if not isinstance(aggregate_id, str):
-        raise SchemaError(f"`aggregate_id` must be a string, got {aggregate_id!r}.")
     types, frame, at, known_at = arguments(events, types, at, known_at, duplicates)
     check_reducer(reducer)
-    frame = frame.filter(pl.col("aggregate_id") == aggregate_id)
+    frame = deliveries_of(frame, aggregate_id, types.aggregate_type)
     replay = prepare(frame, types, at, known_at, duplicates, strict=strict)
     folded = reduce_aggregates(replay, reducer, types)
     return folded.states[0] if folded.ids else None

@@ -32,6 +32,7 @@ from concursus_lab.common.time import TimeLike, when
 from concursus_lab.events.decode import classify
 from concursus_lab.events.types import EventTypes
 from concursus_lab.exceptions import ReducerError, SchemaError
+from concursus_lab.timetravel.aggregate_ids import deliveries_of
 from concursus_lab.timetravel.changes import changes, fields
 from concursus_lab.timetravel.history import history
 from concursus_lab.timetravel.reducer import (
@@ -251,8 +252,6 @@ def trace(
     >>> failed.stopped_at.name, failed.state.status
     ('deliveryFailed', 'failed')
     """
-    if not isinstance(aggregate_id, str):
-        raise SchemaError(f"`aggregate_id` must be a string, got {aggregate_id!r}.")
     if stop_when is not None and not callable(stop_when):
         raise SchemaError(
             f"`stop_when` must be a function (state, event) -> bool, got {stop_when!r}; "
@@ -260,14 +259,12 @@ def trace(
         )
     types, frame, at, known_at = arguments(events, types, at, known_at, duplicates)
     check_reducer(reducer)
-    mine = frame.filter(pl.col("aggregate_id") == aggregate_id)  # as state_of does
+    mine = deliveries_of(frame, aggregate_id, types.aggregate_type)  # as state_of does
     replay = prepare(mine, types, at, known_at, duplicates, strict=False)
     seen = replay.classified.build(replay.rows, replay.meta)  # what state_of's fold sees
     marked = history(
         mine, aggregate_id, types=types, at=at, known_at=known_at, duplicates=duplicates
     )
-    if marked.height == 0:
-        _no_such_aggregate(frame, types, aggregate_id)
     _check_aligned(marked, replay)
     reasons = _reasons(types, marked)
     fold = _Fold(reducer, types, aggregate_id, seen, stop_when)
@@ -341,26 +338,6 @@ class _Fold:
         if after is None and self.types.declares_initial:
             return state, returned_none(self.aggregate_id, event)
         return after, None
-
-
-def _no_such_aggregate(frame: pl.DataFrame, types: EventTypes, aggregate_id: str) -> None:
-    """A :class:`SchemaError` for an aggregate with no deliveries, naming the nearest ids."""
-    ids = (
-        frame.filter(pl.col("aggregate_type") == types.aggregate_type)["aggregate_id"]
-        .unique()
-        .sort()
-    )
-    near = difflib.get_close_matches(aggregate_id, ids.head(100_000).to_list(), 3, 0.5)
-    if near:
-        hint = f"; did you mean {', '.join(map(repr, near))}?"
-    else:
-        hint = (
-            f"; some that have: {', '.join(map(repr, ids.head(3).to_list()))}." if len(ids) else "."
-        )
-    raise SchemaError(
-        f"`aggregate_id` {aggregate_id!r} has no {types.aggregate_type} deliveries in "
-        f"`events` ({ids.len():,} {types.aggregate_type} aggregates){hint}"
-    )
 
 
 def _check_aligned(marked: pl.DataFrame, replay: Any) -> None:

@@ -420,7 +420,27 @@ def test_state_of_one_aggregate():
         "SwitchedOn",
     )
     assert cl.state_of(events, trace, types=bulbs, aggregate_id="b1", at=minutes(0)) is None
-    assert cl.state_of(events, trace, types=bulbs, aggregate_id="nope") is None
+
+
+def test_an_unknown_id_is_an_error_not_no_state_yet():
+    """A typo must not read as "no state yet": state_of, history and trace share one rule."""
+    events = bulbs.encode([ev(Created, 0, 60), ev(SwitchedOn, 10), ev(Created, 0, 40, bulb="b0")])
+    near = r"'bl' has no lightbulb deliveries in `events` \(2 lightbulb aggregates\); did you mean"
+    with pytest.raises(SchemaError, match=near):
+        cl.state_of(events, trace, types=bulbs, aggregate_id="bl")
+    with pytest.raises(SchemaError, match=near):
+        cl.history(events, "bl", types=bulbs)
+    with pytest.raises(SchemaError, match=near):
+        cl.trace(events, trace, types=bulbs, aggregate_id="bl")
+    with pytest.raises(SchemaError, match=r"'nope' has no deliveries .*some that have: 'b0', 'b1'"):
+        cl.history(events, "nope")
+    with pytest.raises(SchemaError, match=r"'b1' has no parcel deliveries .*\(0 parcel aggr"):
+        cl.history(events, "b1", types=parcel_types)  # b1 is a lightbulb
+    with pytest.raises(SchemaError, match="`aggregate_id` must be a string, got 1"):
+        cl.history(events, 1)
+    # known, but nothing before `at` or known by `known_at`: no state yet, not an error
+    assert cl.state_of(events, trace, types=bulbs, aggregate_id="b1", known_at=T0 - US) is None
+    assert cl.history(events, "b1", at=T0)["status"].to_list() == ["after_at"] * 2
 
 
 def test_history_tells_what_replay_did_with_each_delivery():
@@ -676,7 +696,7 @@ def test_repeating_deliveries_changes_nothing(frame, at, known_at, duplicates, d
 @given(frame=histories(), at=TIMES, known_at=TIMES)
 def test_history_statuses_agree_with_state_at(frame, at, known_at):
     result = cl.state_at(frame, trace, types=bulbs, at=at, known_at=known_at)
-    for aggregate in ("b1", "b2", "b3"):
+    for aggregate in frame["aggregate_id"].unique():
         replay = cl.history(frame, aggregate, at=at, known_at=known_at, types=bulbs)
         applied = replay.filter(pl.col("status") == "applied")
         state = result.states.get(aggregate)
