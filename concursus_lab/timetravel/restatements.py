@@ -18,7 +18,7 @@ from concursus_lab.timetravel.reducer import Reducer, check_reducer
 from concursus_lab.timetravel.reducing import reduce_aggregates
 from concursus_lab.timetravel.replay import prepare
 from concursus_lab.timetravel.state_at import arguments
-from concursus_lab.timetravel.state_columns import state_columns
+from concursus_lab.timetravel.state_columns import state_class, state_columns
 
 
 def restatements(
@@ -38,7 +38,9 @@ def restatements(
     with ``==``. The result has ``aggregate_id``, each state field as ``<field>_before`` and
     ``<field>_after`` side by side (or ``state_before`` / ``state_after``; null where there
     was no state), and ``late_events``: the deliveries responsible, as a list of
-    ``{name, event_timestamp, processing_timestamp, stream_id}`` in processing order.
+    ``{name, event_timestamp, processing_timestamp, stream_id}`` in processing order. The
+    fields are the state class's, the one the reducer's return annotation names, also when
+    nothing was restated (see ``state_columns.py``).
 
     >>> import concursus_lab as cl
     >>> from concursus_lab.sample import LoadedOntoTruck, ReceivedAtDepot
@@ -79,8 +81,9 @@ def restatements(
     before, after = results
     changed = sorted(i for i in candidates.to_list() if before.get(i) != after.get(i))
     columns: dict[str, pl.Series] = {"aggregate_id": pl.Series(changed, dtype=pl.String)}
-    old = state_columns([before.get(i) for i in changed])
-    new = state_columns([after.get(i) for i in changed])
+    kind = state_class(reducer)  # the columns, where no state shows them
+    old = state_columns([before.get(i) for i in changed], kind)
+    new = state_columns([after.get(i) for i in changed], kind)
     for name in dict.fromkeys([*old, *new]):
         for suffix, side in (("_before", old), ("_after", new)):
             column = side.get(name)

@@ -61,11 +61,7 @@ from concursus_lab.timetravel.aggregate_ids import deliveries_of
 from concursus_lab.timetravel.reducer import Reducer, check_reducer
 from concursus_lab.timetravel.reducing import Folded, check_workers, reduce_aggregates
 from concursus_lab.timetravel.replay import prepare
-from concursus_lab.timetravel.state_columns import (
-    extract,
-    has_none,
-    to_columns,
-)
+from concursus_lab.timetravel.state_columns import extract, has_none, state_class, to_columns
 
 _TIME = pl.Datetime("us", "UTC")
 
@@ -82,7 +78,8 @@ class StateAt:
     frame
         One row per aggregate that has a state, sorted by ``aggregate_id``: the state's
         fields as columns (or one ``state`` column), ``events_applied`` and
-        ``last_event_timestamp`` (the latest event time among the events applied).
+        ``last_event_timestamp`` (the latest event time among the events applied). With
+        no states, the fields of the class the reducer's return annotation names.
     states
         ``aggregate_id -> state object``, the reducer's own values (made on first use).
     aggregate_type, at, known_at
@@ -257,7 +254,7 @@ def state_at(
             by_id = pool.submit(string_order, ids)
             folded = reduce_aggregates(replay, reducer, types)
             order = by_id.result()
-    return _result(types, at, known_at, replay, folded, order)
+    return _result(types, at, known_at, replay, folded, order, state_class(reducer))
 
 
 def state_of(
@@ -311,8 +308,9 @@ def arguments(events, types, at, known_at, duplicates):
     return types, frame, *bounds(at, known_at)
 
 
-def _result(types, at, known_at, replay, folded: Folded, order=None) -> StateAt:
-    """The StateAt of the folded states, rows sorted by id (``order``, if already known).
+def _result(types, at, known_at, replay, folded: Folded, order=None, kind=None) -> StateAt:
+    """The StateAt of the folded states, rows sorted by id (``order``, if already known);
+    ``kind``, the reducer's state class, gives the columns where no state shows them.
 
     The columns are built in replay order and then sorted by polars; the dict of states
     waits until it is asked for.
@@ -324,7 +322,10 @@ def _result(types, at, known_at, replay, folded: Folded, order=None) -> StateAt:
         present = np.fromiter(map(is_not, states, repeat(None)), dtype=bool, count=len(states))
         order = order[present[order]]
     columns = {"aggregate_id": pl.Series("aggregate_id", ids, dtype=pl.String)}
-    columns.update(to_columns(folded.extracted or extract(states)))
+    extracted = folded.extracted
+    if extracted is None or extracted.shape == ("objects",):
+        extracted = extract(states, kind)
+    columns.update(to_columns(extracted))
     columns["events_applied"] = pl.Series("events_applied", folded.sizes, dtype=pl.Int64)
     columns["last_event_timestamp"] = pl.Series(
         "last_event_timestamp", folded.last, dtype=pl.Int64

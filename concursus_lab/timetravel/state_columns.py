@@ -5,6 +5,13 @@ length and one element type become one List column ``state``; anything else sits
 ``state`` column (an Object column where polars has no type for it). A None state is a
 null in every column.
 
+A result's shape never depends on whether it is empty: where no state is there to show its
+fields (no states at all, or only None), the columns come from the reducer's state class, the
+dataclass or named tuple its return annotation names (:func:`state_class`); a column whose
+values are all None takes its field's annotated type. Annotate the reducer
+(``def parcel_state(state, event) -> ParcelState``) and a quiet day has a busy day's columns;
+without one, such a result has one ``state`` column.
+
 The work is split in two so that it can run where the states are: :func:`extract` pulls
 the values out of the objects (in the process that folded them, as plain lists that pickle
 compactly), :func:`merge` joins two extractions of consecutive parts when they have the
@@ -23,11 +30,16 @@ thousands of states, and a Python loop over them costs as much as the rest of a 
 [['on', '3'], ['off', '4']]
 >>> state_columns([("on", "LEW-2"), ("off", None)])["state"].to_list()
 [['on', 'LEW-2'], ['off', None]]
+>>> def switch(state, event) -> Bulb: ...
+>>> {name: c.dtype for name, c in state_columns([], state_class(switch)).items()}
+{'wattage': Int64, 'on': Boolean}
 """
 
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from itertools import repeat
 from operator import attrgetter, is_, itemgetter
 from typing import Any
@@ -55,11 +67,30 @@ def has_none(values: list[Any]) -> bool:
     return any(map(is_, values, repeat(None)))
 
 
-def extract(states: list[Any]) -> Extracted:
-    """The values of ``states`` per column (see the module docstring)."""
+def state_class(reducer: Any) -> type | None:
+    """The dataclass or named tuple ``reducer``'s return annotation names (``-> Parcel`` or
+    ``-> Parcel | None``), else None: the state class a result's columns come from where
+    no state shows them."""
+    try:
+        hint = typing.get_type_hints(reducer).get("return")
+    except Exception:  # no annotations, or ones that do not resolve here
+        return None
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = members[0] if len(members) == 1 else None
+    if isinstance(hint, type) and field_names(hint) is not None:
+        return hint
+    return None
+
+
+def extract(states: list[Any], kind: type | None = None) -> Extracted:
+    """The values of ``states`` per column (see the module docstring); ``kind``, the state
+    class (:func:`state_class`), gives the columns when no state is there to."""
     nones = has_none(states)
     present = [s for s in states if s is not None] if nones else states
     kinds = set(map(type, present))
+    if not kinds and kind is not None:
+        kinds = {kind}
     if len(kinds) == 1:
         kind = next(iter(kinds))
         names = field_names(kind)
@@ -91,7 +122,8 @@ def merge(first: Extracted, second: Extracted) -> Extracted | None:
 
 
 def to_columns(extracted: Extracted) -> dict[str, pl.Series]:
-    """The polars columns of an extraction."""
+    """The polars columns of an extraction (a field's column whose values are all None
+    has the field's annotated type)."""
     if extracted.shape[0] == "items":
         column = _one_list_column(list(extracted.values.values()))
         if column is not None:
@@ -100,13 +132,18 @@ def to_columns(extracted: Extracted) -> dict[str, pl.Series]:
         if extracted.shape[1] is list:
             states = list(map(list, states))
         return {"state": _series("state", states)}
-    return {name: _series(name, values) for name, values in extracted.values.items()}
+    columns = {name: _series(name, values) for name, values in extracted.values.items()}
+    if extracted.shape[0] == "fields" and any(c.dtype == pl.Null for c in columns.values()):
+        for column, dtype in zip(columns, _field_dtypes(extracted.shape[1]), strict=True):
+            if columns[column].dtype == pl.Null and dtype is not None:
+                columns[column] = columns[column].cast(dtype)
+    return columns
 
 
-def state_columns(states: list[Any]) -> dict[str, pl.Series]:
+def state_columns(states: list[Any], kind: type | None = None) -> dict[str, pl.Series]:
     """The state objects as columns: the fields of a dataclass (or named tuple), else one
-    ``state`` column (null where a state is None)."""
-    return to_columns(extract(states))
+    ``state`` column (null where a state is None); ``kind`` as for :func:`extract`."""
+    return to_columns(extract(states, kind))
 
 
 def field_names(kind: type) -> list[str] | None:
@@ -116,6 +153,25 @@ def field_names(kind: type) -> list[str] | None:
     if issubclass(kind, tuple) and hasattr(kind, "_fields"):
         return list(kind._fields)
     return None
+
+
+def _field_dtypes(kind: type) -> list[pl.DataType | None]:
+    """The polars type of each field's annotation (None where polars has none for it);
+    times are UTC, as every time in a result is."""
+    try:
+        hints = typing.get_type_hints(kind)
+    except Exception:
+        hints = {}
+    dtypes: list[pl.DataType | None] = []
+    for name in field_names(kind) or []:
+        try:
+            dtype = pl.DataType.from_python(hints[name])
+        except Exception:
+            dtype = None
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
+            dtype = pl.Datetime("us", "UTC")
+        dtypes.append(dtype)
+    return dtypes
 
 
 def _one_list_column(parts: list[list[Any]]) -> pl.Series | None:

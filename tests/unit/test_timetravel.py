@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 
 import concursus_lab as cl
 from concursus_lab.exceptions import DecodeError, ReducerError, SchemaError
-from concursus_lab.sample.parcels import LoadedOntoTruck, ReceivedAtDepot, parcel_types
+from concursus_lab.sample.parcels import (
+    LoadedOntoTruck,
+    ReceivedAtDepot,
+    parcel_state,
+    parcel_types,
+)
 from concursus_lab.timetravel.history import STATUSES
 
 UTC = dt.UTC
@@ -533,6 +538,32 @@ def test_restatements_of_dataclass_states_sit_side_by_side():
         cl.restatements(events, bulb, types=bulbs, at=None, known_at=(minutes(9), minutes(1)))
     with pytest.raises(SchemaError, match="pair"):
         cl.restatements(events, bulb, types=bulbs, at=None, known_at=minutes(9))
+
+
+def test_a_quiet_day_has_the_columns_of_a_busy_one():
+    """A result's shape never depends on whether it is empty: where no state shows its
+    fields, the reducer's state class (its return annotation) does."""
+    events = bulbs.encode(
+        [ev(Created, 0, 60), ev(SwitchedOn, 10, known=100), ev(Created, 5, 40, bulb="b2", known=99)]
+    )
+    busy = cl.state_at(events, bulb, types=bulbs)
+    quiet = cl.state_at(events, bulb, types=bulbs, at=minutes(0))
+    assert quiet.frame.height == 0 and quiet.frame.schema == busy.frame.schema
+    assert busy.frame.columns[:4] == ["aggregate_id", "wattage", "on", "state_aggregate_id"]
+    late = (minutes(30), minutes(120))
+    changed = cl.restatements(events, bulb, types=bulbs, at=None, known_at=late)
+    assert changed["aggregate_id"].to_list() == ["b1", "b2"]
+    none = cl.restatements(events, bulb, types=bulbs, at=None, known_at=(minutes(0), minutes(1)))
+    assert none.height == 0 and none.schema == changed.schema
+    new_only = cl.restatements(
+        events.filter(pl.col("aggregate_id") == "b2"), bulb, types=bulbs, at=None, known_at=late
+    )  # no state before the late delivery: every *_before is null, and typed
+    assert new_only.schema == changed.schema
+    assert new_only.row(0)[:3] == ("b2", None, 40)
+    parcels = cl.sample.parcels(200, seed=7)
+    full = cl.state_at(parcels, parcel_state, types=parcel_types)
+    before_any = cl.state_at(parcels, parcel_state, types=parcel_types, at="2000-01-01")
+    assert before_any.frame.height == 0 and before_any.frame.schema == full.frame.schema
 
 
 # --------------------------------------------------------------- properties: messy histories
