@@ -28,6 +28,14 @@ class StoreDamaged(SourceError):
     """A local store's manifest or a data file is not what was written; the message names it."""
 
 
+class StoreUnwritable(ConcursusLabError, OSError):
+    """A local store could not be written (a full disk, a read-only folder); nothing was added.
+
+    The message names the store and the cause, says that the store is unchanged (and how
+    that was checked), and what to do; ``__cause__`` is the operating system's error.
+    """
+
+
 class SourceUnavailable(ConcursusLabError, ConnectionError):
     """A server (Cassandra, Kafka) cannot be reached, or a keyspace/topic is missing."""
 

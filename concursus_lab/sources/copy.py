@@ -25,7 +25,7 @@ import polars as pl
 
 from concursus_lab.common.progress import bar
 from concursus_lab.common.time import TimeLike
-from concursus_lab.exceptions import SourceError
+from concursus_lab.exceptions import ConcursusLabError, IncompleteWrite, SourceError
 from concursus_lab.sources import Source
 from concursus_lab.sources import open_history as open_source
 
@@ -65,6 +65,9 @@ def copy(
     ------
     IncompleteRead
         The source could not be read in full; nothing was written.
+    IncompleteWrite
+        Some chunks were appended, then one failed (a full disk, say): ``.written`` counts
+        the events copied, ``.unwritten`` holds the others; the message gives the cause.
     """
     if not isinstance(chunk_events, int) or chunk_events < 1:
         raise SourceError(f"`chunk_events` must be a positive int, got {chunk_events!r}.")
@@ -101,10 +104,29 @@ def _append_in_chunks(dst: Source, events: pl.DataFrame, size: int, progress: bo
                 cut = aggregate[end - 1]
                 while end < events.height and aggregate[end] == cut:
                     end += 1
-            written += dst.append(events.slice(start, end - start), progress=False)
+            try:
+                written += dst.append(events.slice(start, end - start), progress=False)
+            except ConcursusLabError as exc:
+                if written == 0:
+                    raise
+                raise _stopped(dst, written, events.slice(start), exc) from exc
             shown.update(end - start)
             start = end
     return written
+
+
+def _stopped(dst: Source, written: int, rest: pl.DataFrame, exc: Exception) -> IncompleteWrite:
+    """The error for a copy that stored some chunks and then failed."""
+    total = written + rest.height
+    return IncompleteWrite(
+        f"copied {written:,} of {total:,} events to {dst.url}, then an append failed: {exc} "
+        f"The {written:,} copied are whole aggregates and stay in {dst.url}. To copy the "
+        f"rest, fix that and copy again into a new destination (copying again into "
+        f"{dst.url} would add the first {written:,} deliveries a second time); from Python, "
+        "`error.unwritten` holds the events not copied, to append yourself.",
+        written=written,
+        unwritten=rest,
+    )
 
 
 def register(subparsers: Any) -> None:

@@ -16,6 +16,7 @@ way, so after a crash the manifest never names a file the disk does not hold.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -105,11 +106,16 @@ class Manifest:
             "files": [f.to_json() for f in self.files],
         }
         tmp = root / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
-        with open(tmp, "w") as out:
-            json.dump(body, out, indent=1)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, root / MANIFEST)
+        try:
+            with open(tmp, "w") as out:
+                json.dump(body, out, indent=1)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, root / MANIFEST)
+        except BaseException:  # a full disk, say: the old manifest stands, and no draft is left
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
         fsync_folder(root)
 
 

@@ -14,19 +14,18 @@ read for a few aggregates opens only their buckets' files, and an append that re
 known identities rewrites only the buckets it touches.
 
 An append writes new files, then replaces ``store.json`` atomically, so a reader sees the
-store before or after the append, never half of it. Appends are serialised by a lock file.
-What the manifest may say, how each file is verified before it is read and how both reach the
-disk is the business of :mod:`~concursus_lab.sources.local.manifest`.
+store before or after the append, never half of it. Appends are serialised by a lock file,
+and one that fails (a full disk, a read-only folder) removes what it wrote and says so
+(:mod:`~concursus_lab.sources.local.appending`). What the manifest may say, how each file is
+verified before it is read and how both reach the disk is the business of
+:mod:`~concursus_lab.sources.local.manifest`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
-import fcntl
 import os
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -37,24 +36,27 @@ from concursus_lab.common.time import TimeLike
 from concursus_lab.exceptions import SourceError, StoreDamaged
 from concursus_lab.frame.identity import IDENTITY, Duplicates, resolve, resolve_lazy
 from concursus_lab.frame.jhash import bucket as hash_bucket
-from concursus_lab.frame.schema import COLUMNS, SCHEMA, empty, for_writing
+from concursus_lab.frame.schema import COLUMNS, empty, for_writing
 from concursus_lab.sources.base import Source
+from concursus_lab.sources.local.appending import appending
+from concursus_lab.sources.local.buckets import (
+    DELIVERY,
+    MAX_FILES_PER_BUCKET,
+    STORED,
+    empty_stored,
+    read,
+)
 from concursus_lab.sources.local.manifest import (
     MANIFEST,
     Manifest,
     StoredFile,
     Vanished,
-    data_folder,
     digest,
-    fsync_folder,
     verify,
 )
 from concursus_lab.sources.query import Query
 
 DEFAULT_BUCKETS = 8
-_DELIVERY = "_delivery"  # global delivery sequence: breaks ties between equal processing times
-_STORED = pl.Schema({**SCHEMA, _DELIVERY: pl.Int64})
-_MAX_FILES_PER_BUCKET = 16
 _RETRIES = 5
 T = TypeVar("T")
 
@@ -142,7 +144,7 @@ class LocalStore(Source):
         which have no recorded hash, get this far when damaged)."""
         for f in self._manifest().files:
             try:
-                pl.read_parquet(self.root / f.path, schema=_STORED)
+                pl.read_parquet(self.root / f.path, schema=STORED)
             except (pl.exceptions.PolarsError, OSError) as bad:
                 return StoreDamaged(
                     f"store file {str(self.root / f.path)!r} is damaged ({bad}). Restore it "
@@ -165,7 +167,7 @@ class LocalStore(Source):
             return pl.concat([f for f in (winners, losers) if f is not None]).select(COLUMNS)
         # The winner of an identity may have been processed after `known_at`, or a
         # first-wins rule may prefer an earlier delivery: re-decide only the contested ones.
-        winners = winners if winners is not None else _empty_stored().lazy()
+        winners = winners if winners is not None else empty_stored().lazy()
         if losers is None:
             return winners.select(COLUMNS)
         ids = list(IDENTITY)
@@ -174,16 +176,16 @@ class LocalStore(Source):
         decided = resolve_lazy(
             pl.concat([winners.join(contested, on=ids, how="semi", nulls_equal=True), losers]),
             query.duplicates,
-            ties=[_DELIVERY],
+            ties=[DELIVERY],
         )
         return pl.concat([settled, decided]).select(COLUMNS)
 
     def _scan(self, manifest: Manifest, kind: str, query: Query) -> pl.LazyFrame | None:
         files = list(self._files(manifest, kind, query))
         if not files:
-            return None if kind == "superseded" else _empty_stored().lazy()
+            return None if kind == "superseded" else empty_stored().lazy()
         verify(self.root, files)
-        frame = pl.scan_parquet([str(self.root / f.path) for f in files], schema=_STORED)
+        frame = pl.scan_parquet([str(self.root / f.path) for f in files], schema=STORED)
         predicate = query.predicate()
         return frame if predicate is None else frame.filter(predicate)
 
@@ -217,18 +219,20 @@ class LocalStore(Source):
 
         Every delivery is kept. A delivery of an identity already in the store wins if it
         was processed later (ties go to the later append), as a Cassandra upsert would.
-        Extra columns are not stored. Nothing is written when validation fails.
+        Extra columns are not stored. Nothing is written when validation fails; an append
+        that fails part-way (a full disk, a read-only folder) is undone and raises
+        :class:`~concursus_lab.exceptions.StoreUnwritable`, the store as it was.
         """
         frame = for_writing(frame)
         if frame.height == 0:
             return 0
-        with self._lock():
-            manifest = Manifest.load(self.root)
+        with appending(self.root, self.url, frame.height) as work:
+            manifest = work.manifest
+            assert manifest is not None
             frame = frame.with_columns(
-                pl.int_range(pl.len(), dtype=pl.Int64).add(manifest.next_delivery).alias(_DELIVERY),
+                pl.int_range(pl.len(), dtype=pl.Int64).add(manifest.next_delivery).alias(DELIVERY),
                 hash_bucket(frame["aggregate_id"], manifest.buckets).alias("__bucket"),
             )
-            generation = manifest.generation + 1
             files = self._with_proof(manifest.files)
             written: list[StoredFile] = []
             replaced: list[StoredFile] = []
@@ -239,26 +243,24 @@ class LocalStore(Source):
                     f for f in files if f.aggregate_type == aggregate_type and f.bucket == bucket
                 ]
                 verify(self.root, existing)  # never carry damaged rows into a rewritten file
-                if self._collides(group, existing) or len(existing) >= _MAX_FILES_PER_BUCKET:
+                if self._collides(group, existing) or len(existing) >= MAX_FILES_PER_BUCKET:
                     replaced.extend(existing)
-                    group = pl.concat([self._read(existing), group])
-                winners = resolve(group, "last", ties=[_DELIVERY])
-                losers = group.join(winners, on=[*IDENTITY, _DELIVERY], how="anti")
+                    group = pl.concat([read(self.root, existing), group])
+                winners = resolve(group, "last", ties=[DELIVERY])
+                losers = group.join(winners, on=[*IDENTITY, DELIVERY], how="anti")
                 for kind, part in (("events", winners), ("superseded", losers)):
                     if part.height:
-                        written.append(self._write(part, kind, aggregate_type, bucket, generation))
+                        written.append(work.write(part, kind, aggregate_type, bucket))
             gone = {f.path for f in replaced}
             keep = [f for f in files if f.path not in gone] + written
             keep.sort(key=lambda f: (f.kind, f.aggregate_type, f.bucket, f.path))
-            Manifest(
+            updated = Manifest(
                 buckets=manifest.buckets,
                 next_delivery=manifest.next_delivery + frame.height,
-                generation=generation,
+                generation=manifest.generation + 1,
                 files=tuple(keep),
-            ).save(self.root)
-            for f in replaced:
-                with contextlib.suppress(FileNotFoundError):
-                    (self.root / f.path).unlink()
+            )
+            work.commit(updated, replaced)
         return frame.height
 
     def _with_proof(self, files: tuple[StoredFile, ...]) -> list[StoredFile]:
@@ -284,64 +286,13 @@ class LocalStore(Source):
         if not existing:
             return False
         known = (
-            pl.scan_parquet([str(self.root / f.path) for f in existing], schema=_STORED)
+            pl.scan_parquet([str(self.root / f.path) for f in existing], schema=STORED)
             .select(ids)
             .join(group.lazy().select(ids), on=ids, how="semi")
             .head(1)
             .collect()
         )
         return known.height > 0
-
-    def _read(self, files: list[StoredFile]) -> pl.DataFrame:
-        if not files:
-            return _empty_stored()
-        return pl.read_parquet([str(self.root / f.path) for f in files], schema=_STORED)
-
-    def _write(
-        self, part: pl.DataFrame, kind: str, aggregate_type: str, bucket: int, generation: int
-    ) -> StoredFile:
-        part = part.sort("aggregate_id", "event_timestamp", "stream_id", _DELIVERY)
-        folder = self.root / data_folder(kind, aggregate_type)
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"b{bucket:03d}-{generation:06d}-{uuid.uuid4().hex[:8]}.parquet"
-        tmp = folder / (name + ".tmp")
-        with open(tmp, "wb") as out:  # flushed to disk before the manifest can name it
-            part.select(_STORED.names()).write_parquet(out, statistics=True, row_group_size=256_000)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, folder / name)
-        fsync_folder(folder)
-        size, sha = digest(folder / name)
-        stats = part.select(
-            pl.col("event_timestamp").min().dt.epoch("us").alias("a"),
-            pl.col("event_timestamp").max().dt.epoch("us").alias("b"),
-            pl.col("processing_timestamp").min().dt.epoch("us").alias("c"),
-            pl.col("processing_timestamp").max().dt.epoch("us").alias("d"),
-        ).row(0)
-        relative = str(data_folder(kind, aggregate_type) / name)
-        return StoredFile(kind, aggregate_type, bucket, relative, part.height, *stats, size, sha)
-
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        with open(self.root / ".lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                self._remove_orphans()
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def _remove_orphans(self) -> None:
-        """Files left by an append that was interrupted before its manifest was saved."""
-        listed = {f.path for f in Manifest.load(self.root).files}
-        for kind in ("events", "superseded"):
-            for path in (self.root / kind).glob("*/*"):
-                if str(path.relative_to(self.root)) not in listed:
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
-        for tmp in self.root.glob(f".{MANIFEST}.*.tmp"):
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
 
     # -- describing --------------------------------------------------------------------
 
@@ -382,10 +333,6 @@ def _display_path(root: Path, given: str) -> str:
     except ValueError:
         return given
     return relative if relative.count("..") <= 1 else given
-
-
-def _empty_stored() -> pl.DataFrame:
-    return pl.DataFrame(schema=_STORED)
 
 
 def _micros(value: dt.datetime | None) -> int | None:
