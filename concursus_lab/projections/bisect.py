@@ -5,7 +5,8 @@ finds the first delivery after which two projections disagree, with both views t
 
 Views are compared as :func:`~concursus_lab.diff` compares them: by the projections' key when
 they declare one (a fold's key, ``cl.projection(..., key=...)``, or ``key=`` here), else as
-whole rows in any order; floats are equal within a relative 1e-9.
+whole rows in any order, on the columns both views have (a v2 that adds a column is
+compared on v1's; the new column is named); floats are equal within a relative 1e-9.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class Bisection:
             how = "at every prefix" if self.exact else "at every prefix the search tried"
             return (
                 f"{a} and {b} agree {how} of {self.deliveries:,} deliveries in arrival order "
-                f"({checked})"
+                f"({checked}){self._not_compared()}"
             )
         if self.index == -1:
             return f"{a} and {b} disagree on an empty history\n{self.diff}"
@@ -102,6 +103,13 @@ class Bisection:
                 f"  {self.diff}",
             ]
         )
+
+    def _not_compared(self) -> str:
+        """The columns only one view has (named, not compared), as the diff names them."""
+        a, b = self.names
+        only = [(a, self.diff.only_in_a), (b, self.diff.only_in_b)]
+        parts = [f"columns only in {n}: {', '.join(cols)}" for n, cols in only if cols]
+        return f"; {'; '.join(parts)}, not compared" if parts else ""
 
     def __repr__(self) -> str:
         return str(self)

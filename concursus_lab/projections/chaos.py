@@ -7,7 +7,8 @@ deliveries is *shrunk* (delta debugging) to a few events that still disagree
 
 Views are compared as :func:`~concursus_lab.diff` compares them: by the projections' key when
 they declare one (a fold's key, ``cl.projection(..., key=...)``, or ``key=`` here), else as
-whole rows in any order; floats are equal within a relative 1e-9.
+whole rows in any order, on the columns both views have (``same_view``, the rule of
+``cl.bisect`` too); floats are equal within a relative 1e-9.
 
 >>> import polars as pl
 >>> import concursus_lab as cl

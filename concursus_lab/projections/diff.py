@@ -7,8 +7,11 @@ equal within a relative tolerance (``rtol``), so a mean summed in another order 
 change; nulls equal nulls, NaN equals NaN. Columns only one view has are reported, not
 compared.
 
-Without ``key``, whole rows are compared (as multisets, exactly): rows only in ``view_b``
-are added, rows only in ``view_a`` removed, and nothing is *changed*.
+Without ``key``, whole rows are compared (as multisets, exactly, on the columns both views
+have): rows only in ``view_b`` are added, rows only in ``view_a`` removed, and nothing is
+*changed*. So a v2 that adds a column, the commonest thing a v2 does, is compared with v1
+on v1's columns, and the new column is named (``.same_rows`` is this rule as one answer;
+``cl.bisect`` and ``cl.chaos`` compare views by it).
 
 >>> import polars as pl
 >>> import concursus_lab as cl
@@ -77,6 +80,12 @@ class Diff:
     unchanged: int
     only_in_a: tuple[str, ...] = ()
     only_in_b: tuple[str, ...] = ()
+
+    @property
+    def same_rows(self) -> bool:
+        """True when no row was added, removed or changed in the columns both views have
+        (columns only one has are reported, not compared)."""
+        return not (self.added.height or self.removed.height or self.changed.height)
 
     @property
     def equal(self) -> bool:
@@ -233,27 +242,31 @@ def same_view(
     key: Sequence[str] | None = None,
     rtol: float = 1e-9,
 ) -> bool:
-    """Whether two views hold the same rows (in any order), floats within ``rtol``.
+    """Whether two views hold the same rows (in any order) in the columns both have, floats
+    within ``rtol``: :attr:`Diff.same_rows`.
 
-    With ``key``, as :func:`diff` decides it; without, rows are sorted by every column
-    (the non-float ones first) and compared in that order.
+    With ``key``, as :func:`diff` decides it; without, rows are sorted by every shared
+    column (the non-float ones first) and compared in that order.
     """
     if key is not None:
-        return diff(view_a, view_b, key=key, rtol=rtol).equal
-    if set(view_a.columns) != set(view_b.columns) or view_a.height != view_b.height:
+        return diff(view_a, view_b, key=key, rtol=rtol).same_rows
+    shared = [c for c in view_a.columns if c in view_b.columns]
+    if view_a.height != view_b.height:
         return False
     if view_a.height == 0:
         return True
-    right = view_b.select(view_a.columns)
-    floats = [c for c in view_a.columns if view_a.schema[c].is_float()]
-    others = [c for c in view_a.columns if c not in floats]
+    if not shared:
+        return False
+    left, right = view_a.select(shared), view_b.select(shared)
+    floats = [c for c in shared if left.schema[c].is_float()]
+    others = [c for c in shared if c not in floats]
     try:
-        left, right = common_types(view_a, right, view_a.columns)
+        left, right = common_types(left, right, shared)
     except SchemaError:
         return False
     ordered_a = sorted_rows(left, [*others, *floats])
     ordered_b = sorted_rows(right, [*others, *floats])
-    for column in view_a.columns:
+    for column in shared:
         pair = pl.DataFrame({"a": ordered_a[column], "b": ordered_b[column]})
         if _differs(pair, "a", "b", rtol).any():
             return False
@@ -294,11 +307,11 @@ def _whole_rows(
     only_b: tuple[str, ...],
 ) -> Diff:
     shared = [c for c in left.columns if c in right.columns]
-    if only_a or only_b:  # different columns: no row can be the same row
+    if not shared:  # nothing to compare on: no row can be the same row
         added, removed, unchanged = right, left, 0
     else:
         try:
-            left, right = common_types(left, right.select(shared), shared)
+            left, right = common_types(left, right, shared)
         except SchemaError:  # no row of one can equal a row of the other
             return Diff(
                 names,

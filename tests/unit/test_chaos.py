@@ -250,3 +250,33 @@ def test_bisect_compares_folds_by_their_key():
     assert found.diff.changed.select("truckId", "differs").rows() == [
         ("CAM-1", ["on_board", "delivered", "events_applied"])
     ]
+
+
+def test_bisect_compares_the_columns_both_versions_share(deliveries):
+    """A v2 that adds a column, the commonest thing a v2 does, is compared with v1 on the
+    columns both have, as cl.diff compares them; the new column is named, not a difference."""
+    v1 = cl.projection(lambda f: f.group_by("name").len(), key="name")
+
+    def v2_view(f: pl.DataFrame) -> pl.DataFrame:
+        return f.group_by("name").agg(pl.len(), pl.col("aggregate_id").n_unique().alias("ids"))
+
+    v2 = cl.projection(v2_view, key="name")
+    same = cl.bisect(deliveries, v1, v2, names=("v1", "v2"))
+    assert same.agree and same.exact
+    assert str(same).endswith("; columns only in v2: ids, not compared")
+    counts_repeats = cl.projection(v2_view, key="name", duplicates="keep")
+    found = cl.bisect(deliveries, v1, counts_repeats, names=("v1", "v2"))
+    arrival = deliveries.sort("processing_timestamp", maintain_order=True)
+    repeated = arrival.select(pl.struct(cl.IDENTITY).is_first_distinct().not_()).to_series()
+    assert found.exact and found.index == int(repeated.arg_true()[0])
+    assert found.diff.changed["differs"].to_list() == [["len"]]
+    # whole rows (no key): the rows are compared on the shared columns too
+    whole = cl.bisect(
+        deliveries,
+        lambda f: f.group_by("name").len(),
+        lambda f: v2_view(f).select("ids", "name", "len"),
+    )
+    assert whole.agree and whole.diff.unchanged == whole.views["a"].height
+    assert same_view(same.views["v1"], same.views["v2"])
+    assert same_view(same.views["v1"], same.views["v2"], ["name"])
+    assert not same_view(same.views["v1"], same.views["v2"].select("ids"))  # nothing shared

@@ -111,6 +111,22 @@ def test_whole_rows_without_a_key_are_multisets(old):
     assert str(found) == "a -> b: 0 changed, 1 added, 0 removed, 4 unchanged"
 
 
+def test_whole_rows_are_compared_on_the_columns_both_views_have(old):
+    """Columns only one view has are reported, not compared: with a key or without."""
+    wider = old.with_columns(pl.lit(1).alias("trips")).reverse()
+    for key in (None, ["truck", "day"]):
+        found = cl.diff(old, wider, key=key, names=("v1", "v2"))
+        assert (found.added.height, found.removed.height, found.changed.height) == (0, 0, 0)
+        assert found.unchanged == 4 and found.only_in_b == ("trips",)
+        assert found.same_rows and not found.equal
+        assert str(found).endswith("4 unchanged (columns only in v2: trips)")
+    narrower = wider.with_columns(pl.col("rate") * 2).drop("attempts")
+    fewer = cl.diff(old, narrower)
+    assert fewer.removed.columns == old.columns and fewer.added.columns == narrower.columns
+    assert fewer.removed.height == fewer.added.height == 3  # T3's rate is 0.0 either way
+    assert not cl.diff(old.select("truck"), wider.select("trips")).same_rows  # nothing shared
+
+
 def test_a_key_that_repeats_or_is_missing_is_refused(old):
     with pytest.raises(
         SchemaError,
