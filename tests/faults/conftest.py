@@ -2,9 +2,9 @@
 
 It runs as its own step of the test command (``pytest tests/faults``), after the rest, and
 ends with one line that says how many faults were injected and how many held. The servers it
-kills are its own: a Kafka broker, a Cassandra node and a Redis started for this suite in a scratch
-state folder on free ports (:class:`Scratch`), never the ones other tests use, and it ends
-them by the process ids it started.
+kills are its own: a Kafka broker, a Cassandra node, a Redis, a RabbitMQ and a Hazelcast member
+started for this suite in a scratch state folder on free ports (:class:`Scratch`), never the
+ones other tests use, and it ends them by the process ids it started.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ _PORTS = {
     "kafka": ("CONCURSUS_LAB_KAFKA_PORT", "CONCURSUS_LAB_KAFKA_CONTROLLER_PORT"),
     "cassandra": ("CONCURSUS_LAB_CASSANDRA_PORT", "CONCURSUS_LAB_CASSANDRA_STORAGE_PORT"),
     "redis": ("CONCURSUS_LAB_REDIS_PORT",),
+    "rabbitmq": ("CONCURSUS_LAB_RABBITMQ_PORT", "CONCURSUS_LAB_RABBITMQ_DIST_PORT"),
+    "hazelcast": ("CONCURSUS_LAB_HAZELCAST_PORT",),
 }
 
 
@@ -70,11 +72,15 @@ class Scratch:
             services.stop(self.name, quiet=True)
 
     def kill(self) -> int:
-        """SIGKILL the server's JVM (ours: its pid file names it) and wait until it is gone."""
+        """SIGKILL the server (ours: its pid file names it) and wait until it is gone.
+
+        Each server was launched in a session of its own, whose group id is its pid; the whole
+        group is killed, since RabbitMQ's pid is a script whose Erlang VM is its child."""
         with self._environment():
             (status,) = [s for s in services.status() if s.name == self.name]
         assert status.running and status.pid, status
-        os.kill(status.pid, signal.SIGKILL)
+        assert os.getpgid(status.pid) == status.pid, "not a group leader: not one we launched"
+        os.killpg(status.pid, signal.SIGKILL)
         deadline = time.monotonic() + 30
         while self.answering() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -95,19 +101,21 @@ def _serve(name: str, tmp_path_factory) -> Iterator[Scratch]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def scratch_kafka(tmp_path_factory) -> Iterator[Scratch]:
-    yield from _serve("kafka", tmp_path_factory)
+def _scratch(name: str):
+    """The session fixture ``scratch_<name>``: the suite's own server of that name."""
+
+    @pytest.fixture(scope="session", name=f"scratch_{name}")
+    def serve(tmp_path_factory) -> Iterator[Scratch]:
+        yield from _serve(name, tmp_path_factory)
+
+    return serve
 
 
-@pytest.fixture(scope="session")
-def scratch_cassandra(tmp_path_factory) -> Iterator[Scratch]:
-    yield from _serve("cassandra", tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def scratch_redis(tmp_path_factory) -> Iterator[Scratch]:
-    yield from _serve("redis", tmp_path_factory)
+scratch_kafka = _scratch("kafka")
+scratch_cassandra = _scratch("cassandra")
+scratch_redis = _scratch("redis")
+scratch_rabbitmq = _scratch("rabbitmq")
+scratch_hazelcast = _scratch("hazelcast")
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 import concursus_lab as cl
 from concursus_lab.exceptions import SourceError, SourceUnavailable
 from tests.contract import SourceContract, canonical_sort, event, frame
+from tests.deliveries import after_deliveries, interrupt
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -124,3 +125,66 @@ def test_an_unstarted_follow_lets_go_of_its_connection(exchange):
     gc.collect()
     time.sleep(0.2)
     assert connections() == 0
+
+
+def _raised(call) -> BaseException | None:
+    """What ``call`` raised, whatever it was (a KeyboardInterrupt must not end the run)."""
+    try:
+        call()
+    except BaseException as exc:
+        return exc
+    return None
+
+
+def test_an_interrupted_follow_hands_over_what_it_received(exchange, monkeypatch):
+    sample = cl.sample.parcels(300, seed=35)
+    live = exchange.follow(batch=100_000, poll_timeout=60)  # holds them all, yields none
+    assert exchange.append(sample) == sample.height
+    after_deliveries(monkeypatch, sample.height, interrupt)
+    stop = _raised(lambda: next(live))
+    assert isinstance(stop, cl.IncompleteRead), repr(stop)
+    assert canonical_sort(stop.partial).equals(_canonical(sample))
+    assert f"interrupted: {sample.height:,} received, 0 yielded" in str(stop), str(stop)
+
+
+def test_an_interrupted_capture_keeps_what_it_received(exchange, tmp_path, monkeypatch):
+    sample = cl.sample.parcels(300, seed=36)  # 998 events: fewer than a batch
+    store = cl.open(tmp_path / "captured", create=True)
+    later = threading.Timer(0.5, exchange.append, args=(sample,))
+    after_deliveries(monkeypatch, sample.height, interrupt)
+    later.start()
+    try:
+        stop = _raised(lambda: exchange.capture(into=store, duration=120))
+    finally:
+        later.join()
+    assert isinstance(stop, cl.IncompleteRead), repr(stop)
+    assert _canonical(store.events(duplicates="keep")).equals(_canonical(sample))
+    assert _canonical(stop.partial).equals(_canonical(sample))
+    assert f"{sample.height:,} events were recorded" in str(stop), str(stop)
+
+
+def test_a_steady_trickle_is_handed_over_every_poll_not_held_for_a_full_batch(exchange):
+    live = exchange.follow(batch=1_000, poll_timeout=0.3)
+
+    def trickle() -> None:  # one event every 0.1 s: never a pause as long as the poll
+        for i in range(12):
+            exchange.append(frame(event(f"p{i}", i, i)))
+            time.sleep(0.1)
+
+    writer = threading.Thread(target=trickle)
+    writer.start()
+    try:
+        first = next(live)
+    finally:
+        writer.join()
+        live.close()
+    assert 0 < first.height < 12  # handed over while the trickle went on
+
+
+def test_an_interrupted_stream_read_says_what_it_read(stream, monkeypatch):
+    stream.append(cl.sample.parcels(100, seed=37))
+    seen = after_deliveries(monkeypatch, 100, interrupt)
+    stop = _raised(lambda: stream.events(duplicates="keep"))
+    assert isinstance(stop, cl.IncompleteRead), repr(stop)
+    assert 100 <= stop.partial.height == seen["taken"]
+    assert f"stopped, interrupted, after {seen['taken']:,} messages" in str(stop), str(stop)

@@ -18,6 +18,7 @@ events are stamped with one when published (:func:`~concursus_lab.sources.stampi
 
 from __future__ import annotations
 
+import contextlib
 import time
 import weakref
 from collections.abc import Iterator
@@ -35,6 +36,10 @@ from concursus_lab.sources.stamping import NO_TIME, stamped, untimed
 CANONICAL = list(SCHEMA.names())
 QUARANTINE_SCHEMA = pl.Schema({"raw": pl.Binary, "reason": pl.String})
 _PREFETCH = 1_000
+_MAX_PREFETCH = 65_535  # AMQP's prefetch count is a short
+#: Seconds a stream read waits for its first message (a busy broker takes a moment to open
+#: the stream's reader); an empty stream's read takes this long.
+FIRST_WAIT = 2.0
 
 
 def word(name: str) -> str:
@@ -65,7 +70,11 @@ class Channel:
 
 def _close(connection: Any) -> None:
     if connection.is_open:
-        connection.close()
+        # A stream's consumer, cancelled on the way, makes the broker close the connection
+        # (see read_stream); an interrupt or a dying broker may leave one half-way. Neither
+        # matters once the connection is let go of.
+        with contextlib.suppress(Exception):
+            connection.close()
 
 
 def declare(channel: Any, exchange: str, stream: str | None, *, create: bool, url: str) -> None:
@@ -84,29 +93,57 @@ def declare(channel: Any, exchange: str, stream: str | None, *, create: bool, ur
                 channel.queue_bind(stream, exchange, routing_key="#")
     except pika.exceptions.ChannelClosedByBroker as exc:
         what = f"stream {stream!r}" if stream and "queue" in str(exc) else f"exchange {exchange!r}"
+        if _RECOVERING in exc.reply_text:
+            raise SourceUnavailable(
+                f"the {what} at {url} is there but not up yet ({exc.reply_text}): a broker "
+                "that has just started takes a few seconds to recover its streams. Open it "
+                "again in a moment."
+            ) from exc
         raise SourceUnavailable(
             f"there is no {what} at {url} ({exc.reply_text}). Pass create=True to make it, "
             f"e.g. cl.open({url!r}, create=True)."
         ) from exc
 
 
+_RECOVERING = "is down or inaccessible"  # RabbitMQ's words for a queue not recovered yet
+
+
+def recovering(error: SourceUnavailable) -> bool:
+    """Whether ``error`` (from :func:`declare`) is a queue the broker has not recovered yet."""
+    cause = error.__cause__
+    return _RECOVERING in str(getattr(cause, "reply_text", ""))
+
+
 def read_stream(channel: Any, stream: str, idle: float, progress: bool | None) -> list:
-    """Every message of ``stream`` from its first, until none arrives for ``idle`` seconds:
-    ``(offset, body)`` pairs in stream order."""
+    """Every message of ``stream`` from its first, until none arrives for ``idle`` seconds
+    (for the first message, :data:`FIRST_WAIT` at least: the broker opens the stream's reader
+    first): ``(offset, body)`` pairs in stream order. A lost connection or an interrupt
+    raises :class:`Stopped` with the pairs read so far.
+
+    The consumer is not cancelled: a cancel makes pika reject the messages that came after
+    the pause, which a stream refuses by closing the connection. Closing it ends the read.
+    """
+    import pika
+
     channel.basic_qos(prefetch_count=_PREFETCH)
-    got = []
-    with progress_bar(progress, what=stream, unit="messages") as bar:
-        arguments = {"x-stream-offset": "first"}
-        for method, properties, body in channel.consume(
-            stream, arguments=arguments, inactivity_timeout=idle
-        ):
-            if method is None:
-                break
-            offset = (properties.headers or {}).get("x-stream-offset", len(got))
-            got.append((int(offset), body))
-            channel.basic_ack(method.delivery_tag)
-            bar.update(1)
-        channel.cancel()
+    got: list = []
+    started = time.monotonic()
+    try:
+        with progress_bar(progress, what=stream, unit="messages") as bar:
+            arguments = {"x-stream-offset": "first"}
+            for method, properties, body in channel.consume(
+                stream, arguments=arguments, inactivity_timeout=idle
+            ):
+                if method is None:
+                    if got or time.monotonic() - started >= max(idle, FIRST_WAIT):
+                        break
+                    continue
+                offset = (properties.headers or {}).get("x-stream-offset", len(got))
+                got.append((int(offset), body))
+                channel.basic_ack(method.delivery_tag)
+                bar.update(1)
+    except (pika.exceptions.AMQPError, OSError, KeyboardInterrupt) as exc:
+        raise Stopped(got, exc) from exc
     return got
 
 
@@ -141,28 +178,65 @@ def receive(
     channel: Any, queue: str, batch: int, poll: float, idle: float | None
 ) -> Iterator[list]:
     """Batches of ``(position, body)`` as they arrive; ends after ``idle`` seconds of none
-    (never when ``idle`` is None). An empty batch marks each ``poll`` with nothing new."""
-    channel.basic_qos(prefetch_count=_PREFETCH)
+    (never when ``idle`` is None). An empty batch marks each ``poll`` with nothing new.
+
+    A batch is handed over when it holds ``batch`` messages or ``poll`` seconds have passed
+    since the last one (a steady trickle is never held back for a full batch). Its messages
+    are acknowledged only once the caller asks for the next batch, so a message is never
+    acknowledged before it was handed over. A lost connection or an interrupt while waiting
+    raises :class:`Stopped` with the messages taken and not yet handed over.
+    """
+    import pika
+
+    channel.basic_qos(prefetch_count=min(max(batch, _PREFETCH), _MAX_PREFETCH))
     pending: list = []
     received = 0
-    last = time.monotonic()
-    for method, _properties, body in channel.consume(queue, inactivity_timeout=poll):
-        if method is None:
-            if pending:
-                yield pending
-                pending = []
-            else:
-                yield []
-            if idle is not None and time.monotonic() - last > idle:
+    tag = None
+    last_message = last_batch = time.monotonic()
+    try:
+        for method, _properties, body in channel.consume(queue, inactivity_timeout=poll):
+            now = time.monotonic()
+            if method is not None:
+                pending.append((received, body))
+                received += 1
+                tag, last_message = method.delivery_tag, now
+                if len(pending) < batch and now - last_batch < poll:
+                    continue
+            elif not pending and idle is not None and now - last_message > idle:
                 return
-            continue
-        pending.append((received, body))
-        received += 1
-        last = time.monotonic()
-        channel.basic_ack(method.delivery_tag)
-        if len(pending) >= batch:
             yield pending
-            pending = []
+            pending = []  # handed over: acknowledged now that the caller asks for more
+            if tag is not None:
+                channel.basic_ack(tag, multiple=True)
+                tag = None
+            last_batch = time.monotonic()
+    except (pika.exceptions.AMQPError, OSError, KeyboardInterrupt) as exc:
+        raise Stopped(pending, exc) from exc
+
+
+class Stopped(Exception):
+    """A receive or a stream read ended by a lost connection or an interrupt (``cause``);
+    ``held`` is what it had taken and not handed over. The source turns it into
+    :class:`~concursus_lab.exceptions.IncompleteRead`: it never reaches a user."""
+
+    def __init__(self, held: list, cause: BaseException) -> None:
+        super().__init__(repr(cause))
+        self.held, self.cause = held, cause
+
+    @property
+    def interrupted(self) -> bool:
+        return isinstance(self.cause, KeyboardInterrupt)
+
+    @property
+    def why(self) -> str:
+        return why(self.cause)
+
+
+def why(cause: BaseException | None) -> str:
+    """Why a read stopped, for a message: "interrupted", or what was lost in pika's words."""
+    if cause is None or isinstance(cause, KeyboardInterrupt):
+        return "interrupted"
+    return f"the connection was lost ({type(cause).__name__}: {cause})"
 
 
 def until(frames: Iterator[pl.DataFrame], deadline: float) -> Iterator[pl.DataFrame]:

@@ -29,7 +29,8 @@ from typing import Any
 import polars as pl
 
 from concursus_lab.common.optional import require
-from concursus_lab.exceptions import SourceError
+from concursus_lab.exceptions import IncompleteRead, SourceError, SourceUnavailable
+from concursus_lab.frame.schema import SCHEMA
 from concursus_lab.sources.amqp import messages
 from concursus_lab.sources.base import Source
 from concursus_lab.sources.quarantine import warn_quarantined
@@ -40,6 +41,7 @@ ENVIRONMENT = {
     "password": "CONCURSUS_LAB_AMQP_PASSWORD",
 }
 _OPTIONS = ("stream", "vhost")
+_RECOVERY = 30.0  # seconds to wait for a stream a restarted broker is recovering
 
 
 def pika_module() -> Any:
@@ -98,8 +100,23 @@ class AmqpSource(Source):
             socket_timeout=10,
         )
         self._quarantine = pl.DataFrame(schema=messages.QUARANTINE_SCHEMA)
-        with self._channel() as channel:
-            messages.declare(channel, exchange, stream, create=create, url=self.url)
+        self._declare(create)
+
+    def _declare(self, create: bool) -> None:
+        """Check (or make) the exchange and the stream; a stream that a broker just started
+        has not recovered yet is waited for, up to :data:`_RECOVERY` seconds."""
+        deadline = time.monotonic() + _RECOVERY
+        while True:
+            try:
+                with self._channel() as channel:
+                    messages.declare(
+                        channel, self.exchange, self.stream, create=create, url=self.url
+                    )
+                return
+            except SourceUnavailable as exc:
+                if not messages.recovering(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> AmqpSource:
@@ -133,11 +150,24 @@ class AmqpSource(Source):
                 "routes): follow it with .follow(), record it with .capture(into=...), or "
                 "open a stream bound to it with ?stream=<name>."
             )
+        stopped = None
         with self._channel() as channel:
-            bodies = messages.read_stream(channel, self.stream, self._idle, progress)
+            try:
+                bodies = messages.read_stream(channel, self.stream, self._idle, progress)
+            except messages.Stopped as stop:
+                bodies, stopped = stop.held, stop
         frame, self._quarantine = messages.decode(bodies)
         warn_quarantined(self._quarantine, "message(s)", self.url, stacklevel=4)
-        return query.apply(frame, order="stream_offset")
+        result = query.apply(frame, order="stream_offset")
+        if stopped is not None:
+            again = "" if stopped.interrupted else f" once RabbitMQ is back ({_START})"
+            raise IncompleteRead(
+                f"the read of stream {self.stream!r} on {self.url} stopped, {stopped.why}, "
+                f"after {len(bodies):,} messages. `.partial` holds the events read. The stream "
+                f"keeps every message: read again{again}.",
+                partial=result,
+            ) from stopped.cause
+        return result
 
     @property
     def quarantine(self) -> pl.DataFrame:
@@ -160,7 +190,16 @@ class AmqpSource(Source):
         exchange for every event, or for ``aggregate_type``'s (routing key
         ``<type>.#``), before this returns, so nothing published after the call is missed.
         Frames hold at most ``batch`` events, in the order they were received, with
-        ``received_at``; the generator stops after ``idle_timeout`` seconds without one.
+        ``stream_offset`` (the position in what this generator received); a frame is yielded
+        once it is full or ``poll_timeout`` seconds after the last one, and the generator stops
+        after ``idle_timeout`` seconds without an event. A message is acknowledged only once
+        its frame was yielded and the next one asked for.
+
+        Raises
+        ------
+        IncompleteRead
+            The connection was lost, or the wait was interrupted: ``.partial`` holds the
+            events received and not yet yielded, and the message says how many were.
         """
         if not isinstance(batch, int) or batch < 1:
             raise SourceError(f"`batch` must be a positive int, got {batch!r}.")
@@ -185,16 +224,31 @@ class AmqpSource(Source):
         idle: float | None,
         ticks: bool,
     ) -> Iterator[pl.DataFrame]:
+        handed = 0  # messages handed over (yielded, or quarantined)
         try:
             for bodies in messages.receive(own.channel, queue, batch, poll, idle):
-                frame, bad = messages.decode(bodies)
-                if bad.height:
-                    self._quarantine = pl.concat([self._quarantine, bad])
-                    warn_quarantined(bad, "message(s)", self.url)
+                frame = self._decoded(bodies)
                 if frame.height or ticks:
                     yield frame
+                handed += len(bodies)
+        except messages.Stopped as stop:
+            held = self._decoded(stop.held)
+            received = f"{handed + len(stop.held):,} received, {handed:,} yielded"
+            raise IncompleteRead(
+                f"following {self.url} stopped, {stop.why}: {received}. `.partial` holds the "
+                f"{len(stop.held):,} received and not yet yielded. {_gone(stop.cause, 'follow')}",
+                partial=held,
+            ) from stop.cause
         finally:
             own.__exit__(None, None, None)
+
+    def _decoded(self, bodies: list) -> pl.DataFrame:
+        """The events of ``bodies``; what does not decode joins :attr:`quarantine`."""
+        frame, bad = messages.decode(bodies)
+        if bad.height:
+            self._quarantine = pl.concat([self._quarantine, bad])
+            warn_quarantined(bad, "message(s)", self.url)
+        return frame
 
     def capture(
         self,
@@ -205,16 +259,46 @@ class AmqpSource(Source):
         progress: bool | None = None,
     ) -> int:
         """Record what arrives on the exchange for ``duration`` seconds into ``into`` (a local
-        store, say), to replay later; returns how many events were recorded."""
-        deadline = time.monotonic() + float(duration)
-        recorded = 0
-        live = self._follow(aggregate_type, 1_000, min(0.5, float(duration)), None, ticks=True)
+        store, say), to replay later; returns how many events were recorded.
+
+        What arrives is appended at least every half second, and each message is
+        acknowledged only once its event is appended.
+
+        Raises
+        ------
+        IncompleteRead
+            The broker was lost, or the capture was interrupted: what had arrived is
+            appended first, then the message says how many events were recorded, and
+            ``.partial`` holds them.
+        """
+        started = time.monotonic()
+        recorded: list[pl.DataFrame] = []
+        poll = min(0.5, float(duration))
+        live = self._follow(aggregate_type, 1_000, poll, None, ticks=True)
         try:
-            for frame in messages.until(live, deadline):
-                recorded += into.append(frame.select(messages.CANONICAL), progress=False)
+            for frame in messages.until(live, started + float(duration)):
+                _record(into, frame, recorded)
+        except IncompleteRead as stop:  # the broker was lost, or an interrupt, while waiting
+            _record(into, stop.partial, recorded)
+            cause = stop.__cause__
+            raise IncompleteRead(
+                f"capturing {self.url} into {into!r} stopped after "
+                f"{time.monotonic() - started:.1f} s of {float(duration):g}, "
+                f"{messages.why(cause)}: {sum(f.height for f in recorded):,} events were "
+                f"recorded, every one that arrived; `.partial` holds them. "
+                f"{_gone(cause, 'capture')}",
+                partial=_frame(recorded),
+            ) from cause
+        except KeyboardInterrupt as exc:  # while appending
+            raise IncompleteRead(
+                f"capturing {self.url} into {into!r} was interrupted while appending a batch: "
+                f"{sum(f.height for f in recorded):,} events were recorded before it "
+                f"(`.partial` holds them); the batch is there only if that append finished.",
+                partial=_frame(recorded),
+            ) from exc
         finally:
             live.close()
-        return recorded
+        return sum(f.height for f in recorded)
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -228,3 +312,33 @@ class AmqpSource(Source):
 
     def __repr__(self) -> str:
         return f"AmqpSource({self.url!r})"
+
+
+_START = "a local one: `concursus-lab services start rabbitmq`"
+
+
+def _gone(cause: BaseException | None, what: str) -> str:
+    """What became of the messages not yet delivered, and what to do next."""
+    went = (
+        f"Messages the broker had not delivered yet went with this {what}'s own queue "
+        "(it is deleted with its connection)."
+    )
+    if cause is None or isinstance(cause, KeyboardInterrupt):
+        return went
+    return (
+        f"{went} Once RabbitMQ is back ({_START}), {what} again; to keep every message "
+        "through an outage, bind a stream (?stream=<name>, create=True) and read it with "
+        ".events()."
+    )
+
+
+def _record(into: Source, frame: pl.DataFrame, recorded: list[pl.DataFrame]) -> None:
+    """Append ``frame``'s events to ``into``, and keep them in ``recorded`` once there."""
+    if frame.height:
+        events = frame.select(messages.CANONICAL)
+        into.append(events, progress=False)
+        recorded.append(events)
+
+
+def _frame(recorded: list[pl.DataFrame]) -> pl.DataFrame:
+    return pl.concat(recorded) if recorded else pl.DataFrame(schema=SCHEMA)

@@ -22,6 +22,8 @@ keys are Java serialization, which that client leaves to a serializer of ours
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import threading
 import urllib.parse
 import weakref
 from collections.abc import Iterator
@@ -31,7 +33,7 @@ import polars as pl
 
 from concursus_lab.common import progress as progress_bars
 from concursus_lab.common.optional import require
-from concursus_lab.exceptions import SourceError, SourceUnavailable
+from concursus_lab.exceptions import IncompleteRead, SourceError, SourceUnavailable
 from concursus_lab.frame.identity import IDENTITY, by_delivery
 from concursus_lab.frame.schema import TIME, validate
 from concursus_lab.sources.hazelcast.java_stream import JavaStreamError
@@ -96,6 +98,7 @@ class IdempotencyWindow:
         )
         self.url = f"hazelcast://{address}/{map_name}"
         self._client: Any = None
+        self._link = _Link()
         self._quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
         self._ttls: pl.Series | None = None
 
@@ -117,26 +120,50 @@ class IdempotencyWindow:
 
     # --- the connection -------------------------------------------------------------------
     def _map(self) -> Any:
+        if self._client is not None and self._link.lost:
+            self.close()  # the member went away: connect again, or say it is not there
         if self._client is None:
-            hazelcast = hazelcast_client()
-            stream_serializer = hazelcast.serialization.api.StreamSerializer
-            try:
-                self._client = hazelcast.HazelcastClient(
-                    cluster_members=[self.address],
-                    cluster_name=self.cluster,
-                    cluster_connect_timeout=self.timeout,
-                    invocation_timeout=self.timeout,
-                    custom_serializers=custom_serializers(stream_serializer),
-                )
-            except hazelcast.errors.HazelcastError as exc:
-                raise SourceUnavailable(
-                    f"no Hazelcast cluster {self.cluster!r} answered at {self.address} within "
-                    f"{self.timeout:g} s ({type(exc).__name__}: {exc}). Start one with "
-                    f"`concursus-lab services start hazelcast`, or check the address and the "
-                    f"cluster name (?cluster=)."
-                ) from exc
-            weakref.finalize(self, self._client.shutdown)
+            self._client, self._link = self._connect()
         return self._client.get_map(self.map_name)
+
+    def _connect(self) -> tuple[Any, _Link]:
+        hazelcast = hazelcast_client()
+        try:  # refused at once when nothing listens, rather than retried for `timeout`
+            socket.create_connection(_host_port(self.address), timeout=self.timeout).close()
+        except OSError as exc:
+            raise SourceUnavailable(
+                f"nothing answers at {self.address} ({exc}): is the Hazelcast member running? "
+                f"{_START}, or check the address."
+            ) from exc
+        link = _Link()
+        try:
+            client = hazelcast.HazelcastClient(
+                cluster_members=[self.address],
+                cluster_name=self.cluster,
+                cluster_connect_timeout=self.timeout,
+                invocation_timeout=self.timeout,
+                custom_serializers=custom_serializers(hazelcast.serialization.api.StreamSerializer),
+                lifecycle_listeners=[link.on_state],
+            )
+        except hazelcast.errors.HazelcastError as exc:
+            raise SourceUnavailable(
+                f"no Hazelcast cluster {self.cluster!r} answered at {self.address} within "
+                f"{self.timeout:g} s ({type(exc).__name__}: {exc}). {_START}, or check the "
+                f"address and the cluster name (?cluster=)."
+            ) from exc
+        link.client = client
+        weakref.finalize(self, client.shutdown)
+        return client, link
+
+    def _gone(self, exc: Exception) -> str:
+        """What to say when the member went away (``exc``, the client's error) mid-call;
+        the client is let go of, so the next call connects again."""
+        self.close()
+        return (
+            f"the Hazelcast member at {self.address} went away ({type(exc).__name__}: {exc}). "
+            f"{_START}, then call again: a member keeps its maps in memory, so one that "
+            "restarted holds only what the filter has put since."
+        )
 
     def close(self) -> None:
         """Disconnect from the cluster (a later call connects again)."""
@@ -152,7 +179,13 @@ class IdempotencyWindow:
 
     # --- reading --------------------------------------------------------------------------
     def __len__(self) -> int:
-        return int(self._map().size().result())
+        remote = self._map()
+        try:
+            return int(remote.size().result())
+        except hazelcast_client().errors.HazelcastError as exc:
+            raise SourceUnavailable(
+                f"the size of {self.url} is unknown: {self._gone(exc)}"
+            ) from exc
 
     def entries(self, *, progress: bool | None = None) -> pl.DataFrame:
         """Every entry of the map: its identity, ``stored_at``, ``expires_at``, ``ttl``.
@@ -171,7 +204,28 @@ class IdempotencyWindow:
                 "Portable or DataSerializable keys need their factories, which a filter's "
                 "map never has; is this the idempotency filter's map?"
             ) from exc
+        except hazelcast.errors.HazelcastError as exc:
+            raise SourceUnavailable(f"nothing was read from {self.url}: {self._gone(exc)}") from exc
         rows, bad = [], []
+        try:
+            self._views(remote, keys, rows, bad, progress)
+        except hazelcast.errors.HazelcastError as exc:
+            raise IncompleteRead(
+                f"the read of {self.url} stopped after {len(rows):,} of {len(keys):,} entries: "
+                f"{self._gone(exc)} `.partial` holds the entries read.",
+                partial=_frame(rows, dt.datetime.now(dt.UTC)),
+            ) from exc
+        read_at = dt.datetime.now(dt.UTC)
+        frame = _frame(rows, read_at)
+        self._quarantine = pl.DataFrame(bad, schema=QUARANTINE_SCHEMA, orient="row")
+        self._ttls = frame["ttl"]
+        warn_quarantined(self._quarantine, "map keys", self.url)
+        return frame
+
+    @staticmethod
+    def _views(remote: Any, keys: list, rows: list, bad: list, progress: bool | None) -> None:
+        """Each key's entry view, in batches of :data:`BATCH`, sorted into ``rows`` and
+        ``bad`` as they come (so what was read is kept when the member goes away)."""
         with progress_bars.bar(
             progress, total=len(keys), what="hazelcast entries", unit="keys"
         ) as b:
@@ -182,12 +236,6 @@ class IdempotencyWindow:
                     if found is not None:
                         _sort(key, found, rows, bad)
                 b.update(len(batch))
-        read_at = dt.datetime.now(dt.UTC)
-        frame = _frame(rows, read_at)
-        self._quarantine = pl.DataFrame(bad, schema=QUARANTINE_SCHEMA, orient="row")
-        self._ttls = frame["ttl"]
-        warn_quarantined(self._quarantine, "map keys", self.url)
-        return frame
 
     @property
     def quarantine(self) -> pl.DataFrame:
@@ -227,6 +275,30 @@ class IdempotencyWindow:
                 previous = remote.put_if_absent(key, True, ttl=seconds).result()
                 passed.append(previous is None)
         return arrived.with_columns(pl.Series("passed", passed, dtype=pl.Boolean))
+
+
+_START = "Start it with `concursus-lab services start hazelcast` (a local one)"
+
+
+class _Link:
+    """What a window's client reports about its connection: ``lost`` once the client has no
+    connection left to the cluster. The client is then shut down (from a thread of its own:
+    not the client's reactor, which calls this), so that requests under way fail at once
+    instead of waiting out the invocation timeout."""
+
+    def __init__(self) -> None:
+        self.lost = False
+        self.client: Any = None
+
+    def on_state(self, state: str) -> None:
+        if state == "DISCONNECTED" and self.client is not None:
+            self.lost = True
+            threading.Thread(target=self.client.shutdown, daemon=True).start()
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host, int(port)
 
 
 def _batches(items: list, size: int) -> Iterator[list]:
