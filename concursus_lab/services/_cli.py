@@ -30,8 +30,8 @@ def _start(args: argparse.Namespace) -> int:
         for name in names:
             services.wipe(name)
     started = services.ensure(*names, timeout=args.timeout)
-    for status in services.status():
-        if status.name not in names or status.name in started:
+    for status in services.status(*names):
+        if status.name in started:
             continue
         if status.state == "running":
             print(
@@ -61,7 +61,7 @@ def _status(args: argparse.Namespace) -> int:
     from concursus_lab import services
 
     names = _names(args.names)
-    shown = [status for status in services.status() if status.name in names]
+    shown = services.status(*names)
     if not args.quiet:
         for status in shown:
             print(status)
@@ -72,7 +72,7 @@ def _logs(args: argparse.Namespace) -> int:
     from concursus_lab import services
     from concursus_lab.services import _process
 
-    (status,) = [s for s in services.status() if s.name == args.name]
+    (status,) = services.status(args.name)
     text = _process.tail(status.log, args.lines)
     if not text:
         print(f"no log yet at {status.log}", file=sys.stderr)

@@ -143,16 +143,22 @@ def launch(
     with open(log, "ab") as out:
         out.write(f"$ {' '.join(command)}\n".encode())
         out.flush()
-        process = subprocess.Popen(
-            list(command),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env={**os.environ, **env} if env else None,
-        )
+        try:
+            process = subprocess.Popen(
+                list(command),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                env={**os.environ, **env} if env else None,
+            )
+        except OSError as exc:  # a program that is there but cannot run
+            raise ServiceError(
+                f"{command[0]} could not be run ({exc.strerror or exc}); reinstall it, or "
+                f"put a working one first on PATH."
+            ) from exc
     _children[process.pid] = process
     return process
 

@@ -25,7 +25,8 @@ from concursus_lab.services._spec import ProbeFailed, Service
 MAX_MEMORY = "256mb"
 _INSTALL = (
     "Install Debian's redis-server (`apt-get install redis-server`; `scripts/setup.sh "
-    "--services` does it), or point at another server with CONCURSUS_LAB_REDIS_SERVER."
+    "--services` does it), or run a Redis of your own on 127.0.0.1 and set "
+    "CONCURSUS_LAB_REDIS_PORT to its port."
 )
 
 
@@ -46,10 +47,14 @@ class Redis(Service):
 
     @functools.cached_property
     def version(self) -> str:
-        """The installed server's version (``redis-server --version``)."""
-        out = subprocess.run(
-            [self._executable(), "--version"], capture_output=True, text=True, check=False
-        ).stdout
+        """The installed server's version (``redis-server --version``); ``missing`` when
+        there is no ``redis-server`` that runs, so that a status never needs one."""
+        try:
+            out = subprocess.run(
+                [self._executable(), "--version"], capture_output=True, text=True, check=False
+            ).stdout
+        except (ServiceError, OSError):
+            return "missing"
         for word in out.split():
             if word.startswith("v="):
                 return word[2:]
@@ -64,18 +69,22 @@ class Redis(Service):
         return self.state / "conf" / "redis.conf"
 
     def _executable(self) -> str:
-        found = shutil.which(self.program) or (
-            "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
-        )
+        found = shutil.which(self.program)
         if found is None:
-            raise ServiceError(f"redis-server was not found. {_INSTALL}")
+            raise ServiceError(f"redis-server was not found on PATH. {_INSTALL}")
+        return found
+
+    def _runnable(self) -> str:
+        found = self._executable()
+        if self.version == "missing":
+            raise ServiceError(f"{found} is there but could not be run. {_INSTALL}")
         return found
 
     def resolve(self, say: Callable[[str], None] | None) -> None:
-        self._executable()
+        self._runnable()
 
     def runtime(self, say: Callable[[str], None] | None) -> tuple[str, list[Path]]:
-        return self._executable(), []
+        return self._runnable(), []
 
     def configure(self, classpath: list[Path], java: str) -> None:
         self._conf_file.parent.mkdir(parents=True, exist_ok=True)

@@ -341,3 +341,70 @@ def test_cli_status_quiet_exit_code_says_every_service_answers(
         check=False,
     )
     assert (done.returncode, done.stdout) == (0, "")
+
+
+# --- one service needs only its own programs ------------------------------------------------
+
+
+def _programs_without_redis(tmp_path: Path, *, broken: bool) -> dict[str, str]:
+    """An environment whose PATH has no working redis-server: none at all, or one that
+    cannot run (its interpreter does not exist)."""
+    import os
+
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    if broken:
+        program = folder / "redis-server"
+        program.write_text("#!/no/such/interpreter\n")
+        program.chmod(0o755)
+    return {**os.environ, "PATH": str(folder)}
+
+
+@pytest.mark.cassandra
+@pytest.mark.parametrize("broken", [False, True], ids=["no-redis-server", "broken-redis-server"])
+def test_starting_cassandra_needs_no_other_service_program(
+    cassandra: services.ServiceStatus, tmp_path: Path, broken: bool
+) -> None:
+    env = _programs_without_redis(tmp_path, broken=broken)
+    done = subprocess.run(
+        [sys.executable, "-m", "concursus_lab", "services", "start", "cassandra"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"cassandra {cassandra.version} already running on {cassandra.address}" in done.stdout
+    assert "redis" not in done.stdout + done.stderr
+
+    status = subprocess.run(
+        [sys.executable, "-m", "concursus_lab", "services", "status", "cassandra"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.split()[:3] == ["cassandra", cassandra.version, "running"]
+
+    # Redis itself is refused with what to install; a scratch services folder and a free
+    # port, so that the shared Redis is never looked at.
+    scratch = {
+        **env,
+        "CONCURSUS_LAB_SERVICES_DIR": str(tmp_path / "services"),
+        "CONCURSUS_LAB_REDIS_PORT": str(_free_port()),
+    }
+    start = subprocess.run(
+        [sys.executable, "-m", "concursus_lab", "services", "start", "redis"],
+        capture_output=True, text=True, env=scratch, timeout=120, check=False,
+    )
+    assert start.returncode == 1
+    if broken:
+        assert "could not be run" in start.stderr and "Traceback" not in start.stderr
+    else:
+        assert "redis-server was not found on PATH" in start.stderr
+        assert "apt-get install redis-server" in start.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "concursus_lab", "services", "status", "redis"],
+        capture_output=True, text=True, env=scratch, timeout=120, check=False,
+    )
+    assert listed.returncode == 1  # not answering
+    assert listed.stdout.split()[:3] == ["redis", "missing", "stopped"]
