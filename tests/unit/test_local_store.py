@@ -10,7 +10,7 @@ import pytest
 
 import concursus_lab as cl
 from concursus_lab.exceptions import SourceError
-from tests.contract import SourceContract, at, event, frame
+from tests.contract import SourceContract, at, canonical_sort, event, frame
 
 
 class TestLocalStoreContract(SourceContract):
@@ -131,3 +131,87 @@ def test_known_at_and_first_wins_on_many_buckets(tmp_path):
     )
     got = store.events(known_at=cut, duplicates="first")
     assert got.sort(cl.IDENTITY).equals(expected.select(cl.SCHEMA.names()).sort(cl.IDENTITY))
+
+
+# -- an append rewrites only the files whose stored winners it changes (issue 29) -------------
+
+
+def _listed(store) -> dict[str, str]:
+    """Each listed file's path -> its kind."""
+    manifest = json.loads((store.root / "store.json").read_text())
+    return {f["path"]: f["kind"] for f in manifest["files"]}
+
+
+def _reads_as_one_append(store, tmp_path, *batches: pl.DataFrame) -> None:
+    """``store`` reads exactly as a store given the same batches in one append would."""
+    reference = cl.open(tmp_path / "reference", create=True)
+    reference.append(pl.concat(batches))
+    for duplicates in ("last", "first", "keep"):
+        for known_at in (None, at(4 * 86_400)):
+            got = store.events(duplicates=duplicates, known_at=known_at)
+            want = reference.events(duplicates=duplicates, known_at=known_at)
+            assert canonical_sort(got).equals(canonical_sort(want)), (duplicates, known_at)
+
+
+def _redelivered(events: pl.DataFrame, days: int) -> pl.DataFrame:
+    """``events`` delivered again, processed ``days`` later (earlier when negative)."""
+    return events.with_columns(
+        pl.col("processing_timestamp") + pl.duration(days=days),
+        pl.lit(None, pl.String).alias("processing_id"),
+    )
+
+
+SECOND = {  # appends that beat no stored winner
+    "new events repeating identities inside themselves": lambda first: cl.sample.parcels(
+        400, seed=22
+    ).with_columns(pl.col("aggregate_id") + "-b"),
+    "deliveries that lose to the stored winners": lambda first: _redelivered(
+        first.sample(200, seed=1), -30
+    ),
+}
+
+
+@pytest.mark.parametrize("second", list(SECOND))
+def test_an_append_that_beats_no_stored_winner_rewrites_no_stored_file(tmp_path, second):
+    store = cl.open(tmp_path / "s", create=True)
+    first = cl.sample.parcels(400, seed=21)
+    store.append(first)
+    before = _listed(store)
+    batch = SECOND[second](first)
+    assert batch.select(pl.struct(cl.IDENTITY).is_duplicated().any()).item() or "lose" in second
+    store.append(batch)
+    assert before.keys() <= _listed(store).keys(), "a stored file was rewritten"
+    _reads_as_one_append(store, tmp_path, first, batch)
+
+
+def test_displacing_stored_winners_rewrites_only_the_events_files_holding_them(tmp_path):
+    from concursus_lab.frame.jhash import bucket as hash_bucket
+
+    store = cl.open(tmp_path / "s", create=True)
+    first = cl.sample.parcels(300, seed=24)
+    store.append(first)
+    before = _listed(store)
+    repeated = {int(p.split("/b")[1][:3]) for p, kind in before.items() if kind == "superseded"}
+    bucket = min(repeated)  # a bucket holding both kinds of file
+    later = _redelivered(first.filter(hash_bucket(first["aggregate_id"], 8) == bucket).head(20), 30)
+    store.append(later)
+    gone = before.keys() - _listed(store).keys()
+    assert {before[p] for p in gone} == {"events"}, gone  # superseded files are never rewritten
+    assert len(gone) == 1 and f"/b{bucket:03d}-" in next(iter(gone)), gone
+    _reads_as_one_append(store, tmp_path, first, later)
+
+
+def test_many_appends_of_repeats_late_and_early_deliveries_read_as_one(tmp_path):
+    """Repeats inside a batch, deliveries that beat or lose to stored winners, and enough
+    appends to merge buckets (16 files): the store reads as one append of it all would."""
+    store = cl.open(tmp_path / "s", create=True)
+    sample = cl.sample.parcels(300, seed=25)
+    batches = []
+    for i in range(20):
+        days = (i + 1) * (1 if i % 5 == 4 else -1)  # mostly earlier: losers, which add files
+        batch = _redelivered(sample.sample(fraction=0.4, seed=i, with_replacement=True), days)
+        store.append(batch)
+        batches.append(batch)
+    files = json.loads((store.root / "store.json").read_text())["files"]
+    assert max(sum(f["bucket"] == b for f in files) for b in range(8)) <= 16
+    _reads_as_one_append(store, tmp_path, *batches)

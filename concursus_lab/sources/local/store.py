@@ -10,8 +10,9 @@ Every delivery is kept (lateness and duplicate profiles need them), but the iden
 is done when appending, not when reading: ``events/`` holds exactly the rows a Cassandra
 table would hold, so reading the store costs no more than reading those Parquet files.
 Rows are spread over buckets by ``abs(Java hashCode(aggregate_id)) % buckets`` so that a
-read for a few aggregates opens only their buckets' files, and an append that repeats
-known identities rewrites only the buckets it touches.
+read for a few aggregates opens only their buckets' files. An append adds files; it rewrites
+a stored file only when a new delivery beats a winner that file holds
+(:mod:`~concursus_lab.sources.local.buckets`).
 
 An append writes new files, then replaces ``store.json`` atomically, so a reader sees the
 store before or after the append, never half of it. Appends are serialised by a lock file,
@@ -34,18 +35,12 @@ import polars as pl
 
 from concursus_lab.common.time import TimeLike
 from concursus_lab.exceptions import SourceError, StoreDamaged
-from concursus_lab.frame.identity import IDENTITY, Duplicates, resolve, resolve_lazy
+from concursus_lab.frame.identity import IDENTITY, Duplicates, resolve_lazy
 from concursus_lab.frame.jhash import bucket as hash_bucket
 from concursus_lab.frame.schema import COLUMNS, empty, for_writing
 from concursus_lab.sources.base import Source
 from concursus_lab.sources.local.appending import appending
-from concursus_lab.sources.local.buckets import (
-    DELIVERY,
-    MAX_FILES_PER_BUCKET,
-    STORED,
-    empty_stored,
-    read,
-)
+from concursus_lab.sources.local.buckets import DELIVERY, STORED, empty_stored, settle
 from concursus_lab.sources.local.manifest import (
     MANIFEST,
     Manifest,
@@ -238,19 +233,13 @@ class LocalStore(Source):
             replaced: list[StoredFile] = []
             groups = frame.partition_by(["aggregate_type", "__bucket"], as_dict=True)
             for (aggregate_type, bucket), group in sorted(groups.items()):
-                group = group.drop("__bucket")
-                existing = [
+                stored = [
                     f for f in files if f.aggregate_type == aggregate_type and f.bucket == bucket
                 ]
-                verify(self.root, existing)  # never carry damaged rows into a rewritten file
-                if self._collides(group, existing) or len(existing) >= MAX_FILES_PER_BUCKET:
-                    replaced.extend(existing)
-                    group = pl.concat([read(self.root, existing), group])
-                winners = resolve(group, "last", ties=[DELIVERY])
-                losers = group.join(winners, on=[*IDENTITY, DELIVERY], how="anti")
-                for kind, part in (("events", winners), ("superseded", losers)):
-                    if part.height:
-                        written.append(work.write(part, kind, aggregate_type, bucket))
+                plan = settle(self.root, group.drop("__bucket"), stored)
+                replaced.extend(plan.replaced)
+                for kind, part in plan.parts():
+                    written.append(work.write(part, kind, aggregate_type, bucket))
             gone = {f.path for f in replaced}
             keep = [f for f in files if f.path not in gone] + written
             keep.sort(key=lambda f: (f.kind, f.aggregate_type, f.bucket, f.path))
@@ -278,21 +267,6 @@ class LocalStore(Source):
                 f = dataclasses.replace(f, bytes=size, sha256=sha)
             proved.append(f)
         return proved
-
-    def _collides(self, group: pl.DataFrame, existing: list[StoredFile]) -> bool:
-        ids = list(IDENTITY)
-        if group.select(pl.struct(ids).is_duplicated().any()).item():
-            return True
-        if not existing:
-            return False
-        known = (
-            pl.scan_parquet([str(self.root / f.path) for f in existing], schema=STORED)
-            .select(ids)
-            .join(group.lazy().select(ids), on=ids, how="semi")
-            .head(1)
-            .collect()
-        )
-        return known.height > 0
 
     # -- describing --------------------------------------------------------------------
 
