@@ -3,8 +3,10 @@
 The public surface, by layer (everything else is internal):
 
 * sources: :func:`open` (every kind of source; more in ``cl.sources``), :func:`copy`;
-* the canonical frame: ``SCHEMA``, ``IDENTITY``, :func:`validate`, :func:`to_pandas`,
-  :func:`from_pandas` (more in ``cl.frame``); typed events: :class:`EventTypes`;
+* the canonical frame: ``SCHEMA``, ``IDENTITY`` (more in ``cl.frame``: ``validate``,
+  ``to_pandas``, ...); typed events: :class:`EventTypes`;
+* your own events in: :class:`Mapping` (which column gives each canonical one), taken by
+  :func:`from_polars`, :func:`from_pandas` and ``cl.open(path_or_url, mapping=...)``;
 * time travel: :func:`state_at`, :func:`state_of`, :func:`history`, :func:`trace`,
   :func:`restatements`, :func:`latest`, :func:`index`;
 * delivery: :func:`describe`, :func:`lateness`, :func:`watermark` (the model, Flink,
@@ -35,7 +37,8 @@ from concursus_lab.delivery.reconcile import reconcile
 from concursus_lab.delivery.watermark import recommend_watermark, watermark
 from concursus_lab.events.types import EventTypes
 from concursus_lab.exceptions import ConcursusLabError, IncompleteRead
-from concursus_lab.frame import IDENTITY, SCHEMA, from_pandas, to_pandas, validate
+from concursus_lab.frame import IDENTITY, SCHEMA
+from concursus_lab.mapping import Mapping, from_pandas, from_polars
 from concursus_lab.projections.bisect import bisect
 from concursus_lab.projections.chaos import chaos
 from concursus_lab.projections.diff import diff
@@ -58,6 +61,7 @@ __all__ = [
     "ConcursusLabError",
     "EventTypes",
     "IncompleteRead",
+    "Mapping",
     "bisect",
     "chaos",
     "copy",
@@ -69,6 +73,7 @@ __all__ = [
     "fold",
     "frame",
     "from_pandas",
+    "from_polars",
     "history",
     "idempotency",
     "index",
@@ -90,9 +95,7 @@ __all__ = [
     "state_of",
     "threads",
     "timeline",
-    "to_pandas",
     "trace",
-    "validate",
     "watermark",
 ]
 

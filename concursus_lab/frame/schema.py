@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 from typing import Any
 
 import polars as pl
@@ -18,6 +17,7 @@ import polars as pl
 from concursus_lab.common.text import clip
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame import canonical_json
+from concursus_lab.frame.suggest import fitting
 
 TIME = pl.Datetime("us", "UTC")
 
@@ -67,9 +67,9 @@ def validate(frame: pl.DataFrame, *, check_parameters: bool = True) -> pl.DataFr
     Returns the frame with the canonical columns first (the same frame when already so).
 
     >>> import concursus_lab as cl
-    >>> cl.validate(cl.sample.parcels(3, seed=1)).columns == list(cl.SCHEMA)
+    >>> cl.frame.validate(cl.sample.parcels(3, seed=1)).columns == list(cl.SCHEMA)
     True
-    >>> cl.validate(cl.sample.parcels(3, seed=1).drop("name"))
+    >>> cl.frame.validate(cl.sample.parcels(3, seed=1).drop("name"))
     Traceback (most recent call last):
     ...
     concursus_lab.exceptions.SchemaError: not a canonical event frame:
@@ -122,9 +122,10 @@ def for_writing(frame: pl.DataFrame, *, milliseconds: str | None = None) -> pl.D
 def _dtype_problems(frame: pl.DataFrame) -> list[str]:
     problems = []
     schema = frame.schema
+    others = pl.Schema({c: t for c, t in schema.items() if c not in SCHEMA})
     for column, expected in SCHEMA.items():
         if column not in schema:
-            near = difflib.get_close_matches(column, [c for c in schema if c not in SCHEMA], 1)
+            near = fitting(column, others)
             hint = f"; did you mean to rename {near[0]!r}?" if near else ""
             problems.append(f"column `{column}` is missing (expected {expected}){hint}")
             continue
@@ -254,7 +255,7 @@ def to_pandas(frame: pl.DataFrame) -> Any:
     """The event frame as a pandas DataFrame, times as ``datetime64[us, UTC]``.
 
     >>> import concursus_lab as cl
-    >>> str(cl.to_pandas(cl.sample.parcels(2, seed=1))["event_timestamp"].dtype)
+    >>> str(cl.frame.to_pandas(cl.sample.parcels(2, seed=1))["event_timestamp"].dtype)
     'datetime64[us, UTC]'
     """
     if not isinstance(frame, pl.DataFrame):
@@ -273,18 +274,38 @@ def from_pandas(df: Any) -> pl.DataFrame:
         frame = pl.from_pandas(df)
     except (TypeError, ValueError) as exc:
         raise SchemaError(f"`df` could not be read as a table: {exc}") from exc
-    fixes = []
-    for column, expected in SCHEMA.items():
-        if column not in frame.columns:
-            continue
-        actual = frame.schema[column]
-        if isinstance(expected, pl.Datetime) and isinstance(actual, pl.Datetime):
-            if actual.time_zone is not None:
-                fixes.append(pl.col(column).dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
-        elif column == "characteristics" and actual.is_integer():
-            fixes.append(pl.col(column).cast(pl.Int32))
-        elif expected == pl.String and actual == pl.Null:
-            fixes.append(pl.col(column).cast(pl.String))
+    found = (_pandas_fix(frame, c, t) for c, t in SCHEMA.items() if c in frame.columns)
+    fixes = [fix for fix in found if fix is not None]
     if fixes:
         frame = frame.with_columns(fixes)
+    if len([c for c in SCHEMA if c not in frame.columns]) > 2:
+        raise SchemaError(
+            f"`df` is not a canonical event frame (it has {', '.join(frame.columns[:8])}): map "
+            "its own columns onto events with cl.from_pandas(df, cl.Mapping(aggregate_type=..., "
+            "aggregate_id=..., name=..., event_time=...)); see docs/own-events.md."
+        )
     return validate(frame)
+
+
+def _pandas_fix(frame: pl.DataFrame, column: str, expected: Any) -> pl.Expr | None:
+    """The conversion a pandas column needs to be canonical, or a pandas-worded error."""
+    actual = frame.schema[column]
+    if isinstance(expected, pl.Datetime) and isinstance(actual, pl.Datetime):
+        if actual.time_zone is None:
+            raise SchemaError(
+                f"column `{column}` holds naive times ({actual}); times must be UTC: say which "
+                f"zone they are in first, df[{column!r}] = df[{column!r}].dt.tz_localize('UTC') "
+                "(or the zone they were written in)."
+            )
+        return pl.col(column).dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+    if column == "characteristics" and actual.is_integer():
+        bad = frame.filter(~pl.col(column).is_in([INITIAL, TERMINAL, NEITHER]))
+        if bad.height:
+            raise SchemaError(
+                f"column `characteristics` must be 0 (neither), 1 (initial) or 2 (terminal); "
+                f"{bad.height} row(s) are not, e.g. {bad[column][0]!r}."
+            )
+        return pl.col(column).cast(pl.Int32)
+    if expected == pl.String and actual == pl.Null:
+        return pl.col(column).cast(pl.String)
+    return None

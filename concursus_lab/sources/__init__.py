@@ -4,6 +4,8 @@
 URL                                        source
 =========================================  ==========================================
 ``data/sample`` or ``file:///abs/path``    the embedded local store (Parquet files)
+``orders.csv``, ``exports/*.parquet``      files of your own events, with ``mapping=``
+                                           (CSV, Parquet, NDJSON; a file, folder or glob)
 ``cassandra://host:9042/keyspace``         Concursus's ``Event`` table in Cassandra
 ``kafka://host:9092/topic``                a Kafka topic of Concursus JSON events
 ``redis://host:6379/0``                    Concursus's Redis event sets (``rediss://``: TLS)
@@ -13,7 +15,9 @@ URL                                        source
 ``fixture:messy``, ``fixture:parcels``     a small fixed history, in memory (``cl.sample.fixture``)
 =========================================  ==========================================
 
-Drivers are imported only when their kind of source is opened.
+Every kind but the local store, the files and the fixtures is a plug-in registered in the
+entry point group ``concursus_lab.sources`` (:mod:`~concursus_lab.sources.kinds`), ours as a
+third party's; drivers are imported only when their kind of source is opened.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from concursus_lab.exceptions import SourceError
+from concursus_lab.sources import kinds
 from concursus_lab.sources.base import Source
 
 if TYPE_CHECKING:
@@ -30,16 +35,6 @@ if TYPE_CHECKING:
 
 #: Environment variable naming the source that ``cl.open()`` opens when given no URL.
 SOURCE_VARIABLE = "CONCURSUS_LAB_SOURCE"
-
-_SCHEMES = {
-    "cassandra": ("concursus_lab.sources.cassandra.source", "CassandraSource"),
-    "kafka": ("concursus_lab.sources.kafka.source", "KafkaSource"),
-    "redis": ("concursus_lab.sources.redis.source", "RedisSource"),
-    "amqp": ("concursus_lab.sources.amqp.source", "AmqpSource"),
-    "rediss": ("concursus_lab.sources.redis.source", "RedisSource"),
-    "hazelcast": ("concursus_lab.sources.hazelcast.window", "IdempotencyWindow"),
-}
-
 
 def default_source() -> str:
     """The source ``cl.open()`` opens when given none.
@@ -94,30 +89,32 @@ def open(url: str | os.PathLike | None = None, **options) -> Source | Idempotenc
         # prints as the fixture's name on every machine
         return MemorySource(fixture(url.removeprefix("fixture:").strip("/")), url=url)
     scheme, sep, rest = url.partition("://")
-    if not sep:
-        from concursus_lab.sources.local.store import LocalStore
-
-        return LocalStore(url, **options)
-    scheme = scheme.lower()
-    if scheme == "file":
-        from concursus_lab.sources.local.store import LocalStore
-
-        return LocalStore(rest, **options)
-    if scheme not in _SCHEMES:
+    if not sep or scheme.lower() == "file":
+        return _local(rest if sep else url, options)
+    cls = kinds.kind(scheme, url)
+    if options.get("mapping") is not None and not getattr(cls, "takes_mapping", False):
         raise SourceError(
-            f"unknown source scheme {scheme!r} in {url!r}; use a folder path, file://, "
-            "cassandra://, kafka://, redis://, amqp://, hazelcast:// or fixture:NAME."
+            f"{scheme}:// sources hold Concursus's own layout and take no mapping; "
+            "mapping= is for files, tables and topics of your own shape."
         )
-    import importlib
+    return cls.from_url(url, **options)
 
-    module_name, class_name = _SCHEMES[scheme]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("concursus_lab"):
-            raise SourceError(f"{scheme}:// sources are not available yet.") from exc
-        raise
-    return getattr(module, class_name).from_url(url, **options)
+
+def _local(path: str, options: dict) -> Source:
+    """A local path: files of your own events, or the embedded store."""
+    from concursus_lab.sources.files.source import FilesSource, holds_files
+
+    if holds_files(path.partition("?")[0]):
+        return FilesSource(path, **options)
+    from concursus_lab.sources.local.store import LocalStore
+
+    if options.get("mapping") is not None:
+        raise SourceError(
+            f"{path!r} is a store, which holds canonical events already; mapping= is for "
+            "files, tables and topics of your own shape."
+        )
+    options.pop("mapping", None)
+    return LocalStore(path, **options)
 
 
 def open_history(url: str | os.PathLike | None = None, **options) -> Source:

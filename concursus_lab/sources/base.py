@@ -26,6 +26,10 @@ class Source(abc.ABC):
     #: The URL (or path) this source was opened with, credentials removed.
     url: str
 
+    #: Whether ``cl.open(url, mapping=...)`` may give this kind a :class:`~concursus_lab.Mapping`
+    #: (files, tables and topics of the user's own shape); Concursus's layouts take none.
+    takes_mapping: bool = False
+
     def events(
         self,
         aggregate_type: str | None = None,

@@ -114,7 +114,7 @@ def test_the_sample_round_trips_through_a_multi_partition_topic_unchanged(kafka_
     assert canonical_sort(source.events()).equals(canonical_sort(winners))
     assert every["kafka_partition"].n_unique() == 6
     assert every.select(pl.struct("kafka_partition", "kafka_offset").is_unique().all()).item()
-    cl.validate(every)
+    cl.frame.validate(every)
 
 
 def test_each_aggregates_events_stay_in_one_partition(store):

@@ -21,6 +21,7 @@ IMPLEMENTATION = {
     "timetravel",
     "delivery",
     "projections",
+    "mapping",
 }
 
 

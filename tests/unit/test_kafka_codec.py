@@ -72,7 +72,7 @@ def test_flat_and_nested_layouts_decode_to_the_same_row():
     assert row["processing_timestamp"] == cl.frame.processing_time(JAVA_ID)
     assert row["parameters"] == '{"name":"Arthur Putey"}'
     assert row["characteristics"] == 1
-    cl.validate(rows)
+    cl.frame.validate(rows)
 
 
 def test_processing_time_falls_back_to_the_record_timestamp():

@@ -125,7 +125,7 @@ def test_the_events_are_not_changed(history):
 
 def test_lazy_and_pandas_views_are_converted(history):
     assert isinstance(cl.project(history, lambda f: f.lazy().select(pl.len())), pl.DataFrame)
-    assert cl.project(history, lambda f: cl.to_pandas(f)).height == 4
+    assert cl.project(history, lambda f: cl.frame.to_pandas(f)).height == 4
 
 
 def test_a_function_that_raises_names_itself(history):

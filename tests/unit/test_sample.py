@@ -12,7 +12,7 @@ from concursus_lab.sample import DEPOTS, Messiness
 
 def test_canonical_and_repeatable():
     a = cl.sample.parcels(500, seed=11)
-    assert cl.validate(a).schema == cl.SCHEMA
+    assert cl.frame.validate(a).schema == cl.SCHEMA
     assert a.equals(cl.sample.parcels(500, seed=11))
     assert not a.equals(cl.sample.parcels(500, seed=12))
     assert cl.sample.parcels(0).height == 0

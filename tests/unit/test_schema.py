@@ -41,9 +41,9 @@ def test_validate_returns_canonical_column_order_and_keeps_extras():
         .with_columns(pl.lit(1).alias("kafka_partition"))
         .select("kafka_partition", *reversed(cl.SCHEMA.names()))
     )
-    out = cl.validate(shuffled)
+    out = cl.frame.validate(shuffled)
     assert out.columns == [*cl.SCHEMA.names(), "kafka_partition"]
-    assert cl.validate(good()) is not None
+    assert cl.frame.validate(good()) is not None
 
 
 def test_every_problem_is_named_at_once():
@@ -56,7 +56,7 @@ def test_every_problem_is_named_at_once():
         .drop("version")
     )
     with pytest.raises(SchemaError) as info:
-        cl.validate(bad)
+        cl.frame.validate(bad)
     message = str(info.value)
     assert "`version` is missing" in message
     assert "`event_timestamp` holds naive timestamps" in message
@@ -71,7 +71,7 @@ def test_values_are_checked():
         pl.Series("aggregate_id", ["", "p2"]),
     )
     with pytest.raises(SchemaError) as info:
-        cl.validate(bad)
+        cl.frame.validate(bad)
     message = str(info.value)
     assert "row 1: '[1, 2]' (a JSON array, not an object)" in message
     assert "first at row 1: 7" in message
@@ -81,39 +81,39 @@ def test_values_are_checked():
 def test_not_json_is_reported_with_its_row():
     bad = good().with_columns(pl.Series("parameters", ['{"a":1}', '{"a":']))
     with pytest.raises(SchemaError, match=r"row 1: '\{\"a\":' \(not valid JSON"):
-        cl.validate(bad)
+        cl.frame.validate(bad)
 
 
 def test_nulls_only_where_allowed():
     ok = good().with_columns(pl.lit(None, pl.String).alias("processing_id"))
-    cl.validate(ok)
+    cl.frame.validate(ok)
     bad = good().with_columns(pl.lit(None, pl.String).alias("name"))
     with pytest.raises(SchemaError, match="`name` has 2 null"):
-        cl.validate(bad)
+        cl.frame.validate(bad)
 
 
 def test_a_near_column_name_is_suggested():
     with pytest.raises(SchemaError, match="did you mean to rename 'aggregateId'"):
-        cl.validate(good().rename({"aggregate_id": "aggregateId"}))
+        cl.frame.validate(good().rename({"aggregate_id": "aggregateId"}))
 
 
 def test_pandas_round_trip_keeps_microseconds_and_utc():
     original = good()
-    df = cl.to_pandas(original)
+    df = cl.frame.to_pandas(original)
     assert str(df["event_timestamp"].dtype) == "datetime64[us, UTC]"
     assert str(df["processing_timestamp"].dtype) == "datetime64[us, UTC]"
     assert cl.from_pandas(df).equals(original)
 
 
 def test_from_pandas_converts_units_and_zones_but_refuses_naive_times():
-    df = cl.to_pandas(good())
+    df = cl.frame.to_pandas(good())
     df["event_timestamp"] = (
         df["event_timestamp"].dt.tz_convert("Europe/London").astype("datetime64[ns, Europe/London]")
     )
     back = cl.from_pandas(df)
     assert back.schema == cl.SCHEMA
     assert back["event_timestamp"].to_list() == good()["event_timestamp"].to_list()
-    naive = cl.to_pandas(good())
+    naive = cl.frame.to_pandas(good())
     naive["event_timestamp"] = naive["event_timestamp"].dt.tz_localize(None)
     with pytest.raises(SchemaError, match="naive"):
         cl.from_pandas(naive)
@@ -121,7 +121,7 @@ def test_from_pandas_converts_units_and_zones_but_refuses_naive_times():
 
 def test_a_pandas_frame_given_to_validate_gets_a_hint():
     with pytest.raises(SchemaError, match=r"cl\.from_pandas"):
-        cl.validate(pd.DataFrame({"a": [1]}))
+        cl.frame.validate(pd.DataFrame({"a": [1]}))
 
 
 def test_times_people_type_are_read_as_utc():

@@ -178,7 +178,7 @@ def test_encode_writes_canonical_rows():
         Died(aggregate_id="p1", event_timestamp=T0 + dt.timedelta(days=1)),
     ]
     frame = person.encode(events)
-    assert cl.validate(frame) is not None
+    assert cl.frame.validate(frame) is not None
     assert frame["characteristics"].to_list() == [1, 0, 2]
     assert frame["name"].to_list() == ["created", "movedHouse", "died"]
     assert frame["version"].to_list() == ["0", "2", "0"]

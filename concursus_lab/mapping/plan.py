@@ -1,0 +1,436 @@
+"""A mapping applied to data: one lazy query that gives the canonical frame and the quarantine.
+
+:class:`Plan` works out, from the mapping and the data's schema (no rows read yet), one
+polars expression per canonical column and one that gives each row's reason for not mapping
+(no aggregate id, a time that is not a time, ...). :meth:`Plan.run` runs them over a
+LazyFrame (a scan of files, a frame, a decoded batch of records) in one pass, then:
+
+* refuses, naming the values, what needs a fact the mapping did not give (naive times
+  without ``time_zone``, epoch numbers without ``time_unit``): never guessed;
+* puts every row that does not map in the quarantine with its reason and the row as JSON;
+* fills the identity columns (a content identity when the data names no sequence or id).
+
+>>> import polars as pl, concursus_lab as cl
+>>> orders = pl.DataFrame({
+...     "order_id": [7, 7, None], "event_type": ["created", "paid", "paid"],
+...     "occurred_at": ["2026-03-01T10:00Z", "2026-03-01T10:00Z", "2026-03-01T11:00Z"],
+...     "amount": [12.5, 12.5, 3.0],
+... })
+>>> mapping = cl.Mapping(aggregate_type="order", aggregate_id="order_id",
+...                      name="event_type", event_time="occurred_at", initial=["created"])
+>>> mapped = Plan(mapping, orders.schema).run(orders.lazy())
+>>> mapped.events.select("aggregate_id", "name", "parameters", "characteristics").rows()
+[('7', 'created', '{"amount":12.5}', 1), ('7', 'paid', '{"amount":12.5}', 0)]
+>>> mapped.quarantine.select("row", "reason").rows()
+[(2, 'no aggregate id: order_id is null')]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+import polars as pl
+
+from concursus_lab.common.text import clip, plural
+from concursus_lab.exceptions import SchemaError
+from concursus_lab.frame import canonical_json
+from concursus_lab.frame.identity import content_ids
+from concursus_lab.frame.schema import COLUMNS, FIRST_TIME, LAST_TIME
+from concursus_lab.mapping.fields import Resolved, resolve
+from concursus_lab.mapping.spec import Mapping
+from concursus_lab.mapping.times import time_expr
+
+#: The quarantine of a mapped read: why, which row of the data, and the row itself as JSON.
+QUARANTINE = pl.Schema({"reason": pl.String, "row": pl.Int64, "raw": pl.Binary})
+
+_ROW, _REASON = "__row", "__reason"
+_ID_DTYPES = (pl.String, pl.Categorical, pl.Enum)
+
+
+@dataclasses.dataclass(frozen=True)
+class Mapped:
+    """What a mapped read gives: the canonical events and the rows that did not map."""
+
+    events: pl.DataFrame
+    quarantine: pl.DataFrame
+
+
+class Plan:
+    """``mapping`` over data of ``schema``; see the module docstring.
+
+    Parameters
+    ----------
+    processing
+        The source's own processing time (a UTC microsecond expression, e.g. a Kafka record's
+        timestamp), used when the mapping does not map one; None: the event time.
+    reserved
+        Columns that are the source's, not the data's (never parameters).
+    extra
+        Columns the source adds after the canonical ones (a Kafka partition and offset).
+    """
+
+    def __init__(
+        self,
+        mapping: Mapping,
+        schema: pl.Schema,
+        *,
+        processing: pl.Expr | None = None,
+        reserved: Iterable[str] = (),
+        extra: dict[str, pl.Expr] | None = None,
+    ) -> None:
+        self.mapping, self.schema = mapping, schema
+        self._reserved = set(reserved)
+        self._extra = dict(extra or {})
+        self._fields: dict[str, Resolved] = {}
+        for field in (
+            "aggregate_id",
+            "name",
+            "event_time",
+            "processing_time",
+            "sequence",
+            "event_id",
+            "stream_id",
+            "version",
+            "characteristics",
+            "processing_id",
+        ):
+            value = getattr(mapping, field)
+            if value is not None:
+                self._fields[field] = resolve(value, schema, field)
+        if isinstance(mapping.aggregate_type, pl.Expr):
+            self._fields["aggregate_type"] = resolve(
+                mapping.aggregate_type, schema, "aggregate_type"
+            )
+        self._check_kinds()
+        self._times = {
+            role: time_expr(
+                r.expr,
+                r.dtype,
+                role=role,
+                column=r.column,
+                unit=mapping.time_unit,
+                zone=mapping.time_zone,
+            )
+            for role, r in self._fields.items()
+            if role in ("event_time", "processing_time")
+        }
+        self._processing = processing
+        self.parameter_columns = self._parameter_columns()
+        self._whole_text = (
+            isinstance(mapping.parameters, str) and self._fields_of_parameters().dtype == pl.String
+        )
+
+    # -- the expressions ----------------------------------------------------------------------
+
+    def _check_kinds(self) -> None:
+        for role in ("aggregate_type", "aggregate_id", "name", "stream_id", "version", "event_id"):
+            r = self._fields.get(role)
+            if r is None:
+                continue
+            ok = r.dtype in _ID_DTYPES or r.dtype.is_integer() or r.dtype == pl.Null
+            if role in ("version", "stream_id"):
+                ok = ok or r.dtype.is_numeric()
+            if not ok:
+                raise SchemaError(
+                    f"`{role}` reads {r.column or 'an expression'!r}, which is {r.dtype}: map "
+                    "a column of text (or integers), or an expression that gives one."
+                )
+        sequence = self._fields.get("sequence")
+        if sequence is not None and not (
+            sequence.dtype.is_integer() or sequence.dtype == pl.String
+        ):
+            raise SchemaError(
+                f"`sequence` reads {sequence.column!r}, which is {sequence.dtype}: a sequence is "
+                "an integer per event, counting up within its aggregate."
+            )
+
+    def _fields_of_parameters(self) -> Resolved:
+        return resolve(self.mapping.parameters, self.schema, "parameters")
+
+    def _parameter_columns(self) -> tuple[str, ...]:
+        chosen = self.mapping.parameters
+        if isinstance(chosen, str):
+            whole = self._fields_of_parameters()
+            if not (isinstance(whole.dtype, pl.Struct) or whole.dtype == pl.String):
+                raise SchemaError(
+                    f"`parameters={chosen!r}` is {whole.dtype}: one column of parameters must be "
+                    "a struct or JSON object text; for several columns give a list."
+                )
+            return ()
+        if chosen is None:
+            used = {r.column for r in self._fields.values()} | self._reserved
+            columns = tuple(sorted(c for c in self.schema if c not in used))
+        else:
+            missing = [c for c in chosen if c not in self.schema]
+            if missing:
+                raise SchemaError(
+                    f"`parameters` names {missing[0]!r}, which the data does not have; its "
+                    f"columns: {', '.join(self.schema)}."
+                )
+            columns = tuple(sorted(dict.fromkeys(chosen)))
+        for column in columns:
+            dtype = self.schema[column]
+            if dtype in (pl.Binary, pl.Object) or isinstance(dtype, pl.Duration):
+                raise SchemaError(
+                    f"column {column!r} ({dtype}) cannot be a parameter: JSON has no such value. "
+                    "Leave it out (parameters=[...]) or convert it to text first."
+                )
+        return columns
+
+    def _parameters(self) -> pl.Expr:
+        if isinstance(self.mapping.parameters, str):
+            whole = self._fields_of_parameters()
+            if whole.dtype == pl.String:
+                return whole.expr  # JSON text: made canonical once read (exact numbers)
+            return whole.expr.struct.json_encode()
+        if not self.parameter_columns:
+            return pl.lit("{}")
+        return pl.struct([pl.col(c) for c in self.parameter_columns]).struct.json_encode()
+
+    def _nested(self) -> bool:
+        """Whether parameter values nest structs, whose keys the encoder leaves unsorted."""
+        dtypes = (
+            [self._fields_of_parameters().dtype]
+            if isinstance(self.mapping.parameters, str)
+            else [self.schema[c] for c in self.parameter_columns]
+        )
+        if isinstance(self.mapping.parameters, str) and isinstance(dtypes[0], pl.Struct):
+            dtypes = [f.dtype for f in dtypes[0].fields]
+        return any(_has_struct(d) for d in dtypes)
+
+    def _text(self, role: str, default: pl.Expr) -> pl.Expr:
+        r = self._fields.get(role)
+        return default if r is None else r.expr.cast(pl.String)
+
+    def columns(self) -> list[pl.Expr]:
+        """The canonical columns, the identity columns the mapping names, and the extras."""
+        m = self.mapping
+        kind = (
+            pl.lit(m.aggregate_type, pl.String)
+            if isinstance(m.aggregate_type, str)
+            else self._fields["aggregate_type"].expr.cast(pl.String)
+        )
+        event_time = self._times["event_time"].expr
+        if "processing_time" in self._times:
+            processing = self._times["processing_time"].expr
+        else:
+            processing = event_time if self._processing is None else self._processing
+        name = self._fields["name"].expr.cast(pl.String)
+        if "characteristics" in self._fields:
+            kinds = self._fields["characteristics"].expr.cast(pl.Int32, strict=False)
+        else:
+            kinds = name.replace_strict(m.kinds(), default=0, return_dtype=pl.Int32)
+        exprs = [
+            kind.alias("aggregate_type"),
+            self._fields["aggregate_id"].expr.cast(pl.String).alias("aggregate_id"),
+            event_time.alias("event_timestamp"),
+            self._text("stream_id", pl.lit("")).alias("stream_id"),
+            self._text("processing_id", pl.lit(None, pl.String)).alias("processing_id"),
+            processing.alias("processing_timestamp"),
+            name.alias("name"),
+            self._text("version", pl.lit("0")).alias("version"),
+            self._parameters().alias("parameters"),
+            kinds.alias("characteristics"),
+        ]
+        if "sequence" in self._fields:
+            exprs.append(
+                self._fields["sequence"].expr.cast(pl.Int64, strict=False).alias("sequence")
+            )
+        if "event_id" in self._fields:
+            exprs.append(self._fields["event_id"].expr.cast(pl.String).alias("event_id"))
+        exprs.extend(e.alias(n) for n, e in self._extra.items())
+        return exprs
+
+    def reason(self) -> pl.Expr:
+        """Why a row does not map (null when it does): the first problem, with its value."""
+        checks: list[tuple[pl.Expr, pl.Expr]] = []
+        for role in ("aggregate_type", "aggregate_id", "name", "event_id"):
+            r = self._fields.get(role)
+            if r is not None:
+                text = r.expr.cast(pl.String)
+                label = r.column or "the expression"
+                checks.append((text.is_null(), pl.lit(f"no {_words(role)}: {label} is null")))
+                checks.append((text == "", pl.lit(f"no {_words(role)}: {label} is empty")))
+        for role, t in self._times.items():
+            r = self._fields[role]
+            shown = r.expr.cast(pl.String)
+            checks.append((r.expr.is_null(), pl.lit(f"no {_words(role)}: {r.column} is null")))
+            checks.append(
+                (t.expr.is_null(), pl.format(f"{_words(role)} {{}} is not a time", _quoted(shown)))
+            )
+            outside = ~t.expr.is_between(FIRST_TIME, LAST_TIME)
+            checks.append(
+                (outside, pl.format(f"{_words(role)} {{}} is outside years 1 to 9999", shown))
+            )
+        sequence = self._fields.get("sequence")
+        if sequence is not None:
+            raw = sequence.expr
+            checks.append((raw.is_null(), pl.lit(f"no sequence: {sequence.column} is null")))
+            checks.append(
+                (
+                    raw.cast(pl.Int64, strict=False).is_null(),
+                    pl.format("sequence {} is not an integer", _quoted(raw.cast(pl.String))),
+                )
+            )
+        kinds = self._fields.get("characteristics")
+        if kinds is not None:
+            value = kinds.expr.cast(pl.Int32, strict=False)
+            checks.append(
+                (
+                    ~value.is_in([0, 1, 2]).fill_null(False),
+                    pl.format("characteristics {} is not 0, 1 or 2", kinds.expr.cast(pl.String)),
+                )
+            )
+        for column in self.parameter_columns:
+            if self.schema[column].is_float():
+                bad = pl.col(column).is_nan() | pl.col(column).is_infinite()
+                checks.append(
+                    (
+                        bad,
+                        pl.format(
+                            f"parameter {column!r} is {{}}, which JSON cannot hold", pl.col(column)
+                        ),
+                    )
+                )
+        if not checks:
+            return pl.lit(None, pl.String)
+        return pl.coalesce([pl.when(c.fill_null(False)).then(why) for c, why in checks])
+
+    # -- running it ---------------------------------------------------------------------------
+
+    def run(self, data: pl.LazyFrame, *, prefilter: pl.Expr | None = None) -> Mapped:
+        """Map ``data`` (lazily read; ``prefilter`` on its own columns narrows the read)."""
+        if prefilter is not None:
+            data = data.filter(prefilter)
+        data = data.with_row_index(_ROW)
+        flags = self._flags()
+        out = data.select(
+            *self.columns(),
+            self.reason().alias(_REASON),
+            pl.col(_ROW).cast(pl.Int64),
+            *(f.alias(n) for n, f in flags.items()),
+        ).collect()
+        self._refuse_unsaid(out, data, flags)
+        out = out.drop(list(flags))
+        bad = out.filter(pl.col(_REASON).is_not_null())
+        events = out.filter(pl.col(_REASON).is_null()).drop(_REASON)
+        if self._whole_text or self._nested():
+            events, more = _canonical_parameters(events)
+            bad = pl.concat([bad.select(_REASON, _ROW), more]) if more.height else bad
+        if (
+            self.mapping.identity == "own"
+            and "sequence" not in self._fields
+            and "event_id" not in self._fields
+        ):
+            events = events.with_columns(content_ids(events).alias("event_id"))
+        ordered = [*COLUMNS, *(c for c in ("sequence", "event_id") if c in events.columns)]
+        return Mapped(events.select(*ordered, *self._extra), _quarantine(bad, data))
+
+    def _flags(self) -> dict[str, pl.Expr]:
+        flags = {}
+        for role, t in self._times.items():
+            if t.naive is not None:
+                flags[f"__naive {role}"] = t.naive
+            if t.numbers is not None:
+                flags[f"__numbers {role}"] = t.numbers
+        return flags
+
+    def _refuse_unsaid(self, out: pl.DataFrame, data: pl.LazyFrame, flags: dict) -> None:
+        for flag, expr in flags.items():
+            count = int(out[flag].sum())
+            if not count:
+                continue
+            kind, role = flag.removeprefix("__").split(" ", 1)
+            r = self._fields[role]
+            shown = data.filter(expr.fill_null(False)).select(r.expr).head(2).collect()
+            values = ", ".join(repr(v) for v in shown.to_series().to_list())
+            if kind == "naive":
+                raise SchemaError(
+                    f"{plural(count, 'value')} of {r.column!r} (`{role}`) have no time zone "
+                    f"({values}) and the mapping names none: say which zone they are in, "
+                    "cl.Mapping(..., time_zone='UTC') (or 'Europe/London', ...); it is never "
+                    "assumed."
+                )
+            raise SchemaError(
+                f"{plural(count, 'value')} of {r.column!r} (`{role}`) are numbers ({values}): "
+                "say their unit, cl.Mapping(..., time_unit='s') for epoch seconds, or 'ms', "
+                "'us', 'ns'; a unit is never guessed from the size of a number."
+            )
+
+
+_WORDS = {
+    "aggregate_type": "aggregate type",
+    "aggregate_id": "aggregate id",
+    "name": "event name",
+    "event_id": "event id",
+    "event_time": "event time",
+    "processing_time": "processing time",
+}
+
+
+def _words(role: str) -> str:
+    return _WORDS[role]
+
+
+def _quoted(text: pl.Expr) -> pl.Expr:
+    return pl.concat_str([pl.lit("'"), text, pl.lit("'")])
+
+
+def _has_struct(dtype: pl.DataType) -> bool:
+    if isinstance(dtype, pl.Struct):
+        return True
+    if isinstance(dtype, pl.List | pl.Array):
+        return _has_struct(dtype.inner)
+    return False
+
+
+def _canonical_parameters(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Parameters written canonically (keys sorted at every depth, numbers exact); rows whose
+    text is not a JSON object are moved out, with the reason."""
+    risky = events["parameters"].str.contains(canonical_json.RISKY).fill_null(False).to_list()
+    texts: list[str | None] = []
+    reasons: list[str | None] = []
+    for text, exact in zip(events["parameters"].to_list(), risky, strict=True):
+        try:
+            texts.append(None if text is None else canonical_json.canonical(text, risky=exact))
+            reasons.append(None if text is not None else "no parameters: the column is null")
+        except canonical_json.NotCanonical as why:
+            texts.append(text)
+            reasons.append(f"parameters {clip(text)!r} are {why}")
+    events = events.with_columns(pl.Series("parameters", texts, pl.String))
+    why = pl.Series(_REASON, reasons, pl.String)
+    moved = events.select(why, _ROW).filter(why.is_not_null())
+    return events.filter(why.is_null()), moved
+
+
+def _quarantine(bad: pl.DataFrame, data: pl.LazyFrame) -> pl.DataFrame:
+    if bad.height == 0:
+        return pl.DataFrame(schema=QUARANTINE)
+    rows = bad[_ROW]
+    columns = [c for c in data.collect_schema() if c != _ROW]
+    raw = (
+        data.filter(pl.col(_ROW).is_in(rows.implode()))
+        .select(
+            pl.col(_ROW).cast(pl.Int64),
+            pl.struct([_jsonable(c, data.collect_schema()[c]) for c in columns])
+            .struct.json_encode()
+            .cast(pl.Binary)
+            .alias("raw"),
+        )
+        .collect()
+    )
+    return (
+        bad.select(pl.col(_REASON).alias("reason"), pl.col(_ROW).alias("row"))
+        .join(raw.rename({_ROW: "row"}), on="row", how="left")
+        .sort("row")
+        .select(QUARANTINE.names())
+    )
+
+
+def _jsonable(column: str, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.Binary:
+        return pl.col(column).bin.encode("hex")
+    if dtype == pl.Object or isinstance(dtype, pl.Duration):
+        return pl.col(column).cast(pl.String, strict=False)
+    return pl.col(column)
