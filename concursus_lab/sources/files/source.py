@@ -121,9 +121,11 @@ class FilesSource(Source):
         ids = query.aggregate_ids
         if ids is not None and isinstance(field, str) and self.schema.get(field) == pl.String:
             parts.append(pl.col(field).is_in(list(ids)))
-        kind = self.mapping.aggregate_type
-        if query.aggregate_type not in (None, kind) and isinstance(kind, str):
-            parts.append(pl.lit(False))
+        kind, wanted = self.mapping.aggregate_type, query.aggregate_type
+        if wanted is not None and isinstance(kind, str):
+            parts.append(pl.lit(wanted == kind))
+        elif wanted is not None and self.schema.get(_plain(kind)) == pl.String:
+            parts.append(pl.col(_plain(kind)) == wanted)
         return pl.all_horizontal(parts) if parts else None
 
     def append(self, frame: pl.DataFrame, *, progress: bool | None = None) -> int:
@@ -147,6 +149,11 @@ class FilesSource(Source):
             else "; no processing time mapped: taken as event time, so no lateness shows"
         )
         return f"FilesSource({self.url!r}: {files}; {self.mapping!r}{processing})"
+
+
+def _plain(field: pl.Expr) -> str | None:
+    """The column a field reads as it is (``pl.col("kind")``), else None."""
+    return field.meta.output_name() if field.meta.is_column() else None
 
 
 def _files(path: str) -> tuple[list[Path], str]:
