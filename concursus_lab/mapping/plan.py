@@ -39,12 +39,14 @@ from concursus_lab.frame.identity import content_ids
 from concursus_lab.frame.schema import COLUMNS, FIRST_TIME, LAST_TIME
 from concursus_lab.mapping.fields import Resolved, resolve
 from concursus_lab.mapping.spec import Mapping
-from concursus_lab.mapping.times import time_expr
+from concursus_lab.mapping.times import TimeExpr, time_expr
 
 #: The quarantine of a mapped read: why, which row of the data, and the row itself as JSON.
 QUARANTINE = pl.Schema({"reason": pl.String, "row": pl.Int64, "raw": pl.Binary})
 
 _ROW, _REASON = "__row", "__reason"
+#: Values of a text time column read first, to choose the format the rest is read with.
+_SAMPLE = 1_000
 _ID_DTYPES = (pl.String, pl.Categorical, pl.Enum)
 
 
@@ -103,18 +105,10 @@ class Plan:
                 mapping.aggregate_type, schema, "aggregate_type"
             )
         self._check_kinds()
-        self._times = {
-            role: time_expr(
-                r.expr,
-                r.dtype,
-                role=role,
-                column=r.column,
-                unit=mapping.time_unit,
-                zone=mapping.time_zone,
-            )
-            for role, r in self._fields.items()
-            if role in ("event_time", "processing_time")
-        }
+        self._time_fields = [r for r in ("event_time", "processing_time") if r in self._fields]
+        for role in self._time_fields:  # what the schema alone can refuse, refused now
+            self._time(role, None)
+        self._times: dict[str, TimeExpr] = {}
         self._processing = processing
         self.parameter_columns = self._parameter_columns()
         self._whole_text = (
@@ -211,9 +205,9 @@ class Plan:
             if isinstance(m.aggregate_type, str)
             else self._fields["aggregate_type"].expr.cast(pl.String)
         )
-        event_time = self._times["event_time"].expr
-        if "processing_time" in self._times:
-            processing = self._times["processing_time"].expr
+        event_time = _parsed("event_time")
+        if "processing_time" in self._time_fields:
+            processing = _parsed("processing_time")
         else:
             processing = event_time if self._processing is None else self._processing
         name = self._fields["name"].expr.cast(pl.String)
@@ -252,14 +246,14 @@ class Plan:
                 label = r.column or "the expression"
                 checks.append((text.is_null(), pl.lit(f"no {_words(role)}: {label} is null")))
                 checks.append((text == "", pl.lit(f"no {_words(role)}: {label} is empty")))
-        for role, t in self._times.items():
-            r = self._fields[role]
+        for role in self._time_fields:
+            r, parsed = self._fields[role], _parsed(role)
             shown = r.expr.cast(pl.String)
             checks.append((r.expr.is_null(), pl.lit(f"no {_words(role)}: {r.column} is null")))
             checks.append(
-                (t.expr.is_null(), pl.format(f"{_words(role)} {{}} is not a time", _quoted(shown)))
+                (parsed.is_null(), pl.format(f"{_words(role)} {{}} is not a time", _quoted(shown)))
             )
-            outside = ~t.expr.is_between(FIRST_TIME, LAST_TIME)
+            outside = ~parsed.is_between(FIRST_TIME, LAST_TIME)
             checks.append(
                 (outside, pl.format(f"{_words(role)} {{}} is outside years 1 to 9999", shown))
             )
@@ -297,6 +291,33 @@ class Plan:
             return pl.lit(None, pl.String)
         return pl.coalesce([pl.when(c.fill_null(False)).then(why) for c, why in checks])
 
+    def _time(self, role: str, data: pl.LazyFrame | None) -> TimeExpr:
+        r, m = self._fields[role], self.mapping
+        sample = None
+        if data is not None and r.dtype == pl.String:  # the first values choose a format
+            sample = data.select(r.expr).drop_nulls().head(_SAMPLE).collect().to_series()
+        return time_expr(
+            r.expr,
+            r.dtype,
+            role=role,
+            column=r.column,
+            unit=m.time_unit,
+            zone=m.time_zone,
+            sample=None if sample is None else sample.to_list(),
+        )
+
+    def parsed(self, data: pl.LazyFrame) -> pl.LazyFrame:
+        """``data`` with each time field parsed once, for :meth:`columns` and :meth:`reason`."""
+        self._times = {role: self._time(role, data) for role in self._time_fields}
+        for t in self._times.values():
+            data = t.over(data)
+        return data.with_columns(t.expr.alias(_time(role)) for role, t in self._times.items())
+
+    def canonical(self, data: pl.LazyFrame) -> pl.LazyFrame:
+        """The canonical columns of ``data``, unchecked: what a read computes, without the
+        checks that find the rows that do not map (for measuring those checks' cost)."""
+        return self.parsed(data).select(self.columns())
+
     # -- running it ---------------------------------------------------------------------------
 
     def run(self, data: pl.LazyFrame, *, prefilter: pl.Expr | None = None) -> Mapped:
@@ -304,14 +325,15 @@ class Plan:
         if prefilter is not None:
             data = data.filter(prefilter)
         data = data.with_row_index(_ROW)
+        parsed = self.parsed(data)
         flags = self._flags()
-        out = data.select(
+        out = parsed.select(
             *self.columns(),
             self.reason().alias(_REASON),
             pl.col(_ROW).cast(pl.Int64),
             *(f.alias(n) for n, f in flags.items()),
         ).collect()
-        self._refuse_unsaid(out, data, flags)
+        self._refuse_unsaid(out, parsed, flags)
         out = out.drop(list(flags))
         bad = out.filter(pl.col(_REASON).is_not_null())
         events = out.filter(pl.col(_REASON).is_null()).drop(_REASON)
@@ -357,6 +379,15 @@ class Plan:
                 "say their unit, cl.Mapping(..., time_unit='s') for epoch seconds, or 'ms', "
                 "'us', 'ns'; a unit is never guessed from the size of a number."
             )
+
+
+def _time(role: str) -> str:
+    return f"__time {role}"
+
+
+def _parsed(role: str) -> pl.Expr:
+    """A time field, parsed once by :meth:`Plan.parsed`."""
+    return pl.col(_time(role))
 
 
 _WORDS = {
