@@ -28,6 +28,7 @@ LazyFrame (a scan of files, a frame, a decoded batch of records) in one pass, th
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Iterable
 
 import polars as pl
@@ -35,7 +36,6 @@ import polars as pl
 from concursus_lab.common.text import clip, plural
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame import canonical_json
-from concursus_lab.frame.identity import content_ids
 from concursus_lab.frame.schema import COLUMNS, FIRST_TIME, LAST_TIME
 from concursus_lab.mapping.fields import Resolved, resolve
 from concursus_lab.mapping.spec import Mapping
@@ -178,9 +178,18 @@ class Plan:
             if whole.dtype == pl.String:
                 return whole.expr  # JSON text: made canonical once read (exact numbers)
             return whole.expr.struct.json_encode()
-        if not self.parameter_columns:
+        # a wide table has a column for every field of every event type: a column that is null
+        # in a row is no parameter of that row's event (an Optional field reads it as None)
+        members = [
+            pl.when(pl.col(c).is_not_null()).then(
+                pl.struct(c).struct.json_encode().str.slice(1).str.strip_suffix("}")
+            )
+            for c in self.parameter_columns
+        ]
+        if not members:
             return pl.lit("{}")
-        return pl.struct([pl.col(c) for c in self.parameter_columns]).struct.json_encode()
+        inner = pl.concat_str(members, separator=",", ignore_nulls=True)
+        return pl.concat_str(pl.lit("{"), inner, pl.lit("}"))
 
     def _nested(self) -> bool:
         """Whether parameter values nest structs, whose keys the encoder leaves unsorted."""
@@ -402,6 +411,28 @@ _WORDS = {
 
 def _words(role: str) -> str:
     return _WORDS[role]
+
+
+def content_ids(frame: pl.DataFrame) -> pl.Series:
+    """A stable digest of what each event says (``"~"`` + 32 hex digits of BLAKE2b over event
+    time in microseconds, stream id, name, version and parameters, each field's byte length
+    first): the ``event_id`` of data that names neither a sequence nor an id."""
+
+    def field(column: str) -> list[pl.Expr]:
+        return [pl.col(column).str.len_bytes().cast(pl.String), pl.lit(":"), pl.col(column)]
+
+    text = frame.select(
+        pl.concat_str(
+            pl.col("event_timestamp").dt.epoch("us").cast(pl.String),
+            pl.lit(":"),
+            *field("stream_id"),
+            *field("name"),
+            *field("version"),
+            pl.col("parameters"),
+        ).cast(pl.Binary)
+    ).to_series()
+    ids = ["~" + hashlib.blake2b(raw, digest_size=16).hexdigest() for raw in text.to_list()]
+    return pl.Series("event_id", ids, dtype=pl.String)
 
 
 def _quoted(text: pl.Expr) -> pl.Expr:

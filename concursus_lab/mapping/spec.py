@@ -96,7 +96,9 @@ class Mapping:
         and null.
     parameters
         None: every column no other field names. A list of columns: those, each a
-        parameter. One column (a struct, or JSON object text): its fields are the parameters.
+        parameter; a column that is null in a row is no parameter of that row's event (a wide
+        export has a column for every field of every event type). One column (a struct, or
+        JSON object text): its fields are the parameters, as they are.
     time_unit
         ``"s"``, ``"ms"``, ``"us"`` or ``"ns"``: the unit of epoch numbers in time columns.
         Required when a time column holds numbers; never guessed.

@@ -16,6 +16,11 @@ Everything is vectorised (10 million events need no Python loop per event) and r
 for a seed. ``parcel_types``, ``ParcelState`` and ``parcel_state`` are the domain's event
 types, state and reducer, ready for ``cl.state_at(events, parcel_state, types=parcel_types)``.
 
+``orders_export(n)`` is another shape altogether: a web shop's order events as its team
+exports them (a wide table, naive local times to the minute, re-exports and one corrected
+row), with ``order_types``, ``order_state`` and the mapping ``ORDERS`` that reads it
+(``data/orders.csv`` is one such export; see docs/own-events.md).
+
 >>> from concursus_lab import sample
 >>> frame = sample.parcels(100, seed=1)
 >>> frame.columns[:3]
@@ -36,6 +41,7 @@ import polars as pl
 from concursus_lab.common.time import to_utc
 from concursus_lab.frame.schema import COLUMNS, NEITHER, TERMINAL
 from concursus_lab.frame.timeuuid import time_uuids
+from concursus_lab.sample.orders import ORDERS, OrderState, order_state, order_types, orders_export
 from concursus_lab.sample.parcels import (
     Delivered,
     DeliveryFailed,
@@ -281,14 +287,19 @@ def write(path: str | Path, n_parcels: int = 1_000, *, seed: int = 0, **options)
 
 __all__ = [
     "FIXTURES",
+    "ORDERS",
     "Delivered",
     "DeliveryFailed",
     "LoadedOntoTruck",
     "Messiness",
+    "OrderState",
     "ParcelState",
     "ReceivedAtDepot",
     "fixture",
     "on_board",
+    "order_state",
+    "order_types",
+    "orders_export",
     "parcel_state",
     "parcel_types",
     "parcels",
