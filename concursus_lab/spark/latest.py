@@ -4,7 +4,10 @@ Both are questions about each aggregate's causally last values (:mod:`concursus_
 timetravel.latest` states the rules). Every bucket of whole aggregates is answered by
 ``cl.latest``; the index then groups the aggregates by the value, across buckets, in Spark.
 A parameter seen in only some buckets is null in the others, as it is locally for the
-aggregates that never had it.
+aggregates that never had it. A column's dtype follows the kinds of the values it shows
+(:mod:`~concursus_lab.timetravel.parameter_values`): each bucket says which kinds it showed,
+and when one bucket's integers meet another's strings, say, the buckets are asked again for
+that parameter's JSON texts, as one local frame of all the events would show it.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from concursus_lab.frame.schema import empty
 from concursus_lab.spark import buckets as _buckets
 from concursus_lab.spark._pyspark import pyspark
 from concursus_lab.spark.result import SparkFrame
+from concursus_lab.timetravel.latest import by_value, latest_frame
 from concursus_lab.timetravel.latest import index as local_index
 from concursus_lab.timetravel.latest import latest as local_latest
+from concursus_lab.timetravel.parameter_values import shown_as_text, typed_nulls
 
 #: ``cl.latest``'s first columns; one column per parameter follows, in alphabetical order.
 FIXED = ("aggregate_type", "aggregate_id", "last_event", "last_event_timestamp", "events")
@@ -35,16 +40,47 @@ def _arrange(_name: str, columns: list[str]) -> list[str]:
 
 
 def _kept(events, at, known_at, duplicates, buckets) -> _buckets.Buckets:
+    """Every bucket's ``cl.latest``, typed as one frame of all the events would be: a
+    parameter whose kinds differ between buckets is asked again as JSON texts."""
     check_duplicates(duplicates, keep_means=None)
     at, known_at = bounds(at, known_at)
 
-    def answer(frame):
-        view = local_latest(frame, at=at, known_at=known_at, duplicates=duplicates)
-        return {"latest": view}, {}
+    def run(as_text: frozenset[str]) -> _buckets.Buckets:
+        def answer(frame):
+            view, kinds = latest_frame(
+                frame, at, known_at, duplicates, as_text=as_text, nulls=False
+            )
+            return {"latest": view}, {"kinds": kinds}
 
-    nothing = local_latest(empty())
-    return _buckets.run(
-        events, answer, empty={"latest": nothing}, buckets=buckets, arrange=_arrange
+        nothing = local_latest(empty())
+        return _buckets.run(
+            events, answer, empty={"latest": nothing}, buckets=buckets, arrange=_arrange
+        )
+
+    kept = run(frozenset())
+    as_text = _mixed(kept.meta)
+    if as_text:
+        kept.unpersist()
+        kept = run(as_text)
+    schema = kept.schemas["latest"]
+    kept.schemas["latest"] = typed_nulls(pl.DataFrame(schema=schema)).schema
+    return kept
+
+
+def _mixed(metas: list[dict]) -> frozenset[str]:
+    """The parameters some bucket gave as one kind's values while all buckets together
+    show values that only JSON texts keep apart."""
+    seen: dict[str, set[int]] = {}
+    for meta in metas:
+        for name, kinds in meta.get("kinds", {}).items():
+            seen.setdefault(name, set()).update(kinds)
+    return frozenset(
+        name
+        for name, kinds in seen.items()
+        if shown_as_text(kinds)
+        and any(
+            (k := meta.get("kinds", {}).get(name)) and not shown_as_text(set(k)) for meta in metas
+        )
     )
 
 
@@ -97,12 +133,8 @@ def index(
     )
 
     def collect() -> pl.DataFrame:
-        view = kept.polars("latest").select("aggregate_id", pl.col(parameter).alias("value"))
-        return (
-            view.filter(pl.col("value").is_not_null())
-            .group_by("value")
-            .agg(pl.col("aggregate_id").sort().alias("aggregate_ids"))
-            .sort("value")
+        return by_value(
+            kept.polars("latest").select("aggregate_id", pl.col(parameter).alias("value"))
         )
 
     return kept.kept_for(SparkFrame(grouped, collect, f"aggregates by {parameter}"))

@@ -28,7 +28,7 @@ whose value is JSON ``null`` counts as absent.
 Everything is vectorised (polars and NumPy, no Python per event): rows are sorted once by
 a 64-bit hash of their aggregate (checked against a second, independent one: two
 aggregates are merged only if both collide), then event time, stream and processing time;
-each distinct ``parameters`` text is parsed once.
+each distinct ``parameters`` text is parsed once, and every value keeps its JSON kind.
 """
 
 from __future__ import annotations
@@ -36,10 +36,8 @@ from __future__ import annotations
 import difflib
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
-import orjson
 import polars as pl
 
 from concursus_lab.common.time import TimeLike
@@ -55,9 +53,10 @@ from concursus_lab.frame.keys import (
 )
 from concursus_lab.frame.order import by_rank, identity_order
 from concursus_lab.frame.schema import validate
+from concursus_lab.timetravel import parameter_values
+from concursus_lab.timetravel.parameter_values import typed_nulls
 
 _TIME = pl.Datetime("us", "UTC")
-_FIXED = ("aggregate_type", "aggregate_id", "last_event", "last_event_timestamp", "events")
 
 
 def latest(
@@ -85,7 +84,11 @@ def latest(
     polars.DataFrame
         ``aggregate_type``, ``aggregate_id``, ``last_event`` (the name of the causally last
         event), ``last_event_timestamp``, ``events`` (events counted), then one column per
-        parameter name seen, in alphabetical order; sorted by aggregate.
+        parameter name seen, in alphabetical order; sorted by aggregate. Values keep their
+        JSON kind (:mod:`~concursus_lab.timetravel.parameter_values`): a column whose values
+        are all strings, booleans, integers within 64 bits or other numbers is ``String``,
+        ``Boolean``, ``Int64`` or ``Float64``; any other holds each value's JSON text, so
+        ``1``, ``1.0`` and ``"1"`` show as ``'1'``, ``'1.0'`` and ``'"1"'``.
 
     Examples
     --------
@@ -101,16 +104,40 @@ def latest(
     >>> cl.latest(events, at="2026-03-02 10:30").select("aggregate_id", "last_event").rows()
     [('p1', 'loadedOntoTruck'), ('p2', 'loadedOntoTruck')]
     """
-    keyed, values, keys = _latest_rows(events, at, known_at, duplicates, only=None)
-    out = keyed.select(
-        "aggregate_type",
-        "aggregate_id",
-        pl.col("__name").alias("last_event"),
-        pl.col("__ts").cast(_TIME).alias("last_event_timestamp"),
-        pl.col("__count").cast(pl.Int64).alias("events"),
-        *[pl.col(f"__p{i}").alias(key) for i, key in enumerate(keys)],
-    )
-    return _attach(out, values, keys)
+    return latest_frame(events, at, known_at, duplicates)[0]
+
+
+def latest_frame(
+    events: pl.DataFrame,
+    at: TimeLike | None,
+    known_at: TimeLike | None,
+    duplicates: str,
+    *,
+    only: str | None = None,
+    as_text: frozenset[str] = frozenset(),
+    nulls: bool = True,
+) -> tuple[pl.DataFrame, dict[str, list[int]]]:
+    """:func:`latest`'s frame (or, with ``only``, its ``aggregate_id`` and ``value`` of
+    that parameter) and the kinds each parameter column shows
+    (:mod:`~concursus_lab.timetravel.parameter_values`).
+
+    ``as_text`` names columns to give as JSON texts whatever their kinds, and ``nulls=False``
+    leaves columns that are only ever null as ``Null``: a Spark bucket's answer, merged with
+    the others' before it is typed as one frame would be.
+    """
+    keyed, kinds = _latest_rows(events, at, known_at, duplicates, only=only, as_text=as_text)
+    if only is not None:
+        out = keyed.select("aggregate_id", pl.col("__p0").alias("value"))
+    else:
+        out = keyed.select(
+            "aggregate_type",
+            "aggregate_id",
+            pl.col("__name").alias("last_event"),
+            pl.col("__ts").cast(_TIME).alias("last_event_timestamp"),
+            pl.col("__count").cast(pl.Int64).alias("events"),
+            *[pl.col(f"__p{i}").alias(key) for i, key in enumerate(kinds)],
+        )
+    return (typed_nulls(out) if nulls else out), kinds
 
 
 def index(
@@ -125,7 +152,8 @@ def index(
 
     Returns a frame of ``value`` and ``aggregate_ids`` (sorted list of the ids whose latest
     value it is), sorted by value; aggregates that never had the parameter are left out.
-    The time bounds and rules are those of :func:`latest`.
+    The time bounds and rules are those of :func:`latest`, and ``value`` is typed as its
+    column there: values of different JSON kinds are never one value.
 
     >>> import concursus_lab as cl
     >>> from concursus_lab.sample import LoadedOntoTruck, parcel_types
@@ -147,10 +175,14 @@ def index(
     """
     if not isinstance(parameter, str):
         raise SchemaError(f"`parameter` must be a parameter name, got {parameter!r}.")
-    keyed, values, keys = _latest_rows(events, at, known_at, duplicates, only=parameter)
-    out = _attach(keyed.select("aggregate_id", pl.col("__p0").alias("value")), values, keys)
+    out, _ = latest_frame(events, at, known_at, duplicates, only=parameter)
+    return by_value(out)
+
+
+def by_value(pairs: pl.DataFrame) -> pl.DataFrame:
+    """``aggregate_id`` and ``value`` rows as the index: each value and its sorted ids."""
     return (
-        out.filter(pl.col("value").is_not_null())
+        pairs.filter(pl.col("value").is_not_null())
         .group_by("value")
         .agg(pl.col("aggregate_id").sort().alias("aggregate_ids"))
         .sort("value")
@@ -164,18 +196,19 @@ def _latest_rows(
     duplicates: str,
     *,
     only: str | None,
-) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
-    """Per aggregate: ids, last name and time, count, and for each parameter the index
-    (``__p<i>``) of the distinct parameters text holding its latest value."""
+    as_text: frozenset[str],
+) -> tuple[pl.DataFrame, dict[str, list[int]]]:
+    """Per aggregate: ids, last name and time, count, and each parameter's latest value
+    (``__p<i>`` for the i-th parameter name); and the kinds each parameter column shows."""
     check_duplicates(duplicates, keep_means=None)
     frame = validate(events, check_parameters=False)
     frame = cut(frame, at=at, known_at=known_at)
 
-    # the distinct parameters texts are coded (polars) while the rows are sorted (NumPy),
-    # and the aggregates' ids are sorted while their values are picked: each pair releases
-    # the GIL, so it runs on two cores at once
+    # the distinct parameters texts are coded (polars) and read while the rows are sorted
+    # (NumPy), and the aggregates' ids are sorted while their values are picked: each pair
+    # releases the GIL (mostly), so it runs on two cores at once
     with ThreadPoolExecutor(1) as pool:
-        coding = pool.submit(_text_codes, frame["parameters"])
+        coding = pool.submit(_read_texts, frame["parameters"])
         h, h2, ts, pts = row_keys(frame)
         stream_code, streams = sorted_codes(frame["stream_id"])
         instant = pack_instant(ts, stream_code, len(streams))
@@ -196,9 +229,8 @@ def _latest_rows(
             ids = (aggregate_ids,)
         # an index groups by value: only latest's rows need the order of the ids
         sorting = pool.submit(string_order, *ids) if only is None else None
-        text_code, texts = coding.result()
-
-        values, keys = _decode_texts(texts)
+        text_code, texts, values = coding.result()
+        keys = values.keys
         if only is not None:
             if only not in keys:
                 near = difflib.get_close_matches(only, keys, 1)
@@ -210,17 +242,11 @@ def _latest_rows(
             keys = [only]
         sorted_text = text_code[order]
         segment = np.cumsum(start) - 1
-        columns: dict[str, Any] = {}
+        columns: dict[str, pl.Series] = {}
+        kinds: dict[str, list[int]] = {}
         for i, key in enumerate(keys):
-            # only the rows that hold the key: per aggregate, the causally last of them
-            holding = np.flatnonzero(values[key].is_not_null().to_numpy()[sorted_text])
-            picked = np.full(n_groups, -1, dtype=np.int64)
-            if len(holding):
-                groups = segment[holding]
-                bounds = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-                last = np.r_[bounds[1:], len(holding)] - 1
-                picked[groups[bounds]] = sorted_text[holding[last]]
-            columns[f"__p{i}"] = pl.Series(picked, dtype=pl.Int64)
+            picked = _picked(values.holding[key], len(texts), sorted_text, segment, n_groups)
+            columns[f"__p{i}"], kinds[key] = values.column(key, picked, as_text=key in as_text)
         last_rows = order[np.r_[firsts[1:], n] - 1] if n_groups else firsts
         counts = np.diff(np.r_[firsts, n]) if n_groups else firsts
         keyed = pl.DataFrame(
@@ -236,7 +262,36 @@ def _latest_rows(
         by_id = sorting.result() if sorting is not None else None
     if by_id is not None and keyed.height > 1:
         keyed = keyed[by_id]
-    return keyed, values, keys
+    return keyed, kinds
+
+
+def _picked(
+    holding_texts: np.ndarray,
+    n_texts: int,
+    sorted_text: np.ndarray,
+    segment: np.ndarray,
+    n_groups: int,
+) -> np.ndarray:
+    """Per aggregate, which of the texts holding a parameter (a position in
+    ``holding_texts``) gives its latest value: of the rows holding it, the causally last
+    (-1: none)."""
+    position = np.full(n_texts, -1, dtype=np.int64)
+    position[holding_texts] = np.arange(len(holding_texts))
+    held = position[sorted_text]
+    holding = np.flatnonzero(held >= 0)
+    picked = np.full(n_groups, -1, dtype=np.int64)
+    if len(holding):
+        groups = segment[holding]
+        bounds = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+        last = np.r_[bounds[1:], len(holding)] - 1
+        picked[groups[bounds]] = held[holding[last]]
+    return picked
+
+
+def _read_texts(column: pl.Series) -> tuple[np.ndarray, pl.Series, parameter_values.Values]:
+    """:func:`_text_codes`, and every parameter's values in the distinct texts."""
+    code, texts = _text_codes(column)
+    return code, texts, parameter_values.read(texts)
 
 
 def _text_codes(column: pl.Series) -> tuple[np.ndarray, pl.Series]:
@@ -274,44 +329,3 @@ def _categorical_codes(column: pl.Series) -> tuple[np.ndarray, pl.Series]:
     lookup = np.full(int(physical.max()) + 1, -1, dtype=np.int64)
     lookup[physical] = np.arange(len(physical))
     return lookup[coded.to_physical().to_numpy()], distinct.cast(pl.String)
-
-
-def _decode_texts(texts: pl.Series) -> tuple[pl.DataFrame, list[str]]:
-    """One column per parameter name, one row per distinct text (in code order)."""
-    if texts.len() == 0:
-        return pl.DataFrame(), []
-    try:
-        decoded = texts.str.json_decode(infer_schema_length=None)
-    except pl.exceptions.PolarsError:
-        decoded = None
-    if decoded is None or not isinstance(decoded.dtype, pl.Struct):
-        parsed = []
-        for text in texts.to_list():
-            try:
-                value = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                value = None
-            parsed.append(value if isinstance(value, dict) else {})
-        keys = sorted({k for p in parsed for k in p})
-        columns = {}
-        for k in keys:
-            column = [p.get(k) for p in parsed]
-            try:
-                columns[k] = pl.Series(k, column, strict=False)
-            except Exception:
-                columns[k] = pl.Series(k, column, dtype=pl.Object)
-        return pl.DataFrame(columns), keys
-    fields = decoded.struct.unnest()
-    keys = sorted(fields.columns)
-    return fields.select(keys), keys
-
-
-def _attach(out: pl.DataFrame, values: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Replace each parameter's text index by its value."""
-    targets = [c for c in out.columns if c not in _FIXED]
-    replaced = []
-    for column, key in zip(targets, keys, strict=True):
-        index = out[column]
-        value = values[key].gather(index.clip(0)).alias(column)
-        replaced.append(pl.when(index >= 0).then(value).otherwise(None).alias(column))
-    return out.with_columns(replaced) if replaced else out

@@ -277,3 +277,83 @@ def test_parameter_texts_sharing_a_hash_are_still_told_apart(monkeypatch):
     assert [texts[int(c)] for c in code] == events["parameters"].to_list()
     assert texts.n_unique() == texts.len()
     assert cl.latest(events).equals(expected)
+
+
+# ------------------------------------------------------- values keep their JSON kind (issue 28)
+
+
+def _one_each(*parameters: str) -> pl.DataFrame:
+    """One aggregate per parameters text (p0, p1, ...), one event each."""
+    from tests.contract import event, frame
+
+    return frame(*[event(f"p{i}", 10, 20, parameters=p) for i, p in enumerate(parameters)])
+
+
+@pytest.mark.parametrize(
+    ("values", "shown"),
+    [
+        # an object and a string that prints like one: two values, each its JSON text
+        (['{"a":1}', '"{1}"'], ['{"a":1}', '"{1}"']),
+        (['{"a":1}', '"{\\"a\\":1}"'], ['{"a":1}', '"{\\"a\\":1}"']),
+        # an integer, a float and a string of the same digits: three values
+        (["1", "1.0", '"1"'], ["1", "1.0", '"1"']),
+        # a string that holds a list's text, beside a list
+        (['"[1, 2]"', "[1,2]"], ['"[1, 2]"', "[1,2]"]),
+        # objects and scalars together (polars' decoder panicked on these)
+        (['{"a":1}', "1", "true"], ['{"a":1}', "1", "true"]),
+        # a big integer keeps every digit, whatever the other rows hold
+        (["12345678901234567890123", "1"], ["12345678901234567890123", "1"]),
+        (["12345678901234567890123", '"x"'], ["12345678901234567890123", '"x"']),
+        (["12345678901234567890123", "1.5"], ["12345678901234567890123", "1.5"]),
+        # numbers keep the text they were written with inside objects and arrays
+        (['{"n":1.10,"m":-0}', "[1e5]"], ['{"m":-0,"n":1.10}', "[1e5]"]),
+    ],
+)
+def test_values_of_different_json_kinds_are_never_merged(values, shown):
+    events = _one_each(*(f'{{"v":{v}}}' for v in values))
+    out = cl.latest(events)
+    assert out.schema["v"] == pl.String
+    assert out["v"].to_list() == shown
+    by_value = cl.index(events, "v")
+    assert by_value.schema["value"] == pl.String
+    assert sorted(by_value.rows()) == sorted((s, [f"p{i}"]) for i, s in enumerate(shown))
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype", "shown"),
+    [
+        (['"[1, 2]"', '"x"'], pl.String, ["[1, 2]", "x"]),  # strings stay strings
+        (['"{1}"', '"\\u00e9\\n"'], pl.String, ["{1}", "é\n"]),
+        (["1", "-7", "9223372036854775807"], pl.Int64, [1, -7, 2**63 - 1]),
+        (["1.0", "2.5e3", "0.10"], pl.Float64, [1.0, 2500.0, 0.1]),
+        (["true", "false"], pl.Boolean, [True, False]),
+    ],
+)
+def test_values_of_one_scalar_kind_have_that_kind_s_dtype(values, dtype, shown):
+    events = _one_each(*(f'{{"v":{v}}}' for v in values))
+    out = cl.latest(events)
+    assert out.schema["v"] == dtype
+    assert out["v"].to_list() == shown
+    assert cl.index(events, "v").schema["value"] == dtype
+
+
+def test_an_integer_beyond_64_bits_alone_is_its_exact_text():
+    events = _one_each('{"v":18446744073709551615}', '{"v":-9223372036854775809}')
+    assert cl.latest(events)["v"].to_list() == ["18446744073709551615", "-9223372036854775809"]
+
+
+def test_the_kind_of_a_column_follows_the_values_it_shows():
+    # the string "1" lost to a later integer: the column shows integers only
+    events = _one_each('{"v":"1"}', '{"v":2}')
+    later = _one_each('{"v":3}').with_columns(
+        event_timestamp=pl.col("event_timestamp") + pl.duration(seconds=1)
+    )
+    out = cl.latest(pl.concat([events, later]))
+    assert out.schema["v"] == pl.Int64
+    assert out["v"].to_list() == [3, 2]
+    assert cl.latest(events)["v"].to_list() == ['"1"', "2"]  # both shown: JSON texts
+
+
+def test_a_parameter_that_is_only_ever_null_is_a_string_column_of_nulls():
+    out = cl.latest(_one_each('{"v":null}', '{"w":1}'))
+    assert out.schema["v"] == pl.String and out["v"].to_list() == [None, None]
