@@ -18,10 +18,7 @@ from typing import Any
 from concursus_lab.common.text import shown
 from concursus_lab.common.time import to_utc
 from concursus_lab.exceptions import SchemaError
-from concursus_lab.frame.canonical_json import number
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MICROSECOND = dt.timedelta(microseconds=1)
+from concursus_lab.frame.canonical_json import java_value
 
 #: Attributes every event instance carries besides its parameters.
 METADATA = ("aggregate_id", "event_timestamp", "processing_timestamp", "stream_id")
@@ -224,7 +221,9 @@ def _to_datetime(p: Parameter, value: Any) -> tuple[bool, Any]:
 
 def jsonable(value: Any) -> Any:
     """A checked parameter value as Java Concursus's Jackson writes it: an instant as epoch
-    seconds with nine decimals (``1459420277.981000000``), a date as ``[1968, 5, 28]``.
+    seconds with nine decimals (``1459420277.981000000``), a date as ``[1968, 5, 28]``
+    (:func:`~concursus_lab.frame.canonical_json.java_value`, the one rule; ``dumps`` applies
+    it inside lists and objects too).
 
     >>> from concursus_lab.frame.canonical_json import dumps
     >>> dumps(jsonable(dt.datetime(2016, 3, 31, 10, 31, 17, 981000, tzinfo=dt.UTC)))
@@ -234,10 +233,4 @@ def jsonable(value: Any) -> Any:
     >>> jsonable(dt.date(1968, 5, 28))
     [1968, 5, 28]
     """
-    if type(value) is dt.datetime:
-        micros = (value - _EPOCH) // _MICROSECOND
-        sign, micros = ("-", -micros) if micros < 0 else ("", micros)
-        return number(f"{sign}{micros // 1_000_000}.{micros % 1_000_000:06d}000")
-    if type(value) is dt.date:
-        return [value.year, value.month, value.day]
-    return value
+    return java_value(value)

@@ -381,9 +381,9 @@ def _parameters_text(values: dict[str, Any], i: int, instance: Any) -> str:
     try:
         return canonical_json.dumps(values)
     except canonical_json.NotCanonical as exc:
+        fix = "; flatten them before encoding" if "nested deeper" in str(exc) else ""
         raise SchemaError(
-            f"instance {i} ({type(instance).__name__}): its parameters are {exc}; flatten "
-            "them before encoding."
+            f"instance {i} ({type(instance).__name__}): its parameters are {exc}{fix}."
         ) from None
 
 

@@ -11,7 +11,14 @@ that equal parameters are equal text:
   (``1459420277.981000000``, as Java writes an ``Instant``; ``0.10``), never rounded through a
   double;
 * nested at most :data:`MAX_DEPTH` levels (objects and arrays); deeper parameters are refused
-  on write and quarantined on read, never half-written.
+  on write and quarantined on read, never half-written;
+* **only what every reader reads back** is written: a number beyond what a double holds
+  (``1e400``: orjson, Java's Jackson and Spark take it as infinity or refuse it), or a Python
+  ``inf`` or ``nan`` (orjson would write ``null``), is refused on write, saying what to write
+  instead; readers still read such numbers where they can;
+* **instants and dates as Java Concursus's Jackson writes them**, wherever they are: an
+  instant as epoch seconds with nine decimals (``1459420277.981000000``), a date as
+  ``[1968,5,28]`` (a naive datetime is read as UTC, as everywhere in concursus-lab).
 
 :func:`canonical` rewrites one text and says why when it cannot; :func:`loads` reads one with
 integers exact; :func:`dumps` writes a Python value canonically.
@@ -22,23 +29,35 @@ integers exact; :func:`dumps` writes a Python value canonically.
 123456789012345678901234567891
 >>> dumps({"z": [1, 2], "a": 2**70})
 '{"a":1180591620717411303424,"z":[1,2]}'
+>>> import datetime as dt
+>>> dumps({"at": [dt.datetime(2016, 3, 31, 10, 31, 17, 981000, tzinfo=dt.UTC)]})
+'{"at":[1459420277.981000000]}'
 >>> canonical("[1]")
 Traceback (most recent call last):
 ...
 concursus_lab.frame.canonical_json.NotCanonical: a JSON array, not an object
+>>> canonical('{"x": 1e400}')  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+concursus_lab.frame.canonical_json.NotCanonical: not writable: the number 1e400 is beyond ...
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import re
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import orjson
 import polars as pl
 import pyarrow as pa
+
+from concursus_lab.common.text import clip
 
 #: How deeply objects and arrays may nest in ``parameters`` (orjson writes at most 254).
 MAX_DEPTH = 254
@@ -51,7 +70,11 @@ RISKY = r"[0-9][.eE]|[0-9]{19}|-0"
 _RISKY = re.compile(RISKY.encode())
 _BIG_INT = re.compile(rb"[0-9]{19}")
 _SORTED = orjson.OPT_SORT_KEYS
+_PYTHON = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME  # times go to _java
 _INT64 = range(-(2**63), 2**64)  # what orjson writes itself (it reads unsigned 64 bits too)
+_DOUBLE_DIGITS = 309  # digits of the largest double's integer part
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
 
 
 class NotCanonical(ValueError):
@@ -67,7 +90,7 @@ def canonical(text: str | bytes, *, risky: bool | None = None) -> str:
     raw = text.encode() if isinstance(text, str) else text
     if risky is None:
         risky = _RISKY.search(raw) is not None
-    value = _exact_loads(raw) if risky else _fast_loads(raw)
+    value = _guarded(_CHECKED, raw) if risky else _fast_loads(raw)
     if type(value) is not dict:
         raise NotCanonical(f"{kind_name(value)}, not an object")
     return _dumps(value)
@@ -94,12 +117,37 @@ def number(text: str) -> orjson.Fragment:
 
 
 def dumps(value: Any) -> str:
-    """``value`` (dicts, lists, strings, numbers, :func:`number`, booleans, None) as
-    canonical JSON text; :class:`NotCanonical` when it nests more than :data:`MAX_DEPTH`."""
+    """``value`` (dicts, lists, strings, numbers, :func:`number`, booleans, None, datetimes
+    and dates) as canonical JSON text; :class:`NotCanonical` when it nests more than
+    :data:`MAX_DEPTH` or holds what no reader reads back (see the module docstring)."""
     try:
-        return _dumps(value)
-    except NotCanonical:
-        return _dumps(_big_ints_kept(value, 0))
+        text = _dumps(value, _PYTHON)
+    except _BeyondInt64:
+        text = _dumps(_big_ints_kept(value, 0), _PYTHON)
+    if "null" in text:  # orjson writes inf and nan as null
+        _check_finite(value, 0)
+    return text
+
+
+def java_value(value: Any) -> Any:
+    """A datetime or date as Java Concursus's Jackson writes it (other values as they are):
+    an instant as epoch seconds with nine decimals (a :func:`number`), a date as
+    ``[year, month, day]``; a naive datetime is taken as UTC.
+
+    >>> dumps(java_value(dt.datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=dt.UTC)))
+    '-0.500000000'
+    >>> java_value(dt.date(1968, 5, 28))
+    [1968, 5, 28]
+    """
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        micros = (value - _EPOCH) // _MICROSECOND
+        sign, micros = ("-", -micros) if micros < 0 else ("", micros)
+        return number(f"{sign}{micros // 1_000_000}.{micros % 1_000_000:06d}000")
+    if isinstance(value, dt.date):
+        return [value.year, value.month, value.day]
+    return value
 
 
 def kind_name(value: Any) -> str:
@@ -195,16 +243,85 @@ def _fast_loads(raw: bytes) -> Any:
         raise NotCanonical(f"not valid JSON ({exc})") from None
 
 
-def _dumps(value: Any) -> str:
+class _BeyondInt64(NotCanonical):
+    """An integer orjson cannot write (:func:`dumps` writes it as its digits)."""
+
+
+def _dumps(value: Any, option: int = _SORTED) -> str:
     try:
-        return orjson.dumps(value, option=_SORTED).decode()
-    except TypeError:  # nested too deeply, or (from dumps) an integer beyond 64 bits
-        raise _too_deep() from None
+        return orjson.dumps(value, default=_java, option=option).decode()
+    except TypeError as exc:
+        if isinstance(exc.__cause__, NotCanonical):  # from _java
+            raise exc.__cause__ from None
+        why = str(exc)
+        if "64-bit" in why:
+            raise _BeyondInt64("an integer beyond 64 bits") from None
+        if "ecursion" in why:
+            raise _too_deep() from None
+        raise NotCanonical(f"not writable: {why}; give it as a string or a number") from None
+
+
+def _java(value: Any) -> Any:
+    """orjson's ``default``: times as Java writes them, decimals exactly."""
+    if isinstance(value, dt.date | dt.datetime):
+        return java_value(value)
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise _no_json(value)
+        return _checked_float_text(str(value))
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+def _beyond(text: str) -> NotCanonical:
+    shown = clip(text, 24)
+    return NotCanonical(
+        f"not writable: the number {shown} is beyond what a double holds (about 1.8e308), "
+        "so the readers that parse numbers as doubles (Kafka's and Redis's here, Java's "
+        f'Jackson, Spark) take it as infinity or refuse it. Write it as a string, "{shown}"'
+    )
+
+
+def _no_json(value: Any) -> NotCanonical:
+    return NotCanonical(
+        f"not writable: the number {value} has no JSON form (orjson would write null). "
+        f'Leave it out, or write it as a string, "{value}"'
+    )
+
+
+def _check_finite(value: Any, depth: int) -> None:
+    """Raise for an ``inf`` or ``nan`` anywhere in ``value``."""
+    if type(value) is float:
+        if not math.isfinite(value):
+            raise _no_json(value)
+    elif depth <= MAX_DEPTH and isinstance(value, dict):
+        for item in value.values():
+            _check_finite(item, depth + 1)
+    elif depth <= MAX_DEPTH and isinstance(value, list | tuple):
+        for item in value:
+            _check_finite(item, depth + 1)
 
 
 def _int_text(text: str) -> Any:
     value = int(text)
     return value if value in _INT64 and text != "-0" else orjson.Fragment(text)
+
+
+def _checked_int_text(text: str) -> Any:
+    """:func:`_int_text`, refusing an integer beyond what a double holds."""
+    if len(text) - text.startswith("-") >= _DOUBLE_DIGITS:
+        try:
+            float(int(text))
+        except (OverflowError, ValueError):  # ValueError: beyond Python's 4300 digits
+            raise _beyond(text) from None
+    return _int_text(text)
+
+
+def _checked_float_text(text: str) -> orjson.Fragment:
+    if math.isinf(float(text)):
+        raise _beyond(text)
+    return orjson.Fragment(text)
 
 
 def _constant(name: str) -> Any:
@@ -214,6 +331,10 @@ def _constant(name: str) -> Any:
 # numbers kept as their text (orjson writes a Fragment as it is), or read as Python numbers
 _TEXTS = json.JSONDecoder(
     parse_int=_int_text, parse_float=orjson.Fragment, parse_constant=_constant
+)
+# ... and refused where no reader reads them back (what is written)
+_CHECKED = json.JSONDecoder(
+    parse_int=_checked_int_text, parse_float=_checked_float_text, parse_constant=_constant
 )
 _VALUES = json.JSONDecoder(parse_constant=_constant)
 
@@ -225,6 +346,8 @@ def _exact_loads(raw: bytes) -> Any:
 def _guarded(decoder: json.JSONDecoder, raw: bytes) -> Any:
     try:
         return decoder.decode(raw.decode())
+    except NotCanonical:
+        raise
     except RecursionError:
         raise _too_deep() from None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -238,7 +361,14 @@ def _big_ints_kept(value: Any, depth: int) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
-        return value if value in _INT64 else orjson.Fragment(str(int(value)))
+        if value in _INT64:
+            return value
+        text = str(int(value))
+        try:
+            float(value)
+        except OverflowError:
+            raise _beyond(text) from None
+        return orjson.Fragment(text)
     if isinstance(value, dict):
         return {k: _big_ints_kept(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):

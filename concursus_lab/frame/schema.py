@@ -61,8 +61,9 @@ def validate(frame: pl.DataFrame, *, check_parameters: bool = True) -> pl.DataFr
 
     Every problem is named in one message: missing columns, wrong dtypes (naive timestamps
     included), nulls where none may be, empty ids or names, ``characteristics`` other than
-    0/1/2, and ``parameters`` values that are not a JSON object. Extra columns are allowed and
-    kept after the canonical ones.
+    0/1/2, and ``parameters`` values that are not a JSON object or that a source could not
+    read back once written (nested too deeply, a number beyond what a double holds). Extra
+    columns are allowed and kept after the canonical ones.
 
     Returns the frame with the canonical columns first (the same frame when already so).
 
@@ -208,10 +209,12 @@ def _parameter_problems(parameters: pl.Series) -> list[str]:
     if not n_bad:
         return []
     shown = "; ".join(f"row {r}: {clip(t)!r} ({why})" for r, t, why in bad_rows)
+    wrap = any("not an object" in why for _, _, why in bad_rows)
     return [
-        f"column `parameters` must hold one JSON object per row, nested at most "
-        f"{canonical_json.MAX_DEPTH} levels; {n_bad} row(s) do not, {shown}. Wrap other "
-        f"values in an object, e.g. '{{\"value\": 42}}'"
+        f"column `parameters` must hold one JSON object per row that every source writes "
+        f"and reads back (nested at most {canonical_json.MAX_DEPTH} levels, numbers within "
+        f"what a double holds); {n_bad} row(s) do not, {shown}"
+        + (". Wrap other values in an object, e.g. '{\"value\": 42}'" if wrap else "")
     ]
 
 

@@ -8,11 +8,15 @@ as Java Concursus's Jackson does.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import typing
+from decimal import Decimal
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import concursus_lab as cl
 from concursus_lab.exceptions import SchemaError
@@ -183,3 +187,160 @@ def test_the_cassandra_reader_and_writer_keep_every_number():
     texts, bad = parameters_json([cell_map(stored[0]), cell_map(deep)])
     assert texts.to_list() == [EXACT, "{}"]
     assert bad == {1: "parameters are nested deeper than 254 levels of objects and arrays"}
+
+
+# -- issue 28, item 8: nothing is written that a reader cannot read back ----------------------
+
+
+NO_JSON = "has no JSON form"
+BEYOND = "beyond what a double holds"
+
+
+@pytest.mark.parametrize(
+    "value, shown, why",
+    [
+        (float("inf"), "inf", NO_JSON),  # orjson writes inf and nan as null: a value lost
+        (float("-inf"), "-inf", NO_JSON),
+        (float("nan"), "nan", NO_JSON),
+        ({"deep": [1, float("inf")]}, "inf", NO_JSON),
+        (10**400, "1000000000", BEYOND),
+        (Decimal("1E+400"), r"1E\+400", BEYOND),
+        (Decimal("NaN"), "NaN", NO_JSON),
+    ],
+)
+def test_dumps_refuses_numbers_no_reader_reads_back(value, shown, why):
+    with pytest.raises(NotCanonical, match=f"not writable: the number {shown}.*{why}"):
+        dumps({"x": value})
+
+
+def test_dumps_writes_decimals_exactly_and_names_what_json_cannot_hold():
+    assert dumps({"x": [Decimal("1.10"), Decimal("-0"), Decimal("1E+2")]}) == '{"x":[1.10,-0,1E+2]}'
+    with pytest.raises(NotCanonical, match=r"not writable: .*set"):
+        dumps({"x": {1, 2}})
+
+
+def test_a_typed_event_with_a_number_no_reader_reads_back_is_refused():
+    types = cl.EventTypes("meter")
+
+    @types.initial
+    class Read:
+        value: float
+        extra: typing.Any = None
+
+    for bad in (Read(float("inf")), Read(1.0, extra={"n": float("nan")}), Read(1.0, 10**400)):
+        bad = dataclasses.replace(bad, aggregate_id="m1", event_timestamp="2026-03-01")
+        with pytest.raises(SchemaError, match=f"not writable: the number .*({NO_JSON}|{BEYOND})"):
+            types.encode([bad])
+
+
+ONE_ROW = frame_with(["{}"])
+
+
+def cell_map(pairs: dict[str, str]) -> bytes:
+    """A ``map<text, text>`` cell as Cassandra serialises it (protocol v5)."""
+    from cassandra.cqltypes import MapType, UTF8Type
+
+    return MapType.apply_parameters([UTF8Type, UTF8Type]).serialize(pairs, 5)
+
+
+NUMBERS = st.one_of(
+    st.integers(-(10**320), 10**320).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.builds(
+        lambda m, e: f"{m}e{e}",
+        st.integers(-(10**20), 10**20),
+        st.integers(-420, 420),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(numbers=st.lists(NUMBERS, min_size=1, max_size=4))
+def test_what_validate_lets_through_every_reader_reads_back_unchanged(numbers):
+    from concursus_lab.sources.cassandra.parameters import encode_parameters, parameters_json
+    from concursus_lab.sources.concursus_json import decode
+    from concursus_lab.sources.concursus_json_write import encode
+
+    text = '{"n":[' + ",".join(numbers) + "]}"
+    try:
+        written = for_writing(ONE_ROW.with_columns(parameters=pl.lit(text)))
+    except SchemaError:
+        return  # refused before anything is written: fine
+    expected = written["parameters"].to_list()
+    for layout in ("flat", "nested"):
+        events, bad = decode(encode(written, layout).to_list(), [0])
+        assert bad.height == 0, bad.rows()
+        assert events["parameters"].to_list() == expected
+    texts, bad = parameters_json([cell_map(encode_parameters(expected)[0])])
+    assert bad == {}
+    assert texts.to_list() == expected
+
+
+# -- issue 28, item 13: instants and dates as Java writes them, wherever they are -------------
+
+INSTANT = dt.datetime(2016, 3, 31, 10, 31, 17, 981000, tzinfo=dt.UTC)
+JAVA_INSTANT = "1459420277.981000000"
+
+
+def test_instants_and_dates_inside_lists_and_objects_are_written_as_java_writes_them():
+    types = cl.EventTypes("trip")
+
+    @types.initial
+    class Planned:
+        stops: list[dt.datetime]
+        days: list[dt.date]
+        legs: dict
+        note: typing.Any
+
+    planned = Planned(
+        [INSTANT, INSTANT.astimezone(dt.timezone(dt.timedelta(hours=2)))],
+        [dt.date(1968, 5, 28)],
+        {"first": INSTANT, "on": dt.date(1968, 5, 28)},
+        [{"at": INSTANT}],
+        aggregate_id="t1",
+        event_timestamp="2026-03-01",
+    )
+    text = types.encode([planned])["parameters"].item()
+    assert text == (
+        f'{{"days":[[1968,5,28]],"legs":{{"first":{JAVA_INSTANT},"on":[1968,5,28]}},'
+        f'"note":[{{"at":{JAVA_INSTANT}}}],"stops":[{JAVA_INSTANT},{JAVA_INSTANT}]}}'
+    )
+    assert "+00:00" not in text and "1968-05-28" not in text
+    again = types.decode(types.encode([planned])).events[0]
+    assert again.stops == [INSTANT, INSTANT] and again.days == [dt.date(1968, 5, 28)]
+
+
+def test_dumps_writes_any_instant_as_seconds_with_nanoseconds():
+    paris = dt.timezone(dt.timedelta(hours=2))
+    assert dumps({"t": INSTANT.astimezone(paris)}) == f'{{"t":{JAVA_INSTANT}}}'
+    assert dumps({"t": INSTANT.replace(tzinfo=None)}) == f'{{"t":{JAVA_INSTANT}}}'  # naive: UTC
+    assert dumps({"t": dt.datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=dt.UTC)}) == (
+        '{"t":-0.999999000}'
+    )
+    assert dumps({"d": dt.date(1, 1, 1)}) == '{"d":[1,1,1]}'
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        f'{{"at":{JAVA_INSTANT},"ats":[{JAVA_INSTANT}],"on":[1968,5,28]}}',
+        '{"at":"2016-03-31T10:31:17.981000+00:00","ats":["2016-03-31T10:31:17.981Z"],'
+        '"on":"1968-05-28"}',
+    ],
+)
+def test_reading_takes_instants_and_dates_in_either_form(written):
+    types = cl.EventTypes("person")
+
+    @types.initial
+    class Seen:
+        at: dt.datetime
+        ats: list[dt.datetime]
+        on: dt.date
+
+    frame = frame_with([written]).with_columns(
+        aggregate_type=pl.lit("person"), name=pl.lit("seen"), version=pl.lit("0")
+    )
+    decoded = types.decode(frame)
+    assert decoded.undecodable.height == 0
+    seen = decoded.events[0]
+    assert (seen.at, seen.ats, seen.on) == (INSTANT, [INSTANT], dt.date(1968, 5, 28))

@@ -10,6 +10,7 @@ import pytest
 
 import concursus_lab as cl
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.frame.schema import for_writing
 from tests.contract import event, frame
 
 
@@ -139,3 +140,30 @@ def test_times_people_type_are_read_as_utc():
         time_range(("2026-03-03", "2026-03-02"))
     with pytest.raises(SchemaError, match=r"\(start, end\) pair"):
         time_range("2026-03-03")
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["1e400", "-1e400", "1.7976931348623159e308", "1E+309", "9" * 400, "-" + "9" * 309 + ".5"],
+)
+def test_a_number_no_reader_can_read_back_is_refused_naming_it(number):
+    # beyond a double (about 1.8e308): Kafka's and Redis's readers, Java's Jackson and Spark
+    # read it as infinity or not at all, so every read would quarantine it (issue 28.8)
+    bad = good().with_columns(pl.Series("parameters", ['{"a":1}', f'{{"x":[{number}]}}']))
+    with pytest.raises(SchemaError) as info:
+        cl.validate(bad)
+    message = str(info.value)
+    assert "row 1: " in message
+    assert f"the number {number[:20]}" in message
+    assert "beyond what a double holds" in message
+    assert f'"{number[:20]}' in message  # what to write instead: the number as a string
+    with pytest.raises(SchemaError, match="beyond what a double holds"):
+        for_writing(bad)
+
+
+@pytest.mark.parametrize(
+    "number", ["1.7976931348623157e308", "-1.7976931348623157e308", "1e-400", "4.9e-324"]
+)
+def test_numbers_within_a_double_s_range_are_written_as_they_are(number):
+    ok = good().with_columns(pl.Series("parameters", ['{"a":1}', f'{{"x":{number}}}']))
+    assert for_writing(ok)["parameters"][1] == f'{{"x":{number}}}'
