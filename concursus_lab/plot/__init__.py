@@ -2,7 +2,8 @@
 
 The data is summarised in the kernel first (binned, counted), so a chart of ten million
 events sends a few dozen rows to the browser. Charts are altair objects: change them with
-``.properties(...)``, ``.encode(...)`` and so on before they are shown.
+``.properties(...)``, ``.encode(...)`` and so on before they are shown. :func:`save` writes
+one, or a widget's, to a PNG, an SVG or an HTML page that needs no network.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from concursus_lab.common.time import TimeLike, duration, exact, time_range
 from concursus_lab.frame.schema import validate
 from concursus_lab.plot.drift import drift as drift
 from concursus_lab.plot.idempotency import idempotency as idempotency
+from concursus_lab.plot.save import save as save
 
 if TYPE_CHECKING:
     import altair as alt

@@ -1,6 +1,7 @@
-"""Vega for the browser without the internet: altair's JupyterChart, bundle cached on disk.
+"""Vega for the browser without the internet: altair's JupyterChart, and a standalone page's
+script, each bundled by vl-convert once and cached on disk.
 
-Shared by :func:`concursus_lab.plot.offline` and the widgets.
+Shared by :func:`concursus_lab.plot.offline`, :func:`concursus_lab.plot.save` and the widgets.
 """
 
 from __future__ import annotations
@@ -8,6 +9,13 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+
+#: Options for vega-embed, in the widgets and in saved pages: draw with SVG (marks are
+#: elements), keep "save as PNG/SVG", drop the links to the online editor.
+EMBED_OPTIONS = {
+    "actions": {"export": True, "source": False, "compiled": False, "editor": False},
+    "renderer": "svg",
+}
 
 
 def enable_offline() -> None:
@@ -22,23 +30,41 @@ def enable_offline() -> None:
 
     if getattr(JupyterChart, "_is_offline", None) is True:
         return
-    cache = _bundle_path()
+    cache = _jupyterchart_bundle_path()
     if cache is not None and cache.exists() and hasattr(JupyterChart, "_is_offline"):
         JupyterChart._esm = cache.read_text()
         JupyterChart._is_offline = True
         return
     JupyterChart.enable_offline(offline=True)
     if cache is not None and isinstance(getattr(JupyterChart, "_esm", None), str):
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            partial = cache.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_text(JupyterChart._esm)
-            partial.replace(cache)
-        except OSError:  # a read-only home: bundle again next time
-            pass
+        _keep(cache, JupyterChart._esm)
 
 
-def _bundle_path() -> Path | None:
+def vega_embed_script() -> str:
+    """The script that defines ``vegaEmbed`` (with Vega and Vega-Lite) for a page that loads
+    nothing: vl-convert's bundle for altair's Vega-Lite version, cached on disk like
+    :func:`enable_offline`'s (bundling takes vl-convert about 6 s)."""
+    import altair
+    import vl_convert
+
+    version = _vl_version()
+    key = "\n".join(("vega-embed", altair.__version__, vl_convert.__version__, version))
+    cache = _cache_file("vega-embed", key, ".js")
+    if cache.exists():
+        return cache.read_text()
+    script = vl_convert.javascript_bundle(vl_version=version)
+    _keep(cache, script)
+    return script
+
+
+def _vl_version() -> str:
+    """vl-convert's name of altair's Vega-Lite version: ``v6_4`` for schema ``v6.4.1``."""
+    from altair import SCHEMA_VERSION
+
+    return "_".join(SCHEMA_VERSION.split(".")[:2])
+
+
+def _jupyterchart_bundle_path() -> Path | None:
     try:
         import altair
         import vl_convert
@@ -47,6 +73,21 @@ def _bundle_path() -> Path | None:
         key = "\n".join((altair.__version__, vl_convert.__version__, load_js_src()))
     except (ImportError, AttributeError, OSError):
         return None
+    return _cache_file("jupyterchart-offline", key, ".js")
+
+
+def _cache_file(kind: str, key: str, suffix: str) -> Path:
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "concursus-lab" / f"jupyterchart-offline-{digest}.js"
+    return root / "concursus-lab" / f"{kind}-{digest}{suffix}"
+
+
+def _keep(cache: Path, text: str) -> None:
+    """Write ``text`` to ``cache`` whole (a temporary file, then a rename), or not at all."""
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(text)
+        partial.replace(cache)
+    except OSError:  # a read-only home: bundle again next time
+        pass

@@ -11,13 +11,7 @@ from typing import Any
 
 import ipywidgets
 
-from concursus_lab.plot.offline import enable_offline
-
-#: Options for vega-embed: keep "save as PNG/SVG", drop the links to the online editor.
-EMBED_OPTIONS = {
-    "actions": {"export": True, "source": False, "compiled": False, "editor": False},
-    "renderer": "svg",
-}
+from concursus_lab.plot.offline import EMBED_OPTIONS, enable_offline
 
 _CSS = """
 <style>
