@@ -151,7 +151,7 @@ def test_a_number_no_reader_can_read_back_is_refused_naming_it(number):
     # read it as infinity or not at all, so every read would quarantine it (issue 28.8)
     bad = good().with_columns(pl.Series("parameters", ['{"a":1}', f'{{"x":[{number}]}}']))
     with pytest.raises(SchemaError) as info:
-        cl.validate(bad)
+        cl.frame.validate(bad)
     message = str(info.value)
     assert "row 1: " in message
     assert f"the number {number[:20]}" in message
