@@ -176,5 +176,5 @@ def needed(
         width = max(micros(size) // kind.unit, 1)
         step = None if slide is None else max(micros(slide) // kind.unit, 1)
         ends = earliest_ends(stream.event // kind.unit, width, step)
-        met = fronts.met if fronts.window_met is None else fronts.window_met
+        met = fronts.for_windows().met
     return kind.needed(met, ends) * kind.unit

@@ -10,8 +10,9 @@ it.
 
 ``engine=`` chooses whose rules: ``"model"`` (the default: concursus-lab's own model, per
 partition, to the microsecond; :mod:`concursus_lab.delivery.engines.model`), ``"flink"``
-(periodic watermarks per split, their minimum, ``withIdleness``), ``"spark"`` (the maximum
-over earlier micro-batches) or ``"kafka-streams"`` (stream time per task, a grace period);
+(periodic watermarks per split, their minimum, ``withIdleness``, as Flink 1.20;
+``"flink-2.2"`` with Flink 2.2's idleness), ``"spark"`` (the maximum over earlier
+micro-batches) or ``"kafka-streams"`` (stream time per task, a grace period);
 each engine's module says exactly what it replays and cites the documentation it follows,
 and :mod:`concursus_lab.delivery.engines` writes their rules side by side.
 
@@ -30,11 +31,13 @@ The model, exactly:
 * **Classification.** Each event is judged against the watermark in force when it arrives
   (computed from the events before it): *on time* when its event time is at or after the
   watermark, *late* when it is behind by at most ``allowed_lateness`` (a window would still
-  update its result), *dropped* when it is further behind.
+  update its result), *dropped* when it is further behind. With ``window=``, by the windows
+  holding it instead, with the same rules (:mod:`concursus_lab.delivery.windows`).
 * **Added wait.** An on-time event's result is final only once the watermark has passed its
   event time; the wait is the processing time from its arrival to that moment. The watermark
   is re-evaluated each time an event has been processed (idleness included), so it moves
   only when events arrive: in a sparse stream the wait is mostly the gap to the next event.
+  With ``window=``, the wait is until the first window holding the event fired.
 
 >>> import concursus_lab as cl
 >>> events = cl.sample.parcels(500, seed=1)
@@ -53,6 +56,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -60,12 +64,12 @@ import polars as pl
 
 from concursus_lab.common.time import DurationLike, TimeLike, optional_utc
 from concursus_lab.delivery.arrivals import DEFAULT_BY, MIN, Stream, percentiles, prepare
-from concursus_lab.delivery.engines import Engine, Fronts, Settings
+from concursus_lab.delivery.engines import STATUSES, Engine, Fronts, Settings
 from concursus_lab.delivery.engines import engine as find_engine
 from concursus_lab.delivery.engines.options import read_options
 from concursus_lab.delivery.recommend import recommend_watermark
 from concursus_lab.delivery.watermark_results import WatermarkRecommendation, WatermarkReplay
-from concursus_lab.delivery.windows import summary, window_results, window_sizes
+from concursus_lab.delivery.windows import place, summary, window_results, window_sizes
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.schema import TIME
 from concursus_lab.timetravel.state_at import state_at
@@ -79,8 +83,7 @@ __all__ = [
     "watermark",
 ]
 
-#: What happened to each event, in the ``status`` column.
-STATUSES: tuple[str, ...] = ("on_time", "late", "dropped")
+#: What happened to each event, in the ``status`` column (:data:`STATUSES`).
 STATUS = pl.Enum(list(STATUSES))
 
 
@@ -125,7 +128,9 @@ def watermark(
         How far behind the watermark an event may be and still count (as *late*) rather
         than be *dropped* (model, Flink). Default 0: everything behind is dropped.
     engine
-        ``"model"`` (default), ``"flink"``, ``"spark"`` or ``"kafka-streams"``.
+        ``"model"`` (default), ``"flink"`` (Flink 1.20's rules), ``"flink-2.2"`` (the same
+        but for idleness: once every split is idle, the watermark moves to the largest
+        split's), ``"spark"`` or ``"kafka-streams"``.
     by
         The column naming partitions (Flink's splits, Kafka Streams' tasks). The default
         ``"kafka_partition"`` falls back to one partition when the frame has no such column
@@ -147,7 +152,9 @@ def watermark(
     window, slide
         Also replay event-time windows of this size (``slide``: sliding by it) and list
         every window's result against the truth in ``.windows``
-        (:mod:`concursus_lab.delivery.windows`).
+        (:mod:`concursus_lab.delivery.windows`). Each delivery is then judged as the engine
+        judges it, by the windows holding it: ``.in_windows`` has each window's verdict,
+        and ``status`` summarises them (*dropped* only when every one dropped it).
     reducer, types, at
         Given a reducer (and the event ``types`` it folds), also count the aggregates whose
         state at event time ``at`` (None: with no bound) would be wrong if dropped events
@@ -157,7 +164,9 @@ def watermark(
     -------
     WatermarkReplay
         ``.events`` (with ``watermark`` and ``status``), the counts, ``.by_partition``, the
-        added wait, ``.windows`` with ``window=`` and, given a reducer, ``.wrong_states``.
+        added wait (with ``window=``: until the first window holding an event fired),
+        ``.windows`` and ``.in_windows`` with ``window=`` and, given a reducer,
+        ``.wrong_states``.
 
     Examples
     --------
@@ -219,12 +228,17 @@ def watermark(
     frame, stream = prepare(events, by, opts.inputs)
     s = opts.settings
     fronts = kind.fronts(stream, s)
-    code = kind.codes(fronts.met, kind.ends(stream.event), s)
-    waits, unreleased = _waits(kind, s, fronts, stream.processed, kind.ends(stream.event), code)
-    out, counts = _marked(frame, stream, kind.mark(fronts.met, s), kind.unit, code)
-    windows = None
-    if size is not None:
-        windows = window_results(kind, s, fronts, stream.event, size, step)
+    placed = None
+    if size is None:  # each delivery judged as a window of its own instant
+        clock, ends = fronts, kind.ends(stream.event)
+        code = kind.codes(fronts.met, ends, s)
+    else:  # by the windows holding it, on the clock that counts them: one rule for both
+        clock = fronts.for_windows()
+        placed = place(kind, s, fronts, stream.event, size, step)
+        code, ends = placed.fates(), placed.earliest_ends()
+    waits, unreleased = _waits(kind, s, clock, stream.processed, ends, code)
+    out, counts = _marked(frame, stream, kind.mark(clock.met, s), kind.unit, code)
+    windows = None if placed is None else window_results(kind, s, fronts, placed)
     setting = kind.describe(s, kind.unit)
     if opts.inputs is not None:
         setting += f", inputs by `{opts.inputs}` (policy {s.policy})"
@@ -243,6 +257,7 @@ def watermark(
         setting=setting,
         windows=windows,
         window_note="" if windows is None else summary(windows, size, step),
+        _in_windows=None if placed is None else partial(placed.frame, stream.order),
     )
     if reducer is None:
         return result

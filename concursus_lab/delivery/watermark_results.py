@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import polars as pl
@@ -23,8 +25,9 @@ class WatermarkReplay:
     events
         The input frame (canonical columns first, extras kept, rows in input order) with
         ``watermark`` (the engine's watermark when the event arrived, Kafka Streams: its
-        task's stream time; null while there was none) and ``status`` (``"on_time"``,
-        ``"late"`` or ``"dropped"``, an Enum) added.
+        task's stream time, with ``window=`` the stream time of the task counting the
+        windows; null while there was none) and ``status`` (``"on_time"``, ``"late"`` or
+        ``"dropped"``, an Enum; with ``window=``, by the windows holding it) added.
     by_partition
         One row per partition: the ``by`` key (or ``partition`` = 0 for one partition),
         ``events``, ``on_time``, ``late``, ``dropped``.
@@ -36,6 +39,11 @@ class WatermarkReplay:
     windows
         With ``window=``: one row per event-time window (see
         :func:`concursus_lab.delivery.windows.window_results`); else None.
+    in_windows
+        With ``window=``: one row per delivery and window holding it, what that window made
+        of it: ``row`` (the delivery's row in ``events``), ``window_start``, ``window_end``,
+        ``status``; ``events``' ``status`` summarises them (dropped only when every window
+        dropped it, on time only when every one took it on time, else late). Else None.
     wrong_states, aggregates
         With a reducer: aggregates whose state at ``at`` differs when dropped events are
         ignored, out of ``aggregates`` with a state either way; else None.
@@ -57,6 +65,12 @@ class WatermarkReplay:
     setting: str = ""
     windows: pl.DataFrame | None = None
     window_note: str = ""
+    _in_windows: Callable[[], pl.DataFrame] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def in_windows(self) -> pl.DataFrame | None:
+        """With ``window=``: every delivery in every window holding it (see above)."""
+        return None if self._in_windows is None else self._in_windows()
 
     @property
     def on_time(self) -> int:

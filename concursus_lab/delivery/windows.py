@@ -20,18 +20,29 @@ delivery in the window, as a count with unlimited patience would have it):
     some deliveries were lost: the final result is short of the truth;
 ``"open"``
     the engine's clock never passed the window: no result by the end of the history.
+
+The same verdicts judge each delivery (:func:`place`, one rule for both): in a window, a
+delivery is *on time* before the window's first result, *late* after it but still counted
+(Kafka Streams: after the window's end in stream time, within the grace) and *dropped*
+once the window no longer takes it (Flink: ``end - 1 ms + allowedLateness`` at or before the
+watermark; Spark: ``end`` at or before the previous micro-batch's watermark; Kafka Streams:
+stream time at or past ``end + grace``). A delivery's ``status`` summarises its windows
+(:meth:`Placements.fates`): *dropped* only when every window holding it dropped it, *on
+time* only when every one took it on time, *late* otherwise (a sliding window may drop
+what the next one still counts); ``.in_windows`` of the result lists every verdict.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
 from concursus_lab.common.time import DurationLike, exact, to_timedelta
 from concursus_lab.delivery.arrivals import MIN, micros
-from concursus_lab.delivery.engines import Engine, Fronts, Settings
+from concursus_lab.delivery.engines import STATUSES, Engine, Fronts, Settings
 from concursus_lab.exceptions import SchemaError
 
 #: What a window's result was, in the ``result`` column.
@@ -71,35 +82,91 @@ def earliest_ends(event: np.ndarray, size: int, slide: int | None) -> np.ndarray
     return (event // step) * step + step
 
 
-def window_results(
+@dataclass(frozen=True)
+class Placements:
+    """Every delivery in every window holding it, and what the engine made of it there.
+
+    Pair ``c * n + i`` is delivery ``i`` (arrival position) in the window starting ``c``
+    slides before the latest one holding it; the last ``n`` pairs are the earliest-ending
+    windows. Times are in the engine's unit.
+    """
+
+    start: np.ndarray  # window start per pair
+    code: np.ndarray  # 0 on time, 1 late, 2 dropped (Engine.codes), per pair
+    width: int
+    copies: int
+    unit: int
+
+    def fates(self) -> np.ndarray:
+        """Per delivery: 2 (dropped) when every window holding it dropped it, 0 (on time)
+        when every one took it on time, else 1 (late: taken late by some, or dropped by some
+        and counted by another)."""
+        if self.copies == 1:
+            return self.code
+        codes = self.code.reshape(self.copies, -1)
+        best, worst = codes.min(axis=0), codes.max(axis=0)
+        return np.where(best == 2, 2, np.where(worst == 0, 0, 1)).astype(np.int8)
+
+    def earliest_ends(self) -> np.ndarray:
+        """Per delivery, the end of the earliest-ending window holding it."""
+        n = len(self.start) // self.copies
+        return self.start[(self.copies - 1) * n :] + self.width
+
+    def frame(self, rows: np.ndarray) -> pl.DataFrame:
+        """One row per delivery and window: ``row`` (the delivery's row in the input, given
+        ``rows``: arrival position -> input row), ``window_start``, ``window_end`` and
+        ``status``, by row then window."""
+        row = np.tile(rows, self.copies)
+        order = np.lexsort((self.start, row))  # by row, then window
+        start = self.start[order]
+        statuses = pl.Series("status", STATUSES, dtype=pl.Enum(list(STATUSES)))
+        return pl.DataFrame(
+            [
+                pl.Series("row", row[order], pl.Int64),
+                pl.Series("window_start", start * self.unit, pl.Int64).cast(TIME),
+                pl.Series("window_end", (start + self.width) * self.unit, pl.Int64).cast(TIME),
+                statuses.gather(self.code[order]),
+            ]
+        )
+
+
+def place(
     engine: Engine,
     settings: Settings,
     fronts: Fronts,
     event_us: np.ndarray,
     size: dt.timedelta,
     slide: dt.timedelta | None,
-) -> pl.DataFrame:
-    """One row per window: ``window_start``, ``window_end``, ``events`` (the truth),
-    ``first_result`` (counted in it), ``late_updates``, ``lost``, ``fired_at`` (processing
-    time of the first result, null while open) and ``result``."""
+) -> Placements:
+    """Every delivery in every window holding it, judged by the engine's rule
+    (:meth:`Engine.codes`) on the clock that counts windows (``fronts.for_windows()``)."""
     unit = engine.unit
     width = max(micros(size) // unit, 1)
     step = width if slide is None else max(micros(slide) // unit, 1)
-    met = fronts.met if fronts.window_met is None else fronts.window_met
-    after = fronts.after if fronts.window_after is None else fronts.window_after
+    met = fronts.for_windows().met
     event = event_us // unit
     copies = width // step
     base = (event // step) * step
     start = np.concatenate([base - c * step for c in range(copies)])
-    met_all = np.tile(met, copies)
-    end = start + width
-    code = engine.codes(met_all, end, settings)
-    fired_before = (met_all != MIN) & (met_all >= engine.fire_at(end, settings))
+    code = engine.codes(np.tile(met, copies), start + width, settings)
+    return Placements(start, code, width, copies, unit)
+
+
+def window_results(
+    engine: Engine, settings: Settings, fronts: Fronts, placed: Placements
+) -> pl.DataFrame:
+    """One row per window: ``window_start``, ``window_end``, ``events`` (the truth),
+    ``first_result`` (counted in it), ``late_updates``, ``lost``, ``fired_at`` (processing
+    time of the first result, null while open) and ``result``."""
+    unit, width, code = engine.unit, placed.width, placed.code
+    clock = fronts.for_windows()
+    met = np.tile(clock.met, placed.copies)  # a window fired before the delivery came
+    fired = (met != MIN) & (met >= engine.fire_at(placed.start + width, settings))
     pairs = pl.DataFrame(
         {
-            "start": start,
-            "first": (code != 2) & ~fired_before,
-            "update": (code != 2) & fired_before,
+            "start": placed.start,
+            "first": (code != 2) & ~fired,
+            "update": (code != 2) & fired,
             "lost": code == 2,
         }
     )
@@ -114,9 +181,9 @@ def window_results(
         .sort("start")
     )
     ends = table["start"].to_numpy() + width
-    index = np.searchsorted(after, engine.fire_at(ends, settings), side="left")
-    fired = index < len(after)
-    at = np.where(fired, fronts.at[np.minimum(index, max(len(after) - 1, 0))], 0)
+    index = np.searchsorted(clock.after, engine.fire_at(ends, settings), side="left")
+    fired = index < len(clock.after)
+    at = np.where(fired, clock.at[np.minimum(index, max(len(clock.after) - 1, 0))], 0)
     status = np.where(
         table["lost"].to_numpy() > 0,
         2,

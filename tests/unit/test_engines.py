@@ -181,8 +181,11 @@ def test_spark_combines_inputs_by_its_multiple_watermark_policy():
 def test_each_engine_says_what_it_replayed():
     history = idle_history()
     assert str(cl.watermark(history, "5s", engine="flink")).splitlines()[0] == (
-        "flink watermark: forBoundedOutOfOrderness 5s, 0s allowed lateness, emitted every "
-        "200ms, by `kafka_partition` (2 partitions)"
+        "flink watermark (Flink 1.20 rules): forBoundedOutOfOrderness 5s, 0s allowed "
+        "lateness, emitted every 200ms, by `kafka_partition` (2 partitions)"
+    )
+    assert str(cl.watermark(history, "5s", engine="flink-2.2")).startswith(
+        "flink watermark (Flink 2.2 rules): "
     )
     assert str(cl.watermark(history, "5s", engine="spark")).splitlines()[0] == (
         "spark watermark: withWatermark 5s delay, the maximum over all partitions, a "

@@ -35,10 +35,11 @@ def frame(rows):
     return stream(*times, kafka_partition=[r[0] for r in rows])
 
 
-def flink_plain(arrived, parts, bound, allowed, interval, idle):
-    """Periodic checks every ``interval`` ms; per split the newest timestamp and an idleness
-    timer that starts at the first quiet check; the source emits the minimum of active
-    splits' ``newest - bound - 1``, never backwards."""
+def flink_marks(arrived, parts, bound, interval, idle, all_idle_max=False):
+    """The watermark each delivery met: periodic checks every ``interval`` ms; per split the
+    newest timestamp and an idleness timer that starts at the first quiet check; the source
+    emits the minimum of active splits' ``newest - bound - 1``, never backwards. When every
+    split is idle, Flink up to 2.1 holds it; 2.2 (``all_idle_max``) moves it to the largest."""
     newest = dict.fromkeys(parts)
     seen = dict.fromkeys(parts, 0)
     checked = dict.fromkeys(parts, 0)
@@ -58,26 +59,40 @@ def flink_plain(arrived, parts, bound, allowed, interval, idle):
                     active.append(p)
                 elif idle is None or tick - quiet_since[p] <= idle:
                     active.append(p)
+            known = [newest[p] for p in parts if newest[p] is not None]
+            candidate = None
             if active and all(newest[p] is not None for p in active):
                 candidate = min(newest[p] for p in active) - bound - 1
+            elif not active and all_idle_max and known:
+                candidate = max(known) - bound - 1
+            if candidate is not None:
                 mark = candidate if mark is None else max(mark, candidate)
             tick += interval
-        if mark is None or event > mark:
-            out.append("on_time")
-        elif event + allowed > mark:
-            out.append("late")
-        else:
-            out.append("dropped")
+        out.append(mark)
         newest[part] = event if newest[part] is None else max(newest[part], event)
         seen[part] += 1
     return out
 
 
-def spark_plain(arrived, delay, trigger):
+def flink_status(mark, end, allowed):
+    """Flink's WindowOperator: a window ``[start, end)`` has fired once the watermark reaches
+    ``end - 1``; an element is dropped from it once ``end - 1 + allowedLateness`` has too."""
+    if mark is None or end - 1 > mark:
+        return "on_time"
+    return "late" if end - 1 + allowed > mark else "dropped"
+
+
+def flink_plain(arrived, parts, bound, allowed, interval, idle):
+    """Each delivery judged as a window of its own millisecond, ``end = t + 1``."""
+    marks = flink_marks(arrived, parts, bound, interval, idle)
+    return [flink_status(m, e + 1, allowed) for m, (_, e, _) in zip(marks, arrived, strict=True)]
+
+
+def spark_marks(arrived, delay, trigger):
     """Spark's loop, one trigger at a time: a batch runs when its interval brought data, or
     (a no-data batch) when the watermark has moved since the last batch ran; it evicts with
     the watermark of the data read before it, and filters late rows with the watermark of
-    the batch that ran before it (Spark 3.4+)."""
+    the batch that ran before it (Spark 3.4+). Returns that filter's watermark per row."""
     by_batch: dict = {}
     for index, (_, event, processed) in enumerate(arrived):
         by_batch.setdefault(processed // trigger, []).append((index, event))
@@ -89,29 +104,49 @@ def spark_plain(arrived, delay, trigger):
         rows = by_batch.get(b, [])
         if not rows and watermark == last_eviction:
             continue  # nothing to read and nothing to evict: no batch at this trigger
-        for index, event in rows:
-            late = last_eviction is not None and event <= last_eviction
-            out[index] = "dropped" if late else "on_time"
+        for index, _ in rows:
+            out[index] = last_eviction
         last_eviction = watermark
         for _, event in rows:
             highest = event if highest is None else max(highest, event)
     return out
 
 
-def kafka_plain(arrived, grace):
-    """Stream time per task; dropped once stream time >= t + 1 ms + grace."""
+def spark_status(mark, end):
+    """Spark drops a row (in a window: the window's row) once its end is at or before the
+    watermark: ``window.end <= watermark`` (``WatermarkSupport.watermarkExpression``)."""
+    return "dropped" if mark is not None and end <= mark else "on_time"
+
+
+def spark_plain(arrived, delay, trigger):
+    """Each row judged at its own event time, ``end = t``."""
+    marks = spark_marks(arrived, delay, trigger)
+    return [spark_status(m, e) for m, (_, e, _) in zip(marks, arrived, strict=True)]
+
+
+def kafka_times(arrived):
+    """Each record's task's stream time before it (None for a task's first record)."""
     stream_time: dict = {}
     out = []
     for part, event, _ in arrived:
         now = stream_time.get(part)
-        if now is None or event >= now:
-            out.append("on_time")
-        elif now < event + 1 + grace:
-            out.append("late")
-        else:
-            out.append("dropped")
+        out.append(now)
         stream_time[part] = event if now is None else max(now, event)
     return out
+
+
+def kafka_status(now, end, grace):
+    """``KStreamWindowAggregate``: a window takes a record while ``end > streamTime - grace``;
+    behind its end in stream time but within the grace is *late*."""
+    if now is None or now < end:
+        return "on_time"
+    return "late" if now < end + grace else "dropped"
+
+
+def kafka_plain(arrived, grace):
+    """Stream time per task; a record judged as a window of its own millisecond."""
+    times = kafka_times(arrived)
+    return [kafka_status(n, e + 1, grace) for n, (_, e, _) in zip(times, arrived, strict=True)]
 
 
 def replayed(result, order):

@@ -14,9 +14,13 @@ allowed lateness (Kafka Streams: ``A`` is the grace), for a window ending at ``e
 * the window **fires** when ``front >= e + B`` (Kafka Streams, emitting on window close:
   ``e + B + A``).
 
-A delivery outside windows is judged as a window of its own instant: ``e = t + 1`` unit of
-the engine's time (a microsecond for the model, a millisecond for the engines), except Spark,
-which drops a row at its watermark (``e = t``). Each engine module cites the page it follows.
+Without ``window=`` a delivery is judged as a window of its own instant: ``e = t + 1`` unit
+of the engine's time (a microsecond for the model, a millisecond for the engines), except
+Spark, which drops a row at its watermark (``e = t``). With ``window=`` it is judged by every
+window holding it, with the same rules (:mod:`concursus_lab.delivery.windows`), and its one
+``status`` summarises them: *dropped* only when every one of its windows dropped it, *on
+time* only when every one took it on time, *late* otherwise. Each engine module cites the
+page it follows.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ from concursus_lab.exceptions import SchemaError
 
 #: The engines, in the order they are offered: today's model first.
 ENGINES: tuple[str, ...] = ("model", "flink", "spark", "kafka-streams")
+
+#: Engines also accepted by name: Flink 2.2's idleness (see :mod:`.flink`).
+VARIANTS: tuple[str, ...] = ("flink-2.2",)
+
+#: What happened to a delivery, by code (``Engine.codes``): the ``status`` column's values.
+STATUSES: tuple[str, ...] = ("on_time", "late", "dropped")
 
 
 @dataclass(frozen=True)
@@ -49,8 +59,9 @@ class Fronts:
     """An engine's clock over one replay, in its unit.
 
     ``met[i]``: the front when delivery ``i`` (arrival position) arrived, ``MIN`` while there
-    was none. ``after[j]``, ``at[j]``: the front after step ``j`` and the processing time (µs)
-    it holds from, nondecreasing within each ``group`` (None: one clock for all). Windows use
+    was none. ``after[j]``, ``at[j]``: the front after step ``j`` (a delivery, or a tick of an
+    engine's clock, also after the last delivery) and the processing time (µs) it holds from,
+    nondecreasing within each ``group`` (None: one clock for all). Windows use
     ``window_met``/``window_after`` when the engine counts windows on another clock.
     """
 
@@ -60,6 +71,12 @@ class Fronts:
     group: np.ndarray | None = None
     window_met: np.ndarray | None = None
     window_after: np.ndarray | None = None
+
+    def for_windows(self) -> Fronts:
+        """The clock windows are counted on (Kafka Streams: one task over every partition)."""
+        if self.window_met is None or self.window_after is None:
+            return self
+        return Fronts(met=self.window_met, after=self.window_after, at=self.at)
 
 
 @dataclass(frozen=True)
@@ -108,14 +125,16 @@ def engine(name: object) -> Engine:
     table = {
         "model": model.ENGINE,
         "flink": flink.ENGINE,
+        "flink-2.2": flink.ENGINE_2_2,
         "spark": spark.ENGINE,
         "kafka-streams": kafka_streams.ENGINE,
     }
     if isinstance(name, str) and name.replace("_", "-").lower() in table:
         return table[name.replace("_", "-").lower()]
     raise SchemaError(
-        f"`engine` must be one of {ENGINES}, got {name!r}: 'model' is concursus-lab's own "
-        "bounded-out-of-orderness model, the others replay each engine's documented rules."
+        f"`engine` must be one of {ENGINES + VARIANTS}, got {name!r}: 'model' is "
+        "concursus-lab's own bounded-out-of-orderness model, the others replay each engine's "
+        "documented rules ('flink' as Flink 1.20, 'flink-2.2' with Flink 2.2's idleness)."
     )
 
 
@@ -154,18 +173,16 @@ def on_ticks(
     arrival, built from the deliveries before that tick; the next tick is the first to have
     seen it. ``front_at`` gives the front at sorted tick times; ``extra`` (sorted) adds the
     ticks where it can move without a delivery (a split turning idle), so the front, made
-    nondecreasing over all of them, misses no step."""
+    nondecreasing over all of them, misses no step. ``after``/``at`` are the front at every
+    one of those ticks, so a window fires at the tick that moved the front, also one where a
+    split turns idle after the last delivery."""
     met_ticks = (processed // step) * step
     after_ticks = met_ticks + step
     parts = [_distinct(met_ticks), _distinct(after_ticks)]
     runs = np.concatenate(parts if extra is None else [*parts, _distinct(extra)])
     ticks = _distinct(np.sort(runs, kind="stable"))  # sorted runs: a merge
     front = np.maximum.accumulate(front_at(ticks)) if len(ticks) else front_at(ticks)
-    return Fronts(
-        met=front[np.searchsorted(ticks, met_ticks)],
-        after=front[np.searchsorted(ticks, after_ticks)],
-        at=after_ticks,
-    )
+    return Fronts(met=front[np.searchsorted(ticks, met_ticks)], after=front, at=ticks)
 
 
 def _distinct(ordered: np.ndarray) -> np.ndarray:

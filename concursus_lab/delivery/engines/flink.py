@@ -1,9 +1,12 @@
-"""Apache Flink (``engine="flink"``): ``forBoundedOutOfOrderness`` with ``withIdleness``.
+"""Apache Flink (``engine="flink"``, ``"flink-2.2"``): ``forBoundedOutOfOrderness`` with
+``withIdleness``.
 
 Follows Flink's documentation, "Generating Watermarks"
 (https://nightlies.apache.org/flink/flink-docs-stable/docs/dev/datastream/event-time/generating_watermarks/)
 and "Windows: Allowed Lateness"
-(https://nightlies.apache.org/flink/flink-docs-stable/docs/dev/datastream/operators/windows/#allowed-lateness):
+(https://nightlies.apache.org/flink/flink-docs-stable/docs/dev/datastream/operators/windows/#allowed-lateness),
+checked against its sources (``BoundedOutOfOrdernessWatermarks``, ``WatermarksWithIdleness``,
+``WatermarkOutputMultiplexer``, ``CombinedWatermarkStatus``, ``WindowOperator``):
 
 * timestamps and watermarks are milliseconds; a bounded-out-of-orderness generator keeps
   the largest timestamp its split has seen and, periodically (every
@@ -14,18 +17,25 @@ and "Windows: Allowed Lateness"
   watermark and the source emits their minimum; a split with nothing yet holds it back;
 * ``withIdleness``: a split is idle once nothing has arrived for longer than the timeout,
   counted from the first periodic check that saw no records (so up to two intervals after
-  its last record); idle splits leave the minimum until they deliver again, and the
-  combined watermark never moves backwards (it is evaluated at every check where it can
-  move: after a delivery, and where a split turns idle);
+  its last record); the check that finds it idle marks it so and, in the same emit, the
+  source emits the minimum of the other splits: a window that releases fires at that check,
+  also when no delivery follows. Idle splits leave the minimum until they deliver again,
+  and the combined watermark never moves backwards;
+* once *every* split is idle, ``engine="flink"`` holds the watermark where it is, as Flink
+  1.20 does (and every release up to 2.1); ``engine="flink-2.2"`` moves it to the largest
+  split watermark, as Flink 2.2 does since FLINK-38454 ("if all splits are idle, we should
+  flush all watermarks"). Without ``idle_timeout`` the two are the same;
 * an element is late when its timestamp is at or before the watermark; a window
   ``[start, end)`` fires when the watermark reaches ``end - 1 ms``, a late element still
   updates it (a late firing) while ``end - 1 ms + allowedLateness`` is after the
-  watermark, and is dropped once it is not.
+  watermark (``WindowOperator.isWindowLate``), and is dropped from it once it is not.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from functools import partial
 
 import numpy as np
 
@@ -38,7 +48,8 @@ from concursus_lab.delivery.engines._snippets import java_duration
 INTERVAL = dt.timedelta(milliseconds=200)
 
 
-def _fronts(stream: Stream, settings: Settings) -> Fronts:
+def _fronts(stream: Stream, settings: Settings, *, flush: bool = False) -> Fronts:
+    """The fronts; ``flush``: once every split is idle, the largest (Flink 2.2)."""
     step = settings.interval or INTERVAL // dt.timedelta(microseconds=1)
     processed = stream.processed
     if len(processed) == 0:
@@ -51,15 +62,19 @@ def _fronts(stream: Stream, settings: Settings) -> Fronts:
         before = np.searchsorted(processed, ticks, side="left")  # deliveries before each tick
         last_index = np.maximum(before - 1, 0)
         combined = np.full(len(ticks), MAX, np.int64)
+        largest = np.full(len(ticks), MIN, np.int64) if flush else MIN
         for part in range(stream.partitions):
             mine = stream.code == part
             newest = np.where(before > 0, running_max(event, mine)[last_index], MIN)
+            if flush:
+                largest = np.maximum(largest, newest)
             if settings.idle is not None:
                 last = np.where(before > 0, running_max(processed, mine)[last_index], MIN)
                 quiet_from = np.where(last == MIN, first_check, (last // step + 2) * step)
                 newest = np.where(ticks - quiet_from > settings.idle, MAX, newest)
             np.minimum(combined, newest, out=combined)
-        return np.maximum.accumulate(np.where(combined == MAX, MIN, combined))
+        every_split_idle = combined == MAX
+        return np.maximum.accumulate(np.where(every_split_idle, largest, combined))
 
     if settings.idle is None:
         return on_ticks(processed, step, front_at)
@@ -69,10 +84,11 @@ def _fronts(stream: Stream, settings: Settings) -> Fronts:
     return on_ticks(processed, step, front_at, extra=((quiet + settings.idle) // step + 1) * step)
 
 
-def _describe(settings: Settings, unit: int) -> str:
+def _describe(settings: Settings, unit: int, *, version: str = "1.20") -> str:
     interval = settings.interval or INTERVAL // dt.timedelta(microseconds=1)
     return (
-        f"flink watermark: forBoundedOutOfOrderness {exact(_ms(settings.bound))}, "
+        f"flink watermark (Flink {version} rules): "
+        f"forBoundedOutOfOrderness {exact(_ms(settings.bound))}, "
         f"{exact(_ms(settings.allowed))} allowed lateness, emitted every "
         f"{exact(dt.timedelta(microseconds=interval))}"
     )
@@ -124,4 +140,13 @@ ENGINE = Engine(
     config=_config,
     docs="https://nightlies.apache.org/flink/flink-docs-stable/docs/dev/datastream/event-time/generating_watermarks/",
     mark_lag=1,
+)
+
+#: Flink 2.2 and later: the same, but once every split is idle the watermark moves to the
+#: largest split watermark (FLINK-38454).
+ENGINE_2_2 = dataclasses.replace(
+    ENGINE,
+    name="flink-2.2",
+    fronts=partial(_fronts, flush=True),
+    describe=partial(_describe, version="2.2"),
 )
