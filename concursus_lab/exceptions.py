@@ -99,3 +99,13 @@ class ProjectionError(ConcursusLabError):
     The message names the projection and how many events it was given; ``__cause__`` is
     the original error.
     """
+
+
+class ConflictingDeliveries(UserWarning):
+    """A warning: deliveries of one identity differ in name, version or parameters.
+
+    Only one of them counts (``duplicates=``), so the others' events would be lost without
+    a word; the message names how many identities, shows up to three (the aggregate, the
+    identity, both versions, which won) and says what to do: if they are different events,
+    give them a ``sequence`` or an ``event_id`` (``cl.Mapping(sequence=..., event_id=...)``).
+    """

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from concursus_lab.common.text import plural
 from concursus_lab.common.time import duration
 from concursus_lab.delivery.lateness import lateness
-from concursus_lab.frame.identity import resolve
+from concursus_lab.frame import conflicts
+from concursus_lab.frame.identity import decide
 from concursus_lab.frame.schema import validate
 from concursus_lab.sources.base import Source
 
@@ -33,6 +35,9 @@ class Description:
     processing_time: tuple[dt.datetime | None, dt.datetime | None]
     lateness: pl.DataFrame
     quarantined: int
+    #: identities whose deliveries differ in name, version or parameters (see
+    #: :class:`~concursus_lab.exceptions.ConflictingDeliveries`)
+    conflicting: int = 0
 
     def __str__(self) -> str:
         lines = []
@@ -42,6 +47,11 @@ class Description:
             f"{self.deliveries:,} deliveries of {self.events:,} events "
             f"({self.deliveries - self.events:,} repeated), {self.aggregates:,} aggregates"
         )
+        if self.conflicting:
+            lines.append(
+                f"{plural(self.conflicting, 'identity', 'identities')} with conflicting "
+                "deliveries (a different name, version or parameters; see the warning)"
+            )
         if self.quarantined:
             lines.append(f"{self.quarantined:,} records quarantined (see `.quarantine`)")
         lines.append(f"event time:      {_span(self.event_time)}")
@@ -69,10 +79,12 @@ class Description:
         return "```\n" + str(self) + "\n```"
 
 
+@conflicts.one_warning()
 def describe(source: Source | pl.DataFrame) -> Description:
     """Counts, time ranges on both axes and the lateness profile of a source or frame.
 
-    For a source, every delivery is read (``duplicates="keep"``) so repeats are counted.
+    For a source, every delivery is read (``duplicates="keep"``) so repeats are counted;
+    identities whose deliveries conflict are counted (``.conflicting``) and warned about.
     """
     if isinstance(source, Source):
         deliveries = source.events(duplicates="keep")
@@ -82,7 +94,9 @@ def describe(source: Source | pl.DataFrame) -> Description:
         deliveries = validate(source, check_parameters=False)
         title = ""
         quarantined = 0
-    events = resolve(deliveries, "last")
+    decision = decide(deliveries, "last")
+    conflicts.report(decision.conflicts)
+    events = deliveries if decision.mask is None else deliveries.filter(decision.mask)
     counts = (
         events.group_by("aggregate_type", "name")
         .agg(pl.len().alias("events"))
@@ -106,6 +120,7 @@ def describe(source: Source | pl.DataFrame) -> Description:
         processing_time=(spans["p0"], spans["p1"]),
         lateness=profile,
         quarantined=quarantined,
+        conflicting=decision.conflicts.identities,
     )
 
 

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 import polars as pl
 
 from concursus_lab.exceptions import SchemaError
-from concursus_lab.frame.identity import IDENTITY
+from concursus_lab.frame import conflicts
+from concursus_lab.frame.identity import decide, tie_columns
 from concursus_lab.frame.schema import validate
 
 #: The percentiles reported, with their column names.
@@ -35,7 +36,9 @@ def lateness(events: pl.DataFrame, by: str | Sequence[str] | None = None) -> pl.
     ``p999`` and ``max`` lateness (Durations), ``negative`` (deliveries logged before they
     happened: a clock running ahead), ``out_of_order`` (events that arrived after an event of
     the same aggregate with a later event time; first deliveries only) and ``duplicates``
-    (deliveries beyond the first of each identity).
+    (deliveries beyond the first of each identity). Arrival order and identity are the
+    identity module's (``frame/identity.py``): processing time, then Kafka's partition and
+    offset when the frame has them, then row; conflicting deliveries are warned about.
 
     Parameters
     ----------
@@ -69,12 +72,18 @@ def lateness_rows(events: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
     Each row's flags depend only on its own aggregate's deliveries, so any split of the
     aggregates (Spark's buckets) gives the same rows.
     """
+    decision = decide(events, "first")  # the first delivery of each identity
+    conflicts.report(decision.conflicts)
+    first = pl.lit(True) if decision.mask is None else pl.Series(decision.mask)
+    ties = tie_columns(events)
+    needed = ("aggregate_type", "aggregate_id", "event_timestamp", "processing_timestamp")
     frame = events.select(
-        *IDENTITY,
-        "processing_timestamp",
-        *[k for k in keys if k not in IDENTITY and k != "processing_timestamp"],
-    ).with_row_index("__arrival")
-    return _arrival_order(frame).with_columns(
+        *needed,
+        *[t for t in ties if t not in needed],
+        *[k for k in keys if k not in needed and k not in ties],
+    ).with_columns(first.alias("__first"))
+    frame = frame.with_row_index("__arrival")
+    return _arrival_order(frame, ties).with_columns(
         (pl.col("processing_timestamp") - pl.col("event_timestamp"))
         .dt.total_microseconds()
         .alias(_LATENESS)
@@ -111,29 +120,28 @@ def by_columns(events: pl.DataFrame, by: str | Sequence[str] | None) -> list[str
     return keys
 
 
-def _arrival_order(frame: pl.DataFrame) -> pl.DataFrame:
-    """Rows sorted by aggregate then arrival, with ``__first`` and ``__ooo`` flags.
-
-    ``__first``: the first delivery of its identity. ``__ooo``: a first delivery whose
-    aggregate already had an event with a later event time arrive. Aggregates are sorted by
-    a 64-bit hash (fast); a hash collision is detected and falls back to sorting by name.
+def _arrival_order(frame: pl.DataFrame, ties: tuple[str, ...]) -> pl.DataFrame:
+    """Rows sorted by aggregate then arrival (processing time, ``ties``, row), with the
+    ``__ooo`` flag: a first delivery (``__first``) whose aggregate already had an event with
+    a later event time arrive. Aggregates are sorted by a 64-bit hash (fast); a hash
+    collision is detected and falls back to sorting by name.
     """
     aggregate = pl.struct("aggregate_type", "aggregate_id")
     keyed = frame.with_columns(aggregate.hash().alias("__agg"))
-    keyed = keyed.sort("__agg", "processing_timestamp", "__arrival")
+    keyed = keyed.sort("__agg", "processing_timestamp", *ties, "__arrival")
     runs = keyed.select(
         pl.col("__agg").rle_id().max().alias("hashed"),
         aggregate.rle_id().max().alias("named"),
     ).row(0)
     if runs[0] != runs[1]:  # two aggregates share a hash: order by the names themselves
-        keyed = frame.sort("aggregate_type", "aggregate_id", "processing_timestamp", "__arrival")
+        keyed = frame.sort(
+            "aggregate_type", "aggregate_id", "processing_timestamp", *ties, "__arrival"
+        )
         keyed = keyed.with_columns(aggregate.rle_id().alias("__agg"))
     keyed = keyed.with_columns(
         pl.col("__agg").rle_id().cast(pl.Int64).alias("__seg"),
         pl.col("event_timestamp").rank("dense").cast(pl.Int64).alias("__rank"),
     )
-    first = pl.struct("__seg", "event_timestamp", "stream_id").is_first_distinct()
-    keyed = keyed.with_columns(first.alias("__first"))
     # a running maximum of event-time rank that restarts at each aggregate: offset each
     # aggregate's ranks above every earlier aggregate's, so one cumulative max serves all
     span = pl.col("__rank").max() + 1

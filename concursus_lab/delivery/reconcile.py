@@ -1,10 +1,12 @@
 """Do two copies of one history agree? Reconcile a Kafka topic with the Cassandra table it feeds.
 
 Events are matched on their identity (aggregate type, aggregate id, event timestamp, stream
-id: Cassandra's primary key). Each side is first reduced to one row per identity, the last
-processed delivery winning, as a Cassandra upsert would (ties broken by ``kafka_offset``
-when the frame has one, then by row position), so a topic's repeated deliveries are not
-differences. Then:
+id: Cassandra's primary key; or ``event_id`` or ``sequence`` when both frames have one,
+see ``frame/identity.py``). Each side is first reduced to one row per identity, the last
+processed delivery winning, as a Cassandra upsert would (ties broken by Kafka's partition
+and offset when the frame has them, then by row position), so a topic's repeated
+deliveries are not differences; repeats that conflict within a side are warned about.
+Then:
 
 * ``only_in_a`` / ``only_in_b``: identities one side has and the other lacks (a consumer
   that lost events, a write that never reached the topic);
@@ -31,8 +33,9 @@ from dataclasses import dataclass
 import polars as pl
 
 from concursus_lab.exceptions import SchemaError
-from concursus_lab.frame import canonical_json
-from concursus_lab.frame.identity import IDENTITY, IDENTITY_HASH, winners
+from concursus_lab.frame import canonical_json, conflicts
+from concursus_lab.frame.conflicts import Conflicts
+from concursus_lab.frame.identity import decide, identity_hash, identity_of
 from concursus_lab.frame.schema import validate
 
 #: The columns compared by default: what an event says, not when a copy was logged.
@@ -152,11 +155,12 @@ def reconcile(
     left_name, right_name = _names(names)
     left = validate(a, check_parameters=False)
     right = validate(b, check_parameters=False)
-    compared = _fields(fields, left, right)
-    left_one, left_hash = _one_per_identity(left)
-    right_one, right_hash = _one_per_identity(right)
-    keys = list(IDENTITY)
-    in_a, in_b, only_a, only_b, paired = _match(left_one, right_one, left_hash, right_hash)
+    keys = _identity(left, right)
+    compared = _fields(fields, left, right, keys)
+    left_one, left_hash, left_conflicts = _one_per_identity(left, keys)
+    right_one, right_hash, right_conflicts = _one_per_identity(right, keys)
+    conflicts.report(Conflicts.total([left_conflicts, right_conflicts]))
+    in_a, in_b, only_a, only_b, paired = _match(left_one, right_one, left_hash, right_hash, keys)
     only_in_a = left_one[only_a]
     only_in_b = right_one[only_b]
 
@@ -207,19 +211,38 @@ def reconcile(
     )
 
 
-def _one_per_identity(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
-    """The last processed delivery of each identity, and a 64-bit hash of each identity."""
-    hashed = frame.select(IDENTITY_HASH).to_series()
-    ties = ["kafka_offset"] if "kafka_offset" in frame.columns else []
-    mask = winners(frame, "last", ties=ties, hashes=hashed)
-    if mask is None:  # no identity delivered twice
-        return frame, hashed
-    keep = pl.Series(mask)
-    return frame.filter(keep), hashed.filter(keep)
+def _identity(left: pl.DataFrame, right: pl.DataFrame) -> tuple[str, ...]:
+    """The identity both sides are matched on: each side's (``identity_of``), which must
+    be the same one."""
+    keys = identity_of(left)
+    if identity_of(right) != keys:
+        raise SchemaError(
+            f"the two frames identify events differently: {keys} and {identity_of(right)} "
+            "(a `sequence` or `event_id` column on one side only). Give both sides the same "
+            "identity columns, or drop them from both to match on Concursus's identity."
+        )
+    return keys
+
+
+def _one_per_identity(
+    frame: pl.DataFrame, keys: tuple[str, ...]
+) -> tuple[pl.DataFrame, pl.Series, Conflicts]:
+    """The last processed delivery of each identity, a 64-bit hash of each identity, and
+    the conflicting deliveries left out."""
+    hashed = frame.select(identity_hash(keys)).to_series()
+    decision = decide(frame, "last", hashes=hashed)
+    if decision.mask is None:  # no identity delivered twice
+        return frame, hashed, decision.conflicts
+    keep = pl.Series(decision.mask)
+    return frame.filter(keep), hashed.filter(keep), decision.conflicts
 
 
 def _match(
-    left: pl.DataFrame, right: pl.DataFrame, left_hash: pl.Series, right_hash: pl.Series
+    left: pl.DataFrame,
+    right: pl.DataFrame,
+    left_hash: pl.Series,
+    right_hash: pl.Series,
+    identity: tuple[str, ...],
 ) -> tuple[pl.Series, pl.Series, pl.Series, pl.Series, pl.DataFrame]:
     """Row numbers of identities on both sides (paired), and of those on one side only.
 
@@ -227,7 +250,7 @@ def _match(
     (one key instead of four, much faster); a hash shared by two identities is detected,
     and then the identity columns themselves are joined.
     """
-    keys = list(IDENTITY)
+    keys = list(identity)
     if left_hash.n_unique() == len(left_hash) and right_hash.n_unique() == len(right_hash):
         joined = (
             left_hash.to_frame("h")
@@ -283,15 +306,17 @@ def _names(names: tuple[str, str]) -> tuple[str, str]:
     return names[0], names[1]
 
 
-def _fields(fields: Sequence[str], left: pl.DataFrame, right: pl.DataFrame) -> tuple[str, ...]:
+def _fields(
+    fields: Sequence[str], left: pl.DataFrame, right: pl.DataFrame, keys: tuple[str, ...]
+) -> tuple[str, ...]:
     if isinstance(fields, str):
         fields = [fields]
     chosen = tuple(dict.fromkeys(fields))
-    identity = [f for f in chosen if f in IDENTITY]
+    identity = [f for f in chosen if f in keys]
     if identity:
         raise SchemaError(
             f"`fields` names identity column(s) {identity}: events are matched on the "
-            f"identity {IDENTITY}, so it cannot differ. Leave them out."
+            f"identity {keys}, so it cannot differ. Leave them out."
         )
     shared = [c for c in left.columns if c in right.columns]
     missing = [f for f in chosen if f not in shared]
@@ -304,7 +329,7 @@ def _fields(fields: Sequence[str], left: pl.DataFrame, right: pl.DataFrame) -> t
             hints.append(f"{f!r} (did you mean {near[0]!r}?)" if near else repr(f))
         raise SchemaError(
             f"`fields` names column(s) not in both frames: {'; '.join(hints)}. "
-            f"Both have: {', '.join(c for c in shared if c not in IDENTITY)}."
+            f"Both have: {', '.join(c for c in shared if c not in keys)}."
         )
     return chosen
 

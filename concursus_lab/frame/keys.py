@@ -158,11 +158,47 @@ def pack_instant(ts: np.ndarray, stream: np.ndarray, n_streams: int) -> tuple[np
     """(event time, stream) as one int64 sort key when it fits, else the two columns."""
     if len(ts) == 0:
         return (ts,)
-    low = int(ts.min())
-    span = int(ts.max()) - low + 1
-    if span * max(n_streams, 1) < 2**62:
-        return ((ts - low) * max(n_streams, 1) + stream,)
-    return (ts, stream)
+    return pack([(ts, None), (stream, max(n_streams, 1))])
+
+
+def instant_keys(
+    frame: pl.DataFrame, ts: np.ndarray, stream: np.ndarray, n_streams: int
+) -> tuple[np.ndarray, ...]:
+    """The sort keys of causal order within a rank (``order.py``): event time, then
+    ``sequence`` when the frame has one, then stream, then ``event_id`` when it has one
+    (lexical), packed into one int64 when they fit. Without the optional columns this is
+    :func:`pack_instant`."""
+    optional = [c for c in ("sequence", "event_id") if c in frame.columns]
+    if not optional or len(ts) == 0:
+        return pack_instant(ts, stream, n_streams)
+    columns: list[tuple[np.ndarray, int | None]] = [(ts, None)]
+    if "sequence" in optional:
+        columns.append((frame["sequence"].to_numpy(), None))
+    columns.append((stream, max(n_streams, 1)))
+    if "event_id" in optional:
+        codes, values = sorted_codes(frame["event_id"])
+        columns.append((codes, max(len(values), 1)))
+    return pack(columns)
+
+
+def pack(columns: list[tuple[np.ndarray, int | None]]) -> tuple[np.ndarray, ...]:
+    """Integer sort keys (each with its number of values, or None: taken from its range) as
+    one int64 key in the same order, when their ranges multiply to less than 2**62; else
+    the columns themselves."""
+    shifted, spans = [], []
+    for values, span in columns:
+        if span is None:
+            low = int(values.min())
+            span = int(values.max()) - low + 1
+            values = values - low
+        shifted.append(values)
+        spans.append(span)
+    if int(np.prod(np.array(spans, dtype=object))) >= 2**62:
+        return tuple(values for values, _ in columns)
+    key = shifted[0].astype(np.int64, copy=False)
+    for values, span in zip(shifted[1:], spans[1:], strict=True):
+        key = key * span + values
+    return (key,)
 
 
 def _argsort(key: np.ndarray) -> np.ndarray:

@@ -4,14 +4,16 @@ The rule, written here once:
 
 * **rank**: initial events first, terminal events last, all others between
   (:func:`causal_rank`);
-* within a rank, by ``event_timestamp``, then ``stream_id`` (lexical);
+* within a rank, by ``event_timestamp``, then ``sequence`` (when the frame has one: the
+  data's own order of events at one instant), then ``stream_id`` (lexical), then
+  ``event_id`` (when the frame has one, lexical: only so that the order is fixed);
 * deliveries of one identity (see ``identity.py``) in delivery order (processing time,
-  then row), and only those that count as ``duplicates=`` asks.
+  then Kafka's order, then row), and only those that count as ``duplicates=`` asks.
 
 :func:`causal_order` gives the row positions of a whole frame in that order, grouped by
 aggregate (aggregates in an arbitrary but fixed order; sort their ids afterwards if the
 order matters). It is built from two steps that the replay plan also uses on their own:
-:func:`identity_order` (group, time order, duplicates) and :func:`by_rank` (the rank
+:func:`in_identity_order` (group, time order, duplicates) and :func:`by_rank` (the rank
 rule), all vectorised (NumPy and polars, no Python per row).
 
 >>> import concursus_lab as cl
@@ -25,11 +27,23 @@ rule), all vectorised (NumPy and polars, no Python per row).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import polars as pl
 
-from concursus_lab.frame.identity import Duplicates, in_delivery_order, pick
-from concursus_lab.frame.keys import pack_instant, row_keys, sorted_codes
+from concursus_lab.frame import conflicts
+from concursus_lab.frame.conflicts import Conflicts
+from concursus_lab.frame.identity import (
+    IDENTITY,
+    Duplicates,
+    decide,
+    identity_of,
+    in_delivery_order,
+    pick,
+    tie_columns,
+)
+from concursus_lab.frame.keys import instant_keys, row_keys, sorted_codes
 from concursus_lab.frame.schema import INITIAL, TERMINAL
 
 
@@ -50,12 +64,37 @@ def causal_order(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Row positions of ``frame`` in causal replay order, and a flag on each aggregate's
     first row; ``kinds`` holds each row's kind (its ``characteristics``, or its declared
-    type's). Deliveries of one identity count as ``duplicates`` says."""
+    type's). Deliveries of one identity count as ``duplicates`` says (conflicting ones are
+    warned about)."""
+    keyed = in_identity_order(frame, duplicates)
+    conflicts.report(keyed.conflicts)
+    return by_rank(keyed.order, keyed.start, kinds)
+
+
+@dataclasses.dataclass
+class Keyed:
+    """A frame's rows in identity order (:func:`identity_order`), with the keys that put
+    them so: each row's event and processing time (epoch us) and stream code (``streams``
+    holds the sorted stream ids), and the conflicting deliveries left out."""
+
+    order: np.ndarray
+    start: np.ndarray
+    ts: np.ndarray
+    pts: np.ndarray
+    stream_code: np.ndarray
+    streams: list
+    conflicts: Conflicts
+
+
+def in_identity_order(frame: pl.DataFrame, duplicates: Duplicates) -> Keyed:
+    """:func:`identity_order` of a whole frame, keys made here (the replay's first step).
+
+    The caller reports ``.conflicts`` (:func:`~concursus_lab.frame.conflicts.report`)."""
     h, h2, ts, pts = row_keys(frame)
     stream_code, streams = sorted_codes(frame["stream_id"])
-    instant = pack_instant(ts, stream_code, len(streams))
-    order, start = identity_order(h, h2, instant, pts, duplicates, frame)
-    return by_rank(order, start, kinds)
+    instant = instant_keys(frame, ts, stream_code, len(streams))
+    order, start, found = identity_order(h, h2, instant, pts, duplicates, frame)
+    return Keyed(order, start, ts, pts, stream_code, streams, found)
 
 
 def identity_order(
@@ -65,54 +104,81 @@ def identity_order(
     pts: np.ndarray,
     duplicates: Duplicates,
     frame: pl.DataFrame,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows grouped by aggregate (hash ``h``), then by event time and stream (``instant``),
-    the deliveries of one identity in delivery order; as ``duplicates`` says, only the
-    delivery that counts (:func:`~concursus_lab.frame.identity.pick`).
+) -> tuple[np.ndarray, np.ndarray, Conflicts]:
+    """Rows grouped by aggregate (hash ``h``), then in causal order within a rank
+    (``instant``: :func:`~concursus_lab.frame.keys.instant_keys`), the deliveries of one
+    identity in delivery order; as ``duplicates`` says, only the delivery that counts
+    (:func:`~concursus_lab.frame.identity.pick`).
 
-    Returns the row positions and a flag marking each aggregate's first row. The big sort
-    is one polars sort of the keys with the row numbers alongside, with no processing-time
-    or row key, and need not be stable: only the few identities delivered more than once
-    are then put in delivery order. When two aggregates share the first hash (the second
-    differs within a group), they are grouped by their ids instead.
+    Returns the row positions, a flag marking each aggregate's first row, and the
+    conflicting deliveries left out. The big sort is one polars sort of the keys with the
+    row numbers alongside, with no processing-time or row key, and need not be stable:
+    only the few identities delivered more than once are then put in delivery order. When
+    two aggregates share the first hash (the second differs within a group), they are
+    grouped by their ids instead. A frame identified by ``sequence`` or ``event_id``
+    (whose deliveries of one event need not share an instant) is resolved first
+    (:func:`~concursus_lab.frame.identity.decide`).
     """
     n = len(h)
     if n < 2:
-        return np.arange(n, dtype=np.int64), np.ones(n, dtype=bool)
+        return np.arange(n, dtype=np.int64), np.ones(n, dtype=bool), Conflicts()
+    found, kept = Conflicts(), None
+    if duplicates != "keep" and identity_of(frame) != IDENTITY:
+        decision = decide(frame, duplicates)
+        # one delivery per identity is left: the rest is as with "keep"
+        found, kept, duplicates = decision.conflicts, decision.mask, "keep"
+    order, start, found_here = _grouped(h, h2, instant, pts, duplicates, frame, kept)
+    return order, start, found_here or found
+
+
+def _grouped(h, h2, instant, pts, duplicates, frame, kept):
+    """:func:`identity_order` of the rows ``kept`` (a mask; None: all)."""
     names = [f"i{k}" for k in range(len(instant))]
     keys = pl.DataFrame({"h": h, "h2": h2, **dict(zip(names, instant, strict=True))})
-    ordered = keys.with_row_index("row").sort(["h", *names], maintain_order=False)
+    keys = keys.with_row_index("row")
+    if kept is not None:
+        keys = keys.filter(pl.Series(kept))
+    ordered = keys.sort(["h", *names], maintain_order=False)
     order = ordered["row"].to_numpy().astype(np.int64)
     hs = ordered["h"].to_numpy()
-    start = np.ones(n, dtype=bool)
+    start = np.ones(len(order), dtype=bool)
     start[1:] = hs[1:] != hs[:-1]
     h2s = ordered["h2"].to_numpy()
     if (h2s[1:] != h2s[:-1])[~start[1:]].any():
         exact = frame.select(pl.struct("aggregate_type", "aggregate_id").rank("dense"))
         h = exact.to_series().to_numpy().astype(np.uint64)
-        return identity_order(h, h, instant, pts, duplicates, frame)
+        return _grouped(h, h, instant, pts, duplicates, frame, kept)
     same = ~start[1:]  # row p and row p + 1 are deliveries of one identity
     for name in names:
         column = ordered[name].to_numpy()
         same &= column[1:] == column[:-1]
     if not same.any():
-        return order, start
-    # deliveries of one identity are neighbours (a run): put each run in delivery order
+        return order, start, Conflicts()
+    return _runs(order, start, same, pts, duplicates, frame)
+
+
+def _runs(order, start, same, pts, duplicates, frame):
+    """Deliveries of one identity are neighbours in ``order`` (a run where ``same``): each
+    run put in delivery order, and only the deliveries that count kept."""
+    n = len(order)
     pairs = np.flatnonzero(same)
     repeated = np.union1d(pairs, pairs + 1)
     run_start = np.ones(len(repeated), dtype=bool)
     run_start[1:] = ~((repeated[1:] == repeated[:-1] + 1) & same[repeated[:-1]])
     rows = order[repeated]
-    order[repeated] = rows[in_delivery_order(np.cumsum(run_start), pts[rows], rows)]
+    ties = [frame[c].to_numpy()[rows] for c in tie_columns(frame)]
+    order[repeated] = rows[in_delivery_order(np.cumsum(run_start), pts[rows], rows, ties)]
     counted = pick(run_start, duplicates)
     if counted.all():
-        return order, start
+        return order, start, Conflicts()
+    identity = identity_of(frame)
+    _, found = conflicts.find(frame, order[repeated], run_start, counted, identity, duplicates)
     # a run that lost its first delivery still starts its aggregate if that one did
     run_first = np.maximum.accumulate(np.where(run_start, np.arange(len(repeated)), 0))
     start[repeated[counted]] = start[repeated[run_first[counted]]]
     kept = np.ones(n, dtype=bool)
     kept[repeated[~counted]] = False
-    return order[kept], start[kept]
+    return order[kept], start[kept], found
 
 
 def by_rank(

@@ -38,6 +38,11 @@ SCHEMA: pl.Schema = pl.Schema(
 )
 COLUMNS: tuple[str, ...] = tuple(SCHEMA)
 
+#: The optional identity columns, recognised by name after the ten when a frame has them:
+#: an event's position within its aggregate, and an id the data names for each event
+#: (``identity.py`` says how they identify events; neither may hold nulls).
+OPTIONAL: pl.Schema = pl.Schema({"sequence": pl.Int64, "event_id": pl.String})
+
 #: Columns that may hold nulls (an event not yet logged has no processing id).
 NULLABLE = frozenset({"processing_id"})
 
@@ -51,6 +56,17 @@ LAST_TIME = dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC)
 _MAX_SHOWN = 3
 
 
+def columns_of(frame: pl.DataFrame | pl.LazyFrame) -> tuple[str, ...]:
+    """The canonical columns, then the optional identity columns the frame has.
+
+    >>> import concursus_lab as cl
+    >>> columns_of(cl.sample.parcels(1, seed=1)) == tuple(cl.SCHEMA)
+    True
+    """
+    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+    return (*COLUMNS, *(c for c in OPTIONAL if c in names))
+
+
 def empty() -> pl.DataFrame:
     """An event frame with no rows and the canonical schema."""
     return pl.DataFrame(schema=SCHEMA)
@@ -62,10 +78,13 @@ def validate(frame: pl.DataFrame, *, check_parameters: bool = True) -> pl.DataFr
     Every problem is named in one message: missing columns, wrong dtypes (naive timestamps
     included), nulls where none may be, empty ids or names, ``characteristics`` other than
     0/1/2, and ``parameters`` values that are not a JSON object or that a source could not
-    read back once written (nested too deeply, a number beyond what a double holds). Extra
-    columns are allowed and kept after the canonical ones.
+    read back once written (nested too deeply, a number beyond what a double holds). The
+    optional identity columns (:data:`OPTIONAL`: ``sequence``, Int64, and ``event_id``, a
+    non-empty String, neither null) are checked when present. Extra columns are allowed and
+    kept after the canonical ones.
 
-    Returns the frame with the canonical columns first (the same frame when already so).
+    Returns the frame with the canonical columns first, then the optional identity columns
+    it has (the same frame when already so).
 
     >>> import concursus_lab as cl
     >>> cl.frame.validate(cl.sample.parcels(3, seed=1)).columns == list(cl.SCHEMA)
@@ -92,10 +111,11 @@ def validate(frame: pl.DataFrame, *, check_parameters: bool = True) -> pl.DataFr
         raise SchemaError(
             "not a canonical event frame:\n" + "\n".join(f"  - {p}" for p in problems)
         )
-    if tuple(frame.columns[: len(COLUMNS)]) == COLUMNS:
+    first = columns_of(frame)
+    if tuple(frame.columns[: len(first)]) == first:
         return frame
-    extra = [c for c in frame.columns if c not in SCHEMA]
-    return frame.select(*COLUMNS, *extra)
+    extra = [c for c in frame.columns if c not in first]
+    return frame.select(*first, *extra)
 
 
 def for_writing(frame: pl.DataFrame, *, milliseconds: str | None = None) -> pl.DataFrame:
@@ -124,7 +144,8 @@ def _dtype_problems(frame: pl.DataFrame) -> list[str]:
     problems = []
     schema = frame.schema
     others = pl.Schema({c: t for c, t in schema.items() if c not in SCHEMA})
-    for column, expected in SCHEMA.items():
+    expected_types = {**SCHEMA, **{c: t for c, t in OPTIONAL.items() if c in schema}}
+    for column, expected in expected_types.items():
         if column not in schema:
             near = fitting(column, others)
             hint = f"; did you mean to rename {near[0]!r}?" if near else ""
@@ -157,8 +178,13 @@ def _value_problems(frame: pl.DataFrame, *, check_parameters: bool) -> list[str]
     problems: list[str] = []
     if frame.height == 0:
         return problems
-    required = [c for c in COLUMNS if c not in NULLABLE]
-    keyed = ("aggregate_type", "aggregate_id", "name")
+    required = [c for c in columns_of(frame) if c not in NULLABLE]
+    keyed = (
+        "aggregate_type",
+        "aggregate_id",
+        "name",
+        *(["event_id"] * ("event_id" in frame.columns)),
+    )
     bad_char = ~pl.col("characteristics").is_in([INITIAL, TERMINAL, NEITHER])
     timed = ("event_timestamp", "processing_timestamp")
 
@@ -181,7 +207,12 @@ def _value_problems(frame: pl.DataFrame, *, check_parameters: bool) -> list[str]
             row = _first_row(frame, pl.col(column) == "")
             problems.append(
                 f"column `{column}` has {bad} empty value(s), first at row {row}; "
-                "Cassandra cannot key an event on an empty string"
+                + (
+                    "an empty id cannot tell events apart: drop the column to identify "
+                    "events by their content"
+                    if column == "event_id"
+                    else "Cassandra cannot key an event on an empty string"
+                )
             )
     if count := counts["characteristics"]:
         row = _first_row(frame, bad_char)

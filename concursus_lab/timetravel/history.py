@@ -2,9 +2,9 @@
 
 ``cl.history`` lists an aggregate's deliveries in causal replay order (see
 ``frame/order.py``), each marked with what the replay of ``cl.state_at`` did with it: not
-known yet, after ``at``, a duplicate, undecodable, skipped by the creation rules, or
-applied. It uses the same rules (``frame/``) as the fold, so the marks are exactly why a
-state is what it is.
+known yet, after ``at``, a duplicate (or a conflicting one), undecodable, skipped by the
+creation rules, or applied. It uses the same rules (``frame/``) as the fold, so the marks
+are exactly why a state is what it is.
 """
 
 from __future__ import annotations
@@ -16,15 +16,17 @@ from concursus_lab.common.time import TimeLike
 from concursus_lab.events.decode import classify
 from concursus_lab.events.types import EventTypes, sequence_of_types
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.frame import conflicts
 from concursus_lab.frame.creation import creation_mask
 from concursus_lab.frame.cut import bounds, happened_before, known_by
-from concursus_lab.frame.identity import check_duplicates, winners
+from concursus_lab.frame.identity import check_duplicates, decide, tie_columns
 from concursus_lab.frame.order import causal_order
-from concursus_lab.frame.schema import COLUMNS, INITIAL, validate
+from concursus_lab.frame.schema import INITIAL, columns_of, validate
 from concursus_lab.timetravel.aggregate_ids import deliveries_of
+from concursus_lab.timetravel.replay import OUTCOMES
 
 #: The ``status`` labels of :func:`history`, in the order a row is tested for them.
-STATUSES = ("not_known_yet", "after_at", "duplicate", "undecodable", "skipped", "applied")
+STATUSES = OUTCOMES
 
 
 def history(
@@ -46,6 +48,10 @@ def history(
         happened at or after ``at``;
     ``"duplicate"``
         another delivery of the same identity wins (see ``duplicates``);
+    ``"conflicting"``
+        another delivery of the same identity wins, and it differs from this one in name,
+        version or parameters (warned about: most likely another event that the identity
+        cannot tell apart);
     ``"undecodable"``
         ``types`` cannot decode it (unknown type, bad parameters);
     ``"skipped"``
@@ -85,7 +91,7 @@ def history(
                 f"({', '.join(map(repr, kinds_of_type))}); pass `types=` to choose one."
             )
         aggregate_type = kinds_of_type[0] if kinds_of_type else None
-    mine = mine.select(COLUMNS).with_row_index("__row")
+    mine = mine.select(*columns_of(mine), *tie_columns(mine)).with_row_index("__row")
     n = mine.height
     status = np.full(n, "", dtype=object)
     flags = mine.with_columns(
@@ -96,10 +102,12 @@ def history(
     status[late], status[after] = "not_known_yet", "after_at"
     live = ~(late | after)
     live_rows = np.flatnonzero(live)
-    counted = winners(mine[live_rows], duplicates)
-    if counted is not None:
-        losers = live_rows[~counted]
+    decision = decide(mine[live_rows], duplicates)
+    conflicts.report(decision.conflicts)
+    if decision.mask is not None:
+        losers = live_rows[~decision.mask]
         status[losers] = "duplicate"
+        status[live_rows[decision.conflicting]] = "conflicting"
         live[losers] = False
     if types is not None:
         classified = classify(types, mine)

@@ -42,16 +42,11 @@ import polars as pl
 
 from concursus_lab.common.time import TimeLike
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.frame import conflicts
 from concursus_lab.frame.cut import cut
 from concursus_lab.frame.identity import check_duplicates
-from concursus_lab.frame.keys import (
-    gather_rows,
-    pack_instant,
-    row_keys,
-    sorted_codes,
-    string_order,
-)
-from concursus_lab.frame.order import by_rank, identity_order
+from concursus_lab.frame.keys import gather_rows, string_order
+from concursus_lab.frame.order import by_rank, in_identity_order
 from concursus_lab.frame.schema import validate
 from concursus_lab.timetravel import parameter_values
 from concursus_lab.timetravel.parameter_values import typed_nulls
@@ -209,10 +204,9 @@ def _latest_rows(
     # releases the GIL (mostly), so it runs on two cores at once
     with ThreadPoolExecutor(1) as pool:
         coding = pool.submit(_read_texts, frame["parameters"])
-        h, h2, ts, pts = row_keys(frame)
-        stream_code, streams = sorted_codes(frame["stream_id"])
-        instant = pack_instant(ts, stream_code, len(streams))
-        order, start = identity_order(h, h2, instant, pts, duplicates, frame)
+        keyed = in_identity_order(frame, duplicates)
+        conflicts.report(keyed.conflicts)
+        order, start, ts = keyed.order, keyed.start, keyed.ts
         # causal order within each aggregate: its last row is its causally last event
         order, start = by_rank(order, start, frame["characteristics"].to_numpy())
         n = len(order)

@@ -1,8 +1,8 @@
 """The replay plan: which rows a fold sees, in what order, and what was left out.
 
-:func:`prepare` applies the time bounds, keeps one delivery per identity, decodes the
-parameters and puts the rows in Concursus's causal order (see ``_order.py``), all
-vectorised; ``reducing.py`` then folds the rows it returns.
+:func:`prepare` applies the time bounds, keeps one delivery per identity (warning of
+conflicting ones), decodes the parameters and puts the rows in Concursus's causal order
+(see ``frame/order.py``), all vectorised; ``reducing.py`` then folds the rows it returns.
 """
 
 from __future__ import annotations
@@ -16,11 +16,27 @@ import polars as pl
 
 from concursus_lab.events.decode import Classified, classify, type_codes
 from concursus_lab.events.types import EventTypes
+from concursus_lab.frame import conflicts
+from concursus_lab.frame.conflicts import Conflicts
 from concursus_lab.frame.creation import creation_mask
 from concursus_lab.frame.cut import happened_before, known_by
-from concursus_lab.frame.keys import gather_rows, pack_instant, row_keys, sorted_codes
-from concursus_lab.frame.order import by_rank, identity_order, restart
-from concursus_lab.frame.schema import COLUMNS
+from concursus_lab.frame.identity import tie_columns
+from concursus_lab.frame.keys import gather_rows
+from concursus_lab.frame.order import by_rank, in_identity_order, restart
+from concursus_lab.frame.schema import columns_of
+
+#: What becomes of a delivery read, in the order a delivery is tested for it: the counts
+#: of :func:`prepare` (beside ``read`` and ``other_aggregate_types``) and ``cl.history``'s
+#: statuses.
+OUTCOMES = (
+    "not_known_yet",
+    "after_at",
+    "duplicate",
+    "conflicting",
+    "undecodable",
+    "skipped",
+    "applied",
+)
 
 
 @dataclasses.dataclass
@@ -34,6 +50,7 @@ class Replay:
     meta: list[np.ndarray]  # aligned with rows: ids, event us, processing us, stream ids
     counts: dict[str, int]
     undecodable: pl.DataFrame
+    conflicts: Conflicts = dataclasses.field(default_factory=Conflicts)
 
 
 def prepare(
@@ -46,20 +63,10 @@ def prepare(
     strict: bool,
 ) -> Replay:
     """What a fold of ``frame``'s rows of ``types`` sees, between the bounds: the rows in
-    causal order with their per-row meta, and counts of every row left out and why."""
-    counts = dict.fromkeys(
-        (
-            "read",
-            "not_known_yet",
-            "after_at",
-            "duplicate",
-            "undecodable",
-            "skipped",
-            "applied",
-            "other_aggregate_types",
-        ),
-        0,
-    )
+    causal order with their per-row meta, and counts of every row left out and why
+    (``conflicting``: deliveries that lost to one that differs from them, warned about;
+    ``duplicate``: the other deliveries that lost)."""
+    counts = dict.fromkeys(("read", *OUTCOMES, "other_aggregate_types"), 0)
     mine = pl.col("aggregate_type") == types.aggregate_type
     known, before = known_by(known_at), happened_before(at)
     tally = frame.select(
@@ -70,7 +77,7 @@ def prepare(
     counts.update(tally)
     counts["other_aggregate_types"] = frame.height - tally["read"]
     kept = tally["read"] - tally["not_known_yet"] - tally["after_at"]
-    frame = frame.select(COLUMNS)
+    frame = frame.select(*columns_of(frame), *tie_columns(frame))
     if kept < frame.height:  # filter only when something is left out (it copies every column)
         frame = frame.filter(mine & known & before)
     # parameters are decoded (polars, regular expressions) while rows are sorted and the
@@ -81,16 +88,16 @@ def prepare(
     kinds = np.array([t.characteristics for t in types] + [-1], dtype=np.int32)[codes]
     with ThreadPoolExecutor(1) as pool:
         decoding = pool.submit(classify, types, frame, codes=codes)
-        h, h2, ts, pts = row_keys(frame)
-        stream_code, streams = sorted_codes(frame["stream_id"])
-        instant = pack_instant(ts, stream_code, len(streams))
-        order, start = identity_order(h, h2, instant, pts, duplicates, frame)
+        keyed = in_identity_order(frame, duplicates)
+        order, start = keyed.order, keyed.start
         declared = codes[order] >= 0
-        times = (ts, pts, stream_code, streams)
+        times = (keyed.ts, keyed.pts, keyed.stream_code, keyed.streams)
         guess = _replay_rows(frame, types, order, start, declared, kinds, times)
         classified = decoding.result()
-    counts["duplicate"] = frame.height - len(order)
-    if counts["duplicate"]:
+    conflicts.report(keyed.conflicts)
+    counts["conflicting"] = keyed.conflicts.deliveries
+    counts["duplicate"] = frame.height - len(order) - counts["conflicting"]
+    if len(order) < frame.height:
         classified.keep_only(order)  # a repeat that lost is a duplicate, not undecodable
     if strict:
         classified.raise_if_undecodable(frame)
@@ -105,7 +112,7 @@ def prepare(
         )
     counts["applied"] = applied
     counts["skipped"] = int(decodable.sum()) - applied
-    return Replay(classified, rows, sizes, ids, meta, counts, undecodable)
+    return Replay(classified, rows, sizes, ids, meta, counts, undecodable, keyed.conflicts)
 
 
 def _replay_rows(frame, types, order, start, decodable, kinds, times):

@@ -13,6 +13,7 @@ import polars as pl
 from concursus_lab.common.time import TimeLike, optional_utc
 from concursus_lab.events.types import EventTypes
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.frame.conflicts import one_warning
 from concursus_lab.frame.cut import happened_before, known_by
 from concursus_lab.timetravel.reducer import Reducer, check_reducer
 from concursus_lab.timetravel.reducing import reduce_aggregates
@@ -21,6 +22,7 @@ from concursus_lab.timetravel.state_at import arguments
 from concursus_lab.timetravel.state_columns import state_class, state_columns
 
 
+@one_warning()  # both replays see the same conflicts: one warning
 def restatements(
     events: pl.DataFrame,
     reducer: Reducer,

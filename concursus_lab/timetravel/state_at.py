@@ -5,11 +5,15 @@ The rules are Concursus's (see "Time-travel semantics" in DESIGN.md):
 * ``at`` bounds event time, exclusive: only events that happened strictly before it count
   (Concursus's ``getState(id, upTo)``); ``known_at`` bounds processing time, inclusive: only
   deliveries logged at or before it count. Either may be None (no bound).
-* Deliveries of one identity (aggregate type, aggregate id, event timestamp, stream id) are
-  one event: the last processed wins, as a Cassandra upsert does (``duplicates="first"``
-  keeps the first, as an idempotency filter does; ``"keep"`` applies every delivery).
+* Deliveries of one identity (aggregate type, aggregate id, event timestamp, stream id;
+  or the frame's ``event_id`` or ``sequence`` when it has one) are one event: the last
+  processed wins, as a Cassandra upsert does (``duplicates="first"`` keeps the first, as
+  an idempotency filter does; ``"keep"`` applies every delivery). Deliveries that lose to
+  one that differs from them in name, version or parameters are *conflicting*: counted
+  apart and warned about (:class:`~concursus_lab.exceptions.ConflictingDeliveries`).
 * Replay order is causal: initial events first, terminal events last, the others between;
-  within each, by event timestamp, then stream id. An event's kind is its declared type's.
+  within each, by event timestamp, then sequence (when the frame has one), then stream id.
+  An event's kind is its declared type's.
 * While an aggregate has no state only an initial event creates one; once it has one,
   further initial events are skipped. Where no initial event type is declared, the reducer
   sees every event, starting from None.
@@ -86,7 +90,11 @@ class StateAt:
         The question asked.
     counts
         How many deliveries of this aggregate type were read, and what became of them:
-        ``read = not_known_yet + after_at + duplicate + undecodable + skipped + applied``.
+        ``read = not_known_yet + after_at + duplicate + conflicting + undecodable + skipped
+        + applied``. ``conflicting`` counts the deliveries that lost to a delivery of the
+        same identity that differs from them (name, version or parameters): most likely
+        other events the identity cannot tell apart (see
+        :class:`~concursus_lab.exceptions.ConflictingDeliveries`).
         ``other_aggregate_types`` counts the rows of other aggregate types (not read).
     undecodable
         The rows that could not be decoded, with a ``reason`` column.
@@ -123,6 +131,12 @@ class StateAt:
         return self.counts["duplicate"]
 
     @property
+    def conflicting(self) -> int:
+        """Deliveries dropped as repeats of an identity though they differ from the one
+        that counts (name, version or parameters)."""
+        return self.counts["conflicting"]
+
+    @property
     def applied(self) -> int:
         """Events the reducer saw."""
         return self.counts["applied"]
@@ -134,7 +148,9 @@ class StateAt:
         lines = [
             f"{self.frame.height:,} {self.aggregate_type} states {when}",
             f"{c['read']:,} deliveries: {c['applied']:,} applied, {c['skipped']:,} "
-            f"skipped, {c['duplicate']:,} duplicate, {c['after_at']:,} after `at`, "
+            f"skipped, {c['duplicate']:,} duplicate, "
+            + (f"{c['conflicting']:,} conflicting, " if c.get("conflicting") else "")
+            + f"{c['after_at']:,} after `at`, "
             f"{c['not_known_yet']:,} not known yet, {c['undecodable']:,} undecodable",
         ]
         if c["other_aggregate_types"]:

@@ -32,6 +32,7 @@ from concursus_lab.common.time import TimeLike, when
 from concursus_lab.events.decode import classify
 from concursus_lab.events.types import EventTypes
 from concursus_lab.exceptions import ReducerError, SchemaError
+from concursus_lab.frame.conflicts import one_warning
 from concursus_lab.timetravel.aggregate_ids import deliveries_of
 from concursus_lab.timetravel.changes import changes, fields
 from concursus_lab.timetravel.history import history
@@ -200,6 +201,7 @@ class Trace(Printed):
         return self.steps[index]
 
 
+@one_warning()  # the replay and the history see the same conflicts: one warning
 def trace(
     events: pl.DataFrame,
     reducer: Reducer,

@@ -14,7 +14,7 @@ from concursus_lab.common.text import clip
 from concursus_lab.common.time import when
 
 #: Statuses drawn dim: the reducer did not see the delivery.
-_DIM = {"skipped", "duplicate", "after_at", "not_known_yet", "undecodable"}
+_DIM = {"skipped", "duplicate", "conflicting", "after_at", "not_known_yet", "undecodable"}
 _STYLE = (
     "<style>.cl-trace { border-collapse: collapse; font-size: 12px; }"
     " .cl-trace td, .cl-trace th { padding: 1px 8px; text-align: left; white-space: nowrap;"

@@ -20,6 +20,7 @@ STATUS_COLORS = {
     "not happened yet": "#9e9e9e",
     "not known yet": "#4c78a8",
     "duplicate": "#b35806",
+    "conflicting": "#762a83",
     "skipped": "#e45756",
     "undecodable": "#000000",
 }

@@ -52,6 +52,7 @@ STATUS_LABELS = {
     "after_at": "not happened yet",
     "not_known_yet": "not known yet",
     "duplicate": "duplicate",
+    "conflicting": "conflicting",
     "skipped": "skipped",
     "undecodable": "undecodable",
 }
@@ -199,7 +200,11 @@ class Explorer(SummaryWidget):
         """Where the sliders are, the state there, and the marked history."""
         counts = self._history.group_by("status").len()
         tally = dict(counts.iter_rows())
-        parts = [f"{tally.get(label, 0)} {label}" for label in STATUS_LABELS.values()]
+        parts = [
+            f"{tally.get(label, 0)} {label}"
+            for label in STATUS_LABELS.values()
+            if label != "conflicting" or tally.get(label)  # shown only when there are some
+        ]
         lines = [
             f"Explorer: {self._types.aggregate_type} {self._aggregate_id}, "
             f"{self._mine.height} deliveries",

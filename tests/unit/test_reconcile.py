@@ -189,7 +189,7 @@ def test_not_a_frame():
 def test_hash_collisions_fall_back_to_the_identity(monkeypatch, fake_hash):
     topic, table = planted()
     honest = cl.reconcile(topic, table)
-    monkeypatch.setattr("concursus_lab.delivery.reconcile.IDENTITY_HASH", fake_hash)
+    monkeypatch.setattr("concursus_lab.delivery.reconcile.identity_hash", lambda _: fake_hash)
     found = cl.reconcile(topic, table)
     assert found.only_in_a.equals(honest.only_in_a)
     assert found.only_in_b.equals(honest.only_in_b)

@@ -210,9 +210,11 @@ def _overwritten():
 
 
 def test_duplicates_last_processed_wins():
-    result = cl.state_at(_overwritten(), trace, types=bulbs)
+    with pytest.warns(cl.exceptions.ConflictingDeliveries, match="Created|created"):
+        result = cl.state_at(_overwritten(), trace, types=bulbs)
     assert states(result) == {"b1": ("Created(100)", "SwitchedOn")}
-    assert result.duplicates == 2
+    # the repeated SwitchedOn is a duplicate; Created(60) lost to a Created(100): conflicting
+    assert result.duplicates == 1 and result.conflicting == 1
 
 
 def test_duplicates_first_processed_wins():
@@ -818,8 +820,7 @@ def test_two_workers_with_states_that_cannot_be_pickled():
 
 
 def test_aggregates_sharing_a_hash_are_still_told_apart(monkeypatch):
-    import concursus_lab.timetravel.latest as latest_module
-    import concursus_lab.timetravel.replay as replay_module
+    import concursus_lab.frame.order as order_module
     from concursus_lab.frame import keys as _order
 
     events = cl.sample.parcels(50, seed=5)
@@ -832,8 +833,7 @@ def test_aggregates_sharing_a_hash_are_still_told_apart(monkeypatch):
         h, h2, ts, pts = _order.row_keys(frame)
         return h * 0, h2, ts, pts  # every aggregate shares the first hash
 
-    monkeypatch.setattr(replay_module, "row_keys", colliding)
-    monkeypatch.setattr(latest_module, "row_keys", colliding)
+    monkeypatch.setattr(order_module, "row_keys", colliding)  # every replay's keys
     monkeypatch.setattr(_order, "NUMPY_SORT_BYTES", 0)  # and sort ids with polars
     again = cl.state_at(events, parcel_state, types=parcel_types)
     assert again.frame.equals(expected.frame) and again.states == expected.states
