@@ -32,8 +32,8 @@ import polars as pl
 
 from concursus_lab.common.text import plural
 from concursus_lab.exceptions import SchemaError
-from concursus_lab.frame.identity import IDENTITY, by_delivery, resolve
-from concursus_lab.frame.schema import COLUMNS, validate
+from concursus_lab.frame.identity import by_delivery, identity_of, resolve
+from concursus_lab.frame.schema import columns_of, validate
 from concursus_lab.frame.timeuuid import time_uuids
 from concursus_lab.projections.diff import Diff, diff, same_view
 from concursus_lab.projections.projection import (
@@ -232,11 +232,13 @@ def chaos(
         raise SchemaError(f"`seed` must be an int, got {seed!r}.")
     if not isinstance(max_tests, int) or max_tests < 0:
         raise SchemaError(f"`max_tests` must be an int >= 0, got {max_tests!r}.")
-    delivered = by_delivery(validate(events, check_parameters=False).select(COLUMNS))
+    events = validate(events, check_parameters=False)
+    delivered = by_delivery(events).select(columns_of(events))
     distinct = resolve(delivered, "last").with_row_index("__event")
+    identity = list(identity_of(delivered))
     delivered = delivered.join(
-        distinct.select(*IDENTITY, "__event"),
-        on=list(IDENTITY),
+        distinct.select(*identity, "__event"),
+        on=identity,
         how="left",
         maintain_order="left",
     )

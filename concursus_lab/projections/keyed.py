@@ -37,7 +37,7 @@ from concursus_lab.events.decoded import reason_counts
 from concursus_lab.frame.creation import creation_mask
 from concursus_lab.frame.keys import aggregate_hashes, sorted_codes
 from concursus_lab.frame.order import causal_order, restart
-from concursus_lab.frame.schema import COLUMNS
+from concursus_lab.frame.schema import columns_of
 from concursus_lab.projections.threads import carry_forward
 from concursus_lab.timetravel.reducer import raise_reducer_error
 from concursus_lab.timetravel.state_columns import state_columns
@@ -83,7 +83,7 @@ def keyed_rows(fold: Fold, frame: pl.DataFrame) -> tuple[pl.DataFrame, dict[str,
 
 def fold_keyed_rows(fold: Fold, keyed: pl.DataFrame) -> pl.DataFrame:
     """The view of :func:`keyed_rows`' rows (every row of each of their keys)."""
-    mine = keyed.select(COLUMNS)
+    mine = keyed.select(columns_of(keyed))
     classified = classify(fold.types, mine)
     rows = np.arange(mine.height)
     h, seq = keyed["__h"].to_numpy(), keyed["__seq"].to_numpy()
@@ -95,7 +95,8 @@ def _keyed(fold: Fold, frame: pl.DataFrame):
     """(rows of the type, decoded, the rows applied in causal order, their keys, effective
     event times and aggregate hashes), keyless rows left out."""
     types = fold.types
-    mine = frame.filter(pl.col("aggregate_type") == types.aggregate_type).select(COLUMNS)
+    mine = frame.filter(pl.col("aggregate_type") == types.aggregate_type)
+    mine = mine.select(columns_of(mine))  # with the identity columns: they order ties
     classified = classify(types, mine)
     if classified.reasons and fold.strict:
         classified.raise_if_undecodable(mine)

@@ -75,7 +75,9 @@ class Query:
         """Filter ``frame`` and resolve its duplicates as this query asks.
 
         ``order`` names a column that breaks ties between deliveries processed at the same
-        instant (a delivery sequence, a Kafka offset); without it, row order does.
+        instant (a delivery sequence), after Kafka's partition and offset when the frame
+        has them; then row order does (``frame/identity.py``). Conflicting deliveries (one
+        identity, another name, version or parameters) are warned about.
         """
         predicate = self.predicate()
         if predicate is not None:

@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from concursus_lab.frame.identity import IDENTITY
-from concursus_lab.frame.schema import SCHEMA, validate
+from concursus_lab.frame.schema import SCHEMA, columns_of, validate
 
 #: The nbval sanitiser file that ``concursus-lab check`` applies; pass it to
 #: ``pytest --nbval --nbval-sanitize-with`` yourself, or use ``--nbval-concursus-lab``.
@@ -26,21 +26,30 @@ SANITIZE_FILE: Path = Path(__file__).with_name("nbval.cfg")
 def assert_events_equal(
     left: pl.DataFrame, right: pl.DataFrame, *, check_order: bool = False
 ) -> None:
-    """Assert two event frames hold the same events (canonical columns only).
+    """Assert two event frames hold the same events (canonical columns, and the optional
+    identity columns ``sequence`` and ``event_id`` when either frame has them).
 
     Row order is ignored unless ``check_order``: sources return rows in different orders.
     On failure the message names how many rows differ and shows a few of them.
     """
-    left = validate(left, check_parameters=False).select(SCHEMA.names())
-    right = validate(right, check_parameters=False).select(SCHEMA.names())
+    left = validate(left, check_parameters=False)
+    right = validate(right, check_parameters=False)
+    columns = list(dict.fromkeys([*columns_of(left), *columns_of(right)]))
+    missing = [c for c in columns if c not in left.columns or c not in right.columns]
+    if missing:
+        raise AssertionError(
+            f"event frames differ: only one has the identity column(s) {missing}."
+        )
+    left, right = left.select(columns), right.select(columns)
     if not check_order:
-        key = [*IDENTITY, "processing_timestamp", "processing_id"]
+        optional = columns[len(SCHEMA) :]
+        key = [*IDENTITY, *optional, "processing_timestamp", "processing_id"]
         left = left.sort(key, nulls_last=True)
         right = right.sort(key, nulls_last=True)
     if left.equals(right):
         return
-    only_left = left.join(right, on=SCHEMA.names(), how="anti", nulls_equal=True)
-    only_right = right.join(left, on=SCHEMA.names(), how="anti", nulls_equal=True)
+    only_left = left.join(right, on=columns, how="anti", nulls_equal=True)
+    only_right = right.join(left, on=columns, how="anti", nulls_equal=True)
     raise AssertionError(
         f"event frames differ: {left.height:,} vs {right.height:,} rows; "
         f"{only_left.height:,} only on the left, {only_right.height:,} only on the right.\n"

@@ -361,3 +361,40 @@ def test_one_warning_per_call_pointing_at_the_caller():
     assert len(found) == 3
     assert {w.filename for w in found} == {__file__}
     assert [s.status for s in steps] == ["conflicting", "skipped"]
+
+
+# ------------------------------------------------------------------- the other consumers
+
+
+def test_a_keyed_fold_replays_a_sequence_like_state_at(no_conflict_warning):
+    frame = orders.encode(
+        [
+            ev(Created, 1, minute=-1),
+            ev(Shipped, "ups", minute=0, stream="a"),
+            ev(Paid, 1, minute=0, stream="b"),
+        ]
+    ).with_columns(sequence=pl.Series([1, 3, 2], dtype=pl.Int64))
+    view = cl.project(frame, cl.fold(names, types=orders))
+    assert view.select("aggregate_id", "state").rows() == [("o1", ["Created", "Paid", "Shipped"])]
+
+
+def test_a_fold_counts_a_conflict_as_state_at_does():
+    with pytest.warns(ConflictingDeliveries):
+        view = cl.project(created_and_paid(), cl.fold(names, types=orders))
+    assert view.height == 0  # paid won, so the order was never created: said, not silent
+
+
+def test_chaos_redelivers_events_of_the_frames_identity(no_conflict_warning):
+    frame = created_and_paid().with_columns(event_id=pl.Series(["e1", "e2"]))
+    count = cl.projection(lambda f: f.group_by("name").len().sort("name"), key="name")
+    found = cl.chaos(frame, count, runs=3, duplicate_rate=0.5, seed=1)
+    assert found.stable
+
+
+def test_events_compare_with_their_identity_columns():
+    from concursus_lab.testing import assert_events_equal
+
+    frame = created_and_paid().with_columns(sequence=pl.Series([1, 2], dtype=pl.Int64))
+    assert_events_equal(frame, frame.reverse())
+    with pytest.raises(AssertionError, match="sequence"):
+        assert_events_equal(frame, frame.with_columns(sequence=pl.Series([2, 1])))
