@@ -103,15 +103,15 @@ def test_identity_of_follows_the_columns_present():
 def test_validate_checks_the_optional_identity_columns():
     frame = created_and_paid()
     with pytest.raises(SchemaError, match=r"`sequence`.*Int64"):
-        cl.validate(frame.with_columns(sequence=pl.Series(["1", "2"])))
+        cl.frame.validate(frame.with_columns(sequence=pl.Series(["1", "2"])))
     with pytest.raises(SchemaError, match="`sequence` has 1 null"):
-        cl.validate(frame.with_columns(sequence=pl.Series([1, None], dtype=pl.Int64)))
+        cl.frame.validate(frame.with_columns(sequence=pl.Series([1, None], dtype=pl.Int64)))
     with pytest.raises(SchemaError, match="`event_id` has 1 empty"):
-        cl.validate(frame.with_columns(event_id=pl.Series(["e1", ""])))
+        cl.frame.validate(frame.with_columns(event_id=pl.Series(["e1", ""])))
     # recognised by name, they follow the ten columns, before other extra columns
     odd = frame.with_columns(kafka_offset=pl.lit(1, pl.Int64), sequence=pl.lit(3, pl.Int64))
     odd = odd.select("sequence", *frame.columns, "kafka_offset")
-    assert cl.validate(odd).columns == [*cl.SCHEMA, "sequence", "kafka_offset"]
+    assert cl.frame.validate(odd).columns == [*cl.SCHEMA, "sequence", "kafka_offset"]
 
 
 # ----------------------------------------------------------------- a sequence, an event id
