@@ -203,21 +203,38 @@ def report(conflicts: Conflicts) -> None:
 
 
 @contextlib.contextmanager
-def one_warning() -> Iterator[None]:
-    """Within this block, conflicts :func:`report`-ed (by several replays of the same
-    deliveries, say) make one warning at its end: the largest of them."""
+def one_warning(*, disjoint: bool = False) -> Iterator[None]:
+    """Within this block, conflicts :func:`report`-ed make one warning at its end: the
+    largest of them (several replays of the same deliveries, say), or with ``disjoint``
+    their total (the buckets of a store, each its own aggregates)."""
     if _COLLECTOR.get() is not None:  # an outer block warns
         yield
         return
+    with gathered() as pending:
+        yield
+    if pending:
+        warnings.warn(
+            (Conflicts.total(pending) if disjoint else largest(pending)).message(),
+            ConflictingDeliveries,
+            stacklevel=_user_level(),
+        )
+
+
+@contextlib.contextmanager
+def gathered() -> Iterator[list[Conflicts]]:
+    """The conflicts :func:`report`-ed within this block, kept instead of warned about (a
+    Spark worker sends them to the driver, which warns)."""
     pending: list[Conflicts] = []
     token = _COLLECTOR.set(pending)
     try:
-        yield
+        yield pending
     finally:
         _COLLECTOR.reset(token)
-    if pending:
-        largest = max(pending, key=lambda c: (c.identities, c.deliveries))
-        warnings.warn(largest.message(), ConflictingDeliveries, stacklevel=_user_level())
+
+
+def largest(found: Sequence[Conflicts]) -> Conflicts:
+    """The largest of conflicts found by several looks at the same deliveries."""
+    return max(found, key=lambda c: (c.identities, c.deliveries), default=Conflicts())
 
 
 def _user_level() -> int:

@@ -118,14 +118,31 @@ def validate(frame: pl.DataFrame, *, check_parameters: bool = True) -> pl.DataFr
     return frame.select(*first, *extra)
 
 
-def for_writing(frame: pl.DataFrame, *, milliseconds: str | None = None) -> pl.DataFrame:
-    """What every source's ``append`` writes: validated, canonical columns only, parameters
-    canonical (compact, keys sorted). Raises :class:`SchemaError` before anything is written.
+def for_writing(
+    frame: pl.DataFrame, *, milliseconds: str | None = None, keeps_identity: bool = False
+) -> pl.DataFrame:
+    """What every source's ``append`` writes: validated, canonical columns only (and the
+    optional identity columns where the destination keeps them), parameters canonical
+    (compact, keys sorted). Raises :class:`SchemaError` before anything is written.
 
     ``milliseconds`` names a store that keeps event times to the millisecond (Cassandra,
     Concursus JSON); finer event times are refused, since event time is part of identity.
+    ``keeps_identity``: the destination keeps ``sequence`` and ``event_id`` (the local store,
+    a memory source); elsewhere a frame that has them is refused, since read back its events
+    would be identified another way (Concursus's identity), not as they were written.
     """
-    frame = validate(frame, check_parameters=False).select(COLUMNS)
+    frame = validate(frame, check_parameters=False)
+    optional = [c for c in OPTIONAL if c in frame.columns]
+    if optional and not keeps_identity:
+        raise SchemaError(
+            f"{milliseconds or 'this source'} has no place for the identity column(s) "
+            f"{optional}: read back, these events would be identified by Concursus's identity "
+            "(aggregate type, id, event time, stream id) instead, and different events that "
+            "share one would conflict. Append them to a local store, which keeps the "
+            f"columns; or, if Concursus's identity tells them apart, drop them first: "
+            f"frame.drop({optional})."
+        )
+    frame = frame.select(*COLUMNS, *optional)
     parameters, n_bad, _ = normalise_parameters(frame["parameters"])
     if n_bad:
         validate(frame)  # raises, naming the rows

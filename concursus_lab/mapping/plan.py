@@ -28,7 +28,6 @@ LazyFrame (a scan of files, a frame, a decoded batch of records) in one pass, th
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Iterable
 
 import polars as pl
@@ -36,6 +35,7 @@ import polars as pl
 from concursus_lab.common.text import clip, plural
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame import canonical_json
+from concursus_lab.frame.identity import content_ids
 from concursus_lab.frame.schema import COLUMNS, FIRST_TIME, LAST_TIME
 from concursus_lab.mapping.fields import Resolved, resolve
 from concursus_lab.mapping.spec import Mapping
@@ -411,28 +411,6 @@ _WORDS = {
 
 def _words(role: str) -> str:
     return _WORDS[role]
-
-
-def content_ids(frame: pl.DataFrame) -> pl.Series:
-    """A stable digest of what each event says (``"~"`` + 32 hex digits of BLAKE2b over event
-    time in microseconds, stream id, name, version and parameters, each field's byte length
-    first): the ``event_id`` of data that names neither a sequence nor an id."""
-
-    def field(column: str) -> list[pl.Expr]:
-        return [pl.col(column).str.len_bytes().cast(pl.String), pl.lit(":"), pl.col(column)]
-
-    text = frame.select(
-        pl.concat_str(
-            pl.col("event_timestamp").dt.epoch("us").cast(pl.String),
-            pl.lit(":"),
-            *field("stream_id"),
-            *field("name"),
-            *field("version"),
-            pl.col("parameters"),
-        ).cast(pl.Binary)
-    ).to_series()
-    ids = ["~" + hashlib.blake2b(raw, digest_size=16).hexdigest() for raw in text.to_list()]
-    return pl.Series("event_id", ids, dtype=pl.String)
 
 
 def _quoted(text: pl.Expr) -> pl.Expr:

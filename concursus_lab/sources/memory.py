@@ -56,7 +56,7 @@ class MemorySource(Source):
             self._frame, self._quarantine = mapped.events, mapped.quarantine
             warn_quarantined(self._quarantine, "row(s)", url)
         else:
-            self._frame = empty() if frame is None else for_writing(frame)
+            self._frame = empty() if frame is None else for_writing(frame, keeps_identity=True)
 
     @property
     def quarantine(self) -> pl.DataFrame:
@@ -68,7 +68,7 @@ class MemorySource(Source):
 
     def append(self, frame: pl.DataFrame, *, progress: bool | None = None) -> int:
         """Validate ``frame`` and add every delivery; returns how many were added."""
-        frame = for_writing(frame)
+        frame = for_writing(frame, keeps_identity=True)
         if frame.columns != self._frame.columns:
             extra = [c for c in self._frame.columns if c not in COLUMNS]
             raise SchemaError(

@@ -10,7 +10,6 @@ offset, then row.
 from __future__ import annotations
 
 import uuid
-import warnings
 
 import polars as pl
 import pytest
@@ -18,13 +17,7 @@ import pytest
 import concursus_lab as cl
 from concursus_lab.exceptions import ConflictingDeliveries
 from concursus_lab.frame.identity import resolve
-from tests.unit.test_identity import created_and_paid, names, orders
-
-
-def _no_warning(read):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ConflictingDeliveries)
-        return read()
+from tests.unit.test_identity import _no_warning, created_and_paid, names, orders
 
 
 def _of_type(kind: str) -> pl.DataFrame:

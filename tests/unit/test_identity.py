@@ -398,3 +398,49 @@ def test_events_compare_with_their_identity_columns():
     assert_events_equal(frame, frame.reverse())
     with pytest.raises(AssertionError, match="sequence"):
         assert_events_equal(frame, frame.with_columns(sequence=pl.Series([2, 1])))
+
+
+# ------------------------------------------------------------------------ the local store
+
+
+def test_the_local_store_warns_when_an_append_resolves_a_conflict(tmp_path):
+    store = cl.open(tmp_path / "s", create=True)
+    store.append(created_and_paid().head(1))
+    with pytest.warns(ConflictingDeliveries, match="paid") as caught:
+        store.append(created_and_paid().tail(1))
+    assert len(caught) == 1 and caught[0].filename == __file__
+    assert _no_warning(lambda: store.events())["name"].to_list() == ["paid"]
+    with pytest.warns(ConflictingDeliveries, match="processed first"):
+        assert store.events(duplicates="first")["name"].to_list() == ["created"]
+    assert _no_warning(lambda: store.events(duplicates="keep")).height == 2
+
+
+def test_the_local_store_keeps_the_identity_columns(tmp_path, no_conflict_warning):
+    frame = created_and_paid().with_columns(sequence=pl.Series([1, 2], dtype=pl.Int64))
+    store = cl.open(tmp_path / "s", create=True)
+    store.append(frame.head(1))
+    store.append(frame.tail(1))
+    read = store.events()
+    assert read.columns == [*cl.SCHEMA, "sequence"]
+    assert cl.state_at(read, names, types=orders).states == {"o1": ("Created", "Paid")}
+    again = cl.open(tmp_path / "s")  # from the manifest alone
+    assert again.events(duplicates="first")["sequence"].sort().to_list() == [1, 2]
+    with pytest.raises(SchemaError, match=r"carry the identity column\(s\) \['sequence'\]"):
+        store.append(created_and_paid())
+
+
+def test_a_store_that_cannot_keep_the_identity_columns_refuses_them():
+    from concursus_lab.frame.schema import for_writing
+    from concursus_lab.sources.memory import MemorySource
+
+    frame = created_and_paid().with_columns(event_id=pl.Series(["e1", "e2"]))
+    with pytest.raises(SchemaError, match=r"Concursus JSON has no place for.*event_id"):
+        for_writing(frame, milliseconds="Concursus JSON")
+    kept = MemorySource(frame).events()
+    assert kept["event_id"].to_list() == ["e1", "e2"]
+
+
+def _no_warning(read):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConflictingDeliveries)
+        return read()

@@ -32,7 +32,7 @@ import polars as pl
 
 from concursus_lab.common.text import plural
 from concursus_lab.exceptions import ConcursusLabError, StoreUnwritable
-from concursus_lab.sources.local.buckets import DELIVERY, STORED
+from concursus_lab.sources.local.buckets import DELIVERY, stored_schema
 from concursus_lab.sources.local.manifest import (
     KINDS,
     MANIFEST,
@@ -93,7 +93,8 @@ class Appending:
         self._committed = False
 
     def write(self, part: pl.DataFrame, kind: str, aggregate_type: str, bucket: int) -> StoredFile:
-        """Write one data file of ``part``'s rows (of :data:`STORED`) and describe it."""
+        """Write one data file of ``part``'s rows (of the store's
+        :func:`~concursus_lab.sources.local.buckets.stored_schema`) and describe it."""
         assert self.manifest is not None
         part = part.sort("aggregate_id", "event_timestamp", "stream_id", DELIVERY)
         relative = data_folder(kind, aggregate_type)
@@ -106,7 +107,8 @@ class Appending:
         # Into memory first: polars reports some failed writes without the system's error
         # ("Invalid thrift: transport error"); written here, a full disk is named as one.
         data = io.BytesIO()
-        part.select(STORED.names()).write_parquet(data, statistics=True, row_group_size=256_000)
+        columns = stored_schema(self.manifest.identity).names()
+        part.select(columns).write_parquet(data, statistics=True, row_group_size=256_000)
         with open(tmp, "wb") as out:  # flushed to disk before the manifest can name it
             out.write(data.getbuffer())
             out.flush()

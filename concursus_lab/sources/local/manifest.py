@@ -8,6 +8,9 @@ format version 2 is listed with its size and SHA-256; :func:`verify` checks both
 so flipped bytes, a truncated file or a missing one fail with :class:`StoreDamaged` naming the
 file, never as wrong values. Version 1 manifests, written before the hashes, still read: their
 files are checked for presence only, and the next append records their sizes and hashes.
+A store whose events carry the optional identity columns (``sequence``, ``event_id``) lists
+them under ``identity``, in format version 3 (so an older concursus-lab, which would drop
+them, refuses it); every file of such a store holds them.
 
 Durability: a data file is flushed to disk (``fsync``) before it is renamed into place, the
 folder holding it is flushed after the rename, and only then is the manifest written the same
@@ -28,11 +31,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from concursus_lab.exceptions import SourceError, StoreDamaged
+from concursus_lab.frame.schema import OPTIONAL
 
 MANIFEST = "store.json"
 FORMAT = "concursus-lab/local-store"
 FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+#: The version of a store that keeps the optional identity columns.
+IDENTITY_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+#: The optional identity columns a store may keep, in their order.
+IDENTITY_COLUMNS = tuple(OPTIONAL)
 KINDS = ("events", "superseded")
 _FIELDS: dict[str, tuple[type, ...]] = {
     "kind": (str,),
@@ -74,6 +82,7 @@ class Manifest:
     next_delivery: int
     generation: int
     files: tuple[StoredFile, ...]
+    identity: tuple[str, ...] = ()  # the optional identity columns its events carry
 
     @classmethod
     def new(cls, buckets: int) -> Manifest:
@@ -99,10 +108,11 @@ class Manifest:
     def save(self, root: Path) -> None:
         body = {
             "format": FORMAT,
-            "version": FORMAT_VERSION,
+            "version": IDENTITY_VERSION if self.identity else FORMAT_VERSION,
             "buckets": self.buckets,
             "next_delivery": self.next_delivery,
             "generation": self.generation,
+            **({"identity": list(self.identity)} if self.identity else {}),
             "files": [f.to_json() for f in self.files],
         }
         tmp = root / f".{MANIFEST}.{uuid.uuid4().hex}.tmp"
@@ -143,7 +153,24 @@ def _parse(raw: Any, root: Path, path: Path) -> Manifest:
         raise damaged(f"'files' must be a list, got {files!r:.80}")
     proof = _PROOF if raw["version"] >= 2 else {}
     parsed = tuple(_parse_file(entry, i, proof, root, damaged) for i, entry in enumerate(files))
-    return Manifest(raw["buckets"], raw["next_delivery"], raw["generation"], parsed)
+    identity = raw.get("identity") if raw["version"] >= IDENTITY_VERSION else []
+    if raw["version"] >= IDENTITY_VERSION and not _identity_columns(identity):
+        raise damaged(
+            f"'identity' must list some of {list(IDENTITY_COLUMNS)}, in that order, got "
+            f"{identity!r:.80}"
+        )
+    return Manifest(
+        raw["buckets"], raw["next_delivery"], raw["generation"], parsed, tuple(identity)
+    )
+
+
+def _identity_columns(value: Any) -> bool:
+    """Whether ``value`` lists some optional identity columns, in their order."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and value == [c for c in IDENTITY_COLUMNS if c in value]
+    )
 
 
 def _parse_file(entry: Any, i: int, proof: dict, root: Path, damaged: Any) -> StoredFile:

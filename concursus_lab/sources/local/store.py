@@ -34,13 +34,14 @@ from typing import TypeVar
 import polars as pl
 
 from concursus_lab.common.time import TimeLike
-from concursus_lab.exceptions import SourceError, StoreDamaged
-from concursus_lab.frame.identity import IDENTITY, Duplicates, resolve_lazy
+from concursus_lab.exceptions import SchemaError, SourceError, StoreDamaged
+from concursus_lab.frame import conflicts
+from concursus_lab.frame.identity import Duplicates, decide, identity_of, resolve_lazy
 from concursus_lab.frame.jhash import bucket as hash_bucket
-from concursus_lab.frame.schema import COLUMNS, empty, for_writing
+from concursus_lab.frame.schema import OPTIONAL, for_writing
 from concursus_lab.sources.base import Source
 from concursus_lab.sources.local.appending import appending
-from concursus_lab.sources.local.buckets import DELIVERY, STORED, empty_stored, settle
+from concursus_lab.sources.local.buckets import DELIVERY, empty_stored, settle, stored_schema
 from concursus_lab.sources.local.manifest import (
     MANIFEST,
     Manifest,
@@ -93,7 +94,7 @@ class LocalStore(Source):
     # -- reading -----------------------------------------------------------------------
 
     def _events(self, query: Query, progress: bool | None) -> pl.DataFrame:
-        return self._retrying(lambda: self._lazy(query).collect())
+        return self._retrying(lambda: self._lazy(query, eager=True).collect())
 
     def scan(
         self,
@@ -107,6 +108,8 @@ class LocalStore(Source):
         """The lazy equivalent of :meth:`events`, for histories larger than memory.
 
         Filters given here and any you add to the LazyFrame are pushed into the Parquet scan.
+        Repeats are resolved lazily here, so conflicting ones (see :meth:`events`) are not
+        looked for: read with ``duplicates="keep"`` and ``cl.describe`` to count them.
         """
         query = Query.of(aggregate_type, aggregate_ids, event_time, known_at, duplicates)
         return self._retrying(lambda: self._lazy(query))
@@ -137,9 +140,10 @@ class LocalStore(Source):
     def _unreadable(self, exc: Exception) -> StoreDamaged:
         """The error for a file whose bytes Parquet cannot read (only version 1 files,
         which have no recorded hash, get this far when damaged)."""
-        for f in self._manifest().files:
+        manifest = self._manifest()
+        for f in manifest.files:
             try:
-                pl.read_parquet(self.root / f.path, schema=STORED)
+                pl.read_parquet(self.root / f.path, schema=stored_schema(manifest.identity))
             except (pl.exceptions.PolarsError, OSError) as bad:
                 return StoreDamaged(
                     f"store file {str(self.root / f.path)!r} is damaged ({bad}). Restore it "
@@ -150,37 +154,42 @@ class LocalStore(Source):
     def _manifest(self) -> Manifest:
         return Manifest.load(self.root)
 
-    def _lazy(self, query: Query) -> pl.LazyFrame:
+    def _lazy(self, query: Query, *, eager: bool = False) -> pl.LazyFrame:
+        """The events ``query`` asks for, lazily; ``eager``: the contested identities (see
+        below) are decided now, so that conflicting deliveries are warned about."""
         manifest = self._manifest()
+        schema = stored_schema(manifest.identity)
+        columns = [c for c in schema if c != DELIVERY]
         winners = self._scan(manifest, "events", query)
         if query.duplicates == "last" and query.known_at is None:
-            return winners.select(COLUMNS)
+            return winners.select(columns)  # decided (and warned about) by the appends
         losers = self._scan(manifest, "superseded", query)
-        if winners is None and losers is None:
-            return empty().lazy()
         if query.duplicates == "keep":
-            return pl.concat([f for f in (winners, losers) if f is not None]).select(COLUMNS)
+            return pl.concat([f for f in (winners, losers) if f is not None]).select(columns)
         # The winner of an identity may have been processed after `known_at`, or a
         # first-wins rule may prefer an earlier delivery: re-decide only the contested ones.
-        winners = winners if winners is not None else empty_stored().lazy()
         if losers is None:
-            return winners.select(COLUMNS)
-        ids = list(IDENTITY)
+            return winners.select(columns)
+        ids = list(identity_of(schema))
         contested = losers.select(ids).unique()
         settled = winners.join(contested, on=ids, how="anti", nulls_equal=True)
-        decided = resolve_lazy(
-            pl.concat([winners.join(contested, on=ids, how="semi", nulls_equal=True), losers]),
-            query.duplicates,
-            ties=[DELIVERY],
-        )
-        return pl.concat([settled, decided]).select(COLUMNS)
+        rivals = pl.concat([winners.join(contested, on=ids, how="semi", nulls_equal=True), losers])
+        if not eager:
+            decided = resolve_lazy(rivals, query.duplicates, ties=[DELIVERY])
+            return pl.concat([settled, decided]).select(columns)
+        rows = rivals.collect()
+        decision = decide(rows, query.duplicates, ties=[DELIVERY])
+        conflicts.report(decision.conflicts)
+        decided = rows if decision.mask is None else rows.filter(pl.Series(decision.mask))
+        return pl.concat([settled, decided.lazy()]).select(columns)
 
     def _scan(self, manifest: Manifest, kind: str, query: Query) -> pl.LazyFrame | None:
         files = list(self._files(manifest, kind, query))
+        schema = stored_schema(manifest.identity)
         if not files:
-            return None if kind == "superseded" else empty_stored().lazy()
+            return None if kind == "superseded" else empty_stored(schema).lazy()
         verify(self.root, files)
-        frame = pl.scan_parquet([str(self.root / f.path) for f in files], schema=STORED)
+        frame = pl.scan_parquet([str(self.root / f.path) for f in files], schema=schema)
         predicate = query.predicate()
         return frame if predicate is None else frame.filter(predicate)
 
@@ -213,17 +222,26 @@ class LocalStore(Source):
         """Validate ``frame`` and add its events atomically; returns how many were added.
 
         Every delivery is kept. A delivery of an identity already in the store wins if it
-        was processed later (ties go to the later append), as a Cassandra upsert would.
-        Extra columns are not stored. Nothing is written when validation fails; an append
-        that fails part-way (a full disk, a read-only folder) is undone and raises
+        was processed later (ties go to the later append), as a Cassandra upsert would;
+        one that loses to a delivery that differs from it is warned about (conflicting
+        deliveries). The optional identity columns (``sequence``, ``event_id``) are kept:
+        the first append to an empty store decides whether its events carry them, and every
+        later append must carry the same ones. Other extra columns are not stored. Nothing
+        is written when validation fails; an append that fails part-way (a full disk, a
+        read-only folder) is undone and raises
         :class:`~concursus_lab.exceptions.StoreUnwritable`, the store as it was.
         """
-        frame = for_writing(frame)
+        frame = for_writing(frame, keeps_identity=True)
         if frame.height == 0:
             return 0
-        with appending(self.root, self.url, frame.height) as work:
-            manifest = work.manifest
-            assert manifest is not None
+        with (
+            conflicts.one_warning(disjoint=True),
+            appending(self.root, self.url, frame.height) as work,
+        ):
+            assert work.manifest is not None
+            manifest = work.manifest = dataclasses.replace(
+                work.manifest, identity=self._identity(work.manifest, frame)
+            )
             frame = frame.with_columns(
                 pl.int_range(pl.len(), dtype=pl.Int64).add(manifest.next_delivery).alias(DELIVERY),
                 hash_bucket(frame["aggregate_id"], manifest.buckets).alias("__bucket"),
@@ -248,9 +266,24 @@ class LocalStore(Source):
                 next_delivery=manifest.next_delivery + frame.height,
                 generation=manifest.generation + 1,
                 files=tuple(keep),
+                identity=manifest.identity,
             )
             work.commit(updated, replaced)
         return frame.height
+
+    def _identity(self, manifest: Manifest, frame: pl.DataFrame) -> tuple[str, ...]:
+        """The optional identity columns the store keeps: ``frame``'s, which must be the
+        ones its events already carry (an empty store takes the frame's)."""
+        carried = tuple(c for c in OPTIONAL if c in frame.columns)
+        if manifest.files and carried != manifest.identity:
+            said = list(manifest.identity) or "none (Concursus's identity)"
+            raise SchemaError(
+                f"the events of {self.url!r} carry the identity column(s) {said}, and this "
+                f"frame {list(carried) or 'none'}: one store identifies its events one way. "
+                "Append events mapped the same way, or copy these into a new store: "
+                "cl.open(NEW_FOLDER, create=True).append(frame)."
+            )
+        return carried
 
     def _with_proof(self, files: tuple[StoredFile, ...]) -> list[StoredFile]:
         """The files, with the size and SHA-256 of those a version 1 manifest listed without."""
