@@ -270,7 +270,8 @@ class Mapping:
         return cls(**options)
 
     def to_query(self) -> str:
-        """This mapping as a URL query string (only column names and constants can be).
+        """This mapping as a URL query string (only column names and constants can be; declared
+        ``types`` travel as the names of their initial and terminal events).
 
         >>> Mapping(aggregate_type="order", aggregate_id="id", name="type", event_time="at",
         ...         time_unit="ms").to_query()
@@ -295,11 +296,11 @@ class Mapping:
         for option in ("time_unit", "time_zone"):
             if getattr(self, option) is not None:
                 pairs.append((option, getattr(self, option)))
-        if self.types is not None:
-            raise SchemaError("`types` cannot be carried by a URL; give initial= and terminal=.")
-        for option in ("initial", "terminal"):
-            if getattr(self, option):
-                pairs.append((option, ",".join(getattr(self, option))))
+        kinds = self.kinds()  # declared types travel as the names they make initial/terminal
+        for option, kind in (("initial", 1), ("terminal", 2)):
+            names = [name for name, k in kinds.items() if k == kind]
+            if names:
+                pairs.append((option, ",".join(names)))
         if self.identity != "own":
             pairs.append(("identity", self.identity))
         return urlencode(pairs, safe=",@/")
