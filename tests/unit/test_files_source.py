@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 import textwrap
@@ -244,3 +245,35 @@ class TestOwnLayoutCsvFilesContract(SourceContract):
             return cl.open(tmp_path, mapping=OWN_LAYOUT)
 
         return holding
+
+
+def test_two_events_of_one_minute_are_both_replayed_from_a_file(exports):
+    """The new user's orders: `created` and `paid` in one minute, no sequence in the export."""
+    shop = cl.EventTypes("order")
+
+    @shop.initial
+    class Created:
+        amount: float
+        sku: str
+
+    @shop.event
+    class Paid:
+        amount: float
+        sku: str
+
+    @shop.terminal
+    class Shipped:
+        sku: str
+
+    @dataclasses.dataclass(frozen=True)
+    class Order:
+        paid: bool
+
+    def state(s, event):
+        return Order(paid=isinstance(event, Paid) or (s is not None and s.paid))
+
+    fields = {k: v for k, v in ORDERS.items() if k not in ("initial", "terminal")}
+    source = cl.open(exports / "orders.csv", mapping=cl.Mapping(**fields, types=shop))
+    states = cl.state_at(source.events(), state, types=shop, at="2026-03-01T10:30Z")
+    assert states.counts["applied"] == 3  # o1 created and paid, o2 created
+    assert states.frame.filter(aggregate_id="o1")["paid"].item() is True
