@@ -4,9 +4,11 @@ Reading. Arguments such as ``at=``, ``known_at=`` and ``event_time=`` accept an 
 ``datetime``, a ``date`` (midnight UTC), an ISO 8601 string (``"2026-03-01 12:00"``,
 ``"2026-03-01T12:00Z"``), a pandas ``Timestamp`` or ``numpy.datetime64``, or epoch
 milliseconds as an ``int``; a naive value is read as UTC, since every time in a frame is
-UTC (:func:`to_utc`). Durations (``max_out_of_orderness=``, ``idle=``) accept a
-``timedelta``, ``numpy.timedelta64`` or a text such as ``"90s"``, ``"1h30m"``, ``"500ms"``
-(:func:`to_timedelta`).
+UTC (:func:`to_utc`). An epoch number's unit is never guessed: an ``int`` that is not a
+millisecond time of this century (epoch seconds, say) is an error that names the unit it
+was taken in and what it would be in the others (:func:`epoch_readings`). Durations
+(``max_out_of_orderness=``, ``idle=``) accept a ``timedelta``, ``numpy.timedelta64`` or a text
+such as ``"90s"``, ``"1h30m"``, ``"500ms"`` (:func:`to_timedelta`).
 
 Writing. :func:`when` writes a time in UTC to the second, with its fraction only when it has
 one; :func:`duration` writes a short human duration (``3.2min``); :func:`exact` writes one
@@ -33,6 +35,8 @@ UTC = dt.UTC
 
 TimeLike = dt.datetime | dt.date | str | int | Any
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def to_utc(value: TimeLike, name: str) -> dt.datetime:
     """Return ``value`` as an aware UTC datetime, or raise naming ``name``."""
@@ -53,8 +57,8 @@ def to_utc(value: TimeLike, name: str) -> dt.datetime:
             ) from None
     elif isinstance(value, bool):
         raise SchemaError(f"`{name}` must be a time, got the boolean {value!r}.")
-    elif isinstance(value, int):
-        out = dt.datetime.fromtimestamp(value / 1000, tz=UTC)
+    elif isinstance(value, (int, np.integer)):
+        out = _epoch_milliseconds(int(value), name)
     elif hasattr(value, "to_pydatetime"):  # pandas Timestamp
         out = value.to_pydatetime()
     elif type(value).__name__ == "datetime64":  # numpy
@@ -69,6 +73,58 @@ def to_utc(value: TimeLike, name: str) -> dt.datetime:
     if out.tzinfo is None:
         out = out.replace(tzinfo=UTC)
     return out.astimezone(UTC)
+
+
+#: Epoch milliseconds of this century, [2000-01-01, 2100-01-01): what an ``int`` time may be.
+_THIS_CENTURY_MS = (946_684_800_000, 4_102_444_800_000)
+
+#: The units epoch numbers come in: their names, and microseconds per unit as a fraction.
+EPOCH_UNITS = {
+    "s": ("seconds", 1_000_000, 1),
+    "ms": ("milliseconds", 1_000, 1),
+    "us": ("microseconds", 1, 1),
+    "ns": ("nanoseconds", 1, 1_000),
+}
+
+
+def epoch_readings(value: int) -> dict[str, dt.datetime]:
+    """The units (``"s"``, ``"ms"``, ``"us"``, ``"ns"``) in which epoch number ``value`` is a
+    time of this century, with that time: what to suggest, never what to assume.
+
+    >>> epoch_readings(1714730000)
+    {'s': datetime.datetime(2024, 5, 3, 9, 53, 20, tzinfo=datetime.timezone.utc)}
+    """
+    lo, hi = _THIS_CENTURY_MS
+    out = {}
+    for unit, (_, times, per) in EPOCH_UNITS.items():
+        us = value * times // per
+        if lo * 1000 <= us < hi * 1000:
+            out[unit] = EPOCH + dt.timedelta(microseconds=us)
+    return out
+
+
+def _epoch_milliseconds(value: int, name: str) -> dt.datetime:
+    """``value`` epoch milliseconds as a datetime, if that is a time of this century; else
+    an error naming the unit it was taken in, what it is in other units, and how to say it."""
+    lo, hi = _THIS_CENTURY_MS
+    if lo <= value < hi:
+        return EPOCH + dt.timedelta(milliseconds=value)
+    try:
+        taken = f"{when(EPOCH + dt.timedelta(milliseconds=value))} UTC"
+    except OverflowError:
+        taken = "beyond the years a datetime holds"
+    readings = epoch_readings(value)
+    others = "".join(
+        f"; as epoch {EPOCH_UNITS[unit][0]} it is {when(time)} UTC"
+        for unit, time in readings.items()
+    )
+    example = when(next(iter(readings.values()), dt.datetime(2026, 3, 1, 12, tzinfo=UTC)))
+    in_ms = next((f" ({name}={epoch_us(t) // 1000})" for t in readings.values()), "")
+    raise SchemaError(
+        f"`{name}` is the integer {value!r}, taken as epoch milliseconds: {taken}, not a time "
+        f"of this century{others}. Say the time without a unit to guess: pass a datetime or "
+        f"a string such as {name}={example!r} (UTC), or epoch milliseconds{in_ms}."
+    )
 
 
 def optional_utc(value: TimeLike | None, name: str) -> dt.datetime | None:
@@ -92,9 +148,6 @@ def time_range(
     if start is not None and end is not None and end < start:
         raise SchemaError(f"`{name}` ends before it starts: {start} > {end}.")
     return start, end
-
-
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def epoch_us(value: dt.datetime) -> int:

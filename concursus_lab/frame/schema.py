@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from concursus_lab.common.text import clip
+from concursus_lab.common.time import EPOCH_UNITS, epoch_readings, when
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame import canonical_json
 from concursus_lab.frame.suggest import fitting
@@ -183,12 +184,32 @@ def _dtype_problems(frame: pl.DataFrame) -> list[str]:
                     f"use pl.col({column!r}).dt.convert_time_zone('UTC')"
                     f".dt.cast_time_unit('us')"
                 )
+        elif isinstance(expected, pl.Datetime) and actual.is_integer():
+            problems.append(_epoch_problem(frame, column, actual))
         else:
             problems.append(
                 f"column `{column}` is {actual}; expected {expected}: "
                 f"use pl.col({column!r}).cast({_dtype_code(expected)})"
             )
     return problems
+
+
+def _epoch_problem(frame: pl.DataFrame, column: str, actual: Any) -> str:
+    """The fix for a time column of epoch numbers: say their unit (``pl.from_epoch``), with
+    what the first of them is in the unit where it is a time of this century."""
+    first = frame[column].drop_nulls().head(1).to_list()
+    readings = epoch_readings(int(first[0])) if first else {}
+    unit = next(iter(readings), "ms")
+    seen = (
+        f" ({first[0]} read as epoch {EPOCH_UNITS[unit][0]} is {when(readings[unit])} UTC)"
+        if readings
+        else ""
+    )
+    return (
+        f"column `{column}` is {actual}; expected {SCHEMA[column]}: if it holds epoch numbers, "
+        f"say their unit ('s', 'ms', 'us' or 'ns'): pl.from_epoch({column!r}, "
+        f"time_unit={unit!r}).dt.replace_time_zone('UTC').dt.cast_time_unit('us'){seen}"
+    )
 
 
 def _value_problems(frame: pl.DataFrame, *, check_parameters: bool) -> list[str]:

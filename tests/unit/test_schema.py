@@ -65,6 +65,41 @@ def test_every_problem_is_named_at_once():
     assert "`characteristics` is Int64; expected Int32" in message
 
 
+def test_epoch_numbers_are_read_in_the_unit_said_never_as_1970():
+    """An int `at` is epoch milliseconds of this century, or an error that names the unit and
+    how to say the time; an int `event_timestamp` column gets the hint that says its unit."""
+    from concursus_lab.common.time import to_utc
+
+    utc = dt.UTC
+    with pytest.raises(SchemaError) as info:
+        cl.state_at(good(), lambda s, e: s, types=cl.EventTypes("parcel"), at=1714730000)
+    message = str(info.value)
+    assert "`at` is the integer 1714730000, taken as epoch milliseconds: 1970-01-20" in message
+    assert "as epoch seconds it is 2024-05-03 09:53:20 UTC" in message
+    assert "at='2024-05-03 09:53:20'" in message and "at=1714730000000" in message
+    for value in (0, 1714730000 * 10**6, -5):  # 1970, epoch microseconds, before 1970
+        with pytest.raises(SchemaError, match="epoch milliseconds"):
+            to_utc(value, "known_at")
+    assert to_utc(1714730000000, "at") == dt.datetime(2024, 5, 3, 9, 53, 20, tzinfo=utc)
+    seconds = good().with_columns(
+        pl.Series("event_timestamp", [1714730000, 1714730060], dtype=pl.Int64)
+    )
+    with pytest.raises(SchemaError) as info:
+        cl.validate(seconds)
+    hint = str(info.value)
+    fix = "pl.from_epoch('event_timestamp', time_unit='s')"
+    assert fix in hint and "cast(pl.Datetime" not in hint
+    assert "1714730000 read as epoch seconds is 2024-05-03 09:53:20 UTC" in hint
+    fixed = cl.validate(
+        seconds.with_columns(
+            pl.from_epoch("event_timestamp", time_unit="s")
+            .dt.replace_time_zone("UTC")
+            .dt.cast_time_unit("us")
+        )
+    )
+    assert fixed["event_timestamp"].to_list()[0] == dt.datetime(2024, 5, 3, 9, 53, 20, tzinfo=utc)
+
+
 def test_values_are_checked():
     bad = good().with_columns(
         pl.Series("parameters", ['{"a":1}', "[1, 2]"]),
