@@ -16,6 +16,13 @@ class SchemaError(ConcursusLabError, ValueError):
     """A frame is not a canonical event frame (missing column, wrong dtype, bad value)."""
 
 
+class UnknownEventType(SchemaError, KeyError):
+    """``types[name]`` or ``types[name, version]`` names no declared event type; the message
+    names the aggregate type and the nearest names or versions declared."""
+
+    __str__ = Exception.__str__  # the message as written, not KeyError's quoted repr
+
+
 class DecodeError(ConcursusLabError, ValueError):
     """An event could not be decoded (unknown type, bad parameters), in strict mode."""
 

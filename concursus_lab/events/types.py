@@ -65,7 +65,7 @@ from concursus_lab.events.parameters import (
     jsonable,
     parameters_of,
 )
-from concursus_lab.exceptions import SchemaError
+from concursus_lab.exceptions import SchemaError, UnknownEventType
 from concursus_lab.frame import canonical_json
 from concursus_lab.frame.schema import COLUMNS, INITIAL, NEITHER, TERMINAL, validate
 
@@ -214,11 +214,21 @@ class EventTypes:
         return len(self._types)
 
     def __getitem__(self, key: str | tuple[str, str]) -> type:
-        """The class of an event name (version "0") or of a ``(name, version)`` pair."""
-        pair = (key, "0") if isinstance(key, str) else (str(key[0]), str(key[1]))
+        """The class of an event name (version "0") or of a ``(name, version)`` pair; an
+        unknown one is an :class:`~concursus_lab.exceptions.UnknownEventType` (a KeyError)."""
+        if isinstance(key, str):
+            pair = (key, "0")
+        elif isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], str):
+            pair = (key[0], str(key[1]))
+        else:
+            raise SchemaError(
+                f"`{self.aggregate_type}` event types are looked up by an event name or a "
+                f"(name, version) pair, e.g. types['delivered'] or types['delivered', '0']; "
+                f"got {key!r}."
+            )
         found = self._by_key.get(pair)
         if found is None:
-            raise KeyError(self._unknown(*pair))
+            raise UnknownEventType(f"{self.aggregate_type} types: {self._unknown(*pair)}")
         return found.cls
 
     @property

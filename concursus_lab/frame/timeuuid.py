@@ -24,6 +24,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from concursus_lab.exceptions import SchemaError
+
 #: 100-ns intervals between the Gregorian epoch (1582-10-15) and the Unix epoch.
 GREGORIAN_OFFSET = 0x01B21DD213814000
 
@@ -125,12 +127,13 @@ def time_uuids(
 
     Events processed within the same millisecond get increasing sub-millisecond ticks, as
     Java's ``UUIDs.timeBased()`` does, so the ids are unique and sort by processing time.
-    ``seed`` makes the clock sequence and node repeatable (the sample data uses it).
+    ``seed`` makes the clock sequence and node repeatable (the sample data uses it);
+    ``node`` sets the 48-bit node. A null, or a time a version-1 UUID cannot hold (before
+    1582-10-15, or after 5236), is a :class:`~concursus_lab.exceptions.SchemaError` naming
+    its row, never an id of another time.
     """
-    if not isinstance(timestamps.dtype, pl.Datetime):
-        raise TypeError(f"`timestamps` must be a Datetime series, got {timestamps.dtype}.")
-    n = timestamps.len()
-    millis = timestamps.dt.epoch("ms").to_numpy().astype(np.int64) if n else np.zeros(0, np.int64)
+    millis = _checked_millis(timestamps, seed, node).to_numpy().astype(np.int64)
+    n = len(millis)
     rng = np.random.default_rng(
         seed if seed is not None else int.from_bytes(os.urandom(8), "little")
     )
@@ -160,6 +163,46 @@ def time_uuids(
     raw[:, 9] = clock_seq & 0xFF
     raw[:, 10:16] = np.frombuffer(node.to_bytes(6, "big"), dtype=np.uint8)
     return uuid_texts(raw).alias("processing_id")
+
+
+#: The milliseconds since the Unix epoch a version-1 UUID holds: its 60-bit timestamp
+#: counts 100 ns from 1582-10-15, and a millisecond's ticks run up to 9,999 more.
+_MS_RANGE = (-(GREGORIAN_OFFSET // 10_000), ((1 << 60) - GREGORIAN_OFFSET) // 10_000 - 1)
+
+
+def _checked_millis(timestamps: object, seed: object, node: object) -> pl.Series:
+    """The epoch milliseconds of ``timestamps``, or a :class:`SchemaError` for what
+    :func:`time_uuids` cannot make ids of."""
+    if not isinstance(timestamps, pl.Series):
+        raise SchemaError(
+            f"`timestamps` must be a polars Series of times, got {type(timestamps).__name__}; "
+            "e.g. frame['processing_timestamp']."
+        )
+    if not isinstance(timestamps.dtype, pl.Datetime):
+        raise SchemaError(f"`timestamps` must be a Datetime series, got {timestamps.dtype}.")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise SchemaError(f"`seed` must be a non-negative int or None, got {seed!r}.")
+    if node is not None and (
+        not isinstance(node, int) or isinstance(node, bool) or not 0 <= node < 1 << 48
+    ):
+        raise SchemaError(f"`node` must be an int in [0, 2**48) or None, got {node!r}.")
+    nulls = timestamps.null_count()
+    if nulls:
+        row = int(timestamps.is_null().arg_true()[0])
+        raise SchemaError(
+            f"`timestamps` has {nulls:,} null(s), the first at row {row}; a time-based UUID "
+            "holds a time: fill or drop them first."
+        )
+    millis = timestamps.dt.epoch("ms")
+    if millis.len() and (millis.min() < _MS_RANGE[0] or millis.max() > _MS_RANGE[1]):
+        outside = (millis < _MS_RANGE[0]) | (millis > _MS_RANGE[1])
+        row = int(outside.arg_true()[0])
+        raise SchemaError(
+            f"`timestamps` has {int(outside.sum()):,} time(s) a time-based UUID cannot hold "
+            f"(before 1582-10-15 or after 5236), the first at row {row}: "
+            f"{timestamps[row]}."
+        )
+    return millis
 
 
 def uuid_texts(raw: np.ndarray) -> pl.Series:

@@ -39,6 +39,7 @@ import numpy as np
 import polars as pl
 
 from concursus_lab.common.time import to_utc
+from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.schema import COLUMNS, NEITHER, TERMINAL
 from concursus_lab.frame.timeuuid import time_uuids
 from concursus_lab.sample.orders import ORDERS, OrderState, order_state, order_types, orders_export
@@ -63,6 +64,11 @@ _SECOND = 1_000_000
 _MINUTE = 60 * _SECOND
 _HOUR = 60 * _MINUTE
 _DAY = 24 * _HOUR
+
+
+def _check_share(name: str, value: object) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise SchemaError(f"`{name}` must be a share between 0 and 1, got {value!r}.")
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,42 @@ class Messiness:
     late_duplicate_rate: float = 0.001
     failure_rate: float = 0.12
 
+    def __post_init__(self) -> None:
+        """Every field checked, so that nothing is drawn from nonsense (a rate of 2)."""
+        for name in ("fast_clock_depot", "batch_depot"):
+            if getattr(self, name) not in DEPOTS:
+                raise SchemaError(
+                    f"`{name}` must be one of the sample's depots {DEPOTS}, got "
+                    f"{getattr(self, name)!r}."
+                )
+        for name in ("clock_ahead", "batch_every"):
+            if not isinstance(getattr(self, name), dt.timedelta):
+                raise SchemaError(
+                    f"`{name}` must be a datetime.timedelta, got {getattr(self, name)!r}."
+                )
+        lag = self.offline_lag
+        if not (
+            isinstance(lag, tuple)
+            and len(lag) == 2
+            and all(isinstance(x, dt.timedelta) for x in lag)
+            and dt.timedelta(0) <= lag[0] <= lag[1]
+        ):
+            raise SchemaError(
+                f"`offline_lag` must be a (min, max) pair of timedeltas with 0 <= min <= max, "
+                f"got {lag!r}."
+            )
+        for name in (
+            "offline_rate",
+            "minutes_rate",
+            "duplicate_rate",
+            "late_duplicate_rate",
+            "failure_rate",
+        ):
+            _check_share(name, getattr(self, name))
+        _check_share(
+            "duplicate_rate + late_duplicate_rate", self.duplicate_rate + self.late_duplicate_rate
+        )
+
 
 DEFAULT_MESSINESS = Messiness()
 
@@ -127,9 +169,20 @@ def parcels(
         When the first parcels arrive, and over how many days.
     messiness
         How delivery is disturbed; see :class:`Messiness`.
+
+    Every argument is checked first: a wrong one is a
+    :class:`~concursus_lab.exceptions.SchemaError` naming it.
     """
-    if not isinstance(n_parcels, int) or n_parcels < 0:
-        raise ValueError(f"`n_parcels` must be a non-negative int, got {n_parcels!r}.")
+    for name, value in (("n_parcels", n_parcels), ("seed", seed)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise SchemaError(f"`{name}` must be a non-negative int, got {value!r}.")
+    if not isinstance(days, (int, float)) or isinstance(days, bool) or not 0 <= days < 1e6:
+        raise SchemaError(f"`days` must be a number of days >= 0, got {days!r}.")
+    if not isinstance(messiness, Messiness):
+        raise SchemaError(
+            f"`messiness` must be a cl.sample.Messiness(...), got {messiness!r}; e.g. "
+            "Messiness(duplicate_rate=0.05)."
+        )
     rng = np.random.default_rng(seed)
     origin = int(to_utc(start, "start").timestamp() * _SECOND)
     m = messiness

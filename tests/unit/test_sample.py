@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+import pytest
 
 import concursus_lab as cl
+from concursus_lab.exceptions import SchemaError
 from concursus_lab.sample import DEPOTS, Messiness
 
 
@@ -75,3 +77,37 @@ def test_times_are_milliseconds_like_cassandra_and_processing_ids_match():
         .struct.field("depotId")
         .unique()
     ) <= set(DEPOTS)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"n_parcels": -1}, "`n_parcels` must be a non-negative int, got -1"),
+        ({"n_parcels": True}, "`n_parcels` must be a non-negative int, got True"),
+        ({"seed": "x"}, "`seed` must be a non-negative int, got 'x'"),
+        ({"seed": -1}, "`seed` must be a non-negative int, got -1"),
+        ({"days": "x"}, "`days` must be a number of days >= 0, got 'x'"),
+        ({"days": -1}, "`days` must be a number of days >= 0, got -1"),
+        ({"messiness": 0.1}, r"`messiness` must be a cl.sample.Messiness\(...\), got 0.1"),
+        ({"start": "soon"}, "`start` must be a time; 'soon' is not ISO 8601"),
+    ],
+)
+def test_bad_arguments_are_concursus_lab_errors(options, message):
+    """Every argument is checked before anything is drawn; nothing raw from NumPy."""
+    arguments = {"n_parcels": 5, **options}
+    with pytest.raises(SchemaError, match=message):
+        cl.sample.parcels(arguments.pop("n_parcels"), **arguments)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("failure_rate", 2, "`failure_rate` must be a share between 0 and 1, got 2"),
+        ("duplicate_rate", -0.1, "`duplicate_rate` must be a share between 0 and 1, got -0.1"),
+        ("clock_ahead", 90, r"`clock_ahead` must be a datetime.timedelta, got 90"),
+        ("offline_lag", (1, 2), r"`offline_lag` must be a \(min, max\) pair of timedeltas"),
+    ],
+)
+def test_messiness_out_of_range_is_refused(field, value, message):
+    with pytest.raises(SchemaError, match=message):
+        Messiness(**{field: value})

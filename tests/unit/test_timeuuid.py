@@ -6,8 +6,10 @@ import datetime as dt
 import uuid
 
 import polars as pl
+import pytest
 
 import concursus_lab as cl
+from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.jhash import bucket, java_hash
 from concursus_lab.frame.timeuuid import GREGORIAN_OFFSET
 
@@ -75,3 +77,24 @@ def test_java_string_hash_code():
         abs(java("id1")) % 8,
         abs(java("parcel-0000001")) % 8,
     ]
+
+
+def test_what_cannot_be_a_time_uuid_is_refused_never_made_up():
+    """Nulls and times a version-1 UUID cannot hold were made into ids of other times."""
+    at = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+    cases = [
+        ([at], "`timestamps` must be a polars Series of times, got list"),
+        (pl.Series([1, 2]), "`timestamps` must be a Datetime series, got Int64"),
+        (pl.Series("t", [at, None]), "`timestamps` has 1 null.* row 1"),
+        (pl.Series([dt.datetime(1500, 1, 1)]), "before 1582-10-15.* row 0: 1500-01-01"),
+    ]
+    for timestamps, message in cases:
+        with pytest.raises(SchemaError, match=message):
+            cl.frame.time_uuids(timestamps)
+    one = pl.Series([at])
+    with pytest.raises(SchemaError, match="`seed` must be a non-negative int or None, got 'x'"):
+        cl.frame.time_uuids(one, seed="x")
+    for node in (-1, 2**48, "a"):
+        with pytest.raises(SchemaError, match=r"`node` must be an int in \[0, 2\*\*48\)"):
+            cl.frame.time_uuids(one, node=node)
+    assert cl.frame.processing_time(cl.frame.time_uuids(one, node=2**48 - 1)).item() == at

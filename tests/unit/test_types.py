@@ -71,6 +71,22 @@ def _frame(rows: list[tuple[str, str, str]], aggregate_type: str = "person") -> 
 # ------------------------------------------------------------------------- declarations
 
 
+def test_looking_up_an_unknown_event_type_is_a_concursus_lab_error():
+    with pytest.raises(cl.exceptions.UnknownEventType) as info:
+        parcel_types["deliverd"]
+    assert isinstance(info.value, SchemaError) and isinstance(info.value, KeyError)
+    assert str(info.value) == (
+        "parcel types: unknown event type 'deliverd' version '0'; did you mean 'delivered' or "
+        "'deliveryFailed'?"
+    )
+    with pytest.raises(SchemaError, match=r"unknown version '9' of 'delivered' \(declared: '0'\)"):
+        parcel_types["delivered", "9"]
+    for key in (1, ("delivered",), None):
+        with pytest.raises(SchemaError, match=r"an event name or a \(name, version\) pair"):
+            parcel_types[key]
+    assert parcel_types["delivered", 0] is Delivered
+
+
 def test_names_versions_and_kinds_follow_the_declaration():
     declared = {(t.name, t.version): (t.kind, t.cls) for t in person}
     assert declared == {
