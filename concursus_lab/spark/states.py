@@ -27,7 +27,8 @@ from concursus_lab.frame.schema import empty
 from concursus_lab.spark import buckets as _buckets
 from concursus_lab.spark.result import SparkFrame, SparkStateAt
 from concursus_lab.timetravel.reducer import Reducer, check_reducer
-from concursus_lab.timetravel.state_at import state_at as local_state_at
+from concursus_lab.timetravel.state_at import fold_states as local_state_at
+from concursus_lab.timetravel.state_at import no_events_of_type
 
 
 def state_at(
@@ -88,6 +89,9 @@ def state_at(
         buckets=buckets,
     )
     counts = {**dict.fromkeys(nothing.counts, 0), **kept.total("counts")}
+    if counts["read"] == 0 and counts["other_aggregate_types"]:  # a bucket may have none
+        others = f"{counts['other_aggregate_types']:,} rows of other aggregate types"
+        raise no_events_of_type(types.aggregate_type, others)
     undecodable = SparkFrame(
         kept.frame("undecodable"),
         lambda: kept.polars("undecodable").sort("aggregate_id", "event_timestamp"),

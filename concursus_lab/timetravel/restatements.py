@@ -18,7 +18,7 @@ from concursus_lab.frame.cut import happened_before, known_by
 from concursus_lab.timetravel.reducer import Reducer, check_reducer
 from concursus_lab.timetravel.reducing import reduce_aggregates
 from concursus_lab.timetravel.replay import prepare
-from concursus_lab.timetravel.state_at import arguments
+from concursus_lab.timetravel.state_at import arguments, no_events_of_type
 from concursus_lab.timetravel.state_columns import state_class, state_columns
 
 
@@ -69,7 +69,9 @@ def restatements(
     if first is None or second is None or second < first:
         raise SchemaError(f"`known_at` must be two times with P1 <= P2, got {known_at!r}.")
     check_reducer(reducer)
-    frame = frame.filter(pl.col("aggregate_type") == types.aggregate_type)
+    everything, frame = frame, frame.filter(pl.col("aggregate_type") == types.aggregate_type)
+    if frame.height == 0 and everything.height:
+        raise no_events_of_type(types.aggregate_type, everything)
     # deliveries known by P2 but not by P1, of events before `at`
     window = known_by(second) & ~known_by(first) & happened_before(at)
     late = frame.filter(window)

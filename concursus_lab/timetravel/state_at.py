@@ -54,9 +54,11 @@ import numpy as np
 import polars as pl
 
 from concursus_lab.common.gc import paused_gc
+from concursus_lab.common.text import plural
 from concursus_lab.common.time import TimeLike, when
 from concursus_lab.events.decoded import reason_counts
 from concursus_lab.events.types import EventTypes, sequence_of_types
+from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.cut import bounds
 from concursus_lab.frame.identity import check_duplicates
 from concursus_lab.frame.keys import string_order
@@ -257,7 +259,38 @@ def state_at(
     4 deliveries: 2 applied, 1 skipped, 0 duplicate, 1 after `at`, 0 not known yet, 0 undecodable
     >>> result.states["b1"]
     {'wattage': 60, 'switched_on': 1}
+
+    ``types`` of an aggregate type that ``events`` has no event of is a
+    :class:`~concursus_lab.exceptions.SchemaError` naming the types it has, not 0 states.
     """
+    result = fold_states(
+        events,
+        reducer,
+        types=types,
+        at=at,
+        known_at=known_at,
+        duplicates=duplicates,
+        strict=strict,
+        workers=workers,
+    )
+    if result.counts["read"] == 0 and result.counts["other_aggregate_types"]:
+        raise no_events_of_type(result.aggregate_type, events)
+    return result
+
+
+def fold_states(
+    events: pl.DataFrame,
+    reducer: Reducer,
+    *,
+    types: EventTypes,
+    at: TimeLike | None = None,
+    known_at: TimeLike | None = None,
+    duplicates: str = "last",
+    strict: bool = False,
+    workers: int = 1,
+) -> StateAt:
+    """:func:`state_at` of a part of a history (a Spark bucket), which may hold no event of
+    ``types``' aggregate type without that being a mistake: 0 states, no error."""
     types, frame, at, known_at = arguments(events, types, at, known_at, duplicates)
     check_reducer(reducer)
     replay = prepare(frame, types, at, known_at, duplicates, strict=strict)
@@ -287,7 +320,7 @@ def state_of(
     """The state of one aggregate (or None if it has none yet), as :func:`state_at` defines it.
 
     An ``aggregate_id`` with no deliveries of ``types``' aggregate type in ``events`` is a
-    :class:`~concursus_lab.SchemaError` naming near ids, not None.
+    :class:`~concursus_lab.exceptions.SchemaError` naming near ids, not None.
 
     >>> import concursus_lab as cl
     >>> from concursus_lab.sample import LoadedOntoTruck, ReceivedAtDepot
@@ -322,6 +355,19 @@ def arguments(events, types, at, known_at, duplicates):
     check_duplicates(duplicates)
     frame = validate(events, check_parameters=False)
     return types, frame, *bounds(at, known_at)
+
+
+def no_events_of_type(aggregate_type: str, present: pl.DataFrame | str) -> SchemaError:
+    """The error for ``types=`` of an aggregate type ``events`` has no event of, naming the
+    types it has (``present``: the frame, or what is known of it)."""
+    if isinstance(present, pl.DataFrame):
+        kinds = present.group_by("aggregate_type").len().sort("aggregate_type").rows()
+        shown = ", ".join(f"{kind!r} ({plural(n, 'row')})" for kind, n in kinds[:5])
+        present = f"its aggregate types are {shown}" + (", ..." if len(kinds) > 5 else "")
+    return SchemaError(
+        f"`events` has no {aggregate_type} events: {present}; pass `types=` the EventTypes "
+        f"of one of them (a frame with no events at all answers 0 states)."
+    )
 
 
 def _result(types, at, known_at, replay, folded: Folded, order=None, kind=None) -> StateAt:

@@ -274,6 +274,25 @@ def test_state_at_counts_and_summary_are_the_local_ones(handed_over):
     assert got.summary().splitlines()[1] == expected.summary().splitlines()[1]
 
 
+def test_types_of_another_aggregate_type_is_an_error_and_a_bucket_without_them_is_not(spark):
+    """Locally and on Spark, `types=` of an aggregate type the events lack is an error; a
+    bucket of a mixed history that holds none of that type is not a mistake."""
+    bulbs = cl.EventTypes("lightbulb")
+
+    @bulbs.initial
+    class Installed: ...
+
+    lights = bulbs.encode(
+        [Installed(aggregate_id=f"b{i}", event_timestamp="2026-03-02") for i in range(40)]
+    )
+    mixed = pl.concat([cl.sample.parcels(3, seed=1), lights])
+    expected = cl.state_at(mixed, parcel_state, types=parcel_types)
+    got = cls.state_at(cls.from_polars(mixed, spark), parcel_state, types=parcel_types, buckets=16)
+    assert got.counts == expected.counts and got.to_polars().equals(expected.frame)
+    with pytest.raises(cl.exceptions.SchemaError, match="`events` has no parcel events: 40 rows"):
+        cls.state_at(cls.from_polars(lights, spark), parcel_state, types=parcel_types)
+
+
 def test_a_reducer_that_raises_raises_its_reducer_error(handed_over):
     _, events = handed_over["messy"]
 

@@ -542,6 +542,23 @@ def test_restatements_of_dataclass_states_sit_side_by_side():
         cl.restatements(events, bulb, types=bulbs, at=None, known_at=minutes(9))
 
 
+def test_types_of_another_aggregate_type_is_an_error_not_zero_states():
+    events = bulbs.encode([ev(Created, 0, 60), ev(Created, 0, 40, bulb="b2")])
+    wrong = (
+        r"`events` has no parcel events: its aggregate types are 'lightbulb' \(2 rows\); pass "
+        "`types=` the EventTypes of one of them"
+    )
+    with pytest.raises(SchemaError, match=wrong):
+        cl.state_at(events, parcel_state, types=parcel_types)
+    with pytest.raises(SchemaError, match=wrong):
+        cl.restatements(events, parcel_state, types=parcel_types, known_at=(minutes(0), minutes(9)))
+    quiet = events.head(0)  # no events at all is a quiet day, not a wrong question
+    assert cl.state_at(quiet, parcel_state, types=parcel_types).frame.height == 0
+    assert cl.restatements(
+        quiet, parcel_state, types=parcel_types, known_at=(minutes(0), minutes(9))
+    ).is_empty()
+
+
 def test_a_quiet_day_has_the_columns_of_a_busy_one():
     """A result's shape never depends on whether it is empty: where no state shows its
     fields, the reducer's state class (its return annotation) does."""
