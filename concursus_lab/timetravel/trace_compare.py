@@ -4,8 +4,10 @@
 the same deliveries (one aggregate, two cuts on either axis, or two ``duplicates=``
 choices). Both list every delivery in the same causal order, so step *n* of one is step
 *n* of the other. They **part** at the first step after which their states differ; the
-deliveries **counted differently** (not known yet at P1 but applied at P2: the late ones;
-a duplicate that won in one and lost in the other) are why.
+deliveries **counted differently** (the reducer saw them in one replay only: not known yet
+at P1 but applied at P2, the late ones; a duplicate that won in one and lost in the other)
+are why. One not counted in either (not known yet in one, after ``at`` in the other) is
+not among them.
 
 >>> import concursus_lab as cl
 >>> from concursus_lab.sample import parcel_state, parcel_types
@@ -32,9 +34,11 @@ from concursus_lab.common.time import when
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.timetravel.changes import Change, changes
 from concursus_lab.timetravel.trace import Trace
-from concursus_lab.timetravel.trace_step import Printed
+from concursus_lab.timetravel.trace_step import RAISED, Printed
 
 _KEY = ("name", "event_timestamp", "processing_timestamp", "stream_id")
+#: The statuses of a delivery the reducer saw: counted differently means one side only.
+_COUNTED = ("applied", RAISED)
 
 
 @dataclasses.dataclass(frozen=True, repr=False, eq=False)
@@ -48,8 +52,9 @@ class Comparison(Printed):
     parted_at
         The first step number after which their states differ (None: they never do).
     differences
-        The deliveries counted differently: ``step``, ``name``, both times, ``stream_id``,
-        and ``left`` and ``right`` (what became of it on each side).
+        The deliveries counted differently (applied on one side only): ``step``, ``name``,
+        both times, ``stream_id``, and ``left`` and ``right`` (what became of it on each
+        side).
     state_changes
         The fields in which the two final states differ (left is before, right after).
     """
@@ -124,7 +129,7 @@ def compare(left: Trace, right: Trace) -> Comparison:
     rows = [
         {**{k: getattr(a, k) for k in _KEY}, "step": a.number, "left": a.status, "right": b.status}
         for a, b in pairs
-        if a.status != b.status
+        if (a.status in _COUNTED) != (b.status in _COUNTED)
     ]
     schema = {
         "step": pl.Int64,

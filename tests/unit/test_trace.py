@@ -301,6 +301,19 @@ def test_compare_shows_where_two_cuts_part_and_the_late_deliveries():
     assert same.state_changes[0].field == "switches"
 
 
+def test_compare_lists_only_deliveries_one_side_counted():
+    """Not known yet on one side and after `at` on the other: neither replay counted it."""
+    left = cl.trace(hand_worked(), bulb, types=bulbs, aggregate_id="b1", known_at=t(10))
+    right = cl.trace(hand_worked(), bulb, types=bulbs, aggregate_id="b1", at=t(25))
+    # minute 30, logged at 31 (the blow, terminal, replays after it)
+    assert (left[-2].status, right[-2].status) == ("not_known_yet", "after_at")
+    comparison = left.compare(right)
+    assert comparison.differences.select("name", "left", "right").rows() == [
+        ("blown", "not_known_yet", "applied")
+    ]
+    assert "1 delivery counted differently:" in str(comparison)
+
+
 def test_compare_duplicates_choices_and_bad_pairs():
     last = cl.trace(hand_worked(), bulb, types=bulbs, aggregate_id="b1")
     keep = cl.trace(hand_worked(), bulb, types=bulbs, aggregate_id="b1", duplicates="keep")
