@@ -38,7 +38,7 @@ from typing import Any
 
 import polars as pl
 
-from concursus_lab.exceptions import SchemaError, SourceUnavailable
+from concursus_lab.exceptions import SchemaError, SourceError, SourceUnavailable
 
 _TABLE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}")
 
@@ -59,8 +59,8 @@ def export(
     view
         A view frame (what :func:`~concursus_lab.project` returns); it is not changed.
     target
-        A path ending in ``.parquet`` or ``.csv`` (written whole, replacing the file), or a
-        ``cassandra://host[:port]/keyspace`` URL.
+        A path ending in ``.parquet`` or ``.csv`` (written whole, replacing the file) in a
+        folder that exists, or a ``cassandra://host[:port]/keyspace`` URL.
     table
         Cassandra only: the table to write (made from the view's schema if missing).
     key
@@ -107,7 +107,7 @@ def export(
                 "Parquet instead, or turn them into text first (a list with "
                 "`.list.join(',')`, a struct with `.struct.json_encode()`)."
             )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _check_folder(path)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         if suffix == ".parquet":
@@ -118,6 +118,19 @@ def export(
     finally:
         partial.unlink(missing_ok=True)
     return path
+
+
+def _check_folder(path: Path) -> None:
+    """The folder ``path`` goes in must be there: a typo never makes a new tree of folders."""
+    folder = path.parent
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise SourceError(f"cannot write {str(path)!r}: {str(folder)!r} is a file, not a folder.")
+    raise SourceError(
+        f"cannot write {str(path)!r}: its folder {str(folder)!r} does not exist. Check the "
+        f"path, or make the folder first (Path({str(folder)!r}).mkdir(parents=True))."
+    )
 
 
 # -------------------------------------------------------------------------- cassandra

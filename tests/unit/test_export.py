@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
-from concursus_lab.exceptions import SchemaError
+from concursus_lab.exceptions import SchemaError, SourceError
 
 
 @pytest.fixture
@@ -24,6 +24,7 @@ def view() -> pl.DataFrame:
 
 
 def test_parquet_round_trips(view, tmp_path):
+    (tmp_path / "views").mkdir()
     path = cl.export(view, tmp_path / "views" / "rate.parquet")
     assert path == tmp_path / "views" / "rate.parquet"
     assert pl.read_parquet(path).equals(view)
@@ -55,3 +56,14 @@ def test_what_a_file_cannot_hold_is_refused(view, tmp_path):
         cl.export(view, "cassandra://127.0.0.1:9042/concursus")
     with pytest.raises(SchemaError, match="`view` must be a polars DataFrame"):
         cl.export({"truck": []}, tmp_path / "rate.csv")
+
+
+def test_a_folder_that_is_not_there_is_refused_never_made(view, tmp_path):
+    """A typo in a folder must not quietly make a new tree of folders somewhere."""
+    target = tmp_path / "no" / "such" / "dir" / "view.parquet"
+    with pytest.raises(SourceError, match=r"folder .*/no/such/dir' does not exist.*mkdir"):
+        cl.export(view, target)
+    assert not (tmp_path / "no").exists()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SourceError, match=r"'.*/file' is a file, not a folder"):
+        cl.export(view, tmp_path / "file" / "view.csv")
