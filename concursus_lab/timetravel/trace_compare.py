@@ -33,7 +33,6 @@ from concursus_lab.common.text import clip, plural
 from concursus_lab.common.time import when
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.timetravel.changes import Change, changes
-from concursus_lab.timetravel.trace import Trace
 from concursus_lab.timetravel.trace_step import RAISED, Printed
 
 _KEY = ("name", "event_timestamp", "processing_timestamp", "stream_id")
@@ -59,8 +58,8 @@ class Comparison(Printed):
         The fields in which the two final states differ (left is before, right after).
     """
 
-    left: Trace
-    right: Trace
+    left: Any  # the two Traces (trace.py imports this module, not the other way round)
+    right: Any
     parted_at: int | None
     differences: pl.DataFrame
     state_changes: tuple[Change, ...]
@@ -103,9 +102,9 @@ class Comparison(Printed):
         return "\n".join(lines)
 
 
-def compare(left: Trace, right: Trace) -> Comparison:
+def compare(left: Any, right: Any) -> Comparison:
     """Line up two traces of the same deliveries (see the module docstring)."""
-    if not isinstance(right, Trace):
+    if not isinstance(right, type(left)):
         raise SchemaError(f"`other` must be a trace (cl.trace), got {type(right).__name__}.")
     if (left.aggregate_type, left.aggregate_id) != (right.aggregate_type, right.aggregate_id):
         raise SchemaError(
