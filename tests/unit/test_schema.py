@@ -85,12 +85,12 @@ def test_epoch_numbers_are_read_in_the_unit_said_never_as_1970():
         pl.Series("event_timestamp", [1714730000, 1714730060], dtype=pl.Int64)
     )
     with pytest.raises(SchemaError) as info:
-        cl.validate(seconds)
+        cl.frame.validate(seconds)
     hint = str(info.value)
     fix = "pl.from_epoch('event_timestamp', time_unit='s')"
     assert fix in hint and "cast(pl.Datetime" not in hint
     assert "1714730000 read as epoch seconds is 2024-05-03 09:53:20 UTC" in hint
-    fixed = cl.validate(
+    fixed = cl.frame.validate(
         seconds.with_columns(
             pl.from_epoch("event_timestamp", time_unit="s")
             .dt.replace_time_zone("UTC")
