@@ -72,7 +72,7 @@ from concursus_lab.delivery.watermark_results import WatermarkRecommendation, Wa
 from concursus_lab.delivery.windows import place, summary, window_results, window_sizes
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.schema import TIME
-from concursus_lab.timetravel.state_at import state_at
+from concursus_lab.timetravel.state_at import fold_states, state_at
 
 __all__ = [
     "DEFAULT_BY",
@@ -321,7 +321,7 @@ def _wrong_states(
     every = events.drop("watermark", "status")
     kept = events.filter(pl.col("status") != "dropped").drop("watermark", "status")
     truth = state_at(every, reducer, types=types, at=at).states
-    belief = state_at(kept, reducer, types=types, at=at).states
+    belief = fold_states(kept, reducer, types=types, at=at).states  # may hold none of the type
     ids = truth.keys() | belief.keys()
     wrong = sum(1 for i in ids if i not in truth or i not in belief or truth[i] != belief[i])
     return wrong, len(ids)

@@ -498,3 +498,36 @@ def test_chart_window_and_empty_results():
     cl.plot.watermark(empty).to_dict()
     with pytest.raises(ValueError, match="`max_points` must be a positive int"):
         watermark_marks(result, max_points=0)
+
+
+def test_wrong_states_when_every_event_of_the_type_is_dropped_in_a_mixed_history():
+    """The states without the dropped events are a part of the history: none of the type
+    left there is an answer (every state wrong), not a `types=` mistake."""
+    from concursus_lab.sample import ReceivedAtDepot, parcel_state, parcel_types
+
+    bulbs = cl.EventTypes("lightbulb")
+
+    @bulbs.initial
+    class Installed: ...
+
+    t0 = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+
+    def m(x: int) -> dt.datetime:
+        return t0 + dt.timedelta(minutes=x)
+
+    lights = bulbs.encode(
+        [
+            Installed(
+                aggregate_id=f"b{i}", event_timestamp=m(10 + i), processing_timestamp=m(10 + i)
+            )
+            for i in range(5)
+        ]
+    )
+    late = parcel_types.encode(
+        [ReceivedAtDepot("L", aggregate_id="p1", event_timestamp=m(0), processing_timestamp=m(30))]
+    )
+    result = cl.watermark(
+        pl.concat([lights, late]), "1s", by=None, reducer=parcel_state, types=parcel_types
+    )
+    assert result.dropped == 1
+    assert (result.wrong_states, result.aggregates) == (1, 1)
