@@ -177,11 +177,11 @@ class LocalStore(Source):
         if not eager:
             decided = resolve_lazy(rivals, query.duplicates, ties=[DELIVERY])
             return pl.concat([settled, decided]).select(columns)
-        rows = rivals.collect()
+        kept, rows = pl.collect_all([settled, rivals])  # one pass over the shared scans
         decision = decide(rows, query.duplicates, ties=[DELIVERY])
         conflicts.report(decision.conflicts)
         decided = rows if decision.mask is None else rows.filter(pl.Series(decision.mask))
-        return pl.concat([settled, decided.lazy()]).select(columns)
+        return pl.concat([kept, decided]).lazy().select(columns)
 
     def _scan(self, manifest: Manifest, kind: str, query: Query) -> pl.LazyFrame | None:
         files = list(self._files(manifest, kind, query))
