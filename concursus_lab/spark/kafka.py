@@ -29,12 +29,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from concursus_lab.sources.kafka.connection import Cluster, env_settings, kafka_python
-from concursus_lab.sources.kafka.reading import FRAME_SCHEMA, QUARANTINE_SCHEMA, start_offsets
+from concursus_lab.sources.kafka.reading import FRAME_SCHEMA, QUARANTINE_SCHEMA
 from concursus_lab.sources.kafka.reading import decode as _decode_chunks
 from concursus_lab.sources.kafka.records import Records
+from concursus_lab.sources.kafka.seek import start_offsets
 from concursus_lab.sources.kafka.source import KafkaSource
 from concursus_lab.spark.arrow import batches_of, spark_schema
 
+_TIMEOUT = 10.0  # seconds for the brokers' answers while the bounds are found
 #: The decoded frame: the local source's columns, then what a quarantined record needs.
 DECODED = pl.Schema({**FRAME_SCHEMA, "raw": pl.Binary, "reason": pl.String})
 
@@ -43,7 +45,8 @@ def bounds(source: KafkaSource, since: dt.datetime | None) -> tuple[dict, dict]:
     """Each partition's first offset to read and its end offset now: where the bounded read
     starts (the beginning, or where processing time ``since`` begins, as the local source
     seeks) and where it stops."""
-    consumer = Cluster(source.servers, env_settings(), 10.0).consumer()
+    cluster = Cluster(source.servers, env_settings(), _TIMEOUT)
+    consumer = cluster.consumer()
     try:
         kafka = kafka_python()
         partitions = sorted(consumer.partitions_for_topic(source.topic) or ())
@@ -51,7 +54,9 @@ def bounds(source: KafkaSource, since: dt.datetime | None) -> tuple[dict, dict]:
         ends = consumer.end_offsets(tps)
         starts = {tp: -2 for tp in tps}  # Spark's "earliest"
         if since is not None:
-            starts = start_offsets(consumer, tps, since, from_end=False)
+            starts = start_offsets(
+                consumer, tps, since, from_end=False, cluster=cluster, timeout=_TIMEOUT
+            )
         return (
             {tp.partition: offset for tp, offset in starts.items()},
             {tp.partition: offset for tp, offset in ends.items()},
@@ -93,7 +98,7 @@ def read(
     keep = []
     if aggregate_type is not None:
         keep.append(F.col("aggregate_type") == aggregate_type)
-    if since is not None:  # the seek starts early (SEEK_SLACK): the filter is exact
+    if since is not None:  # the seek never starts late, but may start early: filter exactly
         keep.append(F.col("processing_timestamp") >= F.lit(since))
     for condition in keep:
         decoded = decoded.filter(F.col("reason").isNotNull() | condition)

@@ -22,7 +22,8 @@ import pytest
 import concursus_lab as cl
 from concursus_lab.exceptions import SchemaError, SourceError, SourceUnavailable
 from concursus_lab.sources.copy import copy
-from tests.contract import SourceContract, canonical_sort, event, frame
+from tests.contract import SourceContract, at, canonical_sort, event, frame
+from tests.late_records import late_since, produce_stamped_with_event_time
 
 pytestmark = pytest.mark.kafka
 
@@ -300,6 +301,35 @@ def test_since_returns_exactly_the_events_processed_at_or_after_it(store, produc
         canonical_sort(read)
     )
     assert store.events(since=dt.datetime(2999, 1, 1, tzinfo=UTC)).height == 0
+
+
+def test_since_keeps_late_events_whose_record_time_is_their_event_time(url, kafka_address):
+    """A producer that stamps each record with its event time: a late event's record time
+    runs behind its processing time, by more than the seek's slack (issue 28.4)."""
+    # records months old: without this, retention could delete them during the test
+    store = cl.open(url, create=True, partitions=3, topic_config={"retention.ms": "-1"})
+    sample = cl.sample.parcels(1500, seed=14)
+    produce_stamped_with_event_time(kafka_address, store.topic, sample)
+    since = late_since(sample)
+    expected = canonical_sort(sample.filter(pl.col("processing_timestamp") >= since))
+    assert canonical_sort(store.events(since=since, duplicates="keep")).equals(expected)
+    followed = pl.concat(list(store.follow(since=since, idle_timeout=1)))
+    assert canonical_sort(followed).equals(expected)
+
+
+def test_since_scans_back_as_far_as_record_times_run_behind(url, kafka_address):
+    """One event a second, each record stamped an hour before its processing time: the seek
+    by record time lands at the partition's end, and the check before it must walk back over
+    600 records (more than one SCAN_BACK) to where processing time reaches `since`."""
+    store = cl.open(url, create=True, partitions=1, topic_config={"retention.ms": "-1"})
+    late = frame(*(event(f"p{i}", i - 3_600, i) for i in range(1_500)))
+    produce_stamped_with_event_time(kafka_address, store.topic, late)
+    since = at(900)
+    read = store.events(since=since, duplicates="keep")
+    assert canonical_sort(read).equals(
+        canonical_sort(late.filter(pl.col("processing_timestamp") >= since))
+    )
+    assert read.height == 600 and read["kafka_offset"].min() == 900
 
 
 def _encoded(frame: pl.DataFrame) -> list[bytes]:

@@ -19,7 +19,8 @@ import concursus_lab as cl
 import concursus_lab.spark as cls  # needs the spark extra, which the test command installs
 from concursus_lab.exceptions import SourceError
 from concursus_lab.sample import LoadedOntoTruck, on_board, parcel_state, parcel_types
-from tests.contract import event, frame
+from tests.contract import canonical_sort, event, frame
+from tests.late_records import late_since, produce_stamped_with_event_time
 
 pytestmark = [
     pytest.mark.spark,
@@ -190,6 +191,25 @@ def test_a_kafka_read_since_a_processing_time_is_the_local_one(spark, history, k
     assert events.to_polars()["processing_timestamp"].min() >= since
     with pytest.raises(SourceError, match="seeks a Kafka topic"):
         cls.read("cassandra://127.0.0.1:9042/concursus", spark, since=since)
+
+
+@pytest.mark.kafka
+def test_a_kafka_read_since_keeps_late_events_as_the_local_one_does(spark, kafka_address):
+    """Records stamped with their event time: the seek must not pass a late event that was
+    processed after `since` (issue 28.4), on Spark as locally."""
+    events = cl.sample.parcels(1500, seed=14)
+    topic = f"spark_test_{uuid.uuid4().hex[:10]}"
+    url = f"kafka://{kafka_address}/{topic}"
+    cl.open(url, create=True, partitions=3, topic_config={"retention.ms": "-1"})
+    try:
+        produce_stamped_with_event_time(kafka_address, topic, events)
+        since = late_since(events)
+        expected = canonical_sort(events.filter(pl.col("processing_timestamp") >= since))
+        on_spark = cls.read(url, spark, since=since).to_polars()
+        assert canonical_sort(on_spark).equals(expected)
+        _same(on_spark, cl.open(url).events(since=since, duplicates="keep"), "late records")
+    finally:
+        _delete_topic(kafka_address, topic)
 
 
 @pytest.mark.cassandra

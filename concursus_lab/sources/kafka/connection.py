@@ -157,8 +157,9 @@ class Cluster:
         finally:
             admin.close()
 
-    def consumer(self) -> Any:
-        """A plain consumer: no group, nothing committed, partitions assigned by hand."""
+    def consumer(self, **overrides: Any) -> Any:
+        """A plain consumer: no group, nothing committed, partitions assigned by hand;
+        ``overrides`` (kafka-python's names) win over every other setting."""
         kafka = kafka_python()
         try:
             return kafka.KafkaConsumer(
@@ -174,6 +175,7 @@ class Cluster:
                     "reconnect_backoff_max_ms": 2000,
                     "check_crcs": True,
                     **self.client_settings(kafka.KafkaConsumer),
+                    **overrides,
                 }
             )
         except kafka.errors.KafkaError as exc:

@@ -1,7 +1,7 @@
 """The bounded read of a topic: every partition up to the end offsets taken when it starts.
 
 A :class:`Scan` assigns every partition to a plain consumer, from its start (or from where
-processing time ``since`` begins, see :func:`start_offsets`) up to the end offsets it takes
+processing time ``since`` begins, see :mod:`.seek`) up to the end offsets it takes
 first, so a read ends even while producers write. It rides out a broker restart (going on
 from where it was) unless nothing moves for the source's ``timeout``, and then says what it
 had and what it had not (:meth:`Scan.incomplete_message`). Records are decoded many
@@ -27,6 +27,7 @@ from concursus_lab.sources import concursus_json
 from concursus_lab.sources.kafka.connection import kafka_python
 from concursus_lab.sources.kafka.records import Records, head
 from concursus_lab.sources.kafka.records import chunks as by_partition
+from concursus_lab.sources.kafka.seek import start_offsets
 from concursus_lab.sources.query import Query
 
 if TYPE_CHECKING:
@@ -43,9 +44,6 @@ KAFKA_COLUMNS = pl.Schema(
 FRAME_SCHEMA = pl.Schema({**SCHEMA, **KAFKA_COLUMNS})
 QUARANTINE_SCHEMA = pl.Schema({**KAFKA_COLUMNS, "raw": pl.Binary, "reason": pl.String})
 
-#: A ``since`` read starts this much before ``since`` in record time, then filters exactly:
-#: record timestamps come from clocks that may run behind the one that stamped processingId.
-SEEK_SLACK = dt.timedelta(minutes=5)
 _DECODE_BATCH = 200_000  # records decoded at once
 _POLL_MS = 200
 
@@ -95,7 +93,14 @@ class Scan:
         try:
             tps = self.source._topic_partitions(self.consumer)
             ends = self.consumer.end_offsets(tps)
-            starts = start_offsets(self.consumer, tps, self.since, from_end=False)
+            starts = start_offsets(
+                self.consumer,
+                tps,
+                self.since,
+                from_end=False,
+                cluster=self.source._cluster,
+                timeout=self.source._timeout,
+            )
             self.partitions = {tp: Partition(min(starts[tp], ends[tp]), ends[tp]) for tp in tps}
             todo = [tp for tp, p in self.partitions.items() if not p.done]
             total = sum(p.end - p.start for p in self.partitions.values())
@@ -252,19 +257,6 @@ def _record_time(millis: np.ndarray) -> pl.Series:
         .dt.replace_time_zone("UTC")
         .dt.cast_time_unit("us")
     )
-
-
-def start_offsets(
-    consumer: Any, tps: list[Any], since: dt.datetime | None, *, from_end: bool
-) -> dict[Any, int]:
-    """Where to start reading each partition: its beginning or end, or where ``since``
-    begins (less :data:`SEEK_SLACK`); a partition with nothing that late starts at its end."""
-    ends = consumer.end_offsets(tps)
-    if since is None:
-        return dict(ends) if from_end else dict(consumer.beginning_offsets(tps))
-    target = max(0, int((since - SEEK_SLACK).timestamp() * 1000))
-    found = consumer.offsets_for_times({tp: target for tp in tps})
-    return {tp: ends[tp] if found.get(tp) is None else found[tp].offset for tp in tps}
 
 
 def row_filter(query: Query, since: dt.datetime | None) -> pl.Expr | None:

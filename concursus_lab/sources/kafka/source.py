@@ -53,11 +53,10 @@ from concursus_lab.sources.kafka.reading import (
     FRAME_SCHEMA,
     KAFKA_COLUMNS,
     QUARANTINE_SCHEMA,
-    SEEK_SLACK,
     Scan,
     row_filter,
-    start_offsets,
 )
+from concursus_lab.sources.kafka.seek import SEEK_SLACK, start_offsets
 from concursus_lab.sources.quarantine import warn_quarantined
 from concursus_lab.sources.query import Query
 
@@ -284,7 +283,14 @@ class KafkaSource(Source):
         consumer = self._consumer()
         try:  # where to start is decided now, not when the generator is first asked
             tps = self._topic_partitions(consumer)
-            starts = start_offsets(consumer, tps, since_at, from_end=since_at is None)
+            starts = start_offsets(
+                consumer,
+                tps,
+                since_at,
+                from_end=since_at is None,
+                cluster=self._cluster,
+                timeout=self._timeout,
+            )
         finally:
             consumer.close()
         self._quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
