@@ -70,6 +70,9 @@ class Plan:
         Columns that are the source's, not the data's (never parameters).
     extra
         Columns the source adds after the canonical ones (a Kafka partition and offset).
+    canonical
+        Whether a whole-text ``parameters`` column holds canonical JSON already (a source
+        that wrote it so, such as a journal reader): it is then taken as it is.
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class Plan:
         processing: pl.Expr | None = None,
         reserved: Iterable[str] = (),
         extra: dict[str, pl.Expr] | None = None,
+        canonical: bool = False,
     ) -> None:
         self.mapping, self.schema = mapping, schema
         self._reserved = set(reserved)
@@ -112,7 +116,9 @@ class Plan:
         self._processing = processing
         self.parameter_columns = self._parameter_columns()
         self._whole_text = (
-            isinstance(mapping.parameters, str) and self._fields_of_parameters().dtype == pl.String
+            isinstance(mapping.parameters, str)
+            and self._fields_of_parameters().dtype == pl.String
+            and not canonical
         )
 
     # -- the expressions ----------------------------------------------------------------------

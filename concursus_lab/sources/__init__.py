@@ -7,6 +7,8 @@ URL                                        source
 ``orders.csv``, ``exports/*.parquet``      files of your own events, with ``mapping=``
                                            (CSV, Parquet, NDJSON; a file, folder or glob)
 ``cassandra://host:9042/keyspace``         Concursus's ``Event`` table in Cassandra
+``pekko+cassandra://host:9042/keyspace``   a Pekko (or ``akka+cassandra://``: Akka) Persistence
+                                           journal, read-only (docs/pekko.md)
 ``kafka://host:9092/topic``                a Kafka topic of Concursus JSON events
 ``redis://host:6379/0``                    Concursus's Redis event sets (``rediss://``: TLS)
 ``amqp://host:5672/exchange?stream=name``  a RabbitMQ topic exchange (and a stream bound to it)

@@ -197,6 +197,7 @@ ENCODERS: dict[str, Callable[[Any], bytes]] = {
     "int": _int32,
     "bigint": _int64,
     "map<text, text>": _text_map,
+    "blob": bytes,
 }
 
 
