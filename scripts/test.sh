@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Command 2: set up everything (Python packages; chromium, redis-server and rabbitmq-server
-# from Debian; Cassandra, Kafka and Hazelcast from Maven Central), start the services once, run every
-# test, stop what this run started.
+# from Debian; Cassandra, Kafka, Hazelcast and the Apicurio schema registry from Maven
+# Central), start the services once, run every test, stop what this run started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started_at=$(date +%s)
@@ -16,7 +16,7 @@ cleanup() {
     done
 }
 trap cleanup EXIT
-for name in cassandra kafka redis rabbitmq hazelcast; do
+for name in cassandra kafka redis rabbitmq hazelcast registry; do
     concursus-lab services status "$name" --quiet || started+=("$name")
 done
 if [ ${#started[@]} -gt 0 ]; then
@@ -27,7 +27,7 @@ echo "== ruff"
 ruff check .
 echo "== the layer contract (pyproject.toml: arrows point one way)"
 lint-imports
-echo "== pytest: unit, integration (real Cassandra, Kafka, Redis, RabbitMQ, Hazelcast, Spark), browser, doctests"
+echo "== pytest: unit, integration (real Cassandra, Kafka, Redis, RabbitMQ, Hazelcast, schema registry, Spark), browser, doctests"
 # exit code 5 (no tests collected) fails here like any other failure
 pytest --doctest-modules concursus_lab tests -p no:cacheprovider --ignore=tests/faults \
     --junitxml=test-artifacts/junit.xml "$@"

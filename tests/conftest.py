@@ -52,3 +52,10 @@ def rabbitmq_address() -> str:
 def hazelcast_address() -> str:
     """host:port of a real Hazelcast member, started for this run when it was not running."""
     return _service("hazelcast", int(os.environ.get("CONCURSUS_LAB_HAZELCAST_PORT", "5701")))
+
+
+@pytest.fixture(scope="session")
+def registry_url() -> str:
+    """The Confluent API of a real schema registry (Apicurio), started when it was not running."""
+    address = _service("registry", int(os.environ.get("CONCURSUS_LAB_REGISTRY_PORT", "8081")))
+    return f"http://{address}/apis/ccompat/v7"

@@ -1,4 +1,5 @@
-"""Run a real Cassandra 5.0, Kafka 4.x, Redis, RabbitMQ and Hazelcast on 127.0.0.1 for tests.
+"""Run a real Cassandra 5.0, Kafka 4.x, Redis, RabbitMQ, Hazelcast and a schema registry on
+127.0.0.1 for tests.
 
 Cassandra's, Kafka's and Hazelcast's jars come from Maven Central through Maven (pinned in the
 pom files beside this module) and run as detached Java 17 processes; Redis and RabbitMQ are Debian's
@@ -25,7 +26,9 @@ Ports (override with environment variables): Cassandra CQL 9042
 Kafka 9092 (``CONCURSUS_LAB_KAFKA_PORT``), controller 9093
 (``CONCURSUS_LAB_KAFKA_CONTROLLER_PORT``); Redis 6379 (``CONCURSUS_LAB_REDIS_PORT``);
 RabbitMQ 5672 (``CONCURSUS_LAB_RABBITMQ_PORT``), distribution 25672
-(``CONCURSUS_LAB_RABBITMQ_DIST_PORT``); Hazelcast 5701 (``CONCURSUS_LAB_HAZELCAST_PORT``).
+(``CONCURSUS_LAB_RABBITMQ_DIST_PORT``); Hazelcast 5701 (``CONCURSUS_LAB_HAZELCAST_PORT``);
+the schema registry (Apicurio, on Java 21+) 8081 (``CONCURSUS_LAB_REGISTRY_PORT``), management
+8082 (``CONCURSUS_LAB_REGISTRY_MANAGEMENT_PORT``).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from concursus_lab.services._hazelcast import Hazelcast
 from concursus_lab.services._kafka import Kafka
 from concursus_lab.services._rabbitmq import RabbitMQ
 from concursus_lab.services._redis import Redis
+from concursus_lab.services._registry import Registry
 from concursus_lab.services._spec import ProbeFailed, Service
 from concursus_lab.services._status import ServiceStatus
 from concursus_lab.services._status import of as _status
@@ -62,7 +66,7 @@ __all__ = [
     "wipe",
 ]
 
-NAMES: tuple[str, ...] = ("cassandra", "kafka", "redis", "rabbitmq", "hazelcast")
+NAMES: tuple[str, ...] = ("cassandra", "kafka", "redis", "rabbitmq", "hazelcast", "registry")
 """The services this module runs, in the order they are started."""
 
 DEFAULT_TIMEOUT = 180.0
@@ -77,6 +81,7 @@ _CLASSES: dict[str, type[Service]] = {
     "redis": Redis,
     "rabbitmq": RabbitMQ,
     "hazelcast": Hazelcast,
+    "registry": Registry,
 }
 
 

@@ -58,6 +58,11 @@ def hazelcast() -> services.ServiceStatus:
     return _ensure("hazelcast")
 
 
+@pytest.fixture(scope="module")
+def registry() -> services.ServiceStatus:
+    return _ensure("registry")
+
+
 def _host_port(status: services.ServiceStatus) -> tuple[str, int]:
     host, port = status.address.rsplit(":", 1)
     return host, int(port)
@@ -74,6 +79,7 @@ def _host_port(status: services.ServiceStatus) -> tuple[str, int]:
         pytest.param("redis", marks=pytest.mark.redis),
         pytest.param("rabbitmq", marks=pytest.mark.rabbitmq),
         pytest.param("hazelcast", marks=pytest.mark.hazelcast),
+        pytest.param("registry", marks=pytest.mark.registry),
     ],
 )
 def test_status_reports_running_with_pid(name: str, request: pytest.FixtureRequest) -> None:
@@ -316,7 +322,7 @@ def test_cli_status_lists_every_service(scratch_services: Path) -> None:
     ).stdout
     lines = out.splitlines()
     assert [line.split()[0] for line in lines] == [
-        "cassandra", "kafka", "redis", "rabbitmq", "hazelcast",
+        "cassandra", "kafka", "redis", "rabbitmq", "hazelcast", "registry",
     ]
     # Nothing was started from the scratch folder (the real servers may answer: "external").
     assert all("pid -" in line and str(scratch_services) in line for line in lines)
@@ -327,12 +333,14 @@ def test_cli_status_lists_every_service(scratch_services: Path) -> None:
 @pytest.mark.redis
 @pytest.mark.rabbitmq
 @pytest.mark.hazelcast
+@pytest.mark.registry
 def test_cli_status_quiet_exit_code_says_every_service_answers(
     cassandra: services.ServiceStatus,
     kafka: services.ServiceStatus,
     redis: services.ServiceStatus,
     rabbitmq: services.ServiceStatus,
     hazelcast: services.ServiceStatus,
+    registry: services.ServiceStatus,
 ) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "concursus_lab", "services", "status", "--quiet"],
