@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 
 import polars as pl
 
@@ -36,11 +37,13 @@ def append(
     layout: concursus_json_write.Layout,
     progress: bool | None,
     timeout: float,
+    encode: Callable[[pl.DataFrame], pl.Series] | None = None,
 ) -> int:
-    """Validate ``frame`` and write one record per event; returns how many were written."""
+    """Validate ``frame`` and write one record per event; returns how many were written.
+    ``encode`` gives the records' values (default: Concursus JSON in ``layout``)."""
     if layout not in concursus_json_write.LAYOUTS:
         raise SourceError(f"`layout` must be 'flat' or 'nested', got {layout!r}.")
-    frame = for_writing(frame, milliseconds="Concursus JSON")
+    frame = for_writing(frame, milliseconds=None if encode else "Concursus JSON")
     if frame.height == 0:
         return 0
     missing = frame["processing_id"].is_null()
@@ -54,7 +57,7 @@ def append(
         pl.when(by_id).then(None).otherwise(pl.col("processing_timestamp").dt.epoch("ms"))
     )
     times = frame.select(record_times).to_series().to_list()
-    values = concursus_json_write.encode(frame, layout)
+    values = encode(frame) if encode else concursus_json_write.encode(frame, layout)
     keys = frame["aggregate_id"].cast(pl.Binary)
     limit = cluster.record_limit(topic)
     _check_sizes(frame, keys, values, limit, topic)
