@@ -96,6 +96,31 @@ def canonical(text: str | bytes, *, risky: bool | None = None) -> str:
     return _dumps(value)
 
 
+def canonical_column(texts: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Every text of a column in canonical form, and each row's reason when it has none
+    (null where it has): the texts without one are passed through unchanged.
+
+    >>> out, why = canonical_column(pl.Series(['{"b": 1, "a": 2}', "[1]", None]))
+    >>> out.to_list(), why.to_list()
+    (['{"a":2,"b":1}', '[1]', None], [None, 'a JSON array, not an object', None])
+    """
+    risky = texts.str.contains(RISKY).fill_null(False).to_list()
+    out: list[str | None] = []
+    reasons: list[str | None] = []
+    for text, exact in zip(texts.to_list(), risky, strict=True):
+        if text is None:
+            out.append(None)
+            reasons.append(None)
+            continue
+        try:
+            out.append(canonical(text, risky=exact))
+            reasons.append(None)
+        except NotCanonical as why:
+            out.append(text)
+            reasons.append(str(why))
+    return pl.Series(texts.name, out, dtype=pl.String), pl.Series("reason", reasons, pl.String)
+
+
 def loads(text: str | bytes) -> Any:
     """The value of a JSON text, integers of any size exact (floats as floats);
     :class:`NotCanonical` when it is not JSON."""

@@ -297,22 +297,11 @@ def normalise_parameters(
     JSON object, or nested too deeply), and the first few of those as ``(row, text,
     reason)``; those rows are passed through unchanged.
     """
-    risky = parameters.str.contains(canonical_json.RISKY).fill_null(False).to_list()
-    n_bad = 0
-    bad_rows: list[tuple[int, str, str]] = []
-    out: list[str | None] = []
-    for row, (text, exact) in enumerate(zip(parameters.to_list(), risky, strict=True)):
-        if text is None:
-            out.append(None)
-            continue
-        try:
-            out.append(canonical_json.canonical(text, risky=exact))
-        except canonical_json.NotCanonical as why:
-            out.append(text)
-            n_bad += 1
-            if len(bad_rows) < _MAX_SHOWN:
-                bad_rows.append((row, text, str(why)))
-    return pl.Series(parameters.name, out, dtype=pl.String), n_bad, bad_rows
+    out, reasons = canonical_json.canonical_column(parameters)
+    bad = reasons.is_not_null()
+    shown = pl.DataFrame({"text": parameters, "reason": reasons}).with_row_index("row").filter(bad)
+    bad_rows = [(r, t, why) for r, t, why in shown.head(_MAX_SHOWN).rows()]
+    return out, int(bad.sum()), bad_rows
 
 
 def _first_row(frame: pl.DataFrame, predicate: pl.Expr) -> int:

@@ -32,17 +32,15 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from concursus_lab.common.text import clip, plural
+from concursus_lab.common.text import plural
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame import canonical_json
 from concursus_lab.frame.identity import content_ids
 from concursus_lab.frame.schema import COLUMNS, FIRST_TIME, LAST_TIME
 from concursus_lab.mapping.fields import Resolved, resolve
+from concursus_lab.mapping.quarantine import quarantine
 from concursus_lab.mapping.spec import Mapping
 from concursus_lab.mapping.times import TimeExpr, time_expr
-
-#: The quarantine of a mapped read: why, which row of the data, and the row itself as JSON.
-QUARANTINE = pl.Schema({"reason": pl.String, "row": pl.Int64, "raw": pl.Binary})
 
 _ROW, _REASON = "__row", "__reason"
 #: Values of a text time column read first, to choose the format the rest is read with.
@@ -362,7 +360,9 @@ class Plan:
         ):
             events = events.with_columns(content_ids(events).alias("event_id"))
         ordered = [*COLUMNS, *(c for c in ("sequence", "event_id") if c in events.columns)]
-        return Mapped(events.select(*ordered, *self._extra), _quarantine(bad, data))
+        return Mapped(
+            events.select(*ordered, *self._extra), quarantine(bad, data, reason=_REASON, row=_ROW)
+        )
 
     def _flags(self) -> dict[str, pl.Expr]:
         flags = {}
@@ -434,49 +434,12 @@ def _has_struct(dtype: pl.DataType) -> bool:
 def _canonical_parameters(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Parameters written canonically (keys sorted at every depth, numbers exact); rows whose
     text is not a JSON object are moved out, with the reason."""
-    risky = events["parameters"].str.contains(canonical_json.RISKY).fill_null(False).to_list()
-    texts: list[str | None] = []
-    reasons: list[str | None] = []
-    for text, exact in zip(events["parameters"].to_list(), risky, strict=True):
-        try:
-            texts.append(None if text is None else canonical_json.canonical(text, risky=exact))
-            reasons.append(None if text is not None else "no parameters: the column is null")
-        except canonical_json.NotCanonical as why:
-            texts.append(text)
-            reasons.append(f"parameters {clip(text)!r} are {why}")
-    events = events.with_columns(pl.Series("parameters", texts, pl.String))
-    why = pl.Series(_REASON, reasons, pl.String)
-    moved = events.select(why, _ROW).filter(why.is_not_null())
-    return events.filter(why.is_null()), moved
-
-
-def _quarantine(bad: pl.DataFrame, data: pl.LazyFrame) -> pl.DataFrame:
-    if bad.height == 0:
-        return pl.DataFrame(schema=QUARANTINE)
-    rows = bad[_ROW]
-    columns = [c for c in data.collect_schema() if c != _ROW]
-    raw = (
-        data.filter(pl.col(_ROW).is_in(rows.implode()))
-        .select(
-            pl.col(_ROW).cast(pl.Int64),
-            pl.struct([_jsonable(c, data.collect_schema()[c]) for c in columns])
-            .struct.json_encode()
-            .cast(pl.Binary)
-            .alias("raw"),
-        )
-        .collect()
+    texts, why = canonical_json.canonical_column(events["parameters"])
+    why = (
+        pl.when(texts.is_null())
+        .then(pl.lit("no parameters: the column is null"))
+        .otherwise(pl.format("parameters {} are {}", _quoted(texts.str.slice(0, 40)), why))
     )
-    return (
-        bad.select(pl.col(_REASON).alias("reason"), pl.col(_ROW).alias("row"))
-        .join(raw.rename({_ROW: "row"}), on="row", how="left")
-        .sort("row")
-        .select(QUARANTINE.names())
-    )
-
-
-def _jsonable(column: str, dtype: pl.DataType) -> pl.Expr:
-    if dtype == pl.Binary:
-        return pl.col(column).bin.encode("hex")
-    if dtype == pl.Object or isinstance(dtype, pl.Duration):
-        return pl.col(column).cast(pl.String, strict=False)
-    return pl.col(column)
+    events = events.with_columns(texts, why.alias(_REASON))
+    moved = events.filter(pl.col(_REASON).is_not_null()).select(_REASON, _ROW)
+    return events.filter(pl.col(_REASON).is_null()).drop(_REASON), moved

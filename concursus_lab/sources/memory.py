@@ -19,7 +19,7 @@ from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.schema import COLUMNS, empty, for_writing
 from concursus_lab.mapping import Mapping
 from concursus_lab.mapping.frames import apply
-from concursus_lab.mapping.plan import QUARANTINE
+from concursus_lab.mapping.quarantine import QUARANTINE
 from concursus_lab.sources.base import Source
 from concursus_lab.sources.quarantine import warn_quarantined
 from concursus_lab.sources.query import Query

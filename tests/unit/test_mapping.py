@@ -298,3 +298,13 @@ def test_a_missing_canonical_column_suggests_one_whose_values_fit():
     odd = frame.rename({"event_timestamp": "occurred_at"}).with_columns(event_type=pl.lit("x"))
     with pytest.raises(SchemaError, match="did you mean to rename 'occurred_at'"):
         cl.frame.validate(odd)
+
+
+def test_a_json_parameters_column_that_is_no_object_is_named():
+    data = orders().with_columns(body=pl.Series(['{"a": 1}', "[1, 2]", '{"a": 2}', None]))
+    mapped = Plan(cl.Mapping(**ORDERS, parameters="body"), data.schema).run(data.lazy())
+    assert mapped.events["parameters"].to_list() == ['{"a":1}', '{"a":2}']
+    assert mapped.quarantine.select("row", "reason").rows() == [
+        (1, "parameters '[1, 2]' are a JSON array, not an object"),
+        (3, "no parameters: the column is null"),
+    ]

@@ -23,7 +23,7 @@ from concursus_lab.exceptions import SourceError
 from concursus_lab.frame.schema import COLUMNS
 from concursus_lab.frame.suggest import fitting
 from concursus_lab.mapping import Mapping, Plan
-from concursus_lab.mapping.plan import QUARANTINE
+from concursus_lab.mapping.quarantine import QUARANTINE
 from concursus_lab.sources.base import Source
 from concursus_lab.sources.quarantine import warn_quarantined
 from concursus_lab.sources.query import Query
