@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
-from concursus_lab.exceptions import SourceUnavailable
+from concursus_lab.exceptions import IncompleteWrite, SourceUnavailable
 from concursus_lab.sources.hazelcast import window as hazelcast_window
 from tests.contract import canonical_sort
 from tests.deliveries import after_deliveries
@@ -167,3 +167,29 @@ def test_hazelcast_member_gone_before_entries(hazelcast, held):
     hazelcast.start()
     assert window.entries().height == 0 and len(window) == 0
     held(f"SourceUnavailable {took:.1f} s after the call; the window reads again once it is back")
+
+
+def test_hazelcast_member_killed_mid_offer(hazelcast, monkeypatch, held):
+    window = cl.open(f"hazelcast://{hazelcast.address}/faults-{uuid.uuid4().hex[:8]}")
+    history = cl.sample.parcels(1_000, seed=30)
+    batches = hazelcast_window._batches
+
+    def kill_after_the_first(items, size):
+        for i, batch in enumerate(batches(items, size)):
+            if i == 1:
+                hazelcast.kill()
+            yield batch
+
+    monkeypatch.setattr(hazelcast_window, "_batches", kill_after_the_first)
+    with pytest.raises(IncompleteWrite) as stop:
+        window.offer(history)
+    monkeypatch.undo()
+    offered, unwritten = stop.value.written, stop.value.unwritten
+    assert offered == hazelcast_window.BATCH
+    assert unwritten.schema == history.schema and unwritten.height == history.height - offered
+    said = str(stop.value)
+    assert f"{offered:,} of {history.height:,} deliveries" in said, said
+    assert hazelcast.address in said and "services start hazelcast" in said, said
+    hazelcast.start()
+    assert window.offer(unwritten).height == unwritten.height  # ready to offer again
+    held(f"IncompleteWrite after {offered:,} of {history.height:,}; the rest offered again")

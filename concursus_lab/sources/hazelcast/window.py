@@ -33,7 +33,12 @@ import polars as pl
 
 from concursus_lab.common import progress as progress_bars
 from concursus_lab.common.optional import require
-from concursus_lab.exceptions import IncompleteRead, SourceError, SourceUnavailable
+from concursus_lab.exceptions import (
+    IncompleteRead,
+    IncompleteWrite,
+    SourceError,
+    SourceUnavailable,
+)
 from concursus_lab.frame.identity import IDENTITY, by_delivery
 from concursus_lab.frame.schema import TIME, validate
 from concursus_lab.sources.hazelcast.java_stream import JavaStreamError
@@ -263,17 +268,33 @@ class IdempotencyWindow:
         -------
         polars.DataFrame
             The deliveries in the order offered, with ``passed`` (bool).
+
+        Raises
+        ------
+        IncompleteWrite
+            The member went away: ``.written`` counts the deliveries offered, and
+            ``.unwritten`` holds the others (the events, in arrival order), to offer again.
         """
         validate(events)
-        arrived = by_delivery(events).select(*IDENTITY, "processing_timestamp", "name")
+        ordered = by_delivery(events)
+        arrived = ordered.select(*IDENTITY, "processing_timestamp", "name")
         remote = self._map()
         seconds = None if ttl is None else ttl.total_seconds()
         passed: list[bool] = []
-        for batch in _batches(arrived.select(IDENTITY).rows(), BATCH):
-            for row in batch:  # one at a time: a repeat inside a batch must see the first
-                key = JavaKey.of_identity(*row)
-                previous = remote.put_if_absent(key, True, ttl=seconds).result()
-                passed.append(previous is None)
+        try:
+            for batch in _batches(arrived.select(IDENTITY).rows(), BATCH):
+                for row in batch:  # one at a time: a repeat inside a batch must see the first
+                    key = JavaKey.of_identity(*row)
+                    previous = remote.put_if_absent(key, True, ttl=seconds).result()
+                    passed.append(previous is None)
+        except hazelcast_client().errors.HazelcastError as exc:
+            raise IncompleteWrite(
+                f"offering to {self.url} stopped after {len(passed):,} of {arrived.height:,} "
+                f"deliveries: {self._gone(exc)} `.unwritten` holds the events not offered, in "
+                "arrival order (the first may have reached the map before it went).",
+                written=len(passed),
+                unwritten=ordered.slice(len(passed)),
+            ) from exc
         return arrived.with_columns(pl.Series("passed", passed, dtype=pl.Boolean))
 
 
