@@ -261,7 +261,9 @@ def test_a_topic_seeded_with_broken_records_yields_every_good_event_and_every_ba
 # -- seeking by processing time ------------------------------------------------------------
 
 
-def test_since_returns_exactly_the_events_processed_at_or_after_it(store, producer, topic):
+def test_since_returns_exactly_the_events_processed_at_or_after_it(url, producer, topic):
+    # records stamped months ago: without this, time retention could delete them mid-test
+    store = cl.open(url, create=True, partitions=3, topic_config={"retention.ms": "-1"})
     sample = cl.sample.parcels(1500, seed=14)
     # As a live Concursus producer writes: record time = when it was processed.
     ordered = sample.sort("processing_timestamp")
