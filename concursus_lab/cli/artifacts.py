@@ -1,165 +1,115 @@
 """What a failed ``concursus-lab check`` leaves for the people who read CI: an artifacts folder.
 
-For every notebook whose outputs no longer match, :func:`write` stores in the folder:
-- ``<name>.executed.ipynb``, the notebook as it runs now;
-- ``<name>.diff.html``, a page that shows what changed against the stored notebook, cell by
-  cell. nbdime computes the diff, after the same sanitisers ``check`` applies (so addresses,
-  temporary paths and progress bars never show as changes), and the page needs no script and
-  no network;
+For every notebook with a cell whose outputs changed, or that raised, timed out or lost its
+kernel, the folder gets, from the run that was checked (nothing runs twice):
+- ``<name>.executed.ipynb``, the notebook as it ran;
+- ``<name>.diff.html``, a page with each such cell: its source beside its outputs' diffs,
+  ``-`` what was stored and ``+`` what it shows now, numbered ``Cell 0``, ``Cell 1`` (code cells,
+  as nbval and the console number them), with the error of a cell that raised. The lines
+  are those the console showed (:mod:`concursus_lab.testing._output_diff`), after the same
+  sanitisers. The page needs no script and no network;
 - ``junit.xml``, the JUnit report of the run.
 
-Nothing is written when every notebook passes. Which notebooks failed is read from the JUnit
-report that nbval writes: one ``testcase`` per cell, its ``classname`` the notebook.
+Nothing is written when every notebook passes.
 """
 
 from __future__ import annotations
 
-import configparser
 import html
-import io
-import json
-import re
 import shutil
-import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
-from concursus_lab.testing import SANITIZE_FILE
+from concursus_lab.testing._notebook_record import CellRun, NotebookRun
+from concursus_lab.testing._output_diff import LEGEND
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _STYLE = """
-body { font: 13px/1.45 ui-monospace, SFMono-Regular, Menlo, monospace; margin: 1.5em; }
-h1 { font: 600 16px system-ui, sans-serif; } p { font: 13px system-ui, sans-serif; }
-pre { background: #f6f8fa; padding: 1em; border-radius: 6px; overflow-x: auto; }
-.h { color: #0550ae; font-weight: 600; } .at { color: #8250df; }
+body { font: 13px/1.45 system-ui, sans-serif; margin: 1.5em; max-width: 1400px; }
+h1 { font-size: 16px; } h2 { font-size: 14px; margin: 1.6em 0 .4em; }
+pre { font: 12px/1.45 ui-monospace, SFMono-Regular, Menlo, monospace; background: #f6f8fa;
+  padding: .8em 1em; border-radius: 6px; overflow-x: auto; margin: 0 0 .6em; }
+.cell { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 3fr); gap: 1em; }
+.kind { color: #0550ae; font-weight: 600; margin: 0 0 .2em; }
 .del { background: #ffebe9; color: #82071e; } .add { background: #dafbe1; color: #116329; }
+.note { color: #57606a; }
 """
 
 
-def failing(junit: Path, notebooks: Sequence[Path]) -> list[Path]:
-    """The notebooks with at least one failing or erroring cell in the JUnit report."""
-    try:
-        root = ET.parse(junit).getroot()
-    except (OSError, ET.ParseError):
-        return []
-    bad = {
-        case.get("classname", "")
-        for case in root.iter("testcase")
-        if case.find("failure") is not None or case.find("error") is not None
-    }
-    return [nb for nb in notebooks if any(_names(nb, name) for name in bad)]
-
-
-def _names(notebook: Path, classname: str) -> bool:
-    """Whether nbval's ``classname`` (a path, with ``.`` or ``/`` between parts) is ``notebook``."""
-    for candidate in (str(notebook), notebook.as_posix(), str(notebook.resolve())):
-        if classname in (candidate, candidate.replace("/", ".")):
-            return True
-    return classname.endswith(notebook.name)
-
-
-def write(folder: Path, failed: Sequence[Path], junit: Path, execute: Any) -> list[Path]:
-    """Store the artifacts of ``failed`` in ``folder``; returns what was written.
-
-    ``execute(path)`` runs one notebook and returns ``(notebook, error)``.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
+def write(folder: Path, failed: Sequence[NotebookRun], junit: Path | None) -> list[Path]:
+    """Store the artifacts of ``failed`` in ``folder`` (which exists); returns what was
+    written. ``junit`` is copied in unless it is already there."""
     written = []
-    if junit.exists():
-        shutil.copyfile(junit, folder / "junit.xml")
-        written.append(folder / "junit.xml")
-    import nbformat
-
-    for path in failed:
-        executed, error = execute(path)
-        target = folder / f"{path.stem}.executed.ipynb"
-        nbformat.write(executed, target)
-        page = folder / f"{path.stem}.diff.html"
-        page.write_text(diff_page(path, nbformat.read(path, as_version=4), executed, error))
-        written += [target, page]
+    if junit is not None and junit.exists():
+        target = folder / "junit.xml"
+        if junit.resolve() != target.resolve():
+            shutil.copyfile(junit, target)
+        written.append(target)
+    for run in failed:
+        stem = run.notebook.stem
+        executed = folder / f"{stem}.executed.ipynb"
+        shutil.copyfile(run.executed, executed)
+        page = folder / f"{stem}.diff.html"
+        page.write_text(diff_page(run))
+        written += [executed, page]
     return written
 
 
-def diff_page(path: Path, stored: Any, executed: Any, error: BaseException | None) -> str:
-    """A self-contained HTML page of what changed from ``stored`` to ``executed``."""
-    from nbdime.diffing.notebooks import diff_notebooks
-    from nbdime.prettyprint import PrettyPrintConfig, pretty_print_diff
-
-    before, after = sanitised(stored), sanitised(executed)
-    out = io.StringIO()
-    changes = diff_notebooks(before, after)
-    config = PrettyPrintConfig(out=out, use_git=False, use_diff=False)  # no git, no diff(1)
-    pretty_print_diff(before, changes, "", config)
-    lines = [_line(text) for text in _ANSI.sub("", out.getvalue()).splitlines()]
-    raised = (
-        f"<p><b>The notebook raised:</b></p><pre class='del'>{html.escape(str(error))}</pre>"
-        if error is not None
-        else ""
-    )
-    body = "\n".join(lines) if changes else "(no difference after sanitising)"
+def diff_page(run: NotebookRun) -> str:
+    """A self-contained HTML page of the cells of ``run`` that changed or raised."""
+    parts = [
+        f"<h1>{html.escape(str(run.notebook))}</h1>",
+        f"<p>{html.escape(LEGEND)} "
+        "(<code>concursus-lab check --update</code> stores the new ones).</p>",
+    ]
+    if run.error is not None:
+        parts.append(
+            f"<p><b>The notebook did not run:</b></p><pre class='del'>"
+            f"{html.escape(run.error)}</pre>"
+        )
+    raised = [f"Cell {cell.cell}" for cell in run.cells if cell.outcome == "raised"]
+    if raised:
+        parts.append(f"<p><b>The notebook raised</b> in {', '.join(raised)} (below).</p>")
+    for cell in run.cells:
+        if cell.outcome in ("differs", "raised"):
+            parts.append(_cell(cell))
+    parts += _not_run(run.cells)
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(path.name)}"
-        f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(str(path))}</h1>"
-        "<p>Lines marked − are the stored outputs, + what the notebook shows now "
-        "(<code>concursus-lab check --update</code> stores the new ones).</p>"
-        f"{raised}<pre>{body}</pre></body></html>\n"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>"
+        f"{html.escape(run.notebook.name)}</title><style>{_STYLE}</style></head><body>"
+        + "\n".join(parts)
+        + "</body></html>\n"
     )
 
 
-def _line(text: str) -> str:
-    escaped = html.escape(text)
-    stripped = text.lstrip()
-    if stripped.startswith("##"):
-        return f"<span class='h'>{escaped}</span>"
-    if stripped.startswith("@@"):
-        return f"<span class='at'>{escaped}</span>"
-    if stripped.startswith("-"):
+def _cell(cell: CellRun) -> str:
+    what = "failed" if cell.outcome == "raised" else "outputs differ"
+    outputs = []
+    for diff in cell.diffs:
+        lines = "\n".join(_line(line) for line in diff.lines)
+        outputs.append(f"<p class='kind'>{html.escape(diff.title)}</p><pre>{lines}</pre>")
+    if cell.outcome == "raised":
+        outputs.append(f"<pre class='del'>{html.escape(cell.message)}</pre>")
+    elif not cell.diffs:
+        outputs.append(f"<pre>{html.escape(cell.message)}</pre>")
+    return (
+        f"<h2>Cell {cell.cell} <span class='note'>({what})</span></h2><div class='cell'>"
+        f"<pre>{html.escape(cell.source)}</pre><div>{''.join(outputs)}</div></div>"
+    )
+
+
+def _not_run(cells: Iterable[CellRun]) -> list[str]:
+    skipped = [cell for cell in cells if cell.outcome == "not run"]
+    if not skipped:
+        return []
+    names = ", ".join(f"Cell {cell.cell}" for cell in skipped)
+    why = skipped[0].message or "pytest stopped or deselected them"
+    return [f"<p class='note'>Did not run: {names} ({html.escape(why)}).</p>"]
+
+
+def _line(line: str) -> str:
+    escaped = html.escape(line)
+    if line.startswith("- "):
         return f"<span class='del'>{escaped}</span>"
-    if stripped.startswith("+"):
+    if line.startswith("+ "):
         return f"<span class='add'>{escaped}</span>"
     return escaped
-
-
-def sanitised(notebook: Any) -> Any:
-    """A copy of ``notebook`` with check's sanitisers applied to every output's text, and
-    the metadata that changes at every run (execution counts and times) left out."""
-    import copy
-
-    rules = _rules()
-    clean = copy.deepcopy(notebook)
-    clean.metadata.pop("widgets", None)
-    for cell in clean.cells:
-        cell.metadata.pop("execution", None)
-        if cell.cell_type != "code":
-            continue
-        cell.execution_count = None
-        for output in cell.get("outputs", []):
-            output.pop("execution_count", None)
-            if "text" in output:
-                output["text"] = _apply(rules, _text(output["text"]))
-            for kind, value in output.get("data", {}).items():
-                output["data"][kind] = _apply(rules, _text(value))
-    return clean
-
-
-def _text(value: Any) -> str:
-    """Text as one string; a JSON output (a chart's spec, a widget's state) as indented JSON
-    with sorted keys, so that its diff shows the lines that changed."""
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return "".join(value)
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, indent=1, sort_keys=True, default=str)
-
-
-def _rules() -> list[tuple[re.Pattern[str], str]]:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(SANITIZE_FILE)
-    return [(re.compile(parser[s]["regex"]), parser[s]["replace"]) for s in parser.sections()]
-
-
-def _apply(rules: list[tuple[re.Pattern[str], str]], text: str) -> str:
-    for pattern, replacement in rules:
-        text = pattern.sub(replacement, text)
-    return text

@@ -3,23 +3,23 @@
 Runs notebooks under nbval (strict output comparison by default) with concursus-lab's
 sanitisers, and with ``$CONCURSUS_LAB_SOURCE`` set, so that ``cl.open()`` in the notebooks
 opens the source chosen for the run: production by hand, a fixture in CI. Exit codes and
-output are pytest's. When a notebook fails, its executed copy and an HTML diff against the
-stored one are written to ``check-artifacts/`` (``--artifacts DIR`` elsewhere), with the JUnit
-report. ``--update`` re-runs the notebooks in place to refresh the outputs they are compared
-with, and never stores a notebook that raised.
+output are pytest's. Each cell may run ``--timeout`` seconds (600 by default); a kernel that
+dies fails its cell at once and the cells after it are skipped. When a notebook fails, its
+executed copy and an HTML diff against the stored one are written to ``check-artifacts/``
+(``--artifacts DIR`` elsewhere), with the JUnit report, all from the run that was checked.
+``--update`` runs the notebooks the same way and stores their outputs in place, and never
+stores a notebook that raised.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from concursus_lab.exceptions import SourceError
 from concursus_lab.sources import SOURCE_VARIABLE
@@ -28,6 +28,8 @@ from concursus_lab.sources import SOURCE_VARIABLE
 NO_TESTS = 5
 #: Where a failed check leaves the executed notebooks and their diffs, unless told otherwise.
 ARTIFACTS = "check-artifacts"
+#: Seconds a cell may run, unless told otherwise (nbval's own default is 2000).
+TIMEOUT = 600.0
 
 
 def notebooks(paths: Iterable[str | os.PathLike]) -> list[Path]:
@@ -39,7 +41,9 @@ def notebooks(paths: Iterable[str | os.PathLike]) -> list[Path]:
             found.extend(
                 p for p in sorted(path.rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts
             )
-        elif path.suffix == ".ipynb" and path.exists():
+        elif not path.exists():
+            raise SourceError(f"{str(path)!r} does not exist; name a notebook or a folder.")
+        elif path.suffix == ".ipynb":
             found.append(path)
         else:
             raise SourceError(f"{str(path)!r} is neither a notebook (.ipynb) nor a folder.")
@@ -61,6 +65,30 @@ def _source_env(source: str | None) -> dict[str, str]:
     return env
 
 
+def _pytest(
+    found: Sequence[Path], record: Path, *, strict: bool, timeout: float, extra: Sequence[str]
+) -> list[str]:
+    """The pytest command that runs ``found`` under nbval once, recording each run."""
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--nbval" if strict else "--nbval-lax",
+        "--nbval-concursus-lab",
+        f"--nbval-concursus-lab-record={record}",
+        f"--nbval-cell-timeout={timeout:g}",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        "-o",
+        "testpaths=",
+        "-rfEs",  # the summary names failures and what did not run, with why
+        *extra,
+        *map(str, found),
+    ]
+
+
 def check(
     paths: Sequence[str | os.PathLike],
     *,
@@ -68,124 +96,126 @@ def check(
     strict: bool = True,
     pytest_args: Sequence[str] = (),
     artifacts: str | os.PathLike | None = ARTIFACTS,
+    timeout: float = TIMEOUT,
 ) -> int:
     """Run the notebooks under nbval; returns pytest's exit code (0 when all outputs match).
 
     When some fail and ``artifacts`` names a folder, each failing notebook's executed copy and
-    an HTML diff go there (:mod:`concursus_lab.cli.artifacts`), with the JUnit report.
+    an HTML diff go there (:mod:`concursus_lab.cli.artifacts`), with the JUnit report. The
+    folder is made before anything runs, so that one that cannot be is said at once.
     """
+    from concursus_lab.cli import artifacts as kept
+    from concursus_lab.testing import _notebook_record as record
+
     found = notebooks(paths)
     if not found:
         print(f"concursus-lab check: no notebooks under {', '.join(map(str, paths))}")
         return NO_TESTS
     env = _source_env(source)
+    folder, made = _artifacts_folder(artifacts)
+    own_junit = _junit_path(pytest_args)
+    junit = own_junit or (folder / "junit.xml" if folder is not None else None)
+    extra = [*([f"--junitxml={junit}"] if junit and not own_junit else []), *pytest_args]
     with tempfile.TemporaryDirectory(prefix="concursus-lab-check-") as scratch:
-        junit = _junit_path(pytest_args) or Path(scratch) / "junit.xml"
-        extra = [] if _junit_path(pytest_args) else [f"--junitxml={junit}"]
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--nbval" if strict else "--nbval-lax",
-            "--nbval-concursus-lab",
-            "-p",
-            "no:cacheprovider",
-            "-o",
-            "addopts=",
-            "-o",
-            "testpaths=",
-            *extra,
-            *pytest_args,
-            *map(str, found),
-        ]
-        code = subprocess.call(command, env=env)
-        if code not in (0, NO_TESTS) and artifacts is not None:
-            _keep_artifacts(Path(artifacts), junit, found, env)
+        runs = Path(scratch) / "runs"
+        code = subprocess.call(
+            _pytest(found, runs, strict=strict, timeout=timeout, extra=extra), env=env
+        )
+        failed = [run for run in record.read(runs).values() if run.failed]
+        if folder is None:
+            return code
+        if code in (0, NO_TESTS) or not failed:
+            _tidy(folder, made, None if own_junit else junit)
+            return code
+        written = kept.write(folder, failed, junit)
+    print(
+        f"concursus-lab check: artifacts of {len(failed)} failing notebook(s) in {folder}/ "
+        f"({', '.join(p.name for p in written)})"
+    )
     return code
+
+
+def _artifacts_folder(artifacts: str | os.PathLike | None) -> tuple[Path | None, bool]:
+    """The artifacts folder, made now (and whether this made it), or an error that says
+    why it cannot be, before any notebook runs."""
+    if artifacts is None:
+        return None, False
+    folder = Path(artifacts).absolute()
+    made = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        raise SourceError(
+            f"cannot create the artifacts folder {str(artifacts)!r} "
+            f"({exc.strerror or exc}); choose another with --artifacts DIR, or write none "
+            "with --no-artifacts."
+        ) from None
+    return folder, made
+
+
+def _tidy(folder: Path, made: bool, junit: Path | None) -> None:
+    """After a run with nothing to keep: remove the report written there, and the folder
+    when this run made it and it is empty."""
+    if junit is not None:
+        junit.unlink(missing_ok=True)
+    if made and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def _junit_path(pytest_args: Sequence[str]) -> Path | None:
     for i, arg in enumerate(pytest_args):
-        if arg.startswith("--junitxml="):
+        if arg.startswith(("--junitxml=", "--junit-xml=")):
             return Path(arg.split("=", 1)[1])
         if arg in ("--junitxml", "--junit-xml") and i + 1 < len(pytest_args):
             return Path(pytest_args[i + 1])
     return None
 
 
-def _keep_artifacts(folder: Path, junit: Path, found: list[Path], env: dict[str, str]) -> None:
-    from concursus_lab.cli import artifacts
+def update(
+    paths: Sequence[str | os.PathLike], *, source: str | None = None, timeout: float = TIMEOUT
+) -> int:
+    """Run the notebooks as ``check`` does, and store their outputs in place (no widget
+    state), so that what is stored is what ``check`` will see.
 
-    failed = artifacts.failing(junit, found)
-    if not failed:
-        return
-    with _environment(env):
-        written = artifacts.write(folder, failed, junit, execute)
-    print(
-        f"concursus-lab check: artifacts of {len(failed)} failing notebook(s) in {folder}/ "
-        f"({', '.join(p.name for p in written)})"
-    )
-
-
-@contextlib.contextmanager
-def _environment(env: dict[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-def execute(path: Path) -> tuple[Any, BaseException | None]:
-    """Run one notebook in a fresh kernel; returns it with its outputs, and the error of the
-    cell that raised (None when every cell ran). Widget state and timings are left out."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
-    notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        notebook,
-        timeout=900,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-        store_widget_state=False,
-    )
-    error: BaseException | None = None
-    try:
-        client.execute()
-    except CellExecutionError as exc:
-        error = exc
-    notebook.metadata.pop("widgets", None)
-    for cell in notebook.cells:
-        cell.metadata.pop("execution", None)
-    return notebook, error
-
-
-def update(paths: Sequence[str | os.PathLike], *, source: str | None = None) -> int:
-    """Re-run the notebooks in place, storing fresh outputs (no widget state).
-
-    A notebook that raises is not stored (its expected outputs would hold a traceback): it
-    is named, with its error, and the exit code is 1.
+    A notebook that raises (or times out, or loses its kernel) is not stored, since its
+    expected outputs would hold a traceback: it is named, with its error, and the exit code
+    is 1.
     """
     import nbformat
 
-    skipped = []
-    with _environment(_source_env(source)):
-        for path in notebooks(paths):
-            notebook, error = execute(path)
-            if error is not None:
+    from concursus_lab.testing import _notebook_record as record
+
+    found = notebooks(paths)
+    env = _source_env(source)
+    with tempfile.TemporaryDirectory(prefix="concursus-lab-update-") as scratch:
+        runs_dir = Path(scratch) / "runs"
+        command = _pytest(found, runs_dir, strict=False, timeout=timeout, extra=["-q"])
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        runs = record.read(runs_dir)
+        skipped = []
+        for path in found:
+            run = runs.get(path.resolve())
+            if run is None or run.raised:
                 skipped.append(path)
-                print(f"concursus-lab check --update: {path} raised; not saved.\n{error}")
+                why = _why(run) if run is not None else done.stdout + done.stderr
+                print(f"concursus-lab check --update: {path} raised; not saved.\n{why}")
                 continue
-            nbformat.write(notebook, path)
+            nbformat.write(nbformat.read(run.executed, as_version=4), path)
             print(f"updated {path}")
     if skipped:
         names = ", ".join(str(p) for p in skipped)
         print(f"concursus-lab check --update: skipped {len(skipped)} that raised: {names}")
     return 1 if skipped else 0
+
+
+def _why(run: object) -> str:
+    error = getattr(run, "error", None)
+    if error:
+        return error
+    cells = [c for c in getattr(run, "cells", ()) if c.outcome == "raised"]
+    return "\n".join(f"Cell {c.cell}: {c.message}" for c in cells)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -217,6 +247,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="only check that cells run (and outputs of cells marked nbval-check-output)",
     )
     parser.add_argument(
+        "--timeout",
+        type=float,
+        default=TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long one cell may run before it fails (default {TIMEOUT:g})",
+    )
+    parser.add_argument(
         "--update",
         action="store_true",
         help="re-run the notebooks in place to refresh their stored outputs (a notebook that "
@@ -242,11 +279,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     if args.update:
-        return update(args.paths, source=args.source)
+        return update(args.paths, source=args.source, timeout=args.timeout)
     return check(
         args.paths,
         source=args.source,
         strict=args.strict,
         pytest_args=args.pytest_args,
         artifacts=args.artifacts,
+        timeout=args.timeout,
     )
