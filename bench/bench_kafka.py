@@ -7,7 +7,10 @@ Baselines, measured in the same run on the same topic:
   offsets taken at the start, and ``json.loads`` of each record's value;
 * load, one record at a time: our decoding, but with kafka-python building each record
   (what the source falls back to when kafka-python offers no hook for whole fetches);
-* append: ``KafkaProducer.send`` of values encoded beforehand, then ``flush()``.
+* append: ``KafkaProducer.send`` of values encoded beforehand, then ``flush()``;
+* a mapped topic: the same events as JSON objects of a team's own shape (other field names,
+  epoch milliseconds, parameters a nested object, an event id), read through a
+  ``cl.Mapping``, against ``.events()`` of the Concursus JSON topic, in turns.
 
 Run it alone with ``python -m bench.bench_kafka [events]``; it starts the local Kafka
 (``concursus_lab.services.ensure("kafka")``) and deletes its topics afterwards.
@@ -89,6 +92,27 @@ def run(scale: int, quick: bool) -> list[dict]:
                 note="what .events() does when kafka-python has no whole-fetch hook",
             )
         )
+        own_topic = f"{topic}-own"
+        cl.open(f"kafka://{address}/{own_topic}", create=True, partitions=PARTITIONS)
+        _raw_send(address, own_topic, frame, _own_shape(frame))
+        mapped = cl.open(f"kafka://{address}/{own_topic}", mapping=OWN_SHAPE)
+        own, concursus = _interleaved(
+            lambda: mapped.events(duplicates="keep", progress=False).height,
+            lambda: source.events(duplicates="keep", progress=False).height,
+            repeat,
+        )
+        assert own.result == concursus.result == n, (own.result, concursus.result, n)
+        rows.append(
+            row(
+                "kafka load, a mapped JSON topic of your own shape",
+                n,
+                own,
+                "kafka load of the same events as Concursus JSON",
+                concursus,
+                goal=">= 0.9x",
+                note="cl.Mapping: dotted paths, epoch ms, an event id; JSON read by polars",
+            )
+        )
         since = frame["processing_timestamp"].sort()[int(n * 0.9)]
         recent = measure(lambda: source.events(since=since, progress=False), repeat=repeat)
         rows.append(
@@ -100,7 +124,9 @@ def run(scale: int, quick: bool) -> list[dict]:
             )
         )
     finally:
-        admin.delete_topics([topic, raw_topic])
+        admin.delete_topics(
+            [t for t in (topic, raw_topic, f"{topic}-own") if t in admin.list_topics()]
+        )
         admin.close()
     return rows
 
@@ -121,6 +147,41 @@ def _encoded(frame: Any) -> list[bytes]:
     from concursus_lab.sources.concursus_json_write import encode
 
     return encode(frame, "flat").to_list()
+
+
+#: How the mapped topic's records map onto events.
+OWN_SHAPE = cl.Mapping(
+    aggregate_type="parcel",
+    aggregate_id="parcel.id",
+    name="type",
+    event_time="at",
+    event_id="id",
+    stream_id="parcel.stream",
+    parameters="data",
+    time_unit="ms",
+)
+
+
+def _own_shape(frame: Any) -> list[bytes]:
+    """The events as a team's own producer writes them (JSON objects, one per record)."""
+    import polars as pl
+
+    own = frame.select(
+        pl.struct(pl.col("aggregate_id").alias("id"), pl.col("stream_id").alias("stream")).alias(
+            "parcel"
+        ),
+        pl.col("name").alias("type"),
+        pl.col("event_timestamp").dt.epoch("ms").alias("at"),
+        pl.col("processing_id").alias("id"),
+        pl.col("parameters"),
+    )
+    texts = own.select(
+        pl.struct(pl.exclude("parameters")).struct.json_encode().str.strip_suffix("}")
+        + pl.lit(',"data":')
+        + pl.col("parameters")
+        + pl.lit("}")
+    ).to_series()
+    return [t.encode() for t in texts.to_list()]
 
 
 def _raw_send(address: str, topic: str, frame: Any, values: list[bytes]) -> int:

@@ -181,19 +181,12 @@ class Plan:
             whole = self._fields_of_parameters()
             if whole.dtype == pl.String:
                 return whole.expr  # JSON text: made canonical once read (exact numbers)
-            return whole.expr.struct.json_encode()
+            # a struct read from JSON has every field any row has: null is no parameter
+            fields = sorted(f.name for f in whole.dtype.fields)
+            return _object({name: whole.expr.struct.field(name) for name in fields})
         # a wide table has a column for every field of every event type: a column that is null
         # in a row is no parameter of that row's event (an Optional field reads it as None)
-        members = [
-            pl.when(pl.col(c).is_not_null()).then(
-                pl.struct(c).struct.json_encode().str.slice(1).str.strip_suffix("}")
-            )
-            for c in self.parameter_columns
-        ]
-        if not members:
-            return pl.lit("{}")
-        inner = pl.concat_str(members, separator=",", ignore_nulls=True)
-        return pl.concat_str(pl.lit("{"), inner, pl.lit("}"))
+        return _object({c: pl.col(c) for c in self.parameter_columns})
 
     def _nested(self) -> bool:
         """Whether parameter values nest structs, whose keys the encoder leaves unsorted."""
@@ -207,8 +200,10 @@ class Plan:
         return any(_has_struct(d) for d in dtypes)
 
     def _text(self, role: str, default: pl.Expr) -> pl.Expr:
+        """A text field, its default where it is not mapped or null in a row (a record
+        without the header that names its stream is of the default stream)."""
         r = self._fields.get(role)
-        return default if r is None else r.expr.cast(pl.String)
+        return default if r is None else r.expr.cast(pl.String).fill_null(default)
 
     def columns(self) -> list[pl.Expr]:
         """The canonical columns, the identity columns the mapping names, and the extras."""
@@ -417,6 +412,20 @@ _WORDS = {
 
 def _words(role: str) -> str:
     return _WORDS[role]
+
+
+def _object(members: dict[str, pl.Expr]) -> pl.Expr:
+    """A JSON object of the members that are not null, in the order given."""
+    parts = [
+        pl.when(value.is_not_null()).then(
+            pl.struct(value.alias(name)).struct.json_encode().str.slice(1).str.strip_suffix("}")
+        )
+        for name, value in members.items()
+    ]
+    if not parts:
+        return pl.lit("{}")
+    inner = pl.concat_str(parts, separator=",", ignore_nulls=True)
+    return pl.concat_str(pl.lit("{"), inner, pl.lit("}"))
 
 
 def _quoted(text: pl.Expr) -> pl.Expr:

@@ -7,9 +7,11 @@ URL                                        source
 ``orders.csv``, ``exports/*.parquet``      files of your own events, with ``mapping=``
                                            (CSV, Parquet, NDJSON; a file, folder or glob)
 ``cassandra://host:9042/keyspace``         Concursus's ``Event`` table in Cassandra
+``cassandra://...?table=orders``           any table of your own events, with ``mapping=``
 ``pekko+cassandra://host:9042/keyspace``   a Pekko (or ``akka+cassandra://``: Akka) Persistence
                                            journal, read-only (docs/pekko.md)
-``kafka://host:9092/topic``                a Kafka topic of Concursus JSON events
+``kafka://host:9092/topic``                a Kafka topic of Concursus JSON events (with
+                                           ``mapping=``: of JSON objects of your own shape)
 ``redis://host:6379/0``                    Concursus's Redis event sets (``rediss://``: TLS)
 ``amqp://host:5672/exchange?stream=name``  a RabbitMQ topic exchange (and a stream bound to it)
 ``hazelcast://host:5701/map``              a live idempotency filter's map (not a history:
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
 #: Environment variable naming the source that ``cl.open()`` opens when given no URL.
 SOURCE_VARIABLE = "CONCURSUS_LAB_SOURCE"
+
 
 def default_source() -> str:
     """The source ``cl.open()`` opens when given none.

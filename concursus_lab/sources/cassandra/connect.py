@@ -28,6 +28,9 @@ ENVIRONMENT = {
     "local_dc": "CONCURSUS_LAB_CASSANDRA_LOCAL_DC",
 }
 
+#: Settings a ``cassandra://`` URL's query string may carry (``?consistency=ONE``).
+URL_OPTIONS = ("consistency", "ca_file", "local_dc")
+
 DEFAULT_PORT = 9042
 DEFAULT_KEYSPACE = "concursus"
 

@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import itertools
 import ssl
-import weakref
-from collections.abc import Callable, Iterable
+import urllib.parse
 from typing import Any
 
 import polars as pl
@@ -42,26 +41,28 @@ from concursus_lab.exceptions import SourceError, SourceUnavailable
 from concursus_lab.frame.identity import resolve
 from concursus_lab.frame.schema import SCHEMA, for_writing
 from concursus_lab.frame.timeuuid import processing_time, time_uuids
+from concursus_lab.mapping import Mapping
 from concursus_lab.sources.base import Source
-from concursus_lab.sources.cassandra import paging, raw_cells, tables
+from concursus_lab.sources.cassandra import paging, tables
 from concursus_lab.sources.cassandra.codec import empty_quarantine
 from concursus_lab.sources.cassandra.connect import (
     DEFAULT_KEYSPACE,
     DEFAULT_PORT,
     START_HINT,
+    URL_OPTIONS,
     driver,
-    open_session,
-    parse_url,
 )
 from concursus_lab.sources.cassandra.queries import partition_tasks, ring_ranges, token_tasks
 from concursus_lab.sources.cassandra.reader import Reader, incomplete
+from concursus_lab.sources.cassandra.session import Connected
+from concursus_lab.sources.cassandra.table import TableSource
 from concursus_lab.sources.cassandra.write_times import fill_write_times
 from concursus_lab.sources.cassandra.writing import catalogue_tasks, event_tasks
 from concursus_lab.sources.quarantine import warn_quarantined
 from concursus_lab.sources.query import Query
 
 
-class CassandraSource(Source):
+class CassandraSource(Connected, Source):
     """Concursus's ``Event`` table in Cassandra; open it with ``cl.open("cassandra://...")``.
 
     Parameters
@@ -125,29 +126,11 @@ class CassandraSource(Source):
         retries: int = 10,
         timeout: float = 30.0,
     ):
-        self._cluster: Any = None
-        self._session: Any = None
-        self._raw = False
-        address = parse_url(url)
-        self._address = address
-        self.url = address.url
-        self.keyspace = address.keyspace
-        for name, value in (
-            ("buckets", buckets),
-            ("concurrency", concurrency),
-            ("fetch_size", fetch_size),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise SourceError(f"`{name}` must be a positive int, got {value!r}.")
-        if splits is not None and (not isinstance(splits, int) or splits < 1):
-            raise SourceError(f"`splits` must be a positive int or None, got {splits!r}.")
-        if not isinstance(retries, int) or retries < 0:
-            raise SourceError(f"`retries` must be an int >= 0, got {retries!r}.")
-        self._buckets, self._concurrency, self._splits = buckets, concurrency, splits
-        self._fetch_size, self._retries, self._timeout = fetch_size, retries, float(timeout)
+        if not isinstance(buckets, int) or buckets < 1:
+            raise SourceError(f"`buckets` must be a positive int, got {buckets!r}.")
+        self._buckets = buckets
         self._quarantine = empty_quarantine()
-        self._prepared: dict[str, Any] = {}
-        connection = open_session(
+        self._connect(
             url,
             consistency=consistency,
             username=username,
@@ -155,15 +138,13 @@ class CassandraSource(Source):
             tls=tls,
             ca_file=ca_file,
             local_dc=local_dc,
-            timeout=self._timeout,
+            concurrency=concurrency,
+            splits=splits,
+            fetch_size=fetch_size,
+            retries=retries,
+            timeout=timeout,
         )
-        self._cluster, self._session = connection.cluster, connection.session
-        self._consistency = connection.consistency
-        # a source dropped without close() (a notebook cell run again) lets go of the
-        # driver's threads and sockets when it is collected
-        self._release = weakref.finalize(self, connection.cluster.shutdown)
         try:
-            self._raw = raw_cells.install(self._session)
             if create:
                 tables.create(self._session, self.keyspace, replication)
             tables.check(self._cluster.metadata, self.keyspace, self.url)
@@ -171,38 +152,47 @@ class CassandraSource(Source):
             self.close()
             raise
 
+    takes_mapping = True
+
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> CassandraSource:
-        """What :func:`concursus_lab.open` calls for ``cassandra://`` URLs."""
-        return cls(url, **options)
-
-    # -- running statements ------------------------------------------------------------------
-
-    def _prepare(self, template: str) -> Any:
-        statement = self._prepared.get(template)
-        if statement is None:
-            statement = self._session.prepare(template.format(keyspace=self.keyspace))
-            statement.is_idempotent = True  # reads, and writes at a fixed timestamp
-            self._prepared[template] = statement
-        return statement
-
-    def _run(
-        self,
-        tasks: Iterable[paging.Task],
-        on_page: Callable[[paging.Task, list], None],
-        on_task_done: Callable[[paging.Task], None] | None = None,
-        *,
-        concurrency: int | None = None,
-    ) -> int:
-        """Run ``tasks`` to their last page on this source's session (see :func:`paging.run`)."""
-        return paging.run(
-            self._session,
-            tasks,
-            on_page=on_page,
-            on_task_done=on_task_done,
-            concurrency=self._concurrency if concurrency is None else concurrency,
-            retries=self._retries,
-            timeout=self._timeout,
+    def from_url(cls, url: str, **options: Any) -> CassandraSource | TableSource:
+        """What :func:`concursus_lab.open` calls for ``cassandra://`` URLs: Concursus's
+        ``Event`` table, or with ``?table=...`` (or ``table=``) and a mapping (``mapping=``,
+        or the rest of the query string) any table of your own events
+        (:class:`~concursus_lab.sources.cassandra.table.TableSource`)."""
+        base, _, query = url.partition("?")
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        connection = [(k, v) for k, v in pairs if k in URL_OPTIONS]
+        own = dict((k, v) for k, v in pairs if k not in URL_OPTIONS)
+        table = own.pop("table", None)
+        if table is not None and "table" in options:
+            raise SourceError(f"{url!r} names a table and table= was given too; give one.")
+        table = options.pop("table", table)
+        if own and options.get("mapping") is not None:
+            raise SourceError(
+                f"{url!r} has a mapping in its query string and mapping= was given too; "
+                "give one of them."
+            )
+        if own:
+            options["mapping"] = Mapping.from_query(own)
+        if table is None and options.get("mapping") is None:
+            return cls(url, **options)
+        if options.get("create"):
+            raise SourceError(
+                f"{url!r} names a table of your own shape, which is read, never created here; "
+                "create=True makes Concursus's own tables (drop ?table= for them)."
+            )
+        options.pop("create", None)
+        if table is None or options.get("mapping") is None:
+            raise SourceError(
+                f"a table of your own shape needs its name and a mapping: cl.open("
+                f"'{base}?table=<table>', mapping=cl.Mapping(...)). {url!r} gives "
+                f"{'a mapping but no table' if table is None else 'no mapping'}."
+            )
+        return TableSource(
+            base + ("?" + urllib.parse.urlencode(connection) if connection else ""),
+            table=table,
+            **options,
         )
 
     # -- reading ---------------------------------------------------------------------------
@@ -294,30 +284,5 @@ class CassandraSource(Source):
 
     # -- describing and closing --------------------------------------------------------------
 
-    def _check_open(self) -> None:
-        if self._session is None:
-            raise SourceError(f"{self!r} is closed; open it again with cl.open({self.url!r}).")
-
-    def close(self) -> None:
-        """Close the connections; the source cannot be read afterwards."""
-        cluster, self._cluster, self._session = getattr(self, "_cluster", None), None, None
-        release = getattr(self, "_release", None)
-        if release is not None:
-            release()  # shuts the cluster down, once
-        elif cluster is not None:
-            cluster.shutdown()
-
     def __repr__(self) -> str:
-        if self._cluster is None:
-            return f"CassandraSource({self.url!r}, closed)"
-        try:
-            hosts = list(self._cluster.metadata.all_hosts())
-            versions = sorted({h.release_version for h in hosts if h.release_version})
-            up = sum(1 for h in hosts if h.is_up)
-            version = f"Cassandra {', '.join(versions)}, " if versions else ""
-            return (
-                f"CassandraSource({self.url!r}: {version}{up} of {len(hosts)} node(s) up, "
-                f"consistency {self._consistency})"
-            )
-        except Exception:
-            return f"CassandraSource({self.url!r})"
+        return self._described("CassandraSource")

@@ -19,22 +19,19 @@ import functools
 import time
 import weakref
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
 from concursus_lab.sources.kafka.connection import kafka_python
-from concursus_lab.sources.kafka.reading import decode
+from concursus_lab.sources.kafka.reading import Topic
 from concursus_lab.sources.kafka.records import chunks as by_partition
 from concursus_lab.sources.kafka.records import split
 from concursus_lab.sources.quarantine import warn_quarantined
 
-if TYPE_CHECKING:
-    from concursus_lab.sources.kafka.source import KafkaSource
-
 
 def follow(
-    source: KafkaSource,
+    source: Topic,
     starts: dict[Any, int],
     keep: pl.Expr | None,
     poll_timeout: float,
@@ -72,7 +69,7 @@ def follow(
             for tp, records in chunks:
                 positions[tp] = max(positions[tp], int(records.offsets[-1]) + 1)
             for part in split(chunks, batch):
-                frame, bad = decode(part)
+                frame, bad = source._decode(part)
                 if bad.height:
                     source._quarantine = pl.concat([source._quarantine, bad])
                     warn_quarantined(bad, "record(s)", source.url)

@@ -53,8 +53,9 @@ PARTITION_RECORDS_FIELDS = (
 )
 
 
-def read_whole_fetches(consumer: Any) -> bool:
-    """Have ``consumer.poll()`` hand over each partition's fetch as one ``Records``.
+def read_whole_fetches(consumer: Any, *, keys: bool = False) -> bool:
+    """Have ``consumer.poll()`` hand over each partition's fetch as one ``Records`` (with
+    each record's key and headers too when ``keys``).
 
     Returns whether it did: False (after one warning per process) on a kafka-python
     version or layout this was not verified on, and the consumer reads records one by one.
@@ -66,7 +67,7 @@ def read_whole_fetches(consumer: Any) -> bool:
     if base is None or not callable(getattr(base, "_unpack_records", None)):
         _fall_back("its consumer has no `_fetcher.PartitionRecords._unpack_records`")
         return False
-    fetcher.PartitionRecords = _whole_fetch_class(base)
+    fetcher.PartitionRecords = _whole_fetch_class(base, keys)
     return True
 
 
@@ -147,14 +148,19 @@ def _fall_back(why: str) -> None:
 
 
 @functools.cache
-def _whole_fetch_class(base: type) -> type:
+def _whole_fetch_class(base: type, keys: bool = False) -> type:
     class WholeFetch(base):  # type: ignore[misc, valid-type]
         def _unpack_records(self, tp, records, key_deserializer, value_deserializer):
             buffer = getattr(records, "_buffer", None)
             try:
                 if buffer is None:
                     raise Unsupported("no raw buffer")
-                chunk = parse(buffer, fetch_offset=self.fetch_offset, check_crcs=self.check_crcs)
+                chunk = parse(
+                    buffer,
+                    fetch_offset=self.fetch_offset,
+                    check_crcs=self.check_crcs,
+                    with_keys=keys,
+                )
             except Unsupported:
                 ones = list(
                     super()._unpack_records(tp, records, key_deserializer, value_deserializer)

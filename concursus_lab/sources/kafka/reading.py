@@ -15,7 +15,7 @@ import contextlib
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -30,8 +30,24 @@ from concursus_lab.sources.kafka.records import chunks as by_partition
 from concursus_lab.sources.kafka.seek import start_offsets
 from concursus_lab.sources.query import Query
 
-if TYPE_CHECKING:
-    from concursus_lab.sources.kafka.source import KafkaSource
+
+class Topic(Protocol):
+    """What a read needs of its source (a :class:`~concursus_lab.sources.kafka.source.
+    KafkaSource`): its consumers, and how it decodes a batch of records."""
+
+    topic: str
+    url: str
+    _timeout: float
+    _quarantine: pl.DataFrame
+
+    def _consumer(self) -> Any: ...
+
+    def _topic_partitions(self, consumer: Any) -> list[Any]: ...
+
+    def _decode(self, chunks: list) -> tuple[pl.DataFrame, pl.DataFrame]: ...
+
+    def _empty(self) -> pl.DataFrame: ...
+
 
 #: Columns after the canonical ones in every frame read from Kafka.
 KAFKA_COLUMNS = pl.Schema(
@@ -69,7 +85,7 @@ class Scan:
 
     def __init__(
         self,
-        source: KafkaSource,
+        source: Topic,
         since: dt.datetime | None,
         keep: pl.Expr | None,
         progress: bool | None,
@@ -187,8 +203,8 @@ class Scan:
     def _decode(self) -> None:
         if not self.pending:
             return
-        frame, bad = decode(self.pending)
-        self.pending, self.pending_count = [], 0
+        pending, self.pending, self.pending_count = self.pending, [], 0
+        frame, bad = self.source._decode(pending)
         if self.keep is not None:
             frame = frame.filter(self.keep)
         self.frames.append(frame)
@@ -197,7 +213,7 @@ class Scan:
 
     def frame(self) -> pl.DataFrame:
         if not self.frames:
-            return pl.DataFrame(schema=FRAME_SCHEMA)
+            return self.source._empty()
         return pl.concat(self.frames).sort("kafka_partition", "kafka_offset", maintain_order=True)
 
     def quarantine(self) -> pl.DataFrame:
@@ -234,7 +250,7 @@ def decode(chunks: list[tuple[Any, Records]]) -> tuple[pl.DataFrame, pl.DataFram
     frame = rows.drop("record").with_columns(
         pl.Series("kafka_partition", partitions[record], dtype=pl.Int32),
         pl.Series("kafka_offset", offsets[record], dtype=pl.Int64),
-        _record_time(timestamps[record]),
+        record_time(timestamps[record]),
     )
     quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
     if bad.height:
@@ -243,7 +259,7 @@ def decode(chunks: list[tuple[Any, Records]]) -> tuple[pl.DataFrame, pl.DataFram
             [
                 pl.Series("kafka_partition", partitions[which], dtype=pl.Int32),
                 pl.Series("kafka_offset", offsets[which], dtype=pl.Int64),
-                _record_time(timestamps[which]),
+                record_time(timestamps[which]),
                 pl.Series("raw", [values[i] for i in which.tolist()], dtype=pl.Binary),
                 bad["reason"],
             ]
@@ -251,9 +267,10 @@ def decode(chunks: list[tuple[Any, Records]]) -> tuple[pl.DataFrame, pl.DataFram
     return frame, quarantine
 
 
-def _record_time(millis: np.ndarray) -> pl.Series:
+def record_time(millis: np.ndarray, name: str = "kafka_timestamp") -> pl.Series:
+    """Record timestamps (epoch milliseconds) as a UTC microsecond column."""
     return (
-        pl.from_epoch(pl.Series("kafka_timestamp", millis, dtype=pl.Int64), time_unit="ms")
+        pl.from_epoch(pl.Series(name, millis, dtype=pl.Int64), time_unit="ms")
         .dt.replace_time_zone("UTC")
         .dt.cast_time_unit("us")
     )

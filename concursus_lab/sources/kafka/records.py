@@ -5,7 +5,8 @@ Python; for small JSON events that costs more than decoding the JSON. Here a fet
 batches are checked (CRC-32C, in C) and decompressed one batch at a time, a short Python loop
 finds where each record starts, and every other field of every record (timestamp and
 offset deltas, key and value lengths) is read with NumPy at once. What comes out is one
-:class:`Records` per fetch: the values, their offsets and timestamps.
+:class:`Records` per fetch: the values, their offsets and timestamps, and (when asked, for
+topics read through a mapping) their keys and headers.
 
 The layout parsed is Kafka's own, stable since 0.11 (``DefaultRecordBatch``)::
 
@@ -66,6 +67,11 @@ class Records:
     #: kafka-python skips records whose ``.offset`` is before the fetch position (see
     #: :mod:`concursus_lab.sources.kafka.private`): the first offset, or where it would be.
     offset: int = field(default=0)
+    #: Each record's key (None: no key), when the fetch was parsed ``with_keys``.
+    keys: list[bytes | None] | None = None
+    #: Each record's headers as ``(name, value)`` pairs, when parsed ``with_keys``; None
+    #: also when no record of the fetch has any.
+    headers: list[tuple[tuple[str, bytes | None], ...]] | None = None
 
     def __len__(self) -> int:
         return len(self.values)
@@ -77,13 +83,17 @@ class Records:
 
 
 def parse(
-    buffer: bytes | bytearray | memoryview, *, fetch_offset: int = 0, check_crcs: bool = True
+    buffer: bytes | bytearray | memoryview,
+    *,
+    fetch_offset: int = 0,
+    check_crcs: bool = True,
+    with_keys: bool = False,
 ) -> Records:
     """Every record of the complete v2 batches in ``buffer``, from ``fetch_offset`` on.
 
     Control batches (transaction markers) are skipped but still move ``next_offset`` on.
     A batch cut short at the end of the buffer (a fetch size limit) is left for the next
-    fetch.
+    fetch. ``with_keys`` also reads each record's key and headers (a mapping may name them).
     """
     import crc32c
 
@@ -120,14 +130,16 @@ def parse(
         return Records.empty(next_offset)
     data = b"".join(bodies)
     starts, lengths, batch_of = _record_bounds(data, [len(b) for b in bodies], batches)
-    records = _fields(data, starts, lengths, batch_of, np.array(batches, dtype=np.int64))
-    values, offsets, timestamps = records
+    fields = _fields(data, starts, lengths, batch_of, np.array(batches, dtype=np.int64), with_keys)
+    values, offsets, timestamps, keys, headers = fields
     if offsets.size and offsets[0] < fetch_offset:  # a batch that began before the position
-        keep = np.flatnonzero(offsets >= fetch_offset)
-        values = [values[i] for i in keep.tolist()]
+        keep = np.flatnonzero(offsets >= fetch_offset).tolist()
+        values = [values[i] for i in keep]
+        keys = None if keys is None else [keys[i] for i in keep]
+        headers = None if headers is None else [headers[i] for i in keep]
         offsets, timestamps = offsets[keep], timestamps[keep]
     first = int(offsets[0]) if offsets.size else next_offset
-    return Records(values, offsets, timestamps, next_offset, pos, first)
+    return Records(values, offsets, timestamps, next_offset, pos, first, keys, headers)
 
 
 def _decompress(codec: int, body: memoryview, base_offset: int) -> bytes:
@@ -198,8 +210,13 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _fields(
-    data: bytes, starts: np.ndarray, lengths: np.ndarray, batch_of: np.ndarray, batches: np.ndarray
-) -> tuple[list[bytes | None], np.ndarray, np.ndarray]:
+    data: bytes,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    batch_of: np.ndarray,
+    batches: np.ndarray,
+    with_keys: bool = False,
+) -> tuple[list[bytes | None], np.ndarray, np.ndarray, list | None, list | None]:
     raw = np.frombuffer(data, dtype=np.uint8)
     pos = starts + 1  # skip the record's attributes byte
     ts_delta, size = _varints(raw, pos, 10)
@@ -207,22 +224,65 @@ def _fields(
     offset_delta, size = _varints(raw, pos, 5)
     pos = pos + size
     key_len, size = _varints(raw, pos, 5)
-    pos = pos + size + np.maximum(key_len, 0)
+    key_start = pos + size
+    pos = key_start + np.maximum(key_len, 0)
     value_len, size = _varints(raw, pos, 5)
     value_start = pos + size
     value_end = value_start + np.maximum(value_len, 0)
-    if (value_end > starts + lengths).any() or (lengths < 0).any():
+    ends = starts + lengths
+    if (value_end > ends).any() or (lengths < 0).any():
         raise CorruptRecords("a record's key or value runs past the end of the record")
     base, first_ts, max_ts, log_append = (batches[batch_of, c] for c in range(4))
     offsets = base + offset_delta
     timestamps = np.where(log_append == 1, max_ts, first_ts + ts_delta)
-    values: list[bytes | None] = [
-        data[a:b] for a, b in zip(value_start.tolist(), value_end.tolist(), strict=True)
-    ]
-    if (value_len < 0).any():
-        for k in np.flatnonzero(value_len < 0).tolist():
-            values[k] = None
-    return values, offsets, timestamps
+    values = _slices(data, value_start, value_len)
+    if not with_keys:
+        return values, offsets, timestamps, None, None
+    keys = _slices(data, key_start, key_len)
+    return values, offsets, timestamps, keys, _headers(data, raw, value_end, ends)
+
+
+def _slices(data: bytes, start: np.ndarray, length: np.ndarray) -> list[bytes | None]:
+    """``data[start:start + length]`` for each record; None where the length is -1 (null)."""
+    end = start + np.maximum(length, 0)
+    out: list[bytes | None] = [data[a:b] for a, b in zip(start.tolist(), end.tolist(), strict=True)]
+    if (length < 0).any():
+        for k in np.flatnonzero(length < 0).tolist():
+            out[k] = None
+    return out
+
+
+def _headers(data: bytes, raw: np.ndarray, at: np.ndarray, ends: np.ndarray) -> list | None:
+    """Each record's headers, read after its value: None when no record has any (the common
+    case, found with one vectorised read of the counts), else ``(name, value)`` pairs."""
+    if not len(at):
+        return None
+    counts, size = _varints(raw, np.minimum(at, len(raw) - 1), 5)
+    counts = np.where(at < ends, counts, 0)
+    if not counts.any():
+        return None
+    out: list[tuple] = [()] * len(at)
+    for k in np.flatnonzero(counts > 0).tolist():
+        pos, pairs = int(at[k] + size[k]), []
+        try:
+            for _ in range(int(counts[k])):
+                n, pos = _signed_varint(data, pos)
+                name = data[pos : pos + n].decode("utf-8", "replace")
+                pos += n
+                n, pos = _signed_varint(data, pos)
+                pairs.append((name, None if n < 0 else data[pos : pos + n]))
+                pos += max(n, 0)
+        except IndexError:
+            raise CorruptRecords("a record's headers run past the end of the record") from None
+        if pos > ends[k]:
+            raise CorruptRecords("a record's headers run past the end of the record")
+        out[k] = tuple(pairs)
+    return out
+
+
+def _signed_varint(data: bytes, pos: int) -> tuple[int, int]:
+    value, pos = _varint(data, pos)
+    return (value >> 1) ^ -(value & 1), pos
 
 
 _SHIFTS = (7 * np.arange(10, dtype=np.uint64)).astype(np.uint64)
@@ -248,11 +308,23 @@ def _varints(raw: np.ndarray, pos: np.ndarray, width: int) -> tuple[np.ndarray, 
 
 
 def from_consumer_records(records: list[Any], next_offset: int) -> Records:
-    """kafka-python's record objects (``ConsumerRecord``) as one :class:`Records`."""
+    """kafka-python's record objects (``ConsumerRecord``) as one :class:`Records`, keys and
+    headers included."""
     offsets = np.fromiter((r.offset for r in records), dtype=np.int64, count=len(records))
     timestamps = np.fromiter((r.timestamp for r in records), dtype=np.int64, count=len(records))
     first = int(offsets[0]) if len(records) else next_offset
-    return Records([r.value for r in records], offsets, timestamps, next_offset, 0, first)
+    keys = [r.key for r in records]
+    headers = [tuple(r.headers or ()) for r in records]
+    return Records(
+        [r.value for r in records],
+        offsets,
+        timestamps,
+        next_offset,
+        0,
+        first,
+        keys,
+        headers if any(headers) else None,
+    )
 
 
 def chunks(polled: Mapping[Any, list[Any]]) -> list[tuple[Any, Records]]:
@@ -270,13 +342,21 @@ def chunks(polled: Mapping[Any, list[Any]]) -> list[tuple[Any, Records]]:
 
 
 def head(records: Records, n: int) -> Records:
+    return _piece(records, 0, n, int(records.offsets[n - 1]) + 1 if n else records.offset)
+
+
+def _piece(records: Records, start: int, stop: int, next_offset: int) -> Records:
+    """Records ``start`` to ``stop`` of ``records``, keys and headers too."""
+    keys, headers = records.keys, records.headers
     return Records(
-        records.values[:n],
-        records.offsets[:n],
-        records.timestamps[:n],
-        int(records.offsets[n - 1]) + 1 if n else records.offset,
+        records.values[start:stop],
+        records.offsets[start:stop],
+        records.timestamps[start:stop],
+        next_offset,
         0,
-        records.offset,
+        records.offset if start == 0 else int(records.offsets[start]),
+        None if keys is None else keys[start:stop],
+        None if headers is None else headers[start:stop],
     )
 
 
@@ -291,12 +371,7 @@ def split(chunks: list[tuple[Any, Records]], size: int) -> Iterator[list[tuple[A
             piece = (
                 records
                 if (start == 0 and take == len(records))
-                else Records(
-                    records.values[start : start + take],
-                    records.offsets[start : start + take],
-                    records.timestamps[start : start + take],
-                    0,
-                )
+                else _piece(records, start, start + take, 0)
             )
             group.append((tp, piece))
             count += take

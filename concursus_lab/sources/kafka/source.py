@@ -1,6 +1,10 @@
-"""A Kafka topic of Concursus JSON events, read as canonical frames and written from them.
+"""A Kafka topic of Concursus JSON events, read as canonical frames and written from them; or a
+topic of your own JSON events, read through a mapping.
 
-Open one with ``cl.open("kafka://host1:9092,host2:9092/parcel-events")``. Security settings
+Open one with ``cl.open("kafka://host1:9092,host2:9092/parcel-events")``; a topic of your
+own shape with ``cl.open("kafka://host:9092/orders", mapping=cl.Mapping(...))`` (or the
+mapping in the URL's query string, :meth:`~concursus_lab.Mapping.to_query`), whose records
+:mod:`~concursus_lab.sources.kafka.mapped` decodes. Security settings
 come from environment variables, so credentials never sit in a notebook:
 
 ====================================  =============================================
@@ -36,19 +40,22 @@ This module holds what users see, :class:`KafkaSource`; the work is done next do
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Mapping as Settings
 from typing import Any
 
 import polars as pl
 
 from concursus_lab.common.time import TimeLike, optional_utc
-from concursus_lab.exceptions import IncompleteRead, SourceError, SourceUnavailable
+from concursus_lab.exceptions import IncompleteRead, SchemaError, SourceError, SourceUnavailable
 from concursus_lab.frame.identity import Duplicates
+from concursus_lab.mapping import Mapping
 from concursus_lab.sources import concursus_json_write
 from concursus_lab.sources.base import Source
-from concursus_lab.sources.kafka import private, writing
+from concursus_lab.sources.kafka import private, reading, writing
 from concursus_lab.sources.kafka.connection import ENV_PREFIX, Cluster, env_settings, kafka_python
 from concursus_lab.sources.kafka.follow import follow as _follow
+from concursus_lab.sources.kafka.mapped import MappedRecords
 from concursus_lab.sources.kafka.reading import (
     FRAME_SCHEMA,
     KAFKA_COLUMNS,
@@ -75,7 +82,8 @@ DEFAULT_PARTITIONS = 6
 
 
 class KafkaSource(Source):
-    """A Kafka topic of Concursus JSON events; see the module docstring.
+    """A Kafka topic of Concursus JSON events, or of your own (``mapping``); see the module
+    docstring.
 
     Parameters
     ----------
@@ -96,7 +104,14 @@ class KafkaSource(Source):
     timeout
         Seconds a read may go without progress (a broker restarting) before it gives up
         with :class:`~concursus_lab.IncompleteRead`.
+    mapping
+        For a topic of your own JSON events: how a record (its value's fields, and
+        ``kafka.key``, ``kafka.timestamp``, ``kafka.headers.<name>``, ...) maps onto the
+        canonical frame (see :mod:`~concursus_lab.sources.kafka.mapped`). Such a topic is
+        read, never written here.
     """
+
+    takes_mapping = True
 
     def __init__(
         self,
@@ -106,11 +121,14 @@ class KafkaSource(Source):
         create: bool = False,
         partitions: int = DEFAULT_PARTITIONS,
         replication: int = 1,
-        topic_config: Mapping[str, str] | None = None,
-        client: Mapping[str, Any] | None = None,
+        topic_config: Settings[str, str] | None = None,
+        client: Settings[str, Any] | None = None,
         connect_timeout: float = 10.0,
         timeout: float = 60.0,
+        mapping: Mapping | None = None,
     ):
+        if mapping is not None and not isinstance(mapping, Mapping):
+            raise SourceError(f"`mapping` must be a cl.Mapping, got {type(mapping).__name__}.")
         if not servers or not all(isinstance(s, str) and s for s in servers):
             raise SourceError(f"`servers` must be 'host:port' strings, got {servers!r}.")
         if not isinstance(topic, str) or not topic:
@@ -120,6 +138,8 @@ class KafkaSource(Source):
         self.servers = tuple(servers)
         self.topic = topic
         self.url = f"kafka://{','.join(self.servers)}/{topic}"
+        self.mapping = mapping
+        self._mapped = None if mapping is None else MappedRecords(mapping)
         settings = {**env_settings(), **dict(client or {})}
         self._cluster = Cluster(self.servers, settings, float(connect_timeout))
         self._timeout = float(timeout)
@@ -136,17 +156,33 @@ class KafkaSource(Source):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> KafkaSource:
-        """Open ``kafka://host1:9092,host2:9092/topic``; options as for the constructor."""
+        """Open ``kafka://host1:9092,host2:9092/topic``; options as for the constructor.
+        A query string is a mapping (``?aggregate_type=order&aggregate_id=kafka.key&...``)."""
         scheme, _, rest = url.partition("://")
         if scheme.lower() != "kafka":
             raise SourceError(f"not a kafka:// URL: {url!r}.")
-        if "?" in rest or "#" in rest:
-            shown = url.split("?", 1)[0].split("#", 1)[0]
+        rest, _, query = rest.partition("?")
+        if "#" in rest or "#" in query:
             raise SourceError(
-                f"a kafka:// URL takes no query options ({shown}?...): pass settings as "
-                f"keyword arguments, and credentials in {ENV_PREFIX}SASL_USERNAME and "
+                f"a kafka:// URL takes no fragment ({url.split('#', 1)[0]}#...): pass settings "
+                f"as keyword arguments, and credentials in {ENV_PREFIX}SASL_USERNAME and "
                 f"{ENV_PREFIX}SASL_PASSWORD (the URL is shown and logged)."
             )
+        if query:
+            if options.get("mapping") is not None:
+                raise SourceError(
+                    f"{url!r} has a mapping in its query string and mapping= was given too; "
+                    "give one of them."
+                )
+            try:
+                options["mapping"] = Mapping.from_query(query)
+            except SchemaError as exc:
+                raise SourceError(
+                    f"a kafka:// URL takes no query options but a mapping's fields "
+                    f"({url.split('?', 1)[0]}?aggregate_type=...): {exc} Pass settings as "
+                    f"keyword arguments, and credentials in {ENV_PREFIX}SASL_USERNAME and "
+                    f"{ENV_PREFIX}SASL_PASSWORD (the URL is shown and logged)."
+                ) from None
         hosts, _, topic = rest.partition("/")
         if "@" in hosts:
             raise SourceError(
@@ -167,8 +203,19 @@ class KafkaSource(Source):
 
     def _consumer(self) -> Any:
         consumer = self._cluster.consumer()
-        private.read_whole_fetches(consumer)
+        if self._mapped is None:
+            private.read_whole_fetches(consumer)
+        else:  # a mapping may name the records' keys and headers
+            private.read_whole_fetches(consumer, keys=True)
         return consumer
+
+    def _decode(self, chunks: list) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """A batch of records as (events with the Kafka columns, quarantined records)."""
+        return reading.decode(chunks) if self._mapped is None else self._mapped(chunks)
+
+    def _empty(self) -> pl.DataFrame:
+        """What a read that finds no event gives."""
+        return pl.DataFrame(schema=FRAME_SCHEMA) if self._mapped is None else self._mapped.empty()
 
     def _topic_partitions(self, consumer: Any) -> list[Any]:
         numbers = consumer.partitions_for_topic(self.topic)
@@ -323,6 +370,12 @@ class KafkaSource(Source):
         :class:`~concursus_lab.exceptions.IncompleteWrite` counts what the broker confirmed
         and holds the frame of the rest.
         """
+        if self.mapping is not None:
+            raise SourceError(
+                f"{self.url} is a topic of your own shape, read through a mapping, never "
+                "written here (your producers write it). Copy it into a store to work on: "
+                f"cl.copy(cl.open({self.url!r}, mapping=...), 'data/my-store', create=True)."
+            )
         return writing.append(
             self._cluster,
             self.topic,
@@ -335,4 +388,7 @@ class KafkaSource(Source):
     # -- describing --------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        return f"KafkaSource({self.url!r}: topic {self.topic!r}, {self.partitions} partitions)"
+        shape = "" if self.mapping is None else f"; {self.mapping!r}"
+        return (
+            f"KafkaSource({self.url!r}: topic {self.topic!r}, {self.partitions} partitions{shape})"
+        )
