@@ -119,8 +119,10 @@ class TestOwnCassandraTableContract(SourceContract):
 ORDERS_TABLE = """CREATE TABLE {keyspace}.orders (
   order_id text, event_no int, event_type text, occurred_at timestamp, ingested_at timestamp,
   amount double, sku text, channel text, note text, tags set<text>,
-  PRIMARY KEY ((order_id), event_no)
+  PRIMARY KEY ({key})
 )"""
+#: One row per order and event number: a re-export overwrites.
+LATEST = "(order_id), event_no"
 ORDERS = cl.Mapping(
     aggregate_type="order",
     aggregate_id="order_id",
@@ -133,10 +135,11 @@ ORDERS = cl.Mapping(
 )
 
 
-def write_orders(plain, keyspace: str, export: pl.DataFrame) -> int:
-    """The shop's export as its application writes the table: times as timestamps, each row
-    at its ingestion time (so a re-export or correction overwrites as the team's did)."""
-    plain.execute(ORDERS_TABLE.format(keyspace=keyspace))
+def write_orders(plain, keyspace: str, export: pl.DataFrame, key: str = LATEST) -> int:
+    """The shop's export as its application writes the table (primary key ``key``): times as
+    timestamps, each row at its ingestion time (so where the key is an order and event
+    number, a re-export or correction overwrites as the team's did)."""
+    plain.execute(ORDERS_TABLE.format(keyspace=keyspace, key=key))
     insert = plain.prepare(
         f"INSERT INTO {keyspace}.orders (order_id, event_no, event_type, occurred_at, "
         "ingested_at, amount, sku, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
@@ -224,7 +227,7 @@ def test_without_a_processing_time_the_write_time_is_one_and_said(orders, cassan
 
 
 def test_rows_that_do_not_map_are_set_aside_with_the_reason(plain, keyspace, cassandra_address):
-    plain.execute(ORDERS_TABLE.format(keyspace=keyspace))
+    plain.execute(ORDERS_TABLE.format(keyspace=keyspace, key=LATEST))
     plain.execute(
         f"INSERT INTO {keyspace}.orders (order_id, event_no, event_type, occurred_at) "
         "VALUES ('o1', 1, 'created', '2026-03-01 10:00:00+0000')"
