@@ -205,6 +205,49 @@ def test_since_and_follow_read_a_mapped_topic_as_they_read_concursus_json(url, p
     assert source.quarantine["raw"].to_list() == [b"nope"]
 
 
+def test_since_scans_back_by_the_processing_time_the_mapping_names(kafka_address, topic, producer):
+    """Records stamped an hour before the processing time the value carries: the seek by
+    record time lands at the end, and the check before it must read the records through the
+    mapping to walk back to where processing time reaches `since` (issue 28.4's rule)."""
+    cl.open(
+        f"kafka://{kafka_address}/{topic}",
+        create=True,
+        partitions=1,
+        topic_config={"retention.ms": "-1"},
+    )
+    base = dt.datetime(2026, 3, 2, tzinfo=UTC)
+    for i in range(1_500):
+        processed = base + dt.timedelta(seconds=i)
+        value = {
+            "what": "c",
+            "at": int(processed.timestamp()) - 3_600,
+            "ingested": processed.isoformat(),
+        }
+        producer.send(
+            topic,
+            key=b"u1",
+            value=orjson.dumps(value),
+            headers=[("id", b"%d" % i)],
+            timestamp_ms=int(processed.timestamp() * 1000) - 3_600_000,
+        )
+    producer.flush()
+    ingested = cl.Mapping(
+        aggregate_type="user",
+        aggregate_id="kafka.key",
+        name="what",
+        event_time="at",
+        processing_time="ingested",
+        event_id="kafka.headers.id",
+        time_unit="s",
+    )
+    source = cl.open(f"kafka://{kafka_address}/{topic}", mapping=ingested)
+    since = base + dt.timedelta(seconds=900)
+    read = source.events(since=since, duplicates="keep")
+    assert read.height == 600 and read["kafka_offset"].min() == 900
+    followed = pl.concat(list(source.follow(since=since, idle_timeout=1)))
+    assert followed.height == 600
+
+
 def test_a_mapped_topic_is_read_never_written(url):
     source = cl.open(url, mapping=CLICKS)
     with pytest.raises(SourceError, match=r"never written.*cl\.copy"):

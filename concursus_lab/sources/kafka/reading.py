@@ -39,6 +39,8 @@ class Topic(Protocol):
     url: str
     _timeout: float
     _quarantine: pl.DataFrame
+    _cluster: Any
+    _mapped: Any  # how a topic read through a mapping decodes its records, else None
 
     def _consumer(self) -> Any: ...
 
@@ -116,6 +118,7 @@ class Scan:
                 from_end=False,
                 cluster=self.source._cluster,
                 timeout=self.source._timeout,
+                decode=self.source._mapped,
             )
             self.partitions = {tp: Partition(min(starts[tp], ends[tp]), ends[tp]) for tp in tps}
             todo = [tp for tp, p in self.partitions.items() if not p.done]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,10 @@ from concursus_lab.sources.kafka import private
 from concursus_lab.sources.kafka.connection import Cluster
 from concursus_lab.sources.kafka.records import Records, head
 from concursus_lab.sources.kafka.records import chunks as by_partition
+
+#: Decodes a batch of records into (events with ``kafka_offset``, quarantined records): a
+#: topic's own decoding, for one read through a mapping.
+Decode = Callable[[list], tuple[pl.DataFrame, pl.DataFrame]]
 
 #: How far before ``since`` (in record time) the seek starts, and the disorder in processing
 #: time that the check before the start allows.
@@ -57,11 +62,14 @@ def start_offsets(
     from_end: bool,
     cluster: Cluster,
     timeout: float,
+    decode: Decode | None = None,
 ) -> dict[Any, int]:
     """Where to start reading each partition: its beginning or end, or where processing time
     ``since`` begins (see the module's text), asked of ``consumer``. The records before a
     start are fetched by a consumer of their own (a fetch of a few batches at a time, where
-    ``consumer`` would bring 16 MB per partition), connected to ``cluster``.
+    ``consumer`` would bring 16 MB per partition), connected to ``cluster``, and decoded by
+    ``decode`` (a topic read through a mapping: its records' keys and headers are fetched
+    too), or as Concursus JSON.
 
     Raises
     ------
@@ -78,15 +86,20 @@ def start_offsets(
     if all(starts[tp] <= firsts[tp] for tp in tps):
         return starts
     scanner = cluster.consumer(max_partition_fetch_bytes=_SCAN_FETCH_BYTES)
-    private.read_whole_fetches(scanner)
+    private.read_whole_fetches(scanner, keys=decode is not None)
     try:
-        return scan_back(scanner, starts, firsts, early, timeout)
+        return scan_back(scanner, starts, firsts, early, timeout, decode)
     finally:
         scanner.close()
 
 
 def scan_back(
-    consumer: Any, starts: dict[Any, int], firsts: dict[Any, int], early: int, timeout: float
+    consumer: Any,
+    starts: dict[Any, int],
+    firsts: dict[Any, int],
+    early: int,
+    timeout: float,
+    decode: Decode | None = None,
 ) -> dict[Any, int]:
     """Move each partition's start back while the :data:`SCAN_BACK` records before it hold
     one processed at or after ``early`` (epoch ms); every partition is fetched at once."""
@@ -94,7 +107,8 @@ def scan_back(
     todo = {tp for tp, start in starts.items() if start > firsts[tp]}
     while todo:
         spans = {tp: (max(firsts[tp], starts[tp] - SCAN_BACK), starts[tp]) for tp in todo}
-        for tp, (offsets, processed) in _processing_times(consumer, spans, timeout).items():
+        found = _processing_times(consumer, spans, timeout, decode)
+        for tp, (offsets, processed) in found.items():
             recent = offsets[processed >= early]
             if recent.size:
                 starts[tp] = int(recent.min())
@@ -104,7 +118,10 @@ def scan_back(
 
 
 def _processing_times(
-    consumer: Any, spans: dict[Any, tuple[int, int]], timeout: float
+    consumer: Any,
+    spans: dict[Any, tuple[int, int]],
+    timeout: float,
+    decode: Decode | None = None,
 ) -> dict[Any, tuple[np.ndarray, np.ndarray]]:
     """Per partition, the offsets of the records in its span ``[low, high)`` that decode, and
     each one's latest processing time (epoch ms; a record may hold an array of events)."""
@@ -114,6 +131,16 @@ def _processing_times(
         got = fetched[tp]
         if not got:
             out[tp] = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+            continue
+        if decode is not None:  # what does not decode or map proves nothing
+            rows, _ = decode([(tp, records) for records in got])
+            latest = rows.group_by("kafka_offset").agg(
+                pl.col("processing_timestamp").max().dt.epoch("ms")
+            )
+            out[tp] = (
+                latest["kafka_offset"].to_numpy(),
+                latest["processing_timestamp"].to_numpy(),
+            )
             continue
         values = [value for records in got for value in records.values]
         offsets = np.concatenate([records.offsets for records in got])

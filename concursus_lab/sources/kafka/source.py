@@ -337,6 +337,7 @@ class KafkaSource(Source):
                 from_end=since_at is None,
                 cluster=self._cluster,
                 timeout=self._timeout,
+                decode=self._mapped,
             )
         finally:
             consumer.close()
