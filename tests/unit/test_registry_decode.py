@@ -267,3 +267,19 @@ def test_concursus_events_round_trip_through_the_avro_layout():
     assert bad == []
     back = cl.from_polars(frame, layout.MAPPING)
     assert back.select(cl.SCHEMA.names()).equals(events.select(cl.SCHEMA.names()))
+
+
+def test_registry_credentials_come_from_the_environment():
+    from concursus_lab.exceptions import SourceError
+    from concursus_lab.sources.registry.client import Client, from_env
+
+    env = {"CONCURSUS_LAB_REGISTRY_USERNAME": "key", "CONCURSUS_LAB_REGISTRY_PASSWORD": "s3"}
+    client = Client("https://registry.example:8081", environ=env)
+    assert client._headers["Authorization"] == "Basic a2V5OnMz"
+    token = Client("https://r.example", environ={"CONCURSUS_LAB_REGISTRY_TOKEN": "t"})
+    assert token._headers["Authorization"] == "Bearer t"
+    assert "s3" not in repr(client)
+    with pytest.raises(SourceError, match="CONCURSUS_LAB_REGISTRY_URL, which is not set"):
+        from_env({})
+    with pytest.raises(SourceError, match="must be the registry's http"):
+        Client("127.0.0.1:8081")

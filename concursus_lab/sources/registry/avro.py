@@ -44,8 +44,8 @@ from typing import Any
 import polars as pl
 
 from concursus_lab.common.optional import require
+from concursus_lab.sources.registry.wire import SENTINEL
 
-SENTINEL = b"\xc3\x5a\x96\x1e"
 _SYNC = bytes(range(16))
 _VALUE, _END, _FRAME = "__value", "__end", "__frame"
 _PRIMITIVE = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
@@ -66,15 +66,21 @@ class Unresolvable(Exception):
 
 
 def decode(
-    values: Sequence[bytes], start: int, writer: Any, *, reader: Any = None
+    values: Sequence[bytes],
+    start: int,
+    writer: Any,
+    *,
+    reader: Any = None,
+    block: bytes | None = None,
 ) -> tuple[pl.DataFrame, list[tuple[int, str]]]:
     """The Avro bodies (each after ``start`` framing bytes) of one writer schema as a frame in
-    the reader's columns (the writer's when no reader); ``(index, reason)`` for bad bodies."""
+    the reader's columns (the writer's when no reader); ``(index, reason)`` for bad bodies.
+    ``block``: the values already joined, each followed by the sentinel (saves a copy)."""
     bad: list[tuple[int, str]] = []
     keep = list(range(len(values)))
     frame = None
     if _polars_reads(writer):
-        frame = _bulk(values, start, writer)
+        frame = _bulk(values, start, writer, block)
         if frame is None:  # some body is bad: find which, read the rest at once
             bad = _check(values, start, writer)
             wrong = {i for i, _ in bad}
@@ -92,18 +98,23 @@ def decode(
 # -- the bulk read -----------------------------------------------------------------------------
 
 
-def _bulk(values: Sequence[bytes], start: int, writer: Any) -> pl.DataFrame | None:
+def _bulk(
+    values: Sequence[bytes], start: int, writer: Any, block: bytes | None = None
+) -> pl.DataFrame | None:
     """One container block of every value; None when a sentinel is off (a bad body)."""
     rewritten, fixes = _readable(writer, {}, None)
     fields = [{"name": _VALUE, "type": rewritten}, _fixed(_END, "__concursus_lab_end", 4)]
     if start:
         fields.insert(0, _fixed(_FRAME, "__concursus_lab_prefix", start))
     wrapper = {"type": "record", "name": "__concursus_lab_frame", "fields": fields}
-    data = SENTINEL.join(values) + SENTINEL if values else b""
+    if block is None:
+        block = SENTINEL.join(values) + SENTINEL if values else b""
     header = _map({"avro.schema": json.dumps(wrapper).encode(), "avro.codec": b"null"})
-    block = _long(len(values)) + _long(len(data)) + data + _SYNC if values else b""
+    parts = [b"Obj\x01", header, _SYNC]
+    if values:
+        parts += [_long(len(values)), _long(len(block)), block, _SYNC]
     try:
-        read = pl.read_avro(io.BytesIO(b"Obj\x01" + header + _SYNC + block), columns=[_VALUE, _END])
+        read = pl.read_avro(io.BytesIO(b"".join(parts)), columns=[_VALUE, _END])
     except BaseException as exc:  # polars raises ComputeError, or panics, on a bad body
         if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
             raise

@@ -84,8 +84,9 @@ class RegistryValues:
                 why = f"schema id {ref} could not be fetched: {exc}"
                 bad.extend((i, why) for i in rows.tolist())
                 continue
-            group = values if len(rows) == len(values) else [values[i] for i in rows.tolist()]
-            frame, kept, more = self._decode(schema, group, start)
+            whole = len(rows) == len(values)
+            group = values if whole else [values[i] for i in rows.tolist()]
+            frame, kept, more = self._decode(schema, group, start, framing.block if whole else None)
             bad.extend((int(rows[i]), f"schema id {ref}: {why}") for i, why in more)
             if frame.height:
                 frames.append(
@@ -106,14 +107,15 @@ class RegistryValues:
     # -- one schema group ------------------------------------------------------------------
 
     def _decode(
-        self, schema: Schema, values: list[bytes], start: int
+        self, schema: Schema, values: list[bytes], start: int, block: bytes | None
     ) -> tuple[pl.DataFrame, np.ndarray, Bad]:
-        """One writer schema's values: the frame, which of ``values`` it holds, the bad ones."""
+        """One writer schema's values: the frame, which of ``values`` it holds, the bad ones
+        (``block``: all of them joined with the Avro sentinel, when that was made)."""
         everything = np.arange(len(values))
         if schema.kind == "AVRO":
             reader = self._avro_reader(schema)
             try:
-                frame, bad = avro.decode(values, start, schema.parsed, reader=reader)
+                frame, bad = avro.decode(values, start, schema.parsed, reader=reader, block=block)
             except avro.Unresolvable as exc:
                 shown = "the reader schema" if self.reader else "the subject's latest version"
                 return (
@@ -153,15 +155,19 @@ class RegistryValues:
     ) -> tuple[pl.DataFrame, np.ndarray, Bad]:
         files = self._files_of(schema)
         bad: Bad = []
-        paths: dict[tuple[int, ...], list[tuple[int, bytes]]] = {}
-        for i, value in enumerate(values):
-            try:
-                path, at = wire.message_indexes(value, start)
-                files.message(path)
-            except (ValueError, IndexError) as exc:
-                bad.append((i, f"the Protobuf message indexes are wrong: {exc}"))
-                continue
-            paths.setdefault(path, []).append((i, value[at:]))
+        paths = _one_message(values, start, files)
+        if paths is None:  # several messages, or long index paths: value by value
+            paths = {}
+            for i, value in enumerate(values):
+                try:
+                    path, at = wire.message_indexes(value, start)
+                    files.message(path)
+                except (ValueError, IndexError) as exc:
+                    bad.append((i, f"the Protobuf message indexes are wrong: {exc}"))
+                    continue
+                indexes, bodies = paths.setdefault(path, ([], []))
+                indexes.append(i)
+                bodies.append(value[at:])
         latest = self._latest_schema()
         reader_files = (
             self._files_of(latest) if latest is not None and latest.kind == "PROTOBUF" else None
@@ -171,19 +177,45 @@ class RegistryValues:
             message = files.message(path)
             if reader_files is not None:  # protobuf resolves by field number: read as the newest
                 message = reader_files.find(message.full_name) or message
-            frame, more = protobuf.decode([body for _, body in members], message)
+            indexes, bodies = members
+            frame, more = protobuf.decode(bodies, message)
             wrong = {k for k, _ in more}
-            bad.extend((members[k][0], why) for k, why in more)
+            bad.extend((indexes[k], why) for k, why in more)
             frames.append(frame)
-            kept.extend(i for k, (i, _) in enumerate(members) if k not in wrong)
+            kept.extend(
+                indexes if not wrong else [i for k, i in enumerate(indexes) if k not in wrong]
+            )
         frame = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
-        return frame, np.array(kept, dtype=np.int64), bad
+        return frame, np.asarray(kept, dtype=np.int64), bad
 
     def _files_of(self, schema: Schema) -> protobuf.Files:
         files = self._files.get(schema.ref)
         if files is None:
             files = self._files[schema.ref] = protobuf.Files(schema.files)
         return files
+
+
+def _one_message(
+    values: list[bytes], start: int, files: protobuf.Files
+) -> dict[tuple[int, ...], tuple[Any, list[bytes]]] | None:
+    """The common case at C speed: every value names one message with a short index path (a
+    lone ``0x00``, or ``02 XX``); None otherwise."""
+    heads = {v[start : start + 2] for v in values}
+    found = set()
+    for head in heads:
+        try:
+            found.add(wire.message_indexes(head, 0))
+        except ValueError:
+            return None
+    if len(found) != 1:
+        return None
+    ((path, at),) = found
+    try:
+        files.message(path)
+    except IndexError:
+        return None
+    at += start
+    return {path: (range(len(values)), [v[at:] for v in values])}
 
 
 def _groups(framing: wire.Framing) -> dict[tuple[Any, int], np.ndarray]:

@@ -32,6 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 
 MAGIC_ID, MAGIC_GUID = 0, 1
+#: Written after every value in an Avro block (see :mod:`~.avro`): a cut or overlong body
+#: shows as a row whose sentinel is not this.
+SENTINEL = b"\xc3\x5a\x96\x1e"
 ID_FRAME, GUID_FRAME = 5, 17
 VALUE_HEADER = "__value_schema_id"
 #: What names a schema: its id (int) or its GUID (str).
@@ -48,6 +51,9 @@ class Framing:
     guids: dict[int, str]
     starts: np.ndarray
     reasons: dict[int, str]
+    #: Every value followed by :data:`SENTINEL`, joined (None when some value is None): what
+    #: the framing was read from, and the data of an Avro block of them all.
+    block: bytes | None = None
 
     @property
     def refs(self) -> list[Ref | None]:
@@ -64,14 +70,20 @@ def split(
 ) -> Framing:
     """The framing of every value; see the module docstring."""
     n = len(values)
+    block = None
     if None in values:
         lengths = np.fromiter((-1 if v is None else len(v) for v in values), np.int64, count=n)
         joined = np.frombuffer(b"".join(v for v in values if v), dtype=np.uint8)
+        sizes = np.maximum(lengths, 0)
+        offsets = np.cumsum(sizes) - sizes
     else:
         lengths = np.fromiter(map(len, values), np.int64, count=n)
-        joined = np.frombuffer(b"".join(values), dtype=np.uint8)  # type: ignore[arg-type]
-    sizes = np.maximum(lengths, 0)
-    offsets = np.cumsum(sizes) - sizes
+        parts: list[bytes] = [SENTINEL] * (2 * n)
+        parts[0::2] = values  # type: ignore[assignment]
+        block = b"".join(parts)
+        joined = np.frombuffer(block, dtype=np.uint8)
+        sizes = lengths + len(SENTINEL)
+        offsets = np.cumsum(sizes) - sizes
     framed = lengths >= ID_FRAME
     framed[framed] = joined[offsets[framed]] == MAGIC_ID
     ids = np.full(n, -1, dtype=np.int64)
@@ -91,7 +103,7 @@ def split(
             starts[i] = GUID_FRAME
     if headers is not None and any(headers):
         _from_headers(headers, ids, guids, starts, reasons)
-    return Framing(ids, guids, starts, reasons)
+    return Framing(ids, guids, starts, reasons, block)
 
 
 def _odd(value: bytes | None) -> tuple[Ref | None, str]:
