@@ -2,7 +2,8 @@
 
 It runs as its own step of the test command (``pytest tests/faults``), after the rest, and
 ends with one line that says how many faults were injected and how many held. The servers it
-kills are its own: a Kafka broker, a Cassandra node, a Redis, a RabbitMQ and a Hazelcast member
+kills are its own: a Kafka broker, a Cassandra node, a Redis, a RabbitMQ, a Hazelcast member
+and a schema registry
 started for this suite in a scratch state folder on free ports (:class:`Scratch`), never the
 ones other tests use, and it ends them by the process ids it started.
 """
@@ -30,6 +31,7 @@ _PORTS = {
     "redis": ("CONCURSUS_LAB_REDIS_PORT",),
     "rabbitmq": ("CONCURSUS_LAB_RABBITMQ_PORT", "CONCURSUS_LAB_RABBITMQ_DIST_PORT"),
     "hazelcast": ("CONCURSUS_LAB_HAZELCAST_PORT",),
+    "registry": ("CONCURSUS_LAB_REGISTRY_PORT", "CONCURSUS_LAB_REGISTRY_MANAGEMENT_PORT"),
 }
 
 
@@ -116,6 +118,7 @@ scratch_cassandra = _scratch("cassandra")
 scratch_redis = _scratch("redis")
 scratch_rabbitmq = _scratch("rabbitmq")
 scratch_hazelcast = _scratch("hazelcast")
+scratch_registry = _scratch("registry")
 
 
 @pytest.fixture

@@ -84,7 +84,9 @@ def records_frame(
     partitions = np.repeat(np.array([tp.partition for tp, _ in chunks], dtype=np.int32), sizes)
     offsets = np.concatenate([r.offsets for _, r in chunks]) if chunks else np.zeros(0, np.int64)
     millis = np.concatenate([r.timestamps for _, r in chunks]) if chunks else np.zeros(0, np.int64)
-    data, used, bad = decode(values)
+    data, used, bad = (
+        decode(values, headers) if getattr(decode, "takes_headers", False) else decode(values)
+    )
     own = pl.DataFrame(
         [
             pl.Series(_RECORD, used, dtype=pl.Int64),

@@ -50,7 +50,7 @@ from concursus_lab.common.time import TimeLike, optional_utc
 from concursus_lab.exceptions import IncompleteRead, SchemaError, SourceError, SourceUnavailable
 from concursus_lab.frame.identity import Duplicates
 from concursus_lab.mapping import Mapping
-from concursus_lab.sources import concursus_json_write
+from concursus_lab.sources import concursus_json_write, kinds
 from concursus_lab.sources.base import Source
 from concursus_lab.sources.kafka import private, reading, writing
 from concursus_lab.sources.kafka.connection import ENV_PREFIX, Cluster, env_settings, kafka_python
@@ -159,7 +159,7 @@ class KafkaSource(Source):
         """Open ``kafka://host1:9092,host2:9092/topic``; options as for the constructor.
         A query string is a mapping (``?aggregate_type=order&aggregate_id=kafka.key&...``)."""
         scheme, _, rest = url.partition("://")
-        if scheme.lower() != "kafka":
+        if scheme.lower() not in ("kafka", "kafka+registry"):
             raise SourceError(f"not a kafka:// URL: {url!r}.")
         rest, _, query = rest.partition("?")
         if "#" in rest or "#" in query:
@@ -197,6 +197,10 @@ class KafkaSource(Source):
                 f"'kafka://127.0.0.1:9092/parcel-events'; got {url!r}."
             )
         servers = [s if ":" in s.rsplit("]", 1)[-1] else f"{s}:9092" for s in servers]
+        if cls is KafkaSource and (  # Avro, Protobuf, JSON Schema
+            scheme.lower() == "kafka+registry" or {"registry", "schemas"} & set(options)
+        ):
+            return kinds.kind("kafka+registry", url).from_url(url, **options)
         return cls(servers, topic, **options)
 
     # -- connections -------------------------------------------------------------------
