@@ -47,6 +47,15 @@ _ADVICE = (
     "cl.Mapping(sequence=..., event_id=...); if they are one event restated, this is the "
     'version that counts (duplicates="last" or "first" chooses).'
 )
+_ADVICE_NAMED = (
+    "The data names these identities (a sequence or an event id), so each is one event "
+    "delivered with different contents: the version that counts is chosen by "
+    'duplicates="last" or "first". If they are different events, the system that wrote them '
+    "gave two events one identity."
+)
+
+#: Identity columns by which the data itself names its events.
+NAMING = ("sequence", "event_id")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +66,9 @@ class Conflicts:
     deliveries: int = 0
     identities: int = 0
     examples: tuple[dict[str, str], ...] = ()
+    #: Whether the identities are named by the data (a sequence or an event id), not made
+    #: up from the event's time and contents: the advice differs.
+    named: bool = False
 
     def __bool__(self) -> bool:
         return self.deliveries > 0
@@ -67,7 +79,12 @@ class Conflicts:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Conflicts:
-        return cls(data["deliveries"], data["identities"], tuple(data["examples"]))
+        return cls(
+            data["deliveries"],
+            data["identities"],
+            tuple(data["examples"]),
+            bool(data.get("named", False)),
+        )
 
     @classmethod
     def total(cls, parts: Sequence[Conflicts]) -> Conflicts:
@@ -77,6 +94,7 @@ class Conflicts:
             sum(p.deliveries for p in parts),
             sum(p.identities for p in parts),
             tuple(examples[:SHOWN]),
+            any(p.named for p in parts),
         )
 
     def message(self) -> str:
@@ -95,7 +113,7 @@ class Conflicts:
             )
         if self.identities > len(self.examples):
             lines.append(f"  ... and {self.identities - len(self.examples):,} more")
-        lines.append(_ADVICE)
+        lines.append(_ADVICE_NAMED if self.named else _ADVICE)
         return "\n".join(lines)
 
 
@@ -133,7 +151,8 @@ def find(
     conflicting = losers[differs]
     runs, first = np.unique(run[conflicting], return_index=True)
     examples = _examples(frame, rows, conflicting[first], winner, identity, duplicates)
-    return mask, Conflicts(len(conflicting), len(runs), examples)
+    named = any(column in identity for column in NAMING)
+    return mask, Conflicts(len(conflicting), len(runs), examples, named)
 
 
 def _examples(frame, rows, losers, winner, identity, duplicates) -> tuple[dict[str, str], ...]:

@@ -251,9 +251,13 @@ def test_a_conflict_on_an_event_id_is_one_too():
     frame = orders.encode([ev(Created, 5), ev(Created, 6, known=1)]).with_columns(
         event_id=pl.Series(["e1", "e1"])
     )
-    with pytest.warns(ConflictingDeliveries, match="event_id 'e1'"):
+    with pytest.warns(ConflictingDeliveries, match="event_id 'e1'") as caught:
         result = cl.state_at(frame, names, types=orders)
     assert result.counts["conflicting"] == 1
+    # the data names the identity: the advice is not "name a sequence or an event id"
+    text = str(caught[0].message)
+    assert "The data names these identities" in text
+    assert "cl.Mapping(sequence=" not in text
 
 
 # ------------------------------------------------------------------------ content identity
