@@ -18,6 +18,7 @@ before decoding; an aggregate type is filtered after.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import types
 from collections.abc import Iterable
@@ -71,10 +72,13 @@ def read(
     aggregate_type: str | None,
     aggregate_ids: Iterable[str] | None,
     since: dt.datetime | None = None,
+    **options: Any,
 ):
     """The decoded Spark DataFrame of ``url``'s topic up to its end offsets of now (from where
-    ``since`` begins, when given: then only events processed at or after it)."""
-    source = KafkaSource.from_url(url)  # checks the URL and that the topic exists
+    ``since`` begins, when given: then only events processed at or after it). ``options`` open
+    the source (``mapping=``, ``registry=``): its own decoder then runs on the executors."""
+    source = KafkaSource.from_url(url, **options)  # checks the URL and that the topic exists
+    own = getattr(source, "mapping", None) is not None  # keys may not be aggregate ids
     starts, ends = bounds(source, since)
     starting = json.dumps({source.topic: {str(p): o for p, o in starts.items()}})
     ending = json.dumps({source.topic: {str(p): o for p, o in ends.items()}})
@@ -86,16 +90,22 @@ def read(
         .option("startingOffsets", starting)
         .option("endingOffsets", ending)
         .options(**_security(settings))
+        .option("includeHeaders", str(own).lower())
         .load()
     )
     from pyspark.sql import functions as F
 
+    ids = None
     if aggregate_ids is not None:
         ids = [aggregate_ids] if isinstance(aggregate_ids, str) else list(aggregate_ids)
-        records = records.filter(F.col("key").cast("string").isin(ids))
-    records = records.select("value", "partition", "offset", "timestamp")
-    decoded = records.mapInArrow(_decode_batches, spark_schema(DECODED))
-    keep = []
+        if not own:
+            records = records.filter(F.col("key").cast("string").isin(ids))
+    shape = decoded_schema(source)
+    records = records.select("value", "partition", "offset", "timestamp", *_OWN * own)
+    decoded = records.mapInArrow(
+        functools.partial(_decode_batches, source if own else None, shape), spark_schema(shape)
+    )
+    keep = [] if ids is None or not own else [F.col("aggregate_id").isin(ids)]
     if aggregate_type is not None:
         keep.append(F.col("aggregate_type") == aggregate_type)
     if since is not None:  # the seek never starts late, but may start early: filter exactly
@@ -128,34 +138,63 @@ def _security(settings: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _decode_batches(batches):
+#: What a topic of your own shape also hands over: a mapping may name keys and headers.
+_OWN = ("key", "headers")
+
+
+def decoded_schema(source: KafkaSource) -> pl.Schema:
+    """The decoded frame's columns: the source's own, then what a quarantined record needs."""
+    if getattr(source, "mapping", None) is None:
+        return DECODED
+    return pl.Schema({**source._empty().schema, "raw": pl.Binary, "reason": pl.String})
+
+
+def _decode_batches(source, shape, batches):
     for batch in batches:
-        yield from batches_of(decode(batch))
+        yield from batches_of(decode(batch, source, shape))
 
 
-def decode(batch: pa.RecordBatch) -> pl.DataFrame:
-    """One batch of records, decoded: events (null ``reason``) and bad records (with it)."""
+def decode(
+    batch: pa.RecordBatch, source: KafkaSource | None = None, shape: pl.Schema = DECODED
+) -> pl.DataFrame:
+    """One batch of records, decoded: events (null ``reason``) and bad records (with it); by
+    ``source``'s own decoder (a mapped or schema-registry topic), else Concursus JSON's."""
     partitions = batch.column("partition").to_numpy(zero_copy_only=False)
     offsets = batch.column("offset").to_numpy(zero_copy_only=False).astype(np.int64)
     stamps = pc.cast(batch.column("timestamp"), pa.timestamp("ms"))
     millis = pc.cast(stamps, pa.int64()).to_numpy(zero_copy_only=False)
     values = batch.column("value").to_pylist()
+    keys = headers = None
+    if source is not None:
+        keys = batch.column("key").to_pylist()
+        headers = [
+            tuple((h["key"], h["value"]) for h in pairs or ())
+            for pairs in batch.column("headers").to_pylist()
+        ]
     chunks = []
     for p in np.unique(partitions).tolist():
-        rows = np.flatnonzero(partitions == p)
-        records = Records([values[i] for i in rows.tolist()], offsets[rows], millis[rows], 0)
+        rows = np.flatnonzero(partitions == p).tolist()
+        records = Records(
+            [values[i] for i in rows],
+            offsets[rows],
+            millis[rows],
+            0,
+            keys=None if keys is None else [keys[i] for i in rows],
+            headers=None if headers is None else [headers[i] for i in rows],
+        )
         chunks.append((types.SimpleNamespace(partition=p), records))
-    events, quarantine = _decode_chunks(chunks)
+    events, quarantine = _decode_chunks(chunks) if source is None else source._decode(chunks)
     return pl.concat(
-        [pl.DataFrame(schema=DECODED), events, quarantine], how="diagonal_relaxed"
-    ).select(list(DECODED))
+        [pl.DataFrame(schema=shape), events, quarantine], how="diagonal_relaxed"
+    ).select(list(shape))
 
 
 def frame_of(decoded: Any) -> Any:
     """The events of ``decoded``: the local source's columns."""
     from pyspark.sql import functions as F
 
-    return decoded.filter(F.col("reason").isNull()).select(*FRAME_SCHEMA.names())
+    events = [c for c in decoded.columns if c not in ("raw", "reason")]
+    return decoded.filter(F.col("reason").isNull()).select(*events)
 
 
 def quarantine_of(decoded: Any) -> Any:

@@ -48,6 +48,10 @@ class SparkEvents:
         return to_polars(self.frame).sort(order or ["aggregate_type", "aggregate_id"])
 
 
+#: The schemes of Kafka topics: Concursus JSON, your own shape, or a schema registry's.
+_KAFKA = ("kafka", "kafka+registry")
+
+
 def read(
     url: str,
     spark: Any = None,
@@ -55,6 +59,7 @@ def read(
     aggregate_type: str | None = None,
     aggregate_ids: Iterable[str] | str | None = None,
     since: TimeLike | None = None,
+    **options: Any,
 ) -> SparkEvents:
     """The events at ``url`` as a Spark DataFrame; see the module docstring.
 
@@ -73,11 +78,21 @@ def read(
         Kafka only: the events processed at or after this time, as the local source's
         ``.events(since=...)`` gives them. The read starts where that processing time begins
         in each partition, so a recent slice of a long topic costs little.
+    options
+        Kafka only: how the local source opens the topic, ``mapping=`` (a topic of your own
+        shape), ``registry=`` / ``schemas=`` (Avro, Protobuf, JSON Schema values); each
+        batch of records is decoded on the executors by that source's own decoder, so Spark
+        reads what ``cl.open(url, **options).events()`` reads.
     """
     spark = spark or _active()
     scheme = url.partition("://")[0].lower()
     since_at = optional_utc(since, "since")
-    if since_at is not None and scheme != "kafka":
+    if options and scheme not in _KAFKA:
+        raise SourceError(
+            f"options {sorted(options)} are for Kafka topics of your own shape or of a schema "
+            f"registry; {url!r} takes none."
+        )
+    if since_at is not None and scheme not in _KAFKA:
         raise SourceError(
             f"`since` seeks a Kafka topic by processing time; {url!r} is not one. For a "
             "Cassandra table, filter the frame: "
@@ -88,8 +103,8 @@ def read(
         F = pyspark().sql.functions
         frame = decoded.filter(F.col("reason").isNull()).drop("reason")
         return SparkEvents(frame, _cassandra.quarantine_of(decoded), url)
-    if scheme == "kafka":
-        decoded = _kafka.read(spark, url, aggregate_type, aggregate_ids, since_at)
+    if scheme in _KAFKA:
+        decoded = _kafka.read(spark, url, aggregate_type, aggregate_ids, since_at, **options)
         return SparkEvents(_kafka.frame_of(decoded), _kafka.quarantine_of(decoded), url)
     raise SourceError(
         f"Spark reads cassandra:// and kafka:// URLs, got {url!r}; for a local store or a "
