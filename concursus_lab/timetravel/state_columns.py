@@ -46,6 +46,8 @@ from typing import Any
 
 import polars as pl
 
+from concursus_lab.exceptions import SchemaError
+
 #: Columns a state_at result has besides the state's: a field of that name gets a prefix.
 RESERVED = ("aggregate_id", "events_applied", "last_event_timestamp")
 
@@ -147,9 +149,21 @@ def state_columns(states: list[Any], kind: type | None = None) -> dict[str, pl.S
 
 
 def field_names(kind: type) -> list[str] | None:
-    """The field names of a dataclass or named tuple type (None for any other type)."""
+    """The field names of a dataclass or named tuple type (None for any other type).
+
+    A dataclass whose fields ``dataclasses.fields`` no longer sees (rebuilt by a pickler
+    that lost their markers) is refused: its states would otherwise have no columns."""
     if dataclasses.is_dataclass(kind):
-        return [f.name for f in dataclasses.fields(kind)]
+        names = [f.name for f in dataclasses.fields(kind)]
+        if not names and kind.__dataclass_fields__:
+            raise SchemaError(
+                f"the state class {kind.__qualname__} lost its dataclass fields "
+                f"({', '.join(kind.__dataclass_fields__)}) on its way here: it was rebuilt "
+                "by a pickler that does not keep them (cloudpickle before 3, as pyspark 3.5 "
+                "bundles). Ask through concursus_lab.spark, which sends them whole, or "
+                "define the class in a module the workers import."
+            )
+        return names
     if issubclass(kind, tuple) and hasattr(kind, "_fields"):
         return list(kind._fields)
     return None
