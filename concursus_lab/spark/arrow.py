@@ -2,8 +2,21 @@
 
 Spark's Python workers exchange Arrow record batches with the JVM (``mapInArrow``), in the
 session's time zone (UTC), so a batch becomes a polars frame without a copy per value and a
-polars frame goes back the same way. Spark's Arrow support stops short of Arrow's large
-types, so frames go back at polars' oldest compatibility level (``string``, ``list``).
+polars frame goes back the same way. Spark has fewer types than polars: a frame goes to Spark
+with each column in the nearest type Spark has (:func:`spark_dtype`), and Arrow's large lists
+as lists. The answers' ``.to_polars()`` never takes this road: it reads the bytes each bucket
+wrote, with polars' own dtypes.
+
+=======================  ==========================================================
+polars                   on Spark
+=======================  ==========================================================
+Enum, Categorical        string
+UInt8, UInt16, UInt32    the next wider signed int (short, int, long)
+UInt64, Int128           decimal(20, 0), decimal(38, 0)
+Array                    array (a list)
+Datetime, Duration       microseconds (a timestamp with the zone, or without; an interval)
+Time                     the interval since midnight: Spark has no time of day
+=======================  ==========================================================
 
 For example::
 
@@ -24,10 +37,53 @@ import pyarrow as pa
 
 from concursus_lab.frame.schema import SCHEMA
 
+_WIDER: dict[Any, pl.DataType] = {
+    pl.UInt8: pl.Int16(),
+    pl.UInt16: pl.Int32(),
+    pl.UInt32: pl.Int64(),
+    pl.UInt64: pl.Decimal(20, 0),
+    pl.Int128: pl.Decimal(38, 0),
+    pl.Enum: pl.String(),
+    pl.Categorical: pl.String(),
+    pl.Time: pl.Duration("us"),
+}
+
+
+def spark_dtype(dtype: pl.DataType) -> pl.DataType:
+    """The dtype a column of ``dtype`` takes to reach Spark (see the module docstring)."""
+    if isinstance(dtype, pl.Struct):
+        return pl.Struct({f.name: spark_dtype(f.dtype) for f in dtype.fields})
+    if isinstance(dtype, (pl.List, pl.Array)):
+        return pl.List(spark_dtype(dtype.inner))
+    if isinstance(dtype, pl.Datetime):
+        return pl.Datetime("us", dtype.time_zone)
+    if isinstance(dtype, pl.Duration):
+        return pl.Duration("us")
+    return _WIDER.get(dtype.base_type(), dtype)
+
 
 def to_arrow(frame: pl.DataFrame) -> pa.Table:
-    """``frame`` as an Arrow table Spark can read (no large types)."""
-    return frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+    """``frame`` as an Arrow table Spark can read (Spark's types, no large lists)."""
+    casts = {
+        name: wanted
+        for name, dtype in frame.schema.items()
+        if (wanted := spark_dtype(dtype)) != dtype
+    }
+    if casts:
+        frame = frame.cast(casts)  # type: ignore[arg-type]
+    table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+    schema = pa.schema([f.with_type(_small_lists(f.type)) for f in table.schema])
+    return table if schema == table.schema else table.cast(schema)
+
+
+def _small_lists(kind: pa.DataType) -> pa.DataType:
+    """``kind`` with every large list a list (Spark reads no large lists)."""
+    if pa.types.is_large_list(kind) or pa.types.is_list(kind):
+        inner = kind.value_field
+        return pa.list_(inner.with_type(_small_lists(inner.type)))
+    if pa.types.is_struct(kind):
+        return pa.struct([f.with_type(_small_lists(f.type)) for f in kind])
+    return kind
 
 
 def from_batches(
@@ -60,7 +116,8 @@ def spark_schema(schema: pl.Schema) -> Any:
     """The Spark ``StructType`` of a polars schema."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    return from_arrow_schema(to_arrow(pl.DataFrame(schema=schema)).schema)
+    arrow = to_arrow(pl.DataFrame(schema=schema)).schema
+    return from_arrow_schema(arrow, prefer_timestamp_ntz=True)  # a naive time stays naive
 
 
 def events_schema(extra: pl.Schema | None = None) -> Any:

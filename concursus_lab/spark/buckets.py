@@ -15,11 +15,13 @@ from_polars` adds) before the function sees them, so which delivery wins a tie i
 as it is locally.
 
 Each bucket's answer goes back as Arrow IPC bytes (polars' own dtypes kept exactly) into a
-DataFrame Spark keeps (memory, then disk). Its schemas are then merged (a parameter that is
-an integer in one bucket and a float in another becomes a float, as one local frame would
-make it), and :meth:`Buckets.frame` gives the answer as a typed Spark DataFrame,
-:meth:`Buckets.polars` collects it. An exception raised in a bucket (a reducer's
-:class:`~concursus_lab.ReducerError`, say) is raised again here, as itself.
+DataFrame Spark keeps (memory, then disk). Its schemas are then merged by the rules of one
+local frame (:mod:`concursus_lab.spark.merge`: a parameter that is an integer in one bucket
+and a float in another becomes a float), and :meth:`Buckets.frame` gives the answer as a
+typed Spark DataFrame, :meth:`Buckets.polars` collects it. An answer of Python objects is
+refused in its bucket, states of different kinds in different buckets on the driver; an
+exception raised in a bucket (a reducer's :class:`~concursus_lab.ReducerError`, say) is
+raised again here, as itself.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from concursus_lab.spark.arrow import (
     spark_schema,
     to_ipc,
 )
+from concursus_lab.spark.merge import aligned, check_carried, check_one_kind, merged_schema
 
 #: Rows of the source's own order, first found first used (see the module docstring).
 ORDER_COLUMNS: tuple[tuple[str, ...], ...] = (("kafka_partition", "kafka_offset"), ("__row",))
@@ -59,6 +62,7 @@ _STORED = pa.schema(
         ("ipc", pa.binary()),
         ("schema", pa.binary()),
         ("meta", pa.string()),
+        ("rows", pa.int64()),
     ]
 )
 
@@ -93,15 +97,18 @@ def _worker(function: BucketFunction) -> Callable:
         bucket = TaskContext.get().partitionId()
         try:
             answers, meta = function(frame)
+            for name, answer in answers.items():
+                check_carried(answer, name)
         except Exception as exc:  # raised again by the driver, as itself
             answers, meta = {}, {"error": _pickled(exc)}
-        names, ipcs, schemas = ["__meta"], [b""], [b""]
+        names, ipcs, schemas, rows = ["__meta"], [b""], [b""], [0]
         for name, answer in answers.items():
             names.append(name)
             ipcs.append(to_ipc(answer))
             schemas.append(to_ipc(answer.clear()))
+            rows.append(answer.height)
         metas = [json.dumps(meta)] + [""] * (len(names) - 1)
-        columns = [[bucket] * len(names), names, ipcs, schemas, metas]
+        columns = [[bucket] * len(names), names, ipcs, schemas, metas, rows]
         yield pa.RecordBatch.from_arrays(
             [pa.array(c, type=f.type) for c, f in zip(columns, _STORED, strict=True)],
             schema=_STORED,
@@ -185,12 +192,7 @@ def _unpersist(stored: Any) -> None:
 
 
 def _aligned(data: bytes, schema: pl.Schema) -> pl.DataFrame:
-    frame = from_ipc(data)
-    if frame.schema == schema:
-        return frame
-    return pl.concat([pl.DataFrame(schema=schema), frame], how="diagonal_relaxed").select(
-        list(schema)
-    )
+    return aligned(from_ipc(data), schema)
 
 
 def by_aggregate(events: Any, buckets: int | None, by: tuple[str, ...] = ()) -> Any:
@@ -226,12 +228,15 @@ def run(
     buckets: int | None = None,
     arrange: Callable[[str, list[str]], list[str]] | None = None,
     by: tuple[str, ...] = (),
+    one_kind: tuple[str, ...] = (),
 ) -> Buckets:
     """Call ``function`` on every bucket of whole aggregates of ``events``; keep the answers.
 
     ``empty`` gives each answer's schema when no bucket has rows; ``arrange(name, columns)``
     puts the merged columns in the local function's order; ``by`` buckets by other columns
-    than the aggregate's (a keyed fold's key).
+    than the aggregate's (a keyed fold's key); the answers named in ``one_kind`` are states,
+    whose columns every bucket must make alike (:func:`~concursus_lab.spark.merge.
+    check_one_kind`).
     """
     spark = pyspark()
     n = bucket_count(events, buckets)
@@ -240,20 +245,34 @@ def run(
 
     stored = parted.mapInArrow(_worker(function), from_arrow_schema(_STORED))
     stored = stored.persist(spark.StorageLevel.MEMORY_AND_DISK)
-    small = stored.select("bucket", "name", "schema", "meta").collect()
+    small = stored.select("bucket", "name", "schema", "meta", "rows").collect()
     metas = [json.loads(r["meta"]) for r in small if r["name"] == "__meta"]
-    for meta in metas:
-        if "error" in meta:
-            stored.unpersist()
-            raise _unpickled(meta["error"])
-    found: dict[str, list[pl.Schema]] = {}
+    try:
+        for meta in metas:
+            if "error" in meta:
+                raise _unpickled(meta["error"])
+        schemas = _schemas(small, empty, arrange, one_kind)
+    except BaseException:
+        stored.unpersist()
+        raise
+    return Buckets(stored, schemas, metas, n)
+
+
+def _schemas(small: list, empty: dict[str, pl.DataFrame], arrange, one_kind) -> dict:
+    """Every answer's merged schema, from the buckets' own (those with rows, if any have)."""
+    found: dict[str, list[tuple[int, pl.Schema]]] = {}
     for row in small:
         if row["name"] != "__meta":
-            found.setdefault(row["name"], []).append(from_ipc(bytes(row["schema"])).schema)
+            schema = from_ipc(bytes(row["schema"])).schema
+            found.setdefault(row["name"], []).append((row["rows"], schema))
     schemas = {}
     for name, frame in empty.items():
-        seen = found.get(name) or [frame.schema]
-        merged = pl.concat([pl.DataFrame(schema=s) for s in seen], how="diagonal_relaxed")
-        columns = arrange(name, merged.columns) if arrange else merged.columns
-        schemas[name] = merged.select(columns).schema
-    return Buckets(stored, schemas, metas, n)
+        seen = found.get(name, [])
+        # a bucket without rows cannot know its columns (no state to take fields from)
+        seen = [s for rows, s in seen if rows] or [s for _, s in seen] or [frame.schema]
+        if name in one_kind:
+            check_one_kind(seen, name)
+        merged = merged_schema(seen, name)
+        columns = arrange(name, list(merged)) if arrange else list(merged)
+        schemas[name] = pl.Schema({c: merged[c] for c in columns})
+    return schemas

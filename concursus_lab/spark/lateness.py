@@ -56,9 +56,9 @@ def lateness(
             for name, q in PERCENTILES.items()
         ],
         F.max("lateness").alias("max"),
-        F.sum((F.col("lateness") < 0).cast("long")).alias("negative"),
-        F.sum(F.col("__ooo").cast("long")).alias("out_of_order"),
-        (F.count(one) - F.sum(F.col("__first").cast("long"))).alias("duplicates"),
+        _total((F.col("lateness") < 0).cast("long")).alias("negative"),
+        _total(F.col("__ooo").cast("long")).alias("out_of_order"),
+        (F.count(one) - _total(F.col("__first").cast("long"))).alias("duplicates"),
     ]
     profile = ranked.groupBy(*keys).agg(*aggregations) if keys else ranked.agg(*aggregations)
     if keys:
@@ -69,6 +69,12 @@ def lateness(
         return finish(collected, keys)
 
     return SparkFrame(profile, collect, "a lateness profile")
+
+
+def _total(column: Any) -> Any:
+    """The sum of ``column``: 0 over no rows, as polars sums (Spark's ``sum`` is null)."""
+    F = pyspark().sql.functions
+    return F.coalesce(F.sum(column), F.lit(0).cast("long"))
 
 
 def _empty_like(events: Any) -> pl.DataFrame:

@@ -82,6 +82,7 @@ def _fold(events, fold: Fold, at, known_at, buckets) -> SparkFrame:
         empty={"view": fold_view(fold, empty())},
         buckets=first.buckets,
         by=("__key",),
+        one_kind=("view",),
     )
     first.unpersist()
     answer = SparkFrame(

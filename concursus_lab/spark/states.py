@@ -87,6 +87,7 @@ def state_at(
         answer,
         empty={"states": nothing.frame, "undecodable": nothing.undecodable},
         buckets=buckets,
+        one_kind=("states",),
     )
     counts = {**dict.fromkeys(nothing.counts, 0), **kept.total("counts")}
     if counts["read"] == 0 and counts["other_aggregate_types"]:  # a bucket may have none

@@ -3,7 +3,10 @@
 A dataclass (or named tuple) state becomes one column per field; tuples or lists of one
 length and one element type become one List column ``state``; anything else sits in one
 ``state`` column (an Object column where polars has no type for it). A None state is a
-null in every column.
+null in every column. Dicts (dict states, or the dicts in a field) become a Struct whose
+fields are their keys in name order, at every depth, as an event's parameters are: so the
+columns never depend on which states came first, and the parts of a history answered apart
+(Spark's buckets) make the columns the whole would.
 
 A result's shape never depends on whether it is empty: where no state is there to show its
 fields (no states at all, or only None), the columns come from the reducer's state class, the
@@ -33,6 +36,8 @@ thousands of states, and a Python loop over them costs as much as the rest of a 
 >>> def switch(state, event) -> Bulb: ...
 >>> {name: c.dtype for name, c in state_columns([], state_class(switch)).items()}
 {'wattage': Int64, 'on': Boolean}
+>>> state_columns([{"truck": "T1", "depot": "LEW"}, {"depot": "CRO"}])["state"].dtype
+Struct({'depot': String, 'truck': String})
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ import dataclasses
 import types
 import typing
 from itertools import repeat
-from operator import attrgetter, is_, itemgetter
+from operator import attrgetter, is_, itemgetter, methodcaller
 from typing import Any
 
 import polars as pl
@@ -209,7 +214,28 @@ def _one_list_column(parts: list[list[Any]]) -> pl.Series | None:
 
 
 def _series(name: str, values: list[Any]) -> pl.Series:
+    if set(map(type, values)) - {type(None)} == {dict}:
+        made = _dicts(name, values)
+        if made is not None:
+            return made
     try:
         return pl.Series(name, values, strict=False)
     except Exception:
         return pl.Series(name, values, dtype=pl.Object)
+
+
+def _dicts(name: str, values: list[Any]) -> pl.Series | None:
+    """Dicts (or None) as one Struct, its fields the keys in name order, each key's values
+    made by :func:`_series` (so dicts within are sorted too); None when there are no keys or
+    two keys share a name (polars decides those as it would)."""
+    nones = has_none(values)
+    rows = [{} if v is None else v for v in values] if nones else values
+    keys = sorted(set().union(*map(dict.keys, rows)), key=str)
+    if not keys or len(set(map(str, keys))) < len(keys):
+        return None
+    parts = [_series(str(key), list(map(methodcaller("get", key), rows))) for key in keys]
+    struct = pl.struct(parts, eager=True).alias(name)
+    if nones:
+        missing = pl.Series(list(map(is_, values, repeat(None))))
+        struct = pl.select(pl.when(missing).then(None).otherwise(struct)).to_series()
+    return struct.alias(name)
