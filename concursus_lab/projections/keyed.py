@@ -39,8 +39,9 @@ from concursus_lab.frame.keys import aggregate_hashes, sorted_codes
 from concursus_lab.frame.order import causal_order, restart
 from concursus_lab.frame.schema import columns_of
 from concursus_lab.projections.threads import carry_forward
+from concursus_lab.projections.views import key_dtype
 from concursus_lab.timetravel.reducer import raise_reducer_error
-from concursus_lab.timetravel.state_columns import state_columns
+from concursus_lab.timetravel.state_columns import state_class, state_columns
 
 if TYPE_CHECKING:
     from concursus_lab.projections.projection import Fold
@@ -212,10 +213,11 @@ def _fold_frame(
         chosen = pl.Series(keep, dtype=pl.Int64)
         keys, states = keys.gather(chosen), [states[i] for i in keep]
         sizes, last = sizes[keep], last[keep]
+    if keys.dtype == pl.Null:  # no key yet: the declared kind's type, as a full view has
+        keys = keys.cast(key_dtype(fold.types, fold.key))
     columns: dict[str, pl.Series] = {fold.key: keys.alias(fold.key)}
-    if not states:
-        columns["state"] = pl.Series("state", [], dtype=pl.Null)
-    for name, column in state_columns(states).items() if states else []:
+    # no state yet: the columns of the class the reducer's annotation names, as state_at's
+    for name, column in state_columns(states, state_class(fold.reducer)).items():
         if name == fold.key or name in FOLD_COLUMNS:
             name = f"state_{name}"
         columns[name] = column.alias(name)

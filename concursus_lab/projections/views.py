@@ -11,8 +11,16 @@ import polars as pl
 from concursus_lab.events.types import EventTypes
 from concursus_lab.exceptions import ProjectionError, SchemaError
 
-#: Parameter kinds that can key a fold (hashable, orderable values).
-_KEY_KINDS = frozenset({"str", "int", "float", "bool", "date", "datetime"})
+#: Parameter kinds that can key a fold (hashable, orderable values), and the type of the
+#: view's key column for each.
+_KEY_KINDS: dict[str, pl.DataType] = {
+    "str": pl.String(),
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "bool": pl.Boolean(),
+    "date": pl.Date(),
+    "datetime": pl.Datetime("us", "UTC"),
+}
 
 
 def key_columns(key: Any) -> tuple[str, ...] | None:
@@ -67,3 +75,13 @@ def check_fold_key(types: EventTypes, key: Any) -> None:
             f"`key` {key!r} is declared {parameter.describe()}; a key must be a str, int, "
             "float, bool, date or datetime parameter."
         )
+
+
+def key_dtype(types: EventTypes, key: str) -> pl.DataType:
+    """The type of a fold's key column, known before any event is: a String for
+    ``aggregate_id``, else the declared kind's (a String where event types declare the key
+    with different kinds: such keys are compared as text)."""
+    kinds = {p.kind for t in types for p in t.parameters if p.name == key}
+    if key == "aggregate_id" or len(kinds) != 1:
+        return pl.String()
+    return _KEY_KINDS.get(kinds.pop(), pl.String())

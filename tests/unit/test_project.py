@@ -365,6 +365,19 @@ def test_an_empty_history_gives_an_empty_view():
     assert cl.project(cl.frame.empty(), count).item() == 0
 
 
+def test_an_empty_view_has_the_columns_of_a_full_one():
+    # a result's shape never depends on whether it is empty: the state class the reducer
+    # names (-> Trips) gives the columns when no key has a state yet
+    fold = cl.fold(trips, types=parcel_types, key="truckId", initial=Trips())
+    messy = cl.sample.fixture("messy")
+    full = cl.project(messy, fold)
+    before = cl.project(messy, fold, at=messy["event_timestamp"].min())
+    empty = cl.project(cl.frame.empty(), fold)
+    for view in (before, empty):
+        assert view.height == 0
+        assert view.schema == full.schema, f"{view.schema} != {full.schema}"
+
+
 def test_a_fold_is_callable_like_project():
     messy = cl.sample.fixture("messy")
     fold = cl.fold(trips, types=parcel_types, key="truckId", initial=Trips())
