@@ -247,6 +247,26 @@ def test_protobuf_values_decode_into_columns(tmp_path):
     assert "does not parse as tp.Msg" in bad[0][1] and "message index" in bad[1][1]
 
 
+def test_protobuf_message_indexes_outside_the_file_are_named(tmp_path):
+    from google.protobuf import descriptor_pb2
+
+    proto = _proto()
+    (tmp_path / "12.desc").write_bytes(
+        descriptor_pb2.FileDescriptorSet(file=[proto]).SerializeToString()
+    )
+    frame = b"\x00" + (12).to_bytes(4, "big")
+    values = [
+        frame + b"\x02\x01",  # index -1
+        frame + b"\x04\x02\x06",  # the second message's nested message 3: it has 1
+        frame + b"\x04o1\x0ecreated",  # an Avro body read as message indexes
+    ]
+    _frame, used, bad = RegistryValues(Schemas(files=tmp_path))(values)
+    assert used.tolist() == [] and [i for i, _ in bad] == [0, 1, 2]
+    for _, why in bad:
+        assert "message index" in why and "is not in" in why, why
+    assert "[-1]" in bad[0][1] and "[1, 3]" in bad[1][1]
+
+
 def test_local_schema_files_name_versions_by_id_and_say_what_is_missing(tmp_path):
     schema = {"type": "record", "name": "S", "fields": [{"name": "id", "type": "string"}]}
     path = tmp_path / "s.avsc"

@@ -118,11 +118,13 @@ class Files:
 
     def message(self, path: Sequence[int]) -> Any:
         """The message the indexes name (the first into the file, the rest into nested)."""
-        if not path or path[0] >= len(self.file.message_types_by_name):
-            raise IndexError(f"message index {list(path)} is not in {self.file.name!r}")
-        message = list(self.file.message_types_by_name.values())[path[0]]
-        for index in path[1:]:
-            message = message.nested_types[index]
+        messages: Sequence[Any] = list(self.file.message_types_by_name.values())
+        message = None
+        for index in path or (-1,):
+            if not 0 <= index < len(messages):  # never Python's negative indexing
+                raise IndexError(f"message index {list(path)} is not in {self.file.name!r}")
+            message = messages[index]
+            messages = message.nested_types
         return message
 
     def find(self, full_name: str) -> Any | None:
