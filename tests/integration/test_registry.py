@@ -11,6 +11,7 @@ import io
 import json
 import urllib.request
 import uuid
+import warnings
 
 import polars as pl
 import pytest
@@ -357,3 +358,48 @@ def test_the_registry_can_come_from_the_environment(kafka_address, registry_url,
         gone.events()
     assert stop.value.partial.height == 0
     assert "cannot reach the schema registry at http://127.0.0.1:9" in str(stop.value)
+
+
+def test_the_shops_export_as_an_avro_topic_is_the_history_the_csv_gives(
+    kafka_address, registry_url, tmp_path
+):
+    """The export of notebook 08, produced by confluent-kafka's AvroSerializer as the shop's
+    producer would, read through the same mapping: the same events as from its CSV."""
+    from concursus_lab.sample import ORDERS as SHOP
+
+    export = cl.sample.orders_export(150, seed=31)
+    text = {"type": ["null", "string"], "default": None}
+    schema = {
+        "type": "record",
+        "name": "OrderRow",
+        "namespace": "shop",
+        "fields": [
+            {"name": "order_id", "type": "string"},
+            {"name": "event_no", "type": "long"},
+            {"name": "event_type", "type": "string"},
+            {"name": "occurred_at", "type": "string"},
+            {"name": "ingested_at", "type": "string"},
+            {"name": "amount", "type": ["null", "double"]},
+            {"name": "sku", **text},
+            {"name": "channel", **text},
+        ],
+    }
+    name = f"shop-orders-{uuid.uuid4().hex[:8]}"
+    cl.open(f"kafka://{kafka_address}/{name}", create=True, partitions=3)
+    write = AvroSerializer(SchemaRegistryClient({"url": registry_url}), json.dumps(schema))
+    ctx = SerializationContext(name, MessageField.VALUE)
+    producer = confluent_kafka.Producer({"bootstrap.servers": kafka_address})
+    for row in export.iter_rows(named=True):
+        producer.produce(name, key=row["order_id"], value=write(row, ctx))
+    assert producer.flush(30) == 0
+    export.write_csv(tmp_path / "orders.csv")
+    columns = [c for c in cl.SCHEMA if c != "version"]
+    order = ["aggregate_id", "event_timestamp", "processing_timestamp", "name"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cl.exceptions.ConflictingDeliveries)
+        expected = cl.open(tmp_path / "orders.csv", mapping=SHOP).events(duplicates="keep")
+        topic = cl.open(f"kafka://{kafka_address}/{name}", registry=registry_url, mapping=SHOP)
+        got = topic.events(duplicates="keep")
+    assert topic.quarantine.height == 0 and got.height == export.height
+    assert got.select(columns).sort(order).equals(expected.select(columns).sort(order))
+    assert set(got["version"]) == {"1"}  # the writer schema's version under the subject
