@@ -96,6 +96,9 @@ def _lab(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
+    from concursus_lab.common.optional import require
+
+    require("jupyterlab", needed_by="concursus-lab lab")
     root = _checkout_root()
     notebooks = root / "notebooks" if root else Path.cwd()
     command = [

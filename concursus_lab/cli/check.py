@@ -21,9 +21,11 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from concursus_lab.common.optional import require
 from concursus_lab.exceptions import SourceError
 from concursus_lab.sources import SOURCE_VARIABLE
 
+_NEEDED_BY = "Notebook checks (concursus-lab check)"
 #: pytest's exit code when nothing was collected.
 NO_TESTS = 5
 #: Where a failed check leaves the executed notebooks and their diffs, unless told otherwise.
@@ -69,6 +71,7 @@ def _pytest(
     found: Sequence[Path], record: Path, *, strict: bool, timeout: float, extra: Sequence[str]
 ) -> list[str]:
     """The pytest command that runs ``found`` under nbval once, recording each run."""
+    require("pytest", "nbval", "nbformat", needed_by=_NEEDED_BY)  # said here, not by pytest
     return [
         sys.executable,
         "-m",
@@ -183,7 +186,7 @@ def update(
     expected outputs would hold a traceback: it is named, with its error, and the exit code
     is 1.
     """
-    import nbformat
+    nbformat = require("nbformat", needed_by=_NEEDED_BY)
 
     from concursus_lab.testing import _notebook_record as record
 

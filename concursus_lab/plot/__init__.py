@@ -20,6 +20,7 @@ from concursus_lab.common.time import TimeLike, duration, exact, time_range
 from concursus_lab.frame.schema import validate
 from concursus_lab.plot.drift import drift as drift
 from concursus_lab.plot.idempotency import idempotency as idempotency
+from concursus_lab.plot.libraries import lab
 from concursus_lab.plot.save import save as save
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def offline() -> None:
     version and cached under ``~/.cache/concursus-lab``. Each chart's ``text/plain`` is then
     its stable text form (:mod:`concursus_lab.plot.text_form`), which notebook CI compares.
     """
-    import altair as alt
+    alt = lab("altair")
 
     from concursus_lab.plot.offline import enable_offline
     from concursus_lab.plot.text_form import with_text_form
@@ -81,7 +82,7 @@ def lateness(events: pl.DataFrame, by: str | None = None) -> alt.Chart:
     >>> chart.to_dict()["mark"]["type"]
     'bar'
     """
-    import altair as alt
+    alt = lab("altair")
 
     validate(events, check_parameters=False)
     binned = lateness_bins(events, by=by)
@@ -172,7 +173,7 @@ def watermark(
     >>> [layer["mark"]["type"] for layer in chart.to_dict()["layer"]]
     ['area', 'circle']
     """
-    import altair as alt
+    alt = lab("altair")
 
     points, band, subtitle = watermark_marks(result, window=window, max_points=max_points)
     values = _tick_values(points["behind_s"], band["high_s"])

@@ -8,6 +8,7 @@ import polars as pl
 
 from concursus_lab.common.time import exact
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.plot.libraries import lab
 
 if TYPE_CHECKING:
     import altair as alt
@@ -49,7 +50,7 @@ def drift(result: WatermarkRecommendation, *, width: int = 640) -> alt.LayerChar
     >>> [layer["mark"]["type"] for layer in cl.plot.drift(found).to_dict()["layer"]]
     ['line', 'rule']
     """
-    import altair as alt
+    alt = lab("altair")
 
     lines = drift_lines(result)
     worst = result.worst

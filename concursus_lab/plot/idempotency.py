@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from concursus_lab.common.time import duration
+from concursus_lab.plot.libraries import lab
 
 if TYPE_CHECKING:
     import altair as alt
@@ -32,7 +33,7 @@ def idempotency(replay: IdempotencyReplay) -> alt.LayerChart:
     >>> [layer["mark"]["type"] for layer in chart.to_dict()["layer"]]
     ['line', 'rule']
     """
-    import altair as alt
+    alt = lab("altair")
 
     longest = replay.longest_repeat or dt.timedelta(seconds=1)
     top = max(longest.total_seconds() * 2, 2.0)

@@ -10,6 +10,9 @@ import hashlib
 import os
 from pathlib import Path
 
+from concursus_lab.plot import altair_private
+from concursus_lab.plot.libraries import lab
+
 #: Options for vega-embed, in the widgets and in saved pages: draw with SVG (marks are
 #: elements), keep "save as PNG/SVG", drop the links to the online editor.
 EMBED_OPTIONS = {
@@ -26,26 +29,25 @@ def enable_offline() -> None:
     ``$XDG_CACHE_HOME/concursus-lab`` (``~/.cache``) and read back next time. Where
     JupyterChart's offline switch is not what this expects, altair's own call is used.
     """
-    from altair import JupyterChart
-
-    if getattr(JupyterChart, "_is_offline", None) is True:
+    if altair_private.offline_enabled():
         return
     cache = _jupyterchart_bundle_path()
-    if cache is not None and cache.exists() and hasattr(JupyterChart, "_is_offline"):
-        JupyterChart._esm = cache.read_text()
-        JupyterChart._is_offline = True
+    if cache is not None and cache.exists() and altair_private.set_offline_script(
+        cache.read_text()
+    ):
         return
-    JupyterChart.enable_offline(offline=True)
-    if cache is not None and isinstance(getattr(JupyterChart, "_esm", None), str):
-        _keep(cache, JupyterChart._esm)
+    lab("altair").JupyterChart.enable_offline(offline=True)
+    script = altair_private.offline_script()
+    if cache is not None and script is not None:
+        _keep(cache, script)
 
 
 def vega_embed_script() -> str:
     """The script that defines ``vegaEmbed`` (with Vega and Vega-Lite) for a page that loads
     nothing: vl-convert's bundle for altair's Vega-Lite version, cached on disk like
     :func:`enable_offline`'s (bundling takes vl-convert about 6 s)."""
-    import altair
-    import vl_convert
+    altair = lab("altair")
+    vl_convert = lab("vl_convert")
 
     version = _vl_version()
     key = "\n".join(("vega-embed", altair.__version__, vl_convert.__version__, version))
@@ -59,20 +61,14 @@ def vega_embed_script() -> str:
 
 def _vl_version() -> str:
     """vl-convert's name of altair's Vega-Lite version: ``v6_4`` for schema ``v6.4.1``."""
-    from altair import SCHEMA_VERSION
-
-    return "_".join(SCHEMA_VERSION.split(".")[:2])
+    return "_".join(lab("altair").SCHEMA_VERSION.split(".")[:2])
 
 
 def _jupyterchart_bundle_path() -> Path | None:
-    try:
-        import altair
-        import vl_convert
-        from altair.jupyter.jupyter_chart import load_js_src
-
-        key = "\n".join((altair.__version__, vl_convert.__version__, load_js_src()))
-    except (ImportError, AttributeError, OSError):
+    script = altair_private.widget_script()
+    if script is None:
         return None
+    key = "\n".join((lab("altair").__version__, lab("vl_convert").__version__, script))
     return _cache_file("jupyterchart-offline", key, ".js")
 
 

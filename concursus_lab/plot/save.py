@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.plot.libraries import lab
 from concursus_lab.plot.offline import EMBED_OPTIONS, _vl_version, vega_embed_script
 
 #: The file suffixes :func:`save` writes.
@@ -92,7 +93,7 @@ def save(chart: Any, path: str | os.PathLike, *, scale: float = 2.0) -> Path:
             f"`path` {str(path)!r}: there is no folder {str(path.parent)!r}; create it first "
             "(Path(...).mkdir(parents=True)) or save elsewhere."
         )
-    import vl_convert
+    vl_convert = lab("vl_convert")
 
     if suffix == ".png":
         content: bytes = vl_convert.vegalite_to_png(spec, vl_version=_vl_version(), scale=scale)
@@ -108,7 +109,7 @@ def save(chart: Any, path: str | os.PathLike, *, scale: float = 2.0) -> Path:
 
 def _spec(chart: Any) -> dict[str, Any]:
     """The Vega-Lite spec of an altair chart, of a ``JupyterChart``, or of a widget's one."""
-    import altair as alt
+    alt = lab("altair")
 
     inner = getattr(chart, "chart", None)
     if isinstance(chart, alt.JupyterChart):

@@ -38,6 +38,7 @@ from typing import Any
 
 import polars as pl
 
+from concursus_lab.common.optional import require
 from concursus_lab.exceptions import SchemaError, SourceError, SourceUnavailable
 
 _TABLE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}")
@@ -166,7 +167,9 @@ def to_cassandra(
     connection = open_session(url, **connection_options)
     address, cluster, session = connection.address, connection.cluster, connection.session
     try:
-        from cassandra.concurrent import execute_concurrent_with_args
+        execute_concurrent_with_args = require(
+            "cassandra.concurrent", needed_by="Exports to Cassandra"
+        ).execute_concurrent_with_args
 
         keyspace = cluster.metadata.keyspaces.get(address.keyspace)
         if keyspace is None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from concursus_lab.common.optional import require
 from concursus_lab.frame.identity import IDENTITY
 from concursus_lab.frame.schema import SCHEMA, columns_of, validate
 
@@ -110,14 +111,7 @@ def redeliveries(
     ...     )
     >>> check()
     """
-    try:
-        from hypothesis import strategies as st
-    except ImportError:  # pragma: no cover - hypothesis is in the test extra
-        from concursus_lab.exceptions import MissingDependency
-
-        raise MissingDependency(
-            "redeliveries needs hypothesis: pip install 'concursus-lab[test]'"
-        ) from None
+    st = require("hypothesis.strategies", needed_by="redeliveries (a hypothesis strategy)")
     frame = validate(events, check_parameters=False)
     n = frame.height
     limit = max(int(max_delay.total_seconds() * 1_000_000) // 1000, 1)

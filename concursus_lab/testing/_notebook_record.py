@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from concursus_lab.common.optional import require
 from concursus_lab.testing._output_diff import OutputDiff
 
 #: What can happen to a code cell: it ran and matched; its outputs differ from the stored
@@ -82,7 +83,7 @@ def key(notebook: Path) -> str:
 
 def write(folder: Path, run: NotebookRun, executed: Any) -> None:
     """Store ``run`` and the executed notebook in ``folder`` (created if need be)."""
-    import nbformat
+    nbformat = require("nbformat", needed_by="Notebook checks (concursus-lab check)")
 
     folder.mkdir(parents=True, exist_ok=True)
     name = key(run.notebook)

@@ -29,12 +29,15 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
-import pytest
-from nbval.kernel import RunningKernel
-from nbval.plugin import IPyNbCell, IPyNbFile, NbCellError, coalesce_streams
-
+from concursus_lab.common.optional import require
 from concursus_lab.testing import _notebook_record as record
 from concursus_lab.testing._output_diff import diff_outputs, render
+
+_NEEDED_BY = "Notebook checks (concursus-lab check)"
+pytest = require("pytest", needed_by=_NEEDED_BY)
+nbval = require("nbval.plugin", needed_by=_NEEDED_BY)
+RunningKernel = require("nbval.kernel", needed_by=_NEEDED_BY).RunningKernel
+IPyNbCell, IPyNbFile, NbCellError = nbval.IPyNbCell, nbval.IPyNbFile, nbval.NbCellError
 
 #: Seconds between two looks at the kernel process while waiting for a message.
 POLL = 0.5
@@ -138,8 +141,7 @@ class Notebook(IPyNbFile):
     def _executed(self, nb: Any) -> Any:
         """The stored notebook with this run's outputs: cells that did not run have none,
         cells nbval skipped keep theirs; execution counts from 1 over the cells that ran."""
-        import nbformat
-
+        nbformat = require("nbformat", needed_by=_NEEDED_BY)
         executed = copy.deepcopy(nb)
         executed.metadata.pop("widgets", None)
         count = 0
@@ -154,7 +156,7 @@ class Notebook(IPyNbFile):
                 continue
             count += 1
             cell.execution_count = count
-            cell.outputs = coalesce_streams(
+            cell.outputs = nbval.coalesce_streams(
                 [nbformat.from_dict(output) for output in self.cell_outputs.get(num, [])]
             )
             for output in cell.outputs:
@@ -172,9 +174,7 @@ class Cell(IPyNbCell):
         super().__init__(*args, **kwargs)
         self.markup = self.config.get_terminal_writer().hasmarkup
         if not self.markup:
-            from nbval.plugin import nocolors
-
-            self.colors = nocolors
+            self.colors = nbval.nocolors
         self.diffs: list[Any] = []
 
     def runtest(self) -> None:

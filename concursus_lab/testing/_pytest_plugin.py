@@ -16,7 +16,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import pytest
+from concursus_lab.common.optional import require
+
+pytest = require("pytest", needed_by="The pytest plugin")
 
 SANITIZE = Path(__file__).with_name("nbval.cfg")
 

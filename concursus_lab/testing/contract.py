@@ -23,13 +23,15 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
-import pytest
 
+from concursus_lab.common.optional import require
 from concursus_lab.exceptions import SchemaError, SourceError
 from concursus_lab.frame.identity import IDENTITY
 from concursus_lab.frame.schema import SCHEMA
 from concursus_lab.frame.timeuuid import time_uuids
 from concursus_lab.sample import parcels
+
+pytest = require("pytest", needed_by="The source contract suite")
 
 UTC = dt.UTC
 

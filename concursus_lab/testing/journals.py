@@ -26,6 +26,10 @@ from typing import Any
 
 import polars as pl
 
+from concursus_lab.common.optional import require
+
+_NEEDED_BY = "Pekko journals written to Cassandra"
+
 #: The plugin's tables, as pekko-persistence-cassandra 1.1 makes them.
 MESSAGES = """CREATE TABLE IF NOT EXISTS {keyspace}.messages (
   persistence_id text, partition_nr bigint, sequence_nr bigint, timestamp timeuuid,
@@ -116,8 +120,9 @@ def write_journal(
 ) -> int:
     """Write ``events`` into the journal of ``keyspace`` (made by :func:`create_journal`);
     returns the rows written."""
-    from cassandra.concurrent import execute_concurrent
-    from cassandra.query import BatchStatement, BatchType
+    execute_concurrent = require("cassandra.concurrent", needed_by=_NEEDED_BY).execute_concurrent
+    query = require("cassandra.query", needed_by=_NEEDED_BY)
+    BatchStatement, BatchType = query.BatchStatement, query.BatchType
 
     rows = journal_rows(events, nest=nest, partition_size=partition_size).sort(
         "persistence_id", "partition_nr", "sequence_nr"

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import ipywidgets
-
+from concursus_lab.plot.libraries import lab
 from concursus_lab.plot.offline import EMBED_OPTIONS, enable_offline
+
+ipywidgets = lab("ipywidgets")
 
 _CSS = """
 <style>
@@ -34,7 +35,7 @@ _CSS = """
 
 def offline_chart(chart: Any) -> Any:
     """A ``JupyterChart`` of ``chart`` that loads Vega from vl-convert, not from a CDN."""
-    from altair import JupyterChart
+    JupyterChart = lab("altair").JupyterChart
 
     enable_offline()
     return JupyterChart(chart, embed_options=EMBED_OPTIONS)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from concursus_lab.plot.libraries import lab
+
 if TYPE_CHECKING:
     import altair as alt
 
@@ -34,7 +36,7 @@ def deliveries_chart(
     What counts lies left of the ``at`` rule and at or below the ``known_at`` rule: the
     shaded corner.
     """
-    import altair as alt
+    alt = lab("altair")
 
     values = marked.select(
         "name",

@@ -25,7 +25,6 @@ import html
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import ipywidgets
 import polars as pl
 
 from concursus_lab.common.time import when
@@ -33,6 +32,7 @@ from concursus_lab.events.types import EventTypes, sequence_of_types
 from concursus_lab.exceptions import ReducerError, SchemaError
 from concursus_lab.frame.identity import check_duplicates
 from concursus_lab.frame.schema import validate
+from concursus_lab.plot.libraries import lab
 from concursus_lab.timetravel.history import history
 from concursus_lab.timetravel.reducer import check_reducer
 from concursus_lab.timetravel.state_at import state_of
@@ -42,6 +42,8 @@ from concursus_lab.widgets._deliveries_chart import deliveries_chart
 from concursus_lab.widgets._format import html_table, text_table
 from concursus_lab.widgets._stepper import StepMode, mark_step
 from concursus_lab.widgets._time_sliders import at_stops, known_stops, labelled, time_slider
+
+ipywidgets = lab("ipywidgets")
 
 if TYPE_CHECKING:
     import altair as alt

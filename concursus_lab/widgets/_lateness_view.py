@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-import ipywidgets
 import polars as pl
 
 from concursus_lab.common.time import duration
@@ -27,8 +26,11 @@ from concursus_lab.delivery.watermark import (
 )
 from concursus_lab.frame.schema import validate
 from concursus_lab.plot import lateness_bins
+from concursus_lab.plot.libraries import lab
 from concursus_lab.widgets._base import SummaryWidget, offline_chart
 from concursus_lab.widgets._format import html_table, text_table, with_lateness
+
+ipywidgets = lab("ipywidgets")
 
 if TYPE_CHECKING:
     import altair as alt
@@ -79,7 +81,7 @@ def status_bins(replay: WatermarkReplay) -> pl.DataFrame:
 
 def lateness_chart(replay: WatermarkReplay, *, width: int = 560) -> alt.Chart:
     """Stacked bars of lateness, coloured by what the watermark of ``replay`` does."""
-    import altair as alt
+    alt = lab("altair")
 
     binned = status_bins(replay)
     order = binned.sort("lower_s")["bin"].unique(maintain_order=True).to_list()

@@ -16,7 +16,6 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import ipywidgets
 import numpy as np
 import polars as pl
 
@@ -24,12 +23,15 @@ from concursus_lab.common.text import plural
 from concursus_lab.common.time import when
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.schema import validate
+from concursus_lab.plot.libraries import lab
 from concursus_lab.projections.chaos import Chaos, chaos
 from concursus_lab.projections.diff import Diff, diff
 from concursus_lab.projections.projection import AnyProjection, as_projection, project, view_key
 from concursus_lab.widgets._base import SummaryWidget
 from concursus_lab.widgets._format import html_table, text_table
 from concursus_lab.widgets._time_sliders import at_stops, known_stops, time_slider
+
+ipywidgets = lab("ipywidgets")
 
 #: Most stops on each slider: a long history's are thinned to this many, evenly.
 MAX_STOPS = 300

@@ -18,16 +18,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import anywidget
-import ipywidgets
-import traitlets
-
 from concursus_lab.common.time import when
 from concursus_lab.events.types import EventTypes
 from concursus_lab.exceptions import BreakpointError
+from concursus_lab.plot.libraries import lab
 from concursus_lab.timetravel.changes import fields
 from concursus_lab.timetravel.trace import Trace
 from concursus_lab.timetravel.trace_step import Step
+
+ipywidgets = lab("ipywidgets")
+anywidget = lab("anywidget")
+traitlets = lab("traitlets")
 
 if TYPE_CHECKING:
     import altair as alt
@@ -245,7 +246,7 @@ def mark_step(chart: alt.LayerChart, step: Step | None) -> alt.LayerChart:
     """``chart`` (the explorer's deliveries chart) with ``step``'s delivery ringed."""
     if step is None:
         return chart
-    import altair as alt
+    alt = lab("altair")
 
     point = {
         "event_time": int(step.event_timestamp.timestamp() * 1000),

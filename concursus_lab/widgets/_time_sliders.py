@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-import ipywidgets
 import polars as pl
 
 from concursus_lab.common.time import when
+from concursus_lab.plot.libraries import lab
+
+ipywidgets = lab("ipywidgets")
 
 _US = dt.timedelta(microseconds=1)
 

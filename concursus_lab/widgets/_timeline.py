@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import ipywidgets
 import polars as pl
 
 from concursus_lab.common.text import plural
 from concursus_lab.common.time import when
 from concursus_lab.frame.schema import validate
+from concursus_lab.plot.altair_private import watch_selection
+from concursus_lab.plot.libraries import lab
 from concursus_lab.widgets._base import SummaryWidget, offline_chart
 from concursus_lab.widgets._format import html_table, text_table, with_lateness
 from concursus_lab.widgets._timeline_data import Filters, TimelineData, select, summarise
+
+ipywidgets = lab("ipywidgets")
 
 if TYPE_CHECKING:
     import altair as alt
@@ -42,7 +45,7 @@ def timeline_chart(
     width
         Width of the plot in pixels; the height follows the number of aggregates.
     """
-    import altair as alt
+    alt = lab("altair")
 
     marks = data.marks.with_columns(
         pl.col("event_time").dt.epoch("ms"),
@@ -142,7 +145,7 @@ class Timeline(SummaryWidget):
         self.table = ipywidgets.HTML()
         for control in (self.type_picker, self.name_picker, self.id_filter):
             control.observe(self._on_filter, names="value")
-        self.chart.observe(self._on_selection, names="_vl_selections")
+        watch_selection(self.chart, "brush", self._on_selection)
         controls = ipywidgets.HBox([self.type_picker, self.name_picker, self.id_filter])
         super().__init__([controls, self.chart, self.caption, self.table])
         self.add_class("cl-timeline")
@@ -186,9 +189,8 @@ class Timeline(SummaryWidget):
         self.chart.chart = self._chart()
         self._show_selection()
 
-    def _on_selection(self, change: dict[str, Any]) -> None:
-        brush = (change["new"] or {}).get("brush") or {}
-        self._selected = select(self._data, brush.get("value") or {})
+    def _on_selection(self, brush: dict[str, Any]) -> None:
+        self._selected = select(self._data, brush)
         self._show_selection()
 
     def _show_selection(self) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from concursus_lab.common.optional import require
 from concursus_lab.common.progress import bar as progress_bar
 from concursus_lab.exceptions import IncompleteWrite, SourceUnavailable
 from concursus_lab.frame.schema import SCHEMA, for_writing
@@ -79,7 +80,7 @@ def _close(connection: Any) -> None:
 
 def declare(channel: Any, exchange: str, stream: str | None, *, create: bool, url: str) -> None:
     """Check (or with ``create``, make) the exchange and the stream bound to it."""
-    import pika
+    pika = require("pika", needed_by="RabbitMQ sources")
 
     try:
         if create:
@@ -123,7 +124,7 @@ def read_stream(channel: Any, stream: str, idle: float, progress: bool | None) -
     The consumer is not cancelled: a cancel makes pika reject the messages that came after
     the pause, which a stream refuses by closing the connection. Closing it ends the read.
     """
-    import pika
+    pika = require("pika", needed_by="RabbitMQ sources")
 
     channel.basic_qos(prefetch_count=_PREFETCH)
     got: list = []
@@ -186,7 +187,7 @@ def receive(
     acknowledged before it was handed over. A lost connection or an interrupt while waiting
     raises :class:`Stopped` with the messages taken and not yet handed over.
     """
-    import pika
+    pika = require("pika", needed_by="RabbitMQ sources")
 
     channel.basic_qos(prefetch_count=min(max(batch, _PREFETCH), _MAX_PREFETCH))
     pending: list = []
@@ -254,7 +255,7 @@ def publish(
     """Publish each event with confirms; returns how many reached a queue."""
     import warnings
 
-    import pika
+    pika = require("pika", needed_by="RabbitMQ sources")
 
     frame = stamped(for_writing(frame, milliseconds="Concursus JSON"), "RabbitMQ")
     if frame.height == 0:

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from concursus_lab.common.optional import require
 from concursus_lab.common.progress import bar as progress_bar
 
 #: Keys whose members are fetched in one pipelined round trip.
@@ -111,7 +112,7 @@ class Walk:
             self.done.add(key)
 
     def _guard(self, call: Any) -> Any:
-        import redis
+        redis = require("redis", needed_by="Redis sources")
 
         try:
             return call()

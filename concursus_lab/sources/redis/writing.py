@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from concursus_lab.common.optional import require
 from concursus_lab.common.progress import bar as progress_bar
 from concursus_lab.exceptions import IncompleteWrite
 from concursus_lab.frame.schema import INITIAL, for_writing
@@ -26,7 +27,7 @@ EVENTS_PER_TRANSACTION = 5_000
 
 def append(client: Any, url: str, frame: pl.DataFrame, *, progress: bool | None) -> int:
     """Validate ``frame`` and write it; returns how many events were written."""
-    import redis
+    redis = require("redis", needed_by="Redis sources")
 
     frame = stamped(for_writing(frame, milliseconds="Concursus JSON"), "Redis")
     if frame.height == 0:
