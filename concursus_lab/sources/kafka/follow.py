@@ -3,7 +3,8 @@
 :func:`follow` is the generator behind :meth:`KafkaSource.follow
 <concursus_lab.sources.kafka.source.KafkaSource.follow>`: it polls from given offsets on,
 reconnects after a broker's error and goes on from where it was, and decodes at most
-``batch`` records into each frame it yields (every delivery kept).
+``batch`` records into each frame it yields (every delivery kept), beside the records of
+that batch that did not decode (the source keeps them in its quarantine).
 
 A generator left open when the interpreter exits would close its consumer only when it is
 collected, after kafka-python's network thread (a daemon) has stopped, and that close waits
@@ -24,26 +25,27 @@ from typing import Any
 import polars as pl
 
 from concursus_lab.sources.kafka.connection import kafka_python
-from concursus_lab.sources.kafka.reading import Topic
+from concursus_lab.sources.kafka.reading import Reader
 from concursus_lab.sources.kafka.records import chunks as by_partition
 from concursus_lab.sources.kafka.records import split
-from concursus_lab.sources.quarantine import warn_quarantined
 
 
 def follow(
-    source: Topic,
+    reader: Reader,
     starts: dict[Any, int],
     keep: pl.Expr | None,
     poll_timeout: float,
     batch: int,
     idle_timeout: float | None,
-) -> Iterator[pl.DataFrame]:
-    """Frames of the records after ``starts``; bad records join ``source.quarantine``."""
+) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """``(events, quarantined)`` for each batch of the records after ``starts``: the frame
+    of what decoded (filtered by ``keep``) and the records that did not, either may be empty
+    (never both)."""
     kafka = kafka_python()
     positions = dict(starts)
 
     def connect() -> Any:
-        consumer = source._consumer()
+        consumer = reader.consumer()
         _close_at_exit(consumer)
         consumer.assign(list(positions))
         for tp, offset in positions.items():
@@ -69,14 +71,11 @@ def follow(
             for tp, records in chunks:
                 positions[tp] = max(positions[tp], int(records.offsets[-1]) + 1)
             for part in split(chunks, batch):
-                frame, bad = source._decode(part)
-                if bad.height:
-                    source._quarantine = pl.concat([source._quarantine, bad])
-                    warn_quarantined(bad, "record(s)", source.url)
+                frame, bad = reader.decode(part)
                 if keep is not None:
                     frame = frame.filter(keep)
-                if frame.height:
-                    yield frame
+                if frame.height or bad.height:
+                    yield frame, bad
     finally:
         consumer.close()
 

@@ -6,7 +6,7 @@ first, so a read ends even while producers write. It rides out a broker restart 
 from where it was) unless nothing moves for the source's ``timeout``, and then says what it
 had and what it had not (:meth:`Scan.incomplete_message`). Records are decoded many
 partitions' worth at once (:func:`decode`) into frames with the :data:`KAFKA_COLUMNS`;
-records that do not decode go to the quarantine frame.
+records that do not decode go to the scan's quarantine frame, which the source keeps.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -31,24 +32,21 @@ from concursus_lab.sources.kafka.seek import start_offsets
 from concursus_lab.sources.query import Query
 
 
-class Topic(Protocol):
-    """What a read needs of its source (a :class:`~concursus_lab.sources.kafka.source.
-    KafkaSource`): its consumers, and how it decodes a batch of records."""
+@dataclass(frozen=True)
+class Reader:
+    """What a read of one topic needs, handed over by its source
+    (:meth:`KafkaSource._reader <concursus_lab.sources.kafka.source.KafkaSource._reader>`):
+    a read takes these and gives back frames and quarantined records; it never reaches into
+    the source."""
 
     topic: str
-    url: str
-    _timeout: float
-    _quarantine: pl.DataFrame
-    _cluster: Any
-    _mapped: Any  # how a topic read through a mapping decodes its records, else None
-
-    def _consumer(self) -> Any: ...
-
-    def _topic_partitions(self, consumer: Any) -> list[Any]: ...
-
-    def _decode(self, chunks: list) -> tuple[pl.DataFrame, pl.DataFrame]: ...
-
-    def _empty(self) -> pl.DataFrame: ...
+    cluster: Any  # the source's :class:`~concursus_lab.sources.kafka.connection.Cluster`
+    timeout: float  # seconds a read waits for a broker that stopped answering
+    consumer: Callable[[], Any]  # a new plain consumer that hands over whole fetches
+    topic_partitions: Callable[[Any], list[Any]]  # the topic's partitions, via a consumer
+    decode: Callable[[list], tuple[pl.DataFrame, pl.DataFrame]]  # -> (events, quarantined)
+    empty: Callable[[], pl.DataFrame]  # what a read that finds no event gives
+    mapped: Any = None  # how a topic read through a mapping decodes its records, else None
 
 
 #: Columns after the canonical ones in every frame read from Kafka.
@@ -87,12 +85,12 @@ class Scan:
 
     def __init__(
         self,
-        source: Topic,
+        reader: Reader,
         since: dt.datetime | None,
         keep: pl.Expr | None,
         progress: bool | None,
     ):
-        self.source = source
+        self.reader = reader
         self.since = since
         self.keep = keep
         self.progress = progress
@@ -107,24 +105,24 @@ class Scan:
 
     def run(self) -> None:
         """Read to the end offsets, or until the broker stays away (``missing`` is then set)."""
-        self.consumer = self.source._consumer()
+        self.consumer = self.reader.consumer()
         try:
-            tps = self.source._topic_partitions(self.consumer)
+            tps = self.reader.topic_partitions(self.consumer)
             ends = self.consumer.end_offsets(tps)
             starts = start_offsets(
                 self.consumer,
                 tps,
                 self.since,
                 from_end=False,
-                cluster=self.source._cluster,
-                timeout=self.source._timeout,
-                decode=self.source._mapped,
+                cluster=self.reader.cluster,
+                timeout=self.reader.timeout,
+                decode=self.reader.mapped,
             )
             self.partitions = {tp: Partition(min(starts[tp], ends[tp]), ends[tp]) for tp in tps}
             todo = [tp for tp, p in self.partitions.items() if not p.done]
             total = sum(p.end - p.start for p in self.partitions.values())
             with progress_bar(
-                self.progress, total=total, what=self.source.topic, unit="records"
+                self.progress, total=total, what=self.reader.topic, unit="records"
             ) as bar:
                 self._poll(todo, bar)
         except KeyboardInterrupt:
@@ -137,7 +135,7 @@ class Scan:
 
     def _poll(self, todo: list[Any], bar: Any) -> None:
         kafka = kafka_python()
-        timeout = self.source._timeout
+        timeout = self.reader.timeout
         self.consumer = self._assign(self.consumer, todo)
         last_progress = time.monotonic()
         while todo:
@@ -153,7 +151,7 @@ class Scan:
                 with contextlib.suppress(Exception):
                     self.consumer.close()
                 try:
-                    self.consumer = self._assign(self.source._consumer(), todo)
+                    self.consumer = self._assign(self.reader.consumer(), todo)
                 except SourceUnavailable as again:
                     self.stopped_by = str(again)
                 continue
@@ -207,7 +205,7 @@ class Scan:
         if not self.pending:
             return
         pending, self.pending, self.pending_count = self.pending, [], 0
-        frame, bad = self.source._decode(pending)
+        frame, bad = self.reader.decode(pending)
         if self.keep is not None:
             frame = frame.filter(self.keep)
         self.frames.append(frame)
@@ -216,7 +214,7 @@ class Scan:
 
     def frame(self) -> pl.DataFrame:
         if not self.frames:
-            return self.source._empty()
+            return self.reader.empty()
         return pl.concat(self.frames).sort("kafka_partition", "kafka_offset", maintain_order=True)
 
     def quarantine(self) -> pl.DataFrame:
@@ -233,7 +231,7 @@ class Scan:
             for n, p in sorted(unread.items())
         )
         return (
-            f"the read of {self.source.topic!r} stopped before its end "
+            f"the read of {self.reader.topic!r} stopped before its end "
             f"({self.stopped_by}): {read:,} records read, {left:,} not ({detail}). "
             "`.partial` holds the events read; read again to get the rest."
         )

@@ -221,6 +221,19 @@ class KafkaSource(Source):
         """What a read that finds no event gives."""
         return pl.DataFrame(schema=FRAME_SCHEMA) if self._mapped is None else self._mapped.empty()
 
+    def _reader(self) -> reading.Reader:
+        """What a read or a follow of this topic needs: they hand back what they found."""
+        return reading.Reader(
+            topic=self.topic,
+            cluster=self._cluster,
+            timeout=self._timeout,
+            consumer=self._consumer,
+            topic_partitions=self._topic_partitions,
+            decode=self._decode,
+            empty=self._empty,
+            mapped=self._mapped,
+        )
+
     def _topic_partitions(self, consumer: Any) -> list[Any]:
         numbers = consumer.partitions_for_topic(self.topic)
         if not numbers:
@@ -278,7 +291,7 @@ class KafkaSource(Source):
         self, query: Query, progress: bool | None, since: dt.datetime | None = None
     ) -> pl.DataFrame:
         """Every partition from ``since``'s offsets (or the start) to its end offset of now."""
-        scan = Scan(self, since, row_filter(query, since), progress)
+        scan = Scan(self._reader(), since, row_filter(query, since), progress)
         try:
             scan.run()
         finally:
@@ -347,7 +360,24 @@ class KafkaSource(Source):
             consumer.close()
         self._quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
         keep = row_filter(query, since_at)
-        return _follow(self, starts, keep, poll_timeout, batch, idle_timeout)
+        return self._quarantined(
+            _follow(self._reader(), starts, keep, poll_timeout, batch, idle_timeout)
+        )
+
+    def _quarantined(
+        self, batches: Iterator[tuple[pl.DataFrame, pl.DataFrame]]
+    ) -> Iterator[pl.DataFrame]:
+        """The events of each of ``batches``; its records that did not decode join
+        :attr:`quarantine`, with a warning. Closing this closes ``batches`` (its consumer)."""
+        try:
+            for frame, bad in batches:
+                if bad.height:
+                    self._quarantine = pl.concat([self._quarantine, bad])
+                    warn_quarantined(bad, "record(s)", self.url)
+                if frame.height:
+                    yield frame
+        finally:
+            batches.close()
 
     # -- writing -----------------------------------------------------------------------
 
