@@ -24,9 +24,10 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import warnings
+from collections.abc import Callable
 from functools import reduce
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -34,6 +35,7 @@ import polars as pl
 from concursus_lab.common.gc import paused_gc
 from concursus_lab.events.decode import classify
 from concursus_lab.events.decoded import reason_counts
+from concursus_lab.events.types import EventTypes
 from concursus_lab.frame.creation import creation_mask
 from concursus_lab.frame.keys import aggregate_hashes, sorted_codes
 from concursus_lab.frame.order import causal_order, restart
@@ -43,8 +45,20 @@ from concursus_lab.projections.views import key_dtype
 from concursus_lab.timetravel.reducer import raise_reducer_error
 from concursus_lab.timetravel.state_columns import state_class, state_columns
 
-if TYPE_CHECKING:
-    from concursus_lab.projections.projection import Fold
+
+class Fold(Protocol):
+    """What a keyed fold reads of a :class:`~concursus_lab.projections.projection.Fold`
+    (that module builds on this one, so this one does not import it)."""
+
+    reducer: Callable[[Any, Any], Any]
+    types: EventTypes
+    key: str
+    initial: Any
+    strict: bool
+    name: str
+
+    def undecodable(self, events: pl.DataFrame) -> pl.DataFrame: ...
+
 
 _TIME = pl.Datetime("us", "UTC")
 #: Columns a fold's view adds after the state's own.
