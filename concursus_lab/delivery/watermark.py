@@ -109,7 +109,8 @@ def watermark(
     """Replay ``events`` in arrival order under an engine's watermark (or stream time).
 
     See this module's docstring for the model, and each engine's module
-    (:mod:`~concursus_lab.delivery.engines.flink`, :mod:`~concursus_lab.delivery.engines.spark`,
+    (:mod:`~concursus_lab.delivery.engines.flink`,
+    :mod:`~concursus_lab.delivery.engines.spark_streaming`,
     :mod:`~concursus_lab.delivery.engines.kafka_streams`) for what it replays. Pass every
     delivery (``source.events(duplicates="keep")``): a consumer sees repeats too. Fully
     vectorised: the cost is one pass over the events per partition.

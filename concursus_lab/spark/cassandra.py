@@ -9,8 +9,8 @@ as one JSON object with sorted keys and exact numbers, null characteristics read
 that do not decode go to the quarantine beside the events, with their reason.
 
 An aggregate type with ids is Cassandra's partition key: that filter is pushed down to
-Cassandra (one query per aggregate, SPARK.md pitfall 7), so reading a few aggregates of a
-large table costs little. A type alone is filtered in Spark, after the read.
+Cassandra (one query per aggregate; docs/spark.md, "What is pushed down"), so reading a
+few aggregates of a large table costs little. A type alone is filtered in Spark, after the read.
 
 A row without a ``processingId`` is processed when Cassandra wrote it, as the local source
 reads it: the read selects each row's write time with the connector's ``writetime``

@@ -1,6 +1,6 @@
 """Time travel: fold typed events into states at any event time, as known at any processing time.
 
-The rules are Concursus's (see "Time-travel semantics" in DESIGN.md):
+The rules are Concursus's (README.md, "Past states, on both time axes"):
 
 * ``at`` bounds event time, exclusive: only events that happened strictly before it count
   (Concursus's ``getState(id, upTo)``); ``known_at`` bounds processing time, inclusive: only

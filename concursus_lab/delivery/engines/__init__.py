@@ -120,13 +120,13 @@ class Engine:
 
 def engine(name: object) -> Engine:
     """The engine called ``name``, or a :class:`SchemaError` listing the engines."""
-    from concursus_lab.delivery.engines import flink, kafka_streams, model, spark
+    from concursus_lab.delivery.engines import flink, kafka_streams, model, spark_streaming
 
     table = {
         "model": model.ENGINE,
         "flink": flink.ENGINE,
         "flink-2.2": flink.ENGINE_2_2,
-        "spark": spark.ENGINE,
+        "spark": spark_streaming.ENGINE,
         "kafka-streams": kafka_streams.ENGINE,
     }
     if isinstance(name, str) and name.replace("_", "-").lower() in table:
