@@ -166,19 +166,25 @@ def _cassandra(n: int) -> list[dict]:
         with cl.open(f"{url}/{keyspace}") as store:
             return store.events(progress=False)
 
-    with cl.open(f"{url}/{keyspace}", create=True) as store:
-        store.append(cl.sample.parcels(max(1, round(n / 3.25)), seed=11), progress=False)
+    try:
+        with cl.open(f"{url}/{keyspace}", create=True) as store:
+            store.append(cl.sample.parcels(max(1, round(n / 3.25)), seed=11), progress=False)
+        load()  # warm up: flushes, caches
+        fast = measure(load, repeat=2)
+        saved = raw_cells.VERIFIED, raw_cells._HANDLER, raw_cells._WARNED
+        raw_cells.VERIFIED, raw_cells._HANDLER, raw_cells._WARNED = frozenset(), None, True
         try:
-            load()  # warm up: flushes, caches
-            fast = measure(load, repeat=2)
-            saved = raw_cells.VERIFIED, raw_cells._HANDLER, raw_cells._WARNED
-            raw_cells.VERIFIED, raw_cells._HANDLER, raw_cells._WARNED = frozenset(), None, True
-            try:
-                public = measure(load, repeat=2)
-            finally:
-                raw_cells.VERIFIED, raw_cells._HANDLER, raw_cells._WARNED = saved
+            public = measure(load, repeat=2)
         finally:
-            store._session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
+            raw_cells.VERIFIED, raw_cells._HANDLER, raw_cells._WARNED = saved
+    finally:  # also when creating it timed out half-way
+        from cassandra.cluster import Cluster
+
+        cluster = Cluster([url.split("//")[1].split(":")[0]], port=int(url.rsplit(":", 1)[1]))
+        try:
+            cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=300)
+        finally:
+            cluster.shutdown()
     order = list(fast.result.columns[:4])
     if not fast.result.sort(order).equals(public.result.sort(order)):
         raise AssertionError("the fast and the public Cassandra paths read different frames")
