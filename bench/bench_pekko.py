@@ -6,7 +6,8 @@ batches, one partition each; the events are ``cl.sample.parcels``' as Jackson JS
 with their time as ISO 8601 text in the field ``at``), then, in the same run and against the
 same ``messages`` rows, times:
 
-* ``pekko journal load``: ``cl.open("pekko+cassandra://...", event_time="at").events()``
+* ``pekko journal load``: ``cl.open("pekko+cassandra://...", event_time="at").events(
+  duplicates="keep")`` (every row: the sample repeats some events)
   (token ranges in parallel, raw cells decoded column-wise, payloads parsed and written
   canonically, the built-in mapping) against the raw driver's simple paged loop
   (``SimpleStatement("SELECT * FROM <ks>.messages", fetch_size=5000)``, every row appended to
@@ -33,7 +34,7 @@ MAX_SCALE = 1_000_000
 
 def _ours_load(url: str) -> int:
     with cl.open(url, event_time="at") as journal:
-        return journal.events(progress=False).height
+        return journal.events(duplicates="keep", progress=False).height
 
 
 def _raw_load(host: str, port: int, keyspace: str) -> int:

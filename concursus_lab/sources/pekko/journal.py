@@ -125,9 +125,7 @@ class Journal:
         """The journal frame's events (by aggregate, in sequence order) and its quarantine."""
         journal = journal.with_row_index(_ROW)
         bad = journal.filter(pl.col("reason").is_not_null())
-        good = journal.filter(pl.col("reason").is_null()).with_columns(
-            *names.aggregate("persistence_id", self.untyped), *names.event_name(self.names)
-        )
+        good = names.named(journal.filter(pl.col("reason").is_null()), self.names, self.untyped)
         unnamed = good.filter(pl.col("name").is_null())
         if unnamed.height:
             bad = pl.concat(

@@ -19,7 +19,8 @@ serialize (``String``, ``Long``, ...).
 ...                      "ser_id": [31, 20],
 ...                      "ser_manifest": ["com.example.Cart$ItemRemoved#2", ""],
 ...                      "event_manifest": ["", ""]})
->>> rows.select(*aggregate("persistence_id", "entity"), *event_name("short")).rows()
+>>> named(rows, "short", "entity").select(
+...     "aggregate_type", "aggregate_id", "name", "version").rows()
 [('ShoppingCart', 'cart-7', 'ItemRemoved', '2'), ('entity', 'solo', 'String', '0')]
 """
 
@@ -43,6 +44,20 @@ PLAIN_NAMES: dict[int, str] = {
     21: "ByteString",
     35: "Boolean",
 }
+
+
+def named(frame: pl.DataFrame, naming: str, untyped: str) -> pl.DataFrame:
+    """``frame`` (journal rows) with ``aggregate_type``, ``aggregate_id``, ``name`` and
+    ``version``: worked out once per distinct persistence id and manifest, which a journal
+    repeats on every row of an entity and of an event type."""
+    manifests = ["ser_id", "ser_manifest", "event_manifest"]
+    kinds = frame.select(manifests).unique().with_columns(*event_name(naming))
+    ids = (
+        frame.select("persistence_id").unique().with_columns(*aggregate("persistence_id", untyped))
+    )
+    return frame.join(
+        kinds, on=manifests, how="left", nulls_equal=True, maintain_order="left"
+    ).join(ids, on="persistence_id", how="left", maintain_order="left")
 
 
 def aggregate(column: str, untyped: str) -> tuple[pl.Expr, pl.Expr]:

@@ -43,10 +43,13 @@ from __future__ import annotations
 import base64
 import dataclasses
 import gzip
+import operator
+import uuid
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import orjson
 import polars as pl
 
@@ -102,10 +105,15 @@ def decode(
     ser_ids: Sequence[int], payloads: Sequence[bytes | None], fields: Fields | None = None
 ) -> Decoded:
     """Each payload's parameters and the fields ``fields`` reads (see :class:`Decoded`)."""
+    fields = fields or Fields()
     n = len(payloads)
     values: list[Any] = [None] * n
     reasons: dict[int, str] = {}
-    texts: list[tuple[int, bytes]] = []  # JSON payloads, parsed together
+    if _plain_json(ser_ids, payloads):  # the common journal: Jackson JSON, nothing compressed
+        _parse_json(range(n), payloads, ser_ids, values, reasons)  # type: ignore[arg-type]
+        return _fields(values, reasons, fields, ser_ids)
+    rows: list[int] = []  # JSON payloads, parsed together
+    texts: list[bytes] = []
     for row, (ser_id, raw) in enumerate(zip(ser_ids, payloads, strict=True)):
         if raw is None:
             reasons[row] = "no event: the payload is null"
@@ -116,15 +124,25 @@ def decode(
                 if ser_id == JACKSON_CBOR:
                     values[row] = cbor.loads(data)
                 else:
-                    texts.append((row, data))
+                    rows.append(row)
+                    texts.append(data)
             elif ser_id in _PLAIN:
                 values[row] = _PLAIN[ser_id](raw)
             else:
                 reasons[row] = _unreadable(ser_id)
         except ValueError as why:
             reasons[row] = f"{_serializer(ser_id)} payload is {why}"
-    _parse_json(texts, [ser_ids[r] for r, _ in texts], values, reasons)
-    return _fields(values, reasons, fields or Fields(), ser_ids)
+    _parse_json(rows, texts, [ser_ids[r] for r in rows], values, reasons)
+    return _fields(values, reasons, fields, ser_ids)
+
+
+def _plain_json(ser_ids: Sequence[int], payloads: Sequence[bytes | None]) -> bool:
+    """True when every payload is Jackson JSON text (no null, nothing compressed): one pass
+    in C over the whole page instead of a look at each row."""
+    if set(ser_ids) - {JACKSON_JSON, JACKSON_CBOR_264} or None in payloads:
+        return False
+    firsts = set(map(operator.itemgetter(slice(0, 1)), payloads))
+    return not firsts & {_GZIP[:1], _LZ4[:1], b""}
 
 
 def _serializer(ser_id: int) -> str:
@@ -143,57 +161,122 @@ def _unreadable(ser_id: int) -> str:
     )
 
 
-def _parse_json(texts: list[tuple[int, bytes]], ids: list[int], values: list, reasons: dict):
-    """JSON payloads parsed; those whose numbers need their exact text go the exact way (a
-    decimal point or exponent outside strings: orjson would rewrite such a number)."""
-    if not texts:
+def _parse_json(
+    rows: Sequence[int], raw: Sequence[bytes], ids: Sequence[int], values: list, reasons: dict
+) -> None:
+    """JSON payloads (at ``rows``) parsed; those whose numbers need their exact text go the
+    exact way (a decimal point or exponent outside strings: orjson would rewrite it)."""
+    if not raw:
         return
-    column = pl.Series([t for _, t in texts], dtype=pl.Binary).cast(pl.String, strict=False)
+    column = pl.Series(raw, dtype=pl.Binary).cast(pl.String, strict=False)
     risky = column.str.replace_all(_STRING, '""').str.contains(canonical_json.RISKY)
-    for (row, data), exact, ser_id in zip(texts, risky.fill_null(True).to_list(), ids, strict=True):
+    exact = np.flatnonzero(risky.fill_null(True).to_numpy())
+    try:
+        parsed = list(map(orjson.loads, raw))  # in C; a bad payload sends all the careful way
+    except orjson.JSONDecodeError:
+        exact = np.arange(len(raw))
+        parsed = [None] * len(raw)
+    for k in exact.tolist():
         try:
-            values[row] = canonical_json.exact_loads(data) if exact else orjson.loads(data)
+            parsed[k] = canonical_json.exact_loads(raw[k])
         except (ValueError, canonical_json.NotCanonical) as why:
             text = str(why)
             if not text.startswith(("not ", "nested")):
                 text = f"not valid JSON ({text})"
-            reasons[row] = f"{_serializer(ser_id)} payload is {text}"
+            reasons[rows[k]] = f"{_serializer(ids[k])} payload is {text}"
+            parsed[k] = None
+    if len(raw) == len(values):
+        values[:] = parsed
+    else:
+        for row, value in zip(rows, parsed, strict=True):
+            values[row] = value
 
 
 def _fields(values: list, reasons: dict, fields: Fields, ser_ids: Sequence[int]) -> Decoded:
     """The parameters and the fields read out of each event's value, written canonically."""
     n = len(values)
-    read: dict[str, list[str | None]] = {name: [None] * n for name in fields.read}
-    objects: list[dict] = []
-    rows: list[int] = []
-    for row, value in enumerate(values):
-        if row in reasons:
-            continue
-        if type(value) is not dict:
-            reasons[row] = (
-                f"{_serializer(ser_ids[row])} payload is {canonical_json.kind_name(value)}, "
-                "not an object of the event's fields"
-            )
-            continue
-        for name, path in fields.read.items():
-            read[name][row] = _text(_at(value, path))
-        params = _at(value, fields.parameters) if fields.parameters else value
-        if type(params) is not dict:
-            shown = ".".join(fields.parameters)
-            what = "no field" if params is None else canonical_json.kind_name(params)
-            reasons[row] = f"the event's {shown!r} is {what}, not an object of parameters"
-            continue
-        objects.append(params)
-        rows.append(row)
+    if not reasons and set(map(type, values)) == {dict}:  # all objects: columns at once, in C
+        rows = list(range(n))
+        objects = values
+    else:
+        rows = []
+        for row, value in enumerate(values):
+            if row in reasons:
+                continue
+            if type(value) is not dict:
+                reasons[row] = (
+                    f"{_serializer(ser_ids[row])} payload is {canonical_json.kind_name(value)}, "
+                    "not an object of the event's fields"
+                )
+                continue
+            rows.append(row)
+        objects = [values[row] for row in rows]
+    read = {name: _texts(objects, path, rows, n) for name, path in fields.read.items()}
+    if fields.parameters:
+        objects = [_at(o, fields.parameters) for o in objects]
+        bad = [k for k, o in enumerate(objects) if type(o) is not dict]
+        shown = ".".join(fields.parameters)
+        for k in bad:
+            what = "no field" if objects[k] is None else canonical_json.kind_name(objects[k])
+            reasons[rows[k]] = f"the event's {shown!r} is {what}, not an object of parameters"
+        if bad:
+            keep = sorted(set(range(len(rows))) - set(bad))
+            rows, objects = [rows[k] for k in keep], [objects[k] for k in keep]
+    return Decoded(_written(objects, rows, n, reasons), read, reasons)
+
+
+def _written(objects: list[dict], rows: list[int], n: int, reasons: dict) -> list[str | None]:
+    """Each object as canonical JSON text, at its row (None elsewhere)."""
+    texts = _dumps_apart(objects)
+    if texts is None:  # something orjson cannot write alone (a big integer): the careful way
+        too_deep: dict[int, str] = {}
+        written = canonical_json.dumps_objects(objects, too_deep)
+        texts = [] if written is None else written.to_list()
+        for k, why in too_deep.items():
+            reasons[rows[k]] = why.replace("`parameters`", "the event")
+            texts[k] = None
+    if len(rows) == n:
+        return texts
     out: list[str | None] = [None] * n
-    too_deep: dict[int, str] = {}
-    written = canonical_json.dumps_objects(objects, too_deep)
-    for k, text in enumerate([] if written is None else written.to_list()):
-        out[rows[k]] = text
-    for k, why in too_deep.items():
-        reasons[rows[k]] = why.replace("`parameters`", "the event")
-        out[rows[k]] = None
-    return Decoded(out, read, reasons)
+    for row, text in zip(rows, texts, strict=True):
+        out[row] = text
+    return out
+
+
+def _dumps_apart(objects: list[dict]) -> list[str] | None:
+    """Each object written as orjson writes it with sorted keys, from one ``dumps`` of them
+    all: between every two a marker string no event holds (random, of control characters), cut
+    at again with ``bytes.split``. Some times faster than a ``dumps`` per object, whose call
+    costs more than the writing. None when orjson cannot write them."""
+    if not objects:
+        return []
+    mark = "\x00\x01" + uuid.uuid4().hex
+    items: list[Any] = [mark] * (2 * len(objects) - 1)
+    items[0::2] = objects
+    try:
+        text = orjson.dumps(items, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return None
+    parts = text[1:-1].split(b"," + orjson.dumps(mark) + b",")
+    if len(parts) != len(objects):  # cannot be, unless an event held the marker
+        return None
+    return pl.Series(parts, dtype=pl.Binary).cast(pl.String).to_list()
+
+
+def _texts(objects: list[dict], path: tuple[str, ...], rows: list[int], n: int) -> list:
+    """The value at ``path`` of each object, as text, at its row."""
+    if len(path) == 1:
+        found = list(map(operator.methodcaller("get", path[0]), objects))
+    else:
+        found = [_at(o, path) for o in objects]
+    if not set(map(type, found)) <= {str, type(None)}:
+        found = list(map(_text, found))
+    if len(rows) == n:
+        return found
+    out: list[str | None] = [None] * n
+    for row, value in zip(rows, found, strict=True):
+        out[row] = value
+    return out
 
 
 def _at(value: Any, path: tuple[str, ...]) -> Any:
