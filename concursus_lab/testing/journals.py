@@ -116,10 +116,12 @@ def write_journal(
     *,
     nest: str | None = None,
     partition_size: int = 500_000,
-    concurrency: int = 64,
+    concurrency: int = 16,
+    attempts: int = 5,
 ) -> int:
     """Write ``events`` into the journal of ``keyspace`` (made by :func:`create_journal`);
-    returns the rows written."""
+    returns the rows written. Batches that time out (a busy server) are written again, up to
+    ``attempts`` times: each writes the same rows, so writing one twice changes nothing."""
     execute_concurrent = require("cassandra.concurrent", needed_by=_NEEDED_BY).execute_concurrent
     query = require("cassandra.query", needed_by=_NEEDED_BY)
     BatchStatement, BatchType = query.BatchStatement, query.BatchType
@@ -137,8 +139,15 @@ def write_journal(
             batch, key = BatchStatement(batch_type=BatchType.UNLOGGED), (pid, pnr)
             statements.append((batch, ()))
         batch.add(insert, (pid, pnr, seq, uuid.UUID(stamp), bucket, writer, manifest, event))
-    execute_concurrent(session, statements, concurrency=concurrency, raise_on_first_error=True)
-    return rows.height
+    for _ in range(attempts):
+        results = execute_concurrent(
+            session, statements, concurrency=concurrency, raise_on_first_error=False
+        )
+        failed = [(one, why) for one, (ok, why) in zip(statements, results, strict=True) if not ok]
+        if not failed:
+            return rows.height
+        statements = [one for one, _ in failed]
+    raise failed[0][1]
 
 
 __all__ = ["create_journal", "journal_rows", "write_journal"]
