@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from concursus_lab.sources.cassandra import paging
-from concursus_lab.sources.cassandra.queries import token_ranges
 from concursus_lab.sources.pekko.rows import CQL_COLUMNS
 
 Prepare = Callable[[str], Any]
@@ -73,8 +72,7 @@ def _ceil_ms(at: dt.datetime) -> dt.datetime:
 def scan_tasks(
     prepare: Prepare,
     tables: Tables,
-    ring: list[int],
-    splits: int,
+    ranges: list[tuple[int, int]],
     fetch_size: int,
     times: WriteTimes,
 ) -> list[paging.Task]:
@@ -82,7 +80,6 @@ def scan_tasks(
     limit, values = times.cql()
     where = f" WHERE {_TOKEN} > ? AND {_TOKEN} <= ?{limit}"
     statement = prepare(tables.select() + where + (" ALLOW FILTERING" if limit else ""))
-    ranges = token_ranges(ring, splits)
     tasks = []
     for i, (start, end) in enumerate(ranges):
         bound = statement.bind((start, end, *values))
@@ -139,7 +136,7 @@ def note_later(task: paging.Task, rows: list) -> None:
 
 
 def persistence_id_tasks(
-    prepare: Prepare, tables: Tables, ring: list[int], splits: int, fetch_size: int
+    prepare: Prepare, tables: Tables, ranges: list[tuple[int, int]], fetch_size: int
 ) -> list[paging.Task]:
     """One task per token range of ``all_persistence_ids``."""
     statement = prepare(
@@ -147,7 +144,7 @@ def persistence_id_tasks(
         "WHERE token(persistence_id) > ? AND token(persistence_id) <= ?"
     )
     tasks = []
-    for start, end in token_ranges(ring, splits):
+    for start, end in ranges:
         bound = statement.bind((start, end))
         bound.fetch_size = fetch_size
         tasks.append(paging.Task(bound, f"persistence ids ({start}, {end}]"))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import ssl
 import urllib.parse
-import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,8 +26,10 @@ from concursus_lab.events.types import EventTypes
 from concursus_lab.exceptions import IncompleteRead, SourceError, SourceUnavailable
 from concursus_lab.frame.schema import SCHEMA
 from concursus_lab.sources.base import Source
-from concursus_lab.sources.cassandra import paging, raw_cells
-from concursus_lab.sources.cassandra.connect import START_HINT, check_keyspace, open_session
+from concursus_lab.sources.cassandra import paging
+from concursus_lab.sources.cassandra.connect import START_HINT, check_keyspace
+from concursus_lab.sources.cassandra.queries import ring_ranges
+from concursus_lab.sources.cassandra.session import Connected
 from concursus_lab.sources.pekko import names, reading
 from concursus_lab.sources.pekko.collect import Pages
 from concursus_lab.sources.pekko.journal import Journal, empty_quarantine
@@ -55,7 +56,7 @@ URL_OPTIONS = (
 _MICROSECOND = dt.timedelta(microseconds=1)
 
 
-class PekkoSource(Source):
+class PekkoSource(Connected, Source):
     """A Pekko (or Akka) Persistence journal in Cassandra; ``cl.open("pekko+cassandra://...")``.
 
     Parameters
@@ -121,11 +122,8 @@ class PekkoSource(Source):
         retries: int = 10,
         timeout: float = 30.0,
     ):
-        self._cluster: Any = None
-        self._session: Any = None
-        cassandra_url, self.scheme, self.keyspace = _cassandra_url(url)
-        self.url = f"{self.scheme}://{cassandra_url.split('://', 1)[1].split('?')[0]}"
-        self.journal = Journal(
+        cassandra_url, scheme, _keyspace = _cassandra_url(url)
+        journal = Journal(
             event_time=event_time,
             parameters=parameters,
             stream_id=stream_id,
@@ -137,23 +135,12 @@ class PekkoSource(Source):
             names=names,
             untyped=untyped,
         )
-        self.tables = reading.Tables(check_keyspace(table), check_keyspace(persistence_ids_table))
-        for name, value in (
-            ("partition_size", partition_size),
-            ("concurrency", concurrency),
-            ("fetch_size", fetch_size),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise SourceError(f"`{name}` must be a positive int, got {value!r}.")
-        if splits is not None and (not isinstance(splits, int) or splits < 1):
-            raise SourceError(f"`splits` must be a positive int or None, got {splits!r}.")
-        if not isinstance(retries, int) or retries < 0:
-            raise SourceError(f"`retries` must be an int >= 0, got {retries!r}.")
-        self._partition_size, self._concurrency, self._splits = partition_size, concurrency, splits
-        self._fetch_size, self._retries, self._timeout = fetch_size, retries, float(timeout)
+        tables = reading.Tables(check_keyspace(table), check_keyspace(persistence_ids_table))
+        if not isinstance(partition_size, int) or partition_size < 1:
+            raise SourceError(f"`partition_size` must be a positive int, got {partition_size!r}.")
+        self.journal, self.tables, self._partition_size = journal, tables, partition_size
         self._quarantine = empty_quarantine()
-        self._prepared: dict[str, Any] = {}
-        connection = open_session(
+        self._connect(
             cassandra_url,
             consistency=consistency,
             username=username,
@@ -161,13 +148,15 @@ class PekkoSource(Source):
             tls=tls,
             ca_file=ca_file,
             local_dc=local_dc,
-            timeout=self._timeout,
+            concurrency=concurrency,
+            splits=splits,
+            fetch_size=fetch_size,
+            retries=retries,
+            timeout=timeout,
         )
-        self._cluster, self._session = connection.cluster, connection.session
-        self._consistency = connection.consistency
-        self._release = weakref.finalize(self, connection.cluster.shutdown)
+        self.scheme = scheme
+        self.url = f"{scheme}://{self.url.split('://', 1)[1]}"  # without credentials or options
         try:
-            self._raw = raw_cells.install(self._session)
             self._has_ids = self._check_tables()
         except BaseException:
             self.close()
@@ -214,33 +203,6 @@ class PekkoSource(Source):
             )
         return self.tables.persistence_ids in found.tables
 
-    # -- running statements ------------------------------------------------------------------
-
-    def _prepare(self, template: str) -> Any:
-        statement = self._prepared.get(template)
-        if statement is None:
-            statement = self._session.prepare(template.format(keyspace=self.keyspace))
-            statement.is_idempotent = True
-            self._prepared[template] = statement
-        return statement
-
-    def _run(self, tasks: list[paging.Task], on_page, on_task_done=None, concurrency=None) -> int:
-        return paging.run(
-            self._session,
-            tasks,
-            on_page=on_page,
-            on_task_done=on_task_done,
-            concurrency=concurrency or self._concurrency,
-            retries=self._retries,
-            timeout=self._timeout,
-        )
-
-    def _ring(self) -> tuple[list[int], int]:
-        token_map = self._cluster.metadata.token_map
-        ring = [t.value for t in token_map.ring] if token_map else []
-        nodes = max(1, len(self._cluster.metadata.all_hosts()))
-        return ring, self._splits or 32 * nodes
-
     # -- reading ---------------------------------------------------------------------------
 
     def persistence_ids(self) -> list[str]:
@@ -252,10 +214,8 @@ class PekkoSource(Source):
                 "(the plugin's `support-all-persistence-ids = off`?); read the events and "
                 "take their aggregate ids instead."
             )
-        ring, splits = self._ring()
-        tasks = reading.persistence_id_tasks(
-            self._prepare, self.tables, ring, splits, self._fetch_size
-        )
+        ranges = ring_ranges(self._cluster.metadata, self._splits)
+        tasks = reading.persistence_id_tasks(self._prepare, self.tables, ranges, self._fetch_size)
         found: list[str] = []
 
         def keep(task: paging.Task, rows: list) -> None:
@@ -277,9 +237,9 @@ class PekkoSource(Source):
         pids = self._wanted(query)
         pages = Pages(self.journal, self._raw, progress, self.url)
         if pids is None:
-            ring, splits = self._ring()
+            ranges = ring_ranges(self._cluster.metadata, self._splits)
             tasks = reading.scan_tasks(
-                self._prepare, self.tables, ring, splits, self._fetch_size, self._times(query)
+                self._prepare, self.tables, ranges, self._fetch_size, self._times(query)
             )
             self._read(pages, tasks, "token ranges", query)
         else:
@@ -351,7 +311,7 @@ class PekkoSource(Source):
                 tasks,
                 on_page,
                 lambda task: bar.update(1),
-                max(32, self._concurrency) if partitions else None,
+                concurrency=max(32, self._concurrency) if partitions else None,
             )
         except paging.Stopped as stop:
             mapped = pages.result()
@@ -374,9 +334,7 @@ class PekkoSource(Source):
         mapped = pages.result()
         self._quarantine = mapped.quarantine
         warn_quarantined(mapped.quarantine, "journal row(s)", self.url, stacklevel=5)
-        return query.apply(mapped.events).sort(
-            "aggregate_type", "aggregate_id", "sequence", maintain_order=True
-        )
+        return query.apply(mapped.events)  # by aggregate, in sequence order: apply keeps it
 
     @property
     def quarantine(self) -> pl.DataFrame:
@@ -396,19 +354,6 @@ class PekkoSource(Source):
         )
 
     # -- describing and closing --------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._session is None:
-            raise SourceError(f"{self!r} is closed; open it again with cl.open({self.url!r}).")
-
-    def close(self) -> None:
-        """Close the connections; the source cannot be read afterwards."""
-        cluster, self._cluster, self._session = getattr(self, "_cluster", None), None, None
-        release = getattr(self, "_release", None)
-        if release is not None:
-            release()
-        elif cluster is not None:
-            cluster.shutdown()
 
     def __repr__(self) -> str:
         state = "closed" if self._cluster is None else f"consistency {self._consistency}"
