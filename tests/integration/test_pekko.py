@@ -174,6 +174,23 @@ def test_an_untyped_persistence_id_takes_the_type_it_is_told(pekko_journal):
     assert folded.states == {"solo-cart": pekko_journal.states["solo-cart"]}
 
 
+def test_a_read_in_many_chunks_is_the_read_in_one(pekko_journal, journal, monkeypatch):
+    """Each chunk of rows is decoded and mapped apart while the next pages arrive; the
+    chunks put together are the journal read whole, in the same order."""
+    from concursus_lab.sources.pekko import collect
+
+    with pytest.warns(UserWarning, match="journal row"):
+        whole = journal.events(duplicates="keep")
+    quarantined = journal.quarantine
+    monkeypatch.setattr(collect, "CHUNK", 7)
+    with pytest.warns(UserWarning, match="journal row"):
+        chunked = journal.events(duplicates="keep")
+    assert chunked.equals(whole)
+    assert chunked.equals(chunked.sort("aggregate_type", "aggregate_id", "sequence"))
+    assert journal.quarantine.equals(quarantined)
+    assert quarantined.height == 6  # several chunks quarantine rows: all are kept, in order
+
+
 # -- what the journal stores, read as it was meant ---------------------------------------------
 
 

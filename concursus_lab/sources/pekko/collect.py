@@ -1,25 +1,23 @@
-"""A read's pages gathered: raw rows decoded a chunk at a time into journal frames, mapped once.
+"""A read's pages gathered: raw rows decoded and mapped a chunk at a time, put in order at the end.
 
 :class:`Pages` takes each page as :func:`concursus_lab.sources.cassandra.paging.run` hands it
 over (the bytes Cassandra sent; rows of the driver's values are turned back into them on its
-public path), decodes every :data:`CHUNK` rows into a journal frame (:mod:`.rows`) on a
-worker thread, so the driver's tuples are let go as the read goes and the next pages are
-asked for while a chunk is decoded (the server works while this process decodes: about a
-third faster on two cores), and maps the whole read at the end
-(:meth:`.journal.Journal.events`).
+public path), decodes every :data:`CHUNK` rows into a journal frame (:mod:`.rows`) and maps it
+(:meth:`.journal.Journal.events`) on a worker thread, so the driver's tuples are let go as
+the read goes and the next pages are asked for while a chunk is decoded and mapped (the
+server works while this process decodes), and at the end only puts the chunks' events in
+order (:func:`.journal.ordered`).
 """
 
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 
-import polars as pl
-
 from concursus_lab.mapping import Mapped
 from concursus_lab.sources.cassandra import paging
 from concursus_lab.sources.cassandra.raw_cells import as_sent
 from concursus_lab.sources.pekko import reading, rows
-from concursus_lab.sources.pekko.journal import Journal
+from concursus_lab.sources.pekko.journal import Journal, ordered
 
 #: Rows decoded at once.
 CHUNK = 20_000
@@ -33,7 +31,8 @@ class Pages:
         self._raw = raw
         self._fields = journal.fields()
         self._pending: list = []
-        self._frames: list[Future] = []
+        self._parts: list[Future] = []
+        self._plans: dict = {}  # the mapping's plan, made for the first chunk
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="journal-decode")
 
     def add(self, task: paging.Task, page: list) -> None:
@@ -52,12 +51,16 @@ class Pages:
     def _decode(self) -> None:
         if self._pending:
             chunk, self._pending = self._pending, []
-            self._frames.append(self._worker.submit(rows.decode_rows, chunk, self._fields))
+            self._parts.append(self._worker.submit(self._mapped, chunk))
+
+    def _mapped(self, chunk: list) -> Mapped:
+        return self.journal.events(rows.decode_rows(chunk, self._fields), self._plans)
 
     def result(self) -> Mapped:
-        """Every row read so far, as events and quarantine."""
+        """Every row read so far, as events (by aggregate, in sequence order) and quarantine."""
         self._decode()
-        frames = [f.result() for f in self._frames]
-        self._worker.shutdown()
-        frame = pl.concat(frames) if frames else rows.empty(self._fields)
-        return self.journal.events(frame)
+        try:
+            parts = [part.result() for part in self._parts]
+            return ordered(parts or [self.journal.events(rows.empty(self._fields))])
+        finally:
+            self._worker.shutdown()

@@ -121,8 +121,11 @@ class Journal:
             return "event time = the write time (no event time field named: event_time=...)"
         return f"event time = the events' {self.event_time!r}"
 
-    def events(self, journal: pl.DataFrame) -> Mapped:
-        """The journal frame's events (by aggregate, in sequence order) and its quarantine."""
+    def events(self, journal: pl.DataFrame, plans: dict | None = None) -> Mapped:
+        """The journal frame's events and its quarantine, in the frame's order (a read maps
+        its chunks apart and puts them in order with :func:`ordered`); ``plans`` keeps the
+        mapping's plan from one chunk to the next (one dict per read: a plan is not shared
+        between threads)."""
         journal = journal.with_row_index(_ROW)
         bad = journal.filter(pl.col("reason").is_not_null())
         good = names.named(journal.filter(pl.col("reason").is_null()), self.names, self.untyped)
@@ -148,19 +151,30 @@ class Journal:
             "payload",
             *self.fields().read,
         )
-        mapped = Plan(self.mapping(), data.schema, canonical=True).run(data.lazy())
+        key = tuple(data.schema.items())
+        plans = {} if plans is None else plans
+        plan = plans.get(key)
+        if plan is None:
+            plan = plans[key] = Plan(self.mapping(), data.schema, canonical=True)
+        mapped = plan.run(data.lazy())
         unmapped = (
             mapped.quarantine.join(good.with_row_index("row").select("row", _ROW), on="row")
             .join(journal.drop("reason"), on=_ROW)
             .with_columns(pl.col("payload").cast(pl.Binary).alias("event"))
         )
-        quarantine = pl.concat([_stored(bad), _stored(unmapped)], how="vertical").sort(
-            "persistence_id", "sequence_nr"
-        )
-        events = mapped.events.sort(
-            "aggregate_type", "aggregate_id", "sequence", maintain_order=True
-        )
-        return Mapped(events, quarantine)
+        quarantine = pl.concat([_stored(bad), _stored(unmapped)], how="vertical")
+        return Mapped(mapped.events, quarantine)
+
+
+def ordered(parts: list[Mapped]) -> Mapped:
+    """Parts of one read (chunks mapped apart) as one: events by aggregate in sequence order,
+    the quarantine by persistence id and sequence number."""
+    events = pl.concat([p.events for p in parts], how="vertical")
+    quarantine = pl.concat([p.quarantine for p in parts], how="vertical")
+    return Mapped(
+        events.sort("aggregate_type", "aggregate_id", "sequence", maintain_order=True),
+        quarantine.sort("persistence_id", "sequence_nr", maintain_order=True),
+    )
 
 
 def _stored(rows: pl.DataFrame) -> pl.DataFrame:
