@@ -67,10 +67,8 @@ def run(scale: int = 1_000_000, quick: bool = False, keyspace: str | None = None
     cluster, session = _session(host, port)
     try:
         started = time.perf_counter()
-        if given:
-            written = session.execute(f"SELECT count(*) FROM {keyspace}.messages", timeout=600)
-            written = written.one()[0]
-        else:
+        written: int | None = None  # a journal written before: the two reads must agree
+        if not given:
             create_journal(session, keyspace)
             written = write_journal(session, keyspace, _sample(scale))
         write_seconds = time.perf_counter() - started
@@ -81,9 +79,8 @@ def run(scale: int = 1_000_000, quick: bool = False, keyspace: str | None = None
             ours.append(_measure(_ours_load, url))
         best = min(ours, key=lambda r: r["seconds"])
         raw = min(raws, key=lambda r: r["seconds"])
-        if not best["events"] == raw["events"] == written:
-            raise AssertionError(f"reads disagree: {best}, {raw}, {written:,} written")
-        what = "counted" if given else "written"
+        if best["events"] != raw["events"] or written not in (None, raw["events"]):
+            raise AssertionError(f"reads disagree: {best}, {raw}, {written} written")
         return [
             {
                 "name": "pekko journal load",
@@ -101,7 +98,11 @@ def run(scale: int = 1_000_000, quick: bool = False, keyspace: str | None = None
                     for o, r in zip(ours, raws, strict=True)
                 ],
                 "load_average": [round(x, 1) for x in os.getloadavg()],
-                "note": f"{written:,} rows {what} in {write_seconds:.0f} s",
+                "note": (
+                    f"a journal of {raw['events']:,} rows written before"
+                    if given
+                    else f"{written:,} rows written in {write_seconds:.0f} s"
+                ),
             }
         ]
     finally:
