@@ -46,7 +46,7 @@ from concursus_lab.projections.export import export
 from concursus_lab.projections.projection import fold, project, projection
 from concursus_lab.projections.threads import threads
 from concursus_lab.sources import open
-from concursus_lab.sources.copy import copy
+from concursus_lab.sources.copying import copy
 from concursus_lab.timetravel.history import history
 from concursus_lab.timetravel.latest import index, latest
 from concursus_lab.timetravel.restatements import restatements

@@ -19,7 +19,7 @@ from pathlib import Path
 #: Subcommands contributed by other modules: (module, function that adds them).
 _EXTENSIONS: tuple[tuple[str, str], ...] = (
     ("concursus_lab.services._cli", "register"),
-    ("concursus_lab.sources.copy", "register"),
+    ("concursus_lab.sources.copying", "register"),
     ("concursus_lab.cli.check", "register"),
 )
 

@@ -19,7 +19,7 @@ import concursus_lab as cl
 from concursus_lab.exceptions import SchemaError, SourceError, SourceUnavailable
 from concursus_lab.frame.jhash import java_hash
 from concursus_lab.frame.schema import INITIAL, TERMINAL
-from concursus_lab.sources.copy import copy
+from concursus_lab.sources.copying import copy
 from tests.contract import SourceContract, at, canonical_sort, event, frame
 
 pytestmark = pytest.mark.cassandra
@@ -382,7 +382,7 @@ def test_copy_local_store_to_cassandra_and_back(tmp_path, url):
 def test_copy_command_line(tmp_path, store, url, capsys):
     import argparse
 
-    from concursus_lab.sources.copy import register
+    from concursus_lab.sources.copying import register
 
     store.append(cl.sample.parcels(50, seed=5))
     parser = argparse.ArgumentParser(prog="concursus-lab")

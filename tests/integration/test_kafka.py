@@ -21,7 +21,7 @@ import pytest
 
 import concursus_lab as cl
 from concursus_lab.exceptions import SchemaError, SourceError, SourceUnavailable
-from concursus_lab.sources.copy import copy
+from concursus_lab.sources.copying import copy
 from tests.contract import SourceContract, at, canonical_sort, event, frame
 from tests.late_records import late_since, produce_stamped_with_event_time
 

@@ -6,7 +6,7 @@ the source keeps is copied (``duplicates="keep"``), so a destination that keeps 
 delivery loses none, and one that keeps the winner (Cassandra) keeps the same winner.
 
 >>> import concursus_lab as cl, tempfile
->>> from concursus_lab.sources.copy import copy
+>>> from concursus_lab.sources.copying import copy
 >>> src = cl.open(tempfile.mkdtemp() + "/a", create=True)
 >>> src.append(cl.sample.parcels(20, seed=1))
 60
