@@ -21,7 +21,9 @@ and a float in another becomes a float), and :meth:`Buckets.frame` gives the ans
 typed Spark DataFrame, :meth:`Buckets.polars` collects it. An answer of Python objects is
 refused in its bucket, states of different kinds in different buckets on the driver; an
 exception raised in a bucket (a reducer's :class:`~concursus_lab.ReducerError`, say) is
-raised again here, as itself.
+raised again here, as itself. Conflicting deliveries a bucket finds (``frame/conflicts.py``)
+are not warned about in the worker, where no one sees it: each bucket sends its count and
+first examples back, and :attr:`Buckets.conflicts` adds them up for the driver to warn.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from concursus_lab.frame import conflicts as _conflicts
+from concursus_lab.frame.conflicts import Conflicts
 from concursus_lab.spark._pyspark import pyspark
 from concursus_lab.spark.arrow import (
     batches_of,
@@ -96,9 +100,12 @@ def _worker(function: BucketFunction) -> Callable:
             return
         bucket = TaskContext.get().partitionId()
         try:
-            answers, meta = function(frame)
+            with _conflicts.gathered() as found:  # warned about by the driver
+                answers, meta = function(frame)
             for name, answer in answers.items():
                 check_carried(answer, name)
+            if found:  # several looks at this bucket's deliveries (a trace): the largest
+                meta = {**meta, "conflicts": _conflicts.largest(found).to_dict()}
         except Exception as exc:  # raised again by the driver, as itself
             answers, meta = {}, {"error": _pickled(exc)}
         names, ipcs, schemas, rows = ["__meta"], [b""], [b""], [0]
@@ -154,6 +161,15 @@ class Buckets:
                 out[name] = out.get(name, 0) + value
         return out
 
+    @property
+    def conflicts(self) -> Conflicts:
+        """The conflicting deliveries every bucket found, added up (buckets hold disjoint
+        aggregates); the caller warns of them on the driver
+        (:func:`~concursus_lab.frame.conflicts.report`), once per question."""
+        return Conflicts.total(
+            [Conflicts.from_dict(m["conflicts"]) for m in self.meta if "conflicts" in m]
+        )
+
     def polars(self, name: str) -> pl.DataFrame:
         """The answers named ``name`` of every bucket, in one polars frame."""
         F = pyspark().sql.functions
@@ -207,17 +223,48 @@ def map_rows(
     schema: pl.Schema,
     *,
     buckets: int | None = None,
+    found: Any = None,
 ) -> Any:
     """A Spark DataFrame of ``function``'s rows for every bucket of whole aggregates, when
-    its columns are known beforehand (``schema``): nothing is kept, each action reruns it."""
+    its columns are known beforehand (``schema``): nothing is kept, each action reruns it.
+    The conflicting deliveries the buckets find go to ``found`` (:func:`conflicts_found`)."""
 
     def work(batches):
+        from pyspark import TaskContext
+
         frame = in_source_order(canonical(from_batches(batches)))
         if frame.height:
-            out = function(frame)
+            with _conflicts.gathered() as seen:
+                out = function(frame)
+            if seen and found is not None:
+                bucket = TaskContext.get().partitionId()
+                found.add({bucket: _conflicts.largest(seen).to_dict()})
             yield from batches_of(pl.DataFrame(schema=schema).vstack(out.select(list(schema))))
 
     return by_aggregate(events, buckets).mapInArrow(work, spark_schema(schema))
+
+
+def conflicts_found(events: Any) -> Any:
+    """A Spark accumulator for :func:`map_rows`' conflicts, by bucket (an action that runs a
+    bucket again replaces its entry, so they are never counted twice); :func:`report_found`
+    warns of them on the driver once the answer is collected."""
+    pyspark()
+    from pyspark.accumulators import AccumulatorParam
+
+    class ByBucket(AccumulatorParam):
+        def zero(self, value):
+            return {}
+
+        def addInPlace(self, value1, value2):
+            value1.update(value2)
+            return value1
+
+    return events.sparkSession.sparkContext.accumulator({}, ByBucket())
+
+
+def report_found(found: Any) -> None:
+    """Warn (on the driver) of the conflicts :func:`conflicts_found` gathered."""
+    _conflicts.report(Conflicts.total([Conflicts.from_dict(d) for d in found.value.values()]))
 
 
 def run(

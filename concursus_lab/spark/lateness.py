@@ -41,7 +41,8 @@ def lateness(
         return lateness_rows(frame, keys)
 
     schema = lateness_rows(shape, keys).select(*keys, *_MARKS).schema
-    rows = _buckets.map_rows(events, answer, schema, buckets=buckets)
+    found = _buckets.conflicts_found(events)
+    rows = _buckets.map_rows(events, answer, schema, buckets=buckets, found=found)
     group = Window.partitionBy(*keys) if keys else Window.partitionBy()
     ranked = rows.withColumn(
         "__rank", F.row_number().over(group.orderBy("lateness")) - 1
@@ -66,6 +67,7 @@ def lateness(
 
     def collect() -> pl.DataFrame:
         collected = to_polars(profile)
+        _buckets.report_found(found)  # the workers' conflicts, warned about here
         return finish(collected, keys)
 
     return SparkFrame(profile, collect, "a lateness profile")

@@ -20,6 +20,7 @@ import polars as pl
 
 from concursus_lab.common.time import TimeLike
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.frame import conflicts
 from concursus_lab.frame.cut import bounds
 from concursus_lab.frame.identity import check_duplicates
 from concursus_lab.frame.schema import empty
@@ -62,6 +63,7 @@ def _kept(events, at, known_at, duplicates, buckets) -> _buckets.Buckets:
     if as_text:
         kept.unpersist()
         kept = run(as_text)
+    conflicts.report(kept.conflicts)
     schema = kept.schemas["latest"]
     kept.schemas["latest"] = typed_nulls(pl.DataFrame(schema=schema)).schema
     return kept

@@ -23,6 +23,7 @@ import polars as pl
 from concursus_lab.common.time import TimeLike
 from concursus_lab.events.decoded import commonest
 from concursus_lab.exceptions import ConcursusLabError, ProjectionError
+from concursus_lab.frame import conflicts
 from concursus_lab.frame.cut import bounds
 from concursus_lab.frame.schema import empty
 from concursus_lab.projections.keyed import (
@@ -73,6 +74,7 @@ def _fold(events, fold: Fold, at, known_at, buckets) -> SparkFrame:
 
     shape = keyed_rows(fold, empty())[0].with_columns(pl.col("__h").reinterpret(signed=True))
     first = _buckets.run(events, applied, empty={"keyed": shape}, buckets=buckets)
+    conflicts.report(first.conflicts)
     reasons = first.total("undecodable")
     if reasons:  # the workers' warnings never reach this process: say it here, as locally
         warn_undecodable(fold, sum(reasons.values()), commonest(reasons), stacklevel=4)
@@ -100,7 +102,9 @@ def _view(events, chosen: Projection, at, known_at, buckets) -> SparkFrame:
     def bound(frame):
         return bounded(frame, chosen.duplicates, at=at, known_at=known_at)
 
-    given = _buckets.map_rows(events, bound, shape.schema, buckets=buckets).select(*columns)
+    found = _buckets.conflicts_found(events)
+    given = _buckets.map_rows(events, bound, shape.schema, buckets=buckets, found=found)
+    given = given.select(*columns)
     hint = (
         "on Spark a view function is given a Spark DataFrame and returns one (write it "
         "with pyspark.sql.functions), or run it locally on what fits: cl.project(...)."
@@ -118,7 +122,13 @@ def _view(events, chosen: Projection, at, known_at, buckets) -> SparkFrame:
     key = list(chosen.key or ())
     if key:
         out = out.orderBy(*key)
-    return SparkFrame(out, lambda: _sorted(to_polars(out), key), f"view {chosen.name!r}")
+
+    def collect() -> pl.DataFrame:
+        collected = _sorted(to_polars(out), key)
+        _buckets.report_found(found)  # the conflicts of the events the view was given
+        return collected
+
+    return SparkFrame(out, collect, f"view {chosen.name!r}")
 
 
 def _sorted(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:

@@ -3,7 +3,8 @@
 The question and its rules are :func:`concursus_lab.state_at`'s (both time axes, which
 delivery counts, causal order, the creation rules, undecodable rows counted and returned):
 each bucket of whole aggregates (:mod:`concursus_lab.spark.buckets`) is answered by
-``cl.state_at`` itself, in a Python worker, and the counts are added up.
+``cl.state_at`` itself, in a Python worker, and the counts are added up; conflicting
+deliveries are counted (``counts["conflicting"]``) and warned about here, as locally.
 
 For example::
 
@@ -21,6 +22,7 @@ from typing import Any
 
 from concursus_lab.common.time import TimeLike
 from concursus_lab.events.types import EventTypes, sequence_of_types
+from concursus_lab.frame import conflicts
 from concursus_lab.frame.cut import bounds
 from concursus_lab.frame.identity import check_duplicates
 from concursus_lab.frame.schema import empty
@@ -93,6 +95,7 @@ def state_at(
     if counts["read"] == 0 and counts["other_aggregate_types"]:  # a bucket may have none
         others = f"{counts['other_aggregate_types']:,} rows of other aggregate types"
         raise no_events_of_type(types.aggregate_type, others)
+    conflicts.report(kept.conflicts)  # on the driver, pointing at the caller's line
     undecodable = SparkFrame(
         kept.frame("undecodable"),
         lambda: kept.polars("undecodable").sort("aggregate_id", "event_timestamp"),
