@@ -1,12 +1,14 @@
 """Concursus's ``Event`` table into a Spark DataFrame, decoded by the Cassandra source's codec.
 
 The Spark Cassandra Connector reads the table (token-range splits, each near its replica);
-each Arrow batch of rows is turned back into the bytes Cassandra sent
-(:func:`concursus_lab.sources.cassandra.raw_cells.as_sent`, the driver's public path) and
-decoded by :func:`concursus_lab.sources.cassandra.codec.decode_rows`, the local source's
-own decoder: processing time from the time UUID (Java's malformed variant too), parameters
-as one JSON object with sorted keys and exact numbers, null characteristics read as 0. Rows
-that do not decode go to the quarantine beside the events, with their reason.
+each Arrow batch of rows is decoded in the Python worker as the connector hands it over
+(:func:`cells_of`: its strings, times and map taken as Arrow columns, never turned back into
+the bytes Cassandra sent), by the local source's own rules
+(:func:`concursus_lab.sources.cassandra.codec.checked`, and the map's keys and values read
+by :func:`~concursus_lab.sources.cassandra.parameters.parameters_from_arrow`): processing
+time from the time UUID (Java's malformed variant too), parameters as one JSON object with
+sorted keys and exact numbers, null characteristics read as 0. Rows that do not decode go to
+the quarantine beside the events, with their reason.
 
 An aggregate type with ids is Cassandra's partition key: that filter is pushed down to
 Cassandra (one query per aggregate; docs/spark.md, "What is pushed down"), so reading a
@@ -22,10 +24,10 @@ quarantine, with a reason that says so.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,10 +35,10 @@ import pyarrow.compute as pc
 from concursus_lab.exceptions import SourceError
 from concursus_lab.frame.identity import IDENTITY
 from concursus_lab.frame.schema import COLUMNS, SCHEMA
-from concursus_lab.sources.cassandra.codec import CQL_COLUMNS, CQL_TYPES, QUARANTINE_SCHEMA
-from concursus_lab.sources.cassandra.codec import decode_rows as _decode_rows
+from concursus_lab.sources.cassandra.codec import CQL_COLUMNS, QUARANTINE_SCHEMA, Cells, checked
+from concursus_lab.sources.cassandra.columns import Reasons
 from concursus_lab.sources.cassandra.connect import env, parse_url
-from concursus_lab.sources.cassandra.raw_cells import as_sent
+from concursus_lab.sources.cassandra.parameters import parameters_from_arrow
 from concursus_lab.sources.cassandra.write_times import with_write_times
 from concursus_lab.spark.arrow import batches_of, events_schema
 
@@ -125,21 +127,46 @@ def _decode_batches(batches):
         yield from batches_of(pl.concat([events, quarantine], how="diagonal"))
 
 
-def _cells(batch: pa.RecordBatch) -> list[tuple]:
-    """A batch of the connector's values as rows of the driver's Python values."""
-    columns = []
-    for name, cql in zip(CQL_COLUMNS, CQL_TYPES, strict=True):
-        column = batch.column(name.lower())
-        if cql == "timestamp":  # naive UTC, as the driver gives them
-            values = pc.cast(column, pa.timestamp("us")).to_pylist()
-        elif cql == "timeuuid":
-            values = [None if v is None else uuid.UUID(v) for v in column.to_pylist()]
-        elif cql.startswith("map"):
-            values = [None if v is None else dict(v) for v in column.to_pylist()]
-        else:
-            values = column.to_pylist()
-        columns.append(values)
-    return list(zip(*columns, strict=True))
+def cells_of(batch: pa.RecordBatch) -> Cells:
+    """A batch of the connector's Arrow columns as the codec's :class:`Cells`, taken as they
+    are: strings as Arrow strings, the map's keys and values from its buffers
+    (:func:`~concursus_lab.sources.cassandra.parameters.parameters_from_arrow`), times as
+    numbers; the codec's :func:`~concursus_lab.sources.cassandra.codec.checked` then applies
+    the rules of an event, as to a page the driver read."""
+    n = batch.num_rows
+    text = {
+        name: pl.Series(batch.column(cql.lower()).cast(pa.large_string()))
+        for name, cql in _TEXT.items()
+    }
+    micros = pc.cast(batch.column("eventtimestamp"), pa.timestamp("us"))
+    micros = pc.cast(micros, pa.int64()).to_numpy(zero_copy_only=False)  # a key: never null
+    millis = np.floor_divide(micros, 1000)
+    characteristics = batch.column("characteristics")
+    chars_null = characteristics.is_null().to_numpy(zero_copy_only=False)
+    chars = pc.fill_null(characteristics, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    parameters, bad, stored = parameters_from_arrow(batch.column("parameters"))
+    return Cells(
+        Reasons(n),
+        text,
+        millis,
+        np.zeros(n, dtype=bool),
+        pl.Series(batch.column("processingid").cast(pa.large_string())),
+        chars,
+        chars_null,
+        parameters,
+        bad,
+        stored,
+    )
+
+
+#: The canonical text columns and the ``Event`` columns they come from.
+_TEXT = {
+    "aggregate_type": "aggregateType",
+    "aggregate_id": "aggregateId",
+    "stream_id": "streamId",
+    "name": "name",
+    "version": "version",
+}
 
 
 def decode(batch: pa.RecordBatch) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -149,7 +176,7 @@ def decode(batch: pa.RecordBatch) -> tuple[pl.DataFrame, pl.DataFrame]:
     source reads it (:func:`~concursus_lab.sources.cassandra.write_times.with_write_times`),
     when the batch has the write times; else it goes to the quarantine.
     """
-    events, quarantine = _decode_rows(as_sent(_cells(batch), CQL_TYPES))
+    events, quarantine = checked(cells_of(batch))
     missing = events["processing_timestamp"].is_null()
     if missing.any() and _WRITTEN in batch.schema.names:
         keys = events.filter(missing).select(IDENTITY)

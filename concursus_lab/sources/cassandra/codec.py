@@ -21,12 +21,18 @@ characteristics other than 0/1/2, ...) go to the quarantine frame with their raw
 a ``reason``. Rows whose ``processingId`` is null are decoded with a null
 ``processing_timestamp``; the source then fills it from the row's Cassandra write time.
 
+The rules of an event are :func:`checked`'s, applied to a page's columns (:class:`Cells`)
+however they were read: from the driver's bytes here, or from the Spark connector's Arrow
+columns (:func:`concursus_lab.spark.cassandra.cells_of`).
+
 Writing goes the other way: :func:`.parameters.encode_parameters` splits each JSON object
 into the per-value JSON texts that Java Concursus stores.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from itertools import chain
 
 import numpy as np
@@ -86,6 +92,23 @@ def empty_quarantine() -> pl.DataFrame:
     return pl.DataFrame(schema=QUARANTINE_SCHEMA)
 
 
+@dataclasses.dataclass
+class Cells:
+    """A page's columns read from wherever they came (the bytes Cassandra sent, or a Spark
+    connector's Arrow columns), before :func:`checked` applies the rules of an event."""
+
+    reasons: Reasons
+    text: dict[str, pl.Series]  # aggregate_type, aggregate_id, stream_id, name, version
+    millis: np.ndarray  # eventTimestamp, epoch ms (0 where unreadable)
+    out_of_range: np.ndarray  # eventTimestamp beyond what microseconds hold
+    processing_id: pl.Series  # the time UUID's text, null where null
+    characteristics: np.ndarray  # null read as 0
+    characteristics_null: np.ndarray
+    parameters: pl.Series  # canonical JSON object texts ("{}" where unreadable)
+    bad_parameters: dict[int, str]  # why a row's map cannot be read
+    stored: Callable[[int], str]  # a row's map as stored, shown for the quarantine
+
+
 def decode_rows(rows: list[tuple]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Decode raw ``Event`` rows (cells as :data:`CQL_COLUMNS`) into (events, quarantine).
 
@@ -104,24 +127,12 @@ def decode_rows(rows: list[tuple]) -> tuple[pl.DataFrame, pl.DataFrame]:
         flat[k::width] for k in range(width)
     )
     reasons = Reasons(n)
-
     millis = fixed_width(stamps, 8, ">i8", reasons, "eventTimestamp")
-    out_of_range = np.abs(millis) > _MAX_MS
-    reasons.add(out_of_range, "eventTimestamp is out of range")
-    millis = np.where(out_of_range, 0, millis)
-
     pid_raw, pid_null = fixed_bytes(pids, 16, reasons, "processingId")
     pid_text = uuid_texts(pid_raw)
     if pid_null.any():
         pid_text = pid_text.scatter(np.flatnonzero(pid_null), None)
-    processed = processing_time(pid_text)
-
     characteristics = fixed_width(chars, 4, ">i4", reasons, "characteristics", null=0)
-    reasons.add(
-        ~np.isin(characteristics, (INITIAL, TERMINAL, NEITHER)),
-        "characteristics is not 0 (neither), 1 (initial) or 2 (terminal)",
-    )
-
     text = {
         "aggregate_type": text_column(types, reasons, "aggregateType"),
         "aggregate_id": text_column(ids, reasons, "aggregateId"),
@@ -129,6 +140,36 @@ def decode_rows(rows: list[tuple]) -> tuple[pl.DataFrame, pl.DataFrame]:
         "name": text_column(names, reasons, "name"),
         "version": text_column(versions, reasons, "version"),
     }
+    parameters, bad_parameters = parameters_json(params)
+    chars_null = np.fromiter((c is None for c in chars), dtype=bool, count=n)
+    cells = Cells(
+        reasons,
+        text,
+        millis,
+        np.zeros(n, dtype=bool),
+        pid_text,
+        characteristics,
+        chars_null,
+        parameters,
+        bad_parameters,
+        lambda row: stored_map_text(params[row]),
+    )
+    return checked(cells)
+
+
+def checked(cells: Cells) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(events, quarantine) of a page's columns: the rules of an event, wherever the
+    columns were read from (see the module docstring)."""
+    reasons, text, millis = cells.reasons, cells.text, cells.millis
+    out_of_range = cells.out_of_range | (np.abs(millis) > _MAX_MS)
+    reasons.add(out_of_range, "eventTimestamp is out of range")
+    millis = np.where(out_of_range, 0, millis)
+    processed = processing_time(cells.processing_id)
+    characteristics = cells.characteristics
+    reasons.add(
+        ~np.isin(characteristics, (INITIAL, TERMINAL, NEITHER)),
+        "characteristics is not 0 (neither), 1 (initial) or 2 (terminal)",
+    )
     for column in ("aggregate_type", "aggregate_id", "name", "stream_id"):
         series = text[column]
         if series.null_count():
@@ -137,22 +178,19 @@ def decode_rows(rows: list[tuple]) -> tuple[pl.DataFrame, pl.DataFrame]:
             empty = (series.str.len_bytes() == 0).fill_null(False)
             if empty.any():
                 reasons.add(empty.to_numpy(), f"{column} is empty")
-
-    parameters, bad_parameters = parameters_json(params)
-    for row, why in bad_parameters.items():
+    for row, why in cells.bad_parameters.items():
         reasons.add_one(row, why)
-
     frame = pl.DataFrame(
         {
             "aggregate_type": text["aggregate_type"],
             "aggregate_id": text["aggregate_id"],
             "event_timestamp": pl.Series(millis * 1000).cast(TIME),
             "stream_id": text["stream_id"],
-            "processing_id": pid_text,
+            "processing_id": cells.processing_id,
             "processing_timestamp": processed,
             "name": text["name"],
             "version": text["version"].fill_null("0"),
-            "parameters": parameters,
+            "parameters": cells.parameters,
             "characteristics": pl.Series(characteristics, dtype=pl.Int32),
         }
     ).select(COLUMNS)
@@ -160,15 +198,16 @@ def decode_rows(rows: list[tuple]) -> tuple[pl.DataFrame, pl.DataFrame]:
     if not bad.any():
         return frame, empty_quarantine()
     rows_bad = np.flatnonzero(bad)
+    nulls = cells.characteristics_null
     quarantine = frame[rows_bad].with_columns(
         pl.Series("event_timestamp", millis[rows_bad] * 1000)
         .cast(TIME)
         .scatter(np.flatnonzero(out_of_range[rows_bad]), None),
         text["version"].gather(rows_bad),
-        pl.Series("parameters", [stored_map_text(params[r]) for r in rows_bad], dtype=pl.String),
+        pl.Series("parameters", [cells.stored(r) for r in rows_bad], dtype=pl.String),
         pl.Series(
             "characteristics",
-            [None if chars[r] is None else characteristics[r] for r in rows_bad],
+            [None if nulls[r] else characteristics[r] for r in rows_bad],
             dtype=pl.Int32,
         ),
         pl.Series("reason", reasons.texts(rows_bad), dtype=pl.String),

@@ -9,9 +9,12 @@ read. Writing, :func:`encode_parameters` splits each JSON object into per-value 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import orjson
 import polars as pl
+import pyarrow as pa
 
 from concursus_lab.common.text import clip
 from concursus_lab.frame import canonical_json
@@ -36,11 +39,66 @@ def parameters_json(cells: tuple | list) -> tuple[pl.Series, dict[int, str]]:
     (and for keys that JSON must escape) rows are read one by one, each value parsed on its
     own, and a value that is not JSON sets its row aside with the reason.
     """
-    n = len(cells)
     entries = _map_entries(cells)
     bad: dict[int, str] = {}
     for row in entries.malformed.tolist():
         bad[row] = "parameters is not a well-formed map: " + _why_malformed(cells[row])
+    return _canonical(entries, len(cells), bad, lambda row: _one_row(cells[row]))
+
+
+def parameters_from_arrow(column: pa.Array) -> tuple[pl.Series, dict[int, str], Callable]:
+    """A ``map<string, string>`` Arrow column (the Spark connector's) -> canonical JSON
+    object texts, why rows cannot be read, and each row's map as stored (for the
+    quarantine): :func:`parameters_json`'s rules, read from the Arrow buffers as they are
+    (never written back into Cassandra's bytes)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    n = len(column)
+    offsets = column.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+    counts = np.diff(offsets)
+    if column.null_count:  # a null map has no entries
+        counts[column.is_null().to_numpy(zero_copy_only=False)] = 0
+    row = np.repeat(np.arange(n, dtype=np.int64), counts)
+    # each entry's index in the children: its map's first, then its place in the map
+    first = np.repeat(offsets[:-1] - (np.cumsum(counts) - counts), counts)
+    entry = first + np.arange(len(row), dtype=np.int64)
+    key_data, key_start, key_len = _spans(column.keys)
+    value_data, value_start, value_len = _spans(column.items)
+    entries = _Entries(
+        np.concatenate([key_data, value_data]),
+        row,
+        key_start[entry],
+        key_len[entry],
+        value_start[entry] + len(key_data),
+        value_len[entry],
+        np.zeros(0, dtype=np.int64),
+    )
+
+    def pairs(r: int) -> list[tuple[str, str]]:
+        return list(column[r].as_py() or [])
+
+    texts, bad = _canonical(entries, n, {}, lambda r: _from_pairs(pairs(r)))
+    return texts, bad, lambda r: orjson.dumps(dict(pairs(r))).decode()
+
+
+def _spans(strings: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A string array's bytes, and each value's start and length in them (a null: empty)."""
+    strings = strings.cast(pa.large_string())
+    offsets_buffer, data_buffer = strings.buffers()[1:3]
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)
+    offsets = offsets[strings.offset : strings.offset + len(strings) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer else np.zeros(0, np.uint8)
+    lengths = np.diff(offsets)
+    if strings.null_count:
+        lengths = np.where(strings.is_null().to_numpy(zero_copy_only=False), 0, lengths)
+    return data, offsets[:-1], lengths
+
+
+def _canonical(
+    entries: _Entries, n: int, bad: dict[int, str], one_row: Callable
+) -> tuple[pl.Series, dict[int, str]]:
+    """The canonical texts of ``n`` maps' ``entries`` (see :func:`parameters_json`);
+    ``one_row(row)`` reads a row on its own, as (text, None) or ("{}", why)."""
     slow = set(bad) | set(entries.row[_needs_escape(entries)].tolist())
     slow |= _invalid_values(entries)
     counts = np.bincount(entries.row, minlength=n)
@@ -55,7 +113,7 @@ def parameters_json(cells: tuple | list) -> tuple[pl.Series, dict[int, str]]:
     risky = pl.Series(string_array(texts)).str.contains(canonical_json.RISKY).fill_null(False)
     slow |= set(np.flatnonzero(risky.to_numpy()).tolist())
     for row in sorted(slow - set(bad)):
-        text, why = _one_row(cells[row])
+        text, why = one_row(row)
         if why is None:
             texts[row] = text.encode()
         else:
@@ -258,6 +316,11 @@ def _one_row(cell: bytes | None) -> tuple[str, str | None]:
         pairs = parse_map(cell)
     except (ValueError, UnicodeDecodeError) as exc:
         return "{}", f"parameters is not a well-formed map: {exc}"
+    return _from_pairs(pairs)
+
+
+def _from_pairs(pairs: list[tuple[str, str]]) -> tuple[str, str | None]:
+    """A map's (key, JSON text) pairs as (canonical text, None) or ("{}", why not)."""
     obj = {}
     for key, value in pairs:
         try:
