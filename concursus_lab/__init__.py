@@ -14,6 +14,7 @@ The public surface, by layer (everything else is internal):
   :func:`idempotency`;
 * projections: :func:`project`, :func:`projection`, :func:`fold`, :func:`diff`,
   :func:`bisect`, :func:`chaos`, :func:`threads`, :func:`export`;
+* live: ``cl.live`` keeps states up to date while a source is followed;
 * what you see: ``cl.plot`` (altair charts) and the widgets :func:`timeline`,
   :func:`explore`, :func:`lateness_view`, :func:`projection_lab`;
 * errors: every one in ``cl.exceptions``; the two caught most often, ``ConcursusLabError``
@@ -29,7 +30,7 @@ True
 
 from __future__ import annotations
 
-from concursus_lab import exceptions, frame, plot, results, sample, sources
+from concursus_lab import exceptions, frame, live, plot, results, sample, sources
 from concursus_lab.delivery.describe import describe
 from concursus_lab.delivery.idempotency import idempotency
 from concursus_lab.delivery.lateness import lateness
@@ -80,6 +81,7 @@ __all__ = [
     "lateness",
     "lateness_view",
     "latest",
+    "live",
     "open",
     "plot",
     "project",

@@ -25,13 +25,30 @@ import numpy as np
 from concursus_lab.frame.schema import INITIAL
 
 
-def creation_mask(kinds: np.ndarray, start: np.ndarray, declares_initial: bool) -> np.ndarray:
+def creation_mask(
+    kinds: np.ndarray,
+    start: np.ndarray,
+    declares_initial: bool,
+    created: np.ndarray | None = None,
+) -> np.ndarray:
     """Which rows (causally sorted, ``start`` marking each aggregate's first) the reducer
-    sees, by the creation rules; ``kinds`` are the rows' kinds (1 initial)."""
+    sees, by the creation rules; ``kinds`` are the rows' kinds (1 initial).
+
+    ``created`` (a flag per aggregate, in order) marks aggregates that already have a state
+    before these rows (a replay that resumes from a kept state, ``concursus_lab/live``):
+    their initial events are all skipped, their other events all seen.
+
+    >>> creation_mask(np.array([1, 0, 0]), np.array([True, False, True]), True,
+    ...               created=np.array([True, False])).tolist()
+    [False, True, False]
+    """
     if not declares_initial:
         return np.ones(len(kinds), dtype=bool)
     segment = np.cumsum(start) - 1
     is_initial = kinds == INITIAL
-    created = np.zeros(int(start.sum()), dtype=bool)
-    created[segment[is_initial & start]] = True
-    return np.where(is_initial, start, created[segment])
+    made = np.zeros(int(start.sum()), dtype=bool)
+    made[segment[is_initial & start]] = True
+    if created is None:
+        return np.where(is_initial, start, made[segment])
+    before = np.asarray(created, dtype=bool)[segment]
+    return np.where(is_initial, start & ~before, made[segment] | before)

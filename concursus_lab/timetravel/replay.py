@@ -61,11 +61,15 @@ def prepare(
     duplicates: str,
     *,
     strict: bool,
+    created: pl.Series | None = None,
 ) -> Replay:
     """What a fold of ``frame``'s rows of ``types`` sees, between the bounds: the rows in
     causal order with their per-row meta, and counts of every row left out and why
     (``conflicting``: deliveries that lost to one that differs from them, warned about;
-    ``duplicate``: the other deliveries that lost)."""
+    ``duplicate``: the other deliveries that lost).
+
+    ``created`` names aggregates that already have a state before these rows (a replay
+    resumed from a kept state: ``concursus_lab/live``); the creation rules treat them so."""
     counts = dict.fromkeys(("read", *OUTCOMES, "other_aggregate_types"), 0)
     mine = pl.col("aggregate_type") == types.aggregate_type
     known, before = known_by(known_at), happened_before(at)
@@ -92,7 +96,7 @@ def prepare(
         order, start = keyed.order, keyed.start
         declared = codes[order] >= 0
         times = (keyed.ts, keyed.pts, keyed.stream_code, keyed.streams)
-        guess = _replay_rows(frame, types, order, start, declared, kinds, times)
+        guess = _replay_rows(frame, types, order, start, declared, kinds, times, created)
         classified = decoding.result()
     conflicts.report(keyed.conflicts)
     counts["conflicting"] = keyed.conflicts.deliveries
@@ -108,14 +112,14 @@ def prepare(
         rows, sizes, ids, meta, applied = guess
     else:
         rows, sizes, ids, meta, applied = _replay_rows(
-            frame, types, order, start, decodable, kinds, times
+            frame, types, order, start, decodable, kinds, times, created
         )
     counts["applied"] = applied
     counts["skipped"] = int(decodable.sum()) - applied
     return Replay(classified, rows, sizes, ids, meta, counts, undecodable, keyed.conflicts)
 
 
-def _replay_rows(frame, types, order, start, decodable, kinds, times):
+def _replay_rows(frame, types, order, start, decodable, kinds, times, created=None):
     """The rows the reducer sees, in causal order, from the identity order and which rows
     decode: (rows, events per aggregate, aggregate ids, per-row meta, events applied)."""
     ts, pts, stream_code, streams = times
@@ -123,7 +127,10 @@ def _replay_rows(frame, types, order, start, decodable, kinds, times):
         order, start = order[decodable], restart(start, decodable)
     order, start = by_rank(order, start, kinds)
     segment = np.cumsum(start) - 1
-    applied = creation_mask(kinds[order], start, types.declares_initial)
+    if created is not None:  # a flag per aggregate: it has a state before these rows
+        firsts = gather_rows(frame["aggregate_id"], order[start])
+        created = firsts.is_in(created.implode()).to_numpy()
+    applied = creation_mask(kinds[order], start, types.declares_initial, created)
     rows = order[applied]
     seg = segment[applied]
     sizes = np.bincount(seg, minlength=int(start.sum()))

@@ -303,7 +303,7 @@ def fold_states(
             by_id = pool.submit(string_order, ids)
             folded = reduce_aggregates(replay, reducer, types)
             order = by_id.result()
-    return _result(types, at, known_at, replay, folded, order, state_class(reducer))
+    return states_result(types, at, known_at, replay, folded, order, state_class(reducer))
 
 
 def state_of(
@@ -370,7 +370,7 @@ def no_events_of_type(aggregate_type: str, present: pl.DataFrame | str) -> Schem
     )
 
 
-def _result(types, at, known_at, replay, folded: Folded, order=None, kind=None) -> StateAt:
+def states_result(types, at, known_at, replay, folded: Folded, order=None, kind=None) -> StateAt:
     """The StateAt of the folded states, rows sorted by id (``order``, if already known);
     ``kind``, the reducer's state class, gives the columns where no state shows them.
 

@@ -61,7 +61,7 @@ def test_errors_share_one_root():
 
 
 def test_the_surface_is_small():
-    namespaces = {"exceptions", "frame", "plot", "results", "sample", "sources"}
+    namespaces = {"exceptions", "frame", "live", "plot", "results", "sample", "sources"}
     assert namespaces <= set(cl.__all__)
     assert len(set(cl.__all__) - namespaces) <= 35  # about thirty names to learn
 

@@ -1,0 +1,89 @@
+"""Where each delivery sits in its aggregate's replay: the positions keyframes count by.
+
+An aggregate's deliveries, every one kept, in the causal order ``frame/order.py`` defines
+(:func:`~concursus_lab.frame.order.in_identity_order` with ``"keep"``, then
+:func:`~concursus_lab.frame.order.by_rank`): a keyframe is the state after the first *p* of
+them. Whichever delivery of an identity counts, the deliveries of one identity sit side by
+side there, so a cut between two positions either holds all of an identity's deliveries or
+none; a cut that would split them (:attr:`Layout.clean` is False) is never a keyframe.
+A delivery that arrives later lands somewhere in this order: the keyframes before it stay
+true, those after it do not (``track.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import polars as pl
+
+from concursus_lab.events.decode import type_codes
+from concursus_lab.events.types import EventTypes
+from concursus_lab.frame.identity import identity_hash, identity_of
+from concursus_lab.frame.keys import gather_rows
+from concursus_lab.frame.order import by_rank, in_identity_order
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Every delivery of a frame's aggregates in causal order, and where each aggregate's
+    run of them starts.
+
+    ``order`` holds row positions of the frame; the other per-position arrays are aligned
+    with it. Aggregates come in a fixed order (by a hash of their id), ``ids`` names them.
+    """
+
+    order: np.ndarray  # frame rows, grouped by aggregate, causal order, every delivery
+    segment: np.ndarray  # the aggregate (index into ids) of each position
+    pos: np.ndarray  # the position within its aggregate
+    clean: np.ndarray  # a cut just after this position splits no identity's deliveries
+    firsts: np.ndarray  # where each aggregate's run starts in `order` (and the end, last)
+    ids: list[str]
+    identity: np.ndarray  # each frame row's identity hash
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Deliveries per aggregate."""
+        return np.diff(self.firsts)
+
+    def rank_of(self) -> np.ndarray:
+        """Each frame row's position within its aggregate (indexed by frame row)."""
+        out = np.empty(len(self.order), dtype=np.int64)
+        out[self.order] = self.pos
+        return out
+
+
+def kinds_of(types: EventTypes, frame: pl.DataFrame) -> np.ndarray:
+    """Each row's declared kind (``characteristics`` of its type; -1 when undeclared), as
+    the replay plan ranks it."""
+    codes = type_codes(types, frame)
+    return np.array([t.characteristics for t in types] + [-1], dtype=np.int32)[codes]
+
+
+def layout(frame: pl.DataFrame, types: EventTypes) -> Layout:
+    """The :class:`Layout` of ``frame``'s rows (all of ``types``' aggregate type)."""
+    n = frame.height
+    identity = frame.select(identity_hash(identity_of(frame))).to_series().to_numpy()
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Layout(
+            empty, empty, empty, np.zeros(0, dtype=bool), np.zeros(1, np.int64), [], identity
+        )
+    keyed = in_identity_order(frame, "keep")
+    order, start = by_rank(keyed.order, keyed.start, kinds_of(types, frame))
+    segment = np.cumsum(start) - 1
+    firsts = np.append(np.flatnonzero(start), n).astype(np.int64)
+    pos = np.arange(n, dtype=np.int64) - firsts[segment]
+    ids = gather_rows(frame["aggregate_id"], order[firsts[:-1]]).to_list()
+    return Layout(order, segment, pos, _clean(segment, identity[order]), firsts, ids, identity)
+
+
+def _clean(segment: np.ndarray, identity: np.ndarray) -> np.ndarray:
+    """Whether a cut after each position leaves every identity whole on one side."""
+    n = len(segment)
+    keys = pl.DataFrame({"s": segment, "i": identity})
+    if not keys.select(pl.struct("s", "i").is_duplicated().any()).item():
+        return np.ones(n, dtype=bool)
+    last = keys.with_row_index("p").select(pl.col("p").max().over("s", "i")).to_series()
+    reach = np.maximum.accumulate(last.to_numpy().astype(np.int64))
+    return reach == np.arange(n)

@@ -1,0 +1,258 @@
+"""A live fold: every aggregate's state kept up to date as deliveries arrive.
+
+:class:`LiveStates` keeps every delivery it was given (of its aggregate type) and, per
+aggregate, a :class:`~concursus_lab.live.track.Track` (its live state and keyframes). A batch
+folds only what is new: for each aggregate it touches, the new deliveries land somewhere in
+that aggregate's causal order (``layout.py``); the aggregate is folded on from its last
+keyframe before that point (``refold.py``), so a delivery that arrives in order costs one
+reducer call, and a late one re-folds its own aggregate from the keyframe before it, never
+another. Where a new delivery repeats an identity, it lands where that identity's first
+delivery sits, so that the rule that picks which delivery counts sees them all.
+
+After every batch the states are those :func:`~concursus_lab.state_at` gives over
+everything read so far (``tests/unit/test_live.py`` checks it after every batch, late
+events, repeats and conflicting deliveries included).
+
+>>> import concursus_lab as cl
+>>> from concursus_lab.sample import parcel_state, parcel_types
+>>> events = cl.sample.parcels(50, seed=3)
+>>> live = cl.live.states(parcel_state, types=parcel_types)
+>>> changes = live.update(events[:100])
+>>> changes = live.update(events[100:])
+>>> live.result().frame.equals(cl.state_at(events, parcel_state, types=parcel_types).frame)
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from concursus_lab.common.gc import paused_gc
+from concursus_lab.events.types import EventTypes, sequence_of_types
+from concursus_lab.frame.identity import check_duplicates, tie_columns
+from concursus_lab.frame.schema import columns_of, validate
+from concursus_lab.live.changes import Changes, changes_of
+from concursus_lab.live.layout import Layout, layout
+from concursus_lab.live.offsets import Offsets
+from concursus_lab.live.refold import Settings, refold
+from concursus_lab.live.tail import OUTCOMES
+from concursus_lab.live.track import Track
+from concursus_lab.timetravel.reducer import Reducer, check_reducer
+from concursus_lab.timetravel.reducing import Folded
+from concursus_lab.timetravel.replay import prepare
+from concursus_lab.timetravel.state_at import StateAt, states_result
+from concursus_lab.timetravel.state_columns import state_class
+
+_REST = 64  # chunks of the kept deliveries before they are gathered into one
+
+
+class LiveStates:
+    """The states of every aggregate of one type, kept up to date batch by batch.
+
+    Make one with :func:`concursus_lab.live.states`; give it batches with :meth:`update`
+    (or let :func:`concursus_lab.live.follow` do it). ``result()`` is the
+    :class:`~concursus_lab.results.StateAt` of everything read so far; ``offsets`` says
+    where a follow that stopped goes on from.
+    """
+
+    def __init__(self, reducer: Reducer, types: EventTypes, settings: Settings) -> None:
+        self._reducer = reducer
+        self._settings = settings
+        self._tracks: dict[str, Track] = {}
+        self._kept: pl.DataFrame | None = None  # every delivery of the type read so far
+        self._other = 0  # rows of other aggregate types read
+        self.offsets = Offsets()
+        self.batches = 0
+
+    @property
+    def aggregate_type(self) -> str:
+        return self._settings.types.aggregate_type
+
+    @property
+    def read(self) -> int:
+        """Deliveries of the aggregate type read so far."""
+        return 0 if self._kept is None else self._kept.height
+
+    @property
+    def deliveries(self) -> pl.DataFrame:
+        """Every delivery of the aggregate type read so far, in the order read."""
+        if self._kept is None:
+            return validate(pl.DataFrame(schema=_schema()), check_parameters=False)
+        return self._kept
+
+    def update(self, frame: pl.DataFrame) -> Changes:
+        """Fold the deliveries of ``frame`` (a canonical frame: a batch of a follow) into the
+        states; returns what changed, per aggregate."""
+        frame = validate(frame, check_parameters=False)
+        self.offsets = self.offsets.after(frame)
+        mine = frame.filter(pl.col("aggregate_type") == self.aggregate_type)
+        self._other += frame.height - mine.height
+        self.batches += 1
+        if mine.height == 0:
+            return changes_of(self.batches, [], [], [], [], [], mine, 0)
+        touched, new = self._keep(mine)
+        lay = layout(touched, self._settings.types)
+        landing, cause = _landing(lay, new)
+        refolded = refold(touched, lay, landing, self._tracks, self._settings)
+        by_id = {aggregate_id: s for s, aggregate_id in enumerate(lay.ids)}
+        segments = [by_id[i] for i in refolded.ids]
+        counts = np.bincount(lay.segment[new[lay.order]], minlength=len(lay.ids))
+        return changes_of(
+            self.batches,
+            refolded.ids,
+            refolded.before,
+            refolded.after,
+            [int(landing[s]) for s in segments],
+            [int(counts[s]) for s in segments],
+            touched[[int(cause[s]) for s in segments]],
+            mine.height,
+        )
+
+    def _keep(self, mine: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
+        """Add ``mine`` to the deliveries kept; returns every kept delivery of the aggregates
+        it touches (in the order read) and which of those are the new ones."""
+        mine = mine.select(*columns_of(mine), *tie_columns(mine))
+        if self._kept is None:
+            self._kept = mine
+            return mine, np.ones(mine.height, dtype=bool)
+        before = self._kept.height
+        kept = pl.concat([self._kept, mine], how="diagonal_relaxed")
+        self._kept = kept.rechunk() if kept.n_chunks() > _REST else kept
+        ids = mine["aggregate_id"].unique()
+        mask = pl.col("aggregate_id").is_in(ids.implode())
+        touched = self._kept.with_row_index("_row").filter(mask)
+        new = touched["_row"].to_numpy() >= before
+        return touched.drop("_row"), new
+
+    def result(self) -> StateAt:
+        """The :class:`~concursus_lab.results.StateAt` of everything read so far: the same
+        as ``cl.state_at(live.deliveries, reducer, types=...)`` (its ``at`` and
+        ``known_at`` None)."""
+        types = self._settings.types
+        with paused_gc():
+            ids = list(self._tracks)
+            heads = [self._tracks[i].head for i in ids]
+            states = [h.state for h in heads]
+        sizes = np.fromiter((h.applied for h in heads), dtype=np.int64, count=len(heads))
+        last = np.fromiter((h.last for h in heads), dtype=np.int64, count=len(heads))
+        totals = np.array([h.counts for h in heads], dtype=np.int64).reshape(-1, len(OUTCOMES))
+        counts = dict.fromkeys(("read", "not_known_yet", "after_at"), 0)
+        counts.update(zip(OUTCOMES, totals.sum(axis=0).tolist(), strict=True))
+        counts["read"] = self.read
+        counts["other_aggregate_types"] = self._other
+        keep = sizes > 0  # a replay names only aggregates the reducer saw an event of
+        folded = Folded(
+            [i for i, k in zip(ids, keep.tolist(), strict=True) if k],
+            [s for s, k in zip(states, keep.tolist(), strict=True) if k],
+            sizes[keep],
+            last[keep],
+        )
+        undecodable = self._undecodable(ids, totals[:, OUTCOMES.index("undecodable")])
+        seen = _Seen(counts, undecodable)
+        return states_result(types, None, None, seen, folded, None, state_class(self._reducer))
+
+    def _undecodable(self, ids: list[str], per_aggregate: np.ndarray) -> pl.DataFrame:
+        """The deliveries that could not be decoded, with their reasons (the replay of the
+        few aggregates that have one, worked out again when asked)."""
+        bad = [i for i, n in zip(ids, per_aggregate.tolist(), strict=True) if n]
+        frame = self.deliveries
+        frame = frame.filter(pl.col("aggregate_id").is_in(bad)) if bad else frame.clear()
+        settings = self._settings
+        return prepare(
+            frame, settings.types, None, None, settings.duplicates, strict=False
+        ).undecodable
+
+    @property
+    def states(self) -> dict[str, Any]:
+        """``aggregate_id -> state``, every aggregate that has one, sorted by id."""
+        return self.result().states
+
+    def memory(self) -> dict[str, int]:
+        """What is kept: deliveries, aggregates, keyframes (live states included)."""
+        return {
+            "deliveries": self.read,
+            "aggregates": len(self._tracks),
+            "keyframes": sum(len(t) for t in self._tracks.values()),
+        }
+
+    def summary(self) -> str:
+        """One deterministic line: what was read and how many states there are."""
+        states = sum(1 for t in self._tracks.values() if t.head.state is not None)
+        return (
+            f"live {self.aggregate_type} states: {states:,} states from {self.read:,} "
+            f"deliveries in {self.batches:,} batches"
+        )
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Seen:
+    """What a StateAt reports beside its states (a replay's counts and undecodable rows)."""
+
+    counts: dict[str, int]
+    undecodable: pl.DataFrame
+
+
+def _schema() -> dict[str, pl.DataType]:
+    from concursus_lab.frame.schema import SCHEMA
+
+    return dict(SCHEMA)
+
+
+def _landing(lay: Layout, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per aggregate of ``lay``: the first position (in causal order) that its new
+    deliveries change (where an identity they repeat is first delivered), and the frame row
+    of the new delivery that lands first (the cause of the change)."""
+    is_new = new[lay.order]
+    keys = pl.DataFrame({"s": lay.segment, "i": lay.identity[lay.order], "p": lay.pos})
+    first = keys.select(pl.col("p").min().over("s", "i")).to_series().to_numpy()
+    n = len(lay.ids)
+    landing = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(landing, lay.segment[is_new], first[is_new])
+    where = np.flatnonzero(is_new)
+    order = np.lexsort((first[where], lay.segment[where]))
+    seg = lay.segment[where[order]]
+    leads = np.append(True, seg[1:] != seg[:-1])
+    cause = np.zeros(n, dtype=np.int64)
+    cause[seg[leads]] = lay.order[where[order][leads]]
+    return landing, cause
+
+
+def states(
+    reducer: Reducer,
+    *,
+    types: EventTypes,
+    duplicates: str = "last",
+    every: int = 64,
+    keyframes: int = 32,
+    strict: bool = False,
+) -> LiveStates:
+    """A live fold of ``types``' aggregates with ``reducer``, empty until given batches.
+
+    Parameters
+    ----------
+    reducer, types, duplicates, strict
+        As :func:`~concursus_lab.state_at` takes them.
+    every
+        Keep a keyframe (an aggregate's state part way) every this many deliveries of an
+        aggregate, so that a late delivery re-folds from the keyframe before it.
+    keyframes
+        Most keyframes kept per aggregate; past it, every other one is dropped (memory per
+        aggregate stays bounded; a late delivery far in the past folds on from further back).
+    """
+    check_reducer(reducer)
+    types = sequence_of_types(types)
+    duplicates = check_duplicates(duplicates)
+    for name, value in (("every", every), ("keyframes", keyframes)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            from concursus_lab.exceptions import SchemaError
+
+            raise SchemaError(f"`{name}` must be a positive int, got {value!r}.")
+    settings = Settings(reducer, types, duplicates, every, keyframes, strict)
+    return LiveStates(reducer, types, settings)

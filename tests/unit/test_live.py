@@ -1,0 +1,168 @@
+"""Live states: a fold kept batch by batch equals a full ``state_at`` after every batch."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import polars as pl
+import pytest
+
+import concursus_lab as cl
+from concursus_lab.exceptions import SchemaError
+from concursus_lab.sample import order_state, order_types, parcel_state, parcel_types
+
+
+def _messy_orders() -> pl.DataFrame:
+    """Orders (initial events declared) with late repeats, conflicting repeats and rows
+    that do not decode."""
+    orders = cl.from_polars(cl.sample.orders_export(120), cl.sample.ORDERS)
+    later = pl.col("processing_timestamp") + pl.duration(hours=5)
+    repeats = orders.sample(25, seed=2).with_columns(later)
+    conflicting = (
+        orders.filter(pl.col("name") == "paid")
+        .head(3)
+        .with_columns(pl.col("parameters").str.replace(r"\d", "7"), later)
+    )
+    broken = orders.head(2).with_columns(pl.lit('{"zzz": 1}').alias("parameters"), later)
+    return pl.concat([orders, repeats, conflicting, broken])
+
+
+def _fold_in_batches(events, reducer, types, *, seed, batches, duplicates="last"):
+    """Shuffle the deliveries (so many arrive late), feed them in batches, and compare the
+    live states with a full fold of what was read after every batch."""
+    events = events.sample(fraction=1.0, shuffle=True, seed=seed)
+    cuts = np.sort(np.random.default_rng(seed).choice(events.height, batches, replace=False))
+    live = cl.live.states(reducer, types=types, duplicates=duplicates, every=2, keyframes=3)
+    done, restated = 0, 0
+    for cut in [*cuts.tolist(), events.height]:
+        changes = live.update(events[done:cut])
+        done = cut
+        restated += changes.restated.height
+        got = live.result()
+        want = cl.state_at(events[:cut], reducer, types=types, duplicates=duplicates)
+        assert got.frame.equals(want.frame), (seed, cut)
+        assert got.counts == want.counts
+        assert got.undecodable.equals(want.undecodable)
+    return live, restated
+
+
+@pytest.mark.parametrize("duplicates", ["last", "first", "keep"])
+def test_live_parcels_equal_state_at_after_every_batch(duplicates):
+    events = cl.sample.parcels(150, seed=1)
+    for seed in range(3):
+        live, restated = _fold_in_batches(
+            events, parcel_state, parcel_types, seed=seed, batches=9, duplicates=duplicates
+        )
+        assert restated > 0  # late deliveries did land in the past
+        assert live.read == events.height
+
+
+@pytest.mark.parametrize("duplicates", ["last", "first", "keep"])
+def test_live_orders_with_repeats_conflicts_and_undecodable_rows(duplicates):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the conflicting repeats are warned about
+        for seed in range(2):
+            live, _ = _fold_in_batches(
+                _messy_orders(),
+                order_state,
+                order_types,
+                seed=seed,
+                batches=15,
+                duplicates=duplicates,
+            )
+            result = live.result()
+            broken = 0 if duplicates == "first" else 2  # first: lost to the first delivery
+            assert result.counts["undecodable"] == result.undecodable.height == broken
+
+
+def test_one_delivery_per_batch():
+    events = cl.sample.parcels(12, seed=4)
+    _fold_in_batches(events, parcel_state, parcel_types, seed=1, batches=events.height - 1)
+
+
+def test_keyframes_are_bounded_per_aggregate():
+    events = cl.sample.parcels(5, seed=2)
+    one = events.filter(pl.col("aggregate_id") == events["aggregate_id"][0])
+    many = pl.concat(  # one aggregate, 400 deliveries, read 20 at a time
+        one.with_columns(
+            pl.col("event_timestamp") + pl.duration(minutes=i),
+            pl.col("processing_timestamp") + pl.duration(minutes=i),
+        )
+        for i in range(400 // one.height + 1)
+    )
+    live = cl.live.states(parcel_state, types=parcel_types, every=4, keyframes=5)
+    for start in range(0, many.height, 20):
+        live.update(many[start : start + 20])
+    assert live.memory()["keyframes"] <= 5 + 1
+    assert live.result().frame.equals(cl.state_at(many, parcel_state, types=parcel_types).frame)
+
+
+def test_changes_say_whether_the_present_moved_or_the_past_was_restated():
+    bulbs = cl.EventTypes("lightbulb")
+
+    @bulbs.initial
+    class Created:
+        wattage: int
+
+    @bulbs.event
+    class SwitchedOn: ...
+
+    def count(state, event):
+        if isinstance(event, Created):
+            return {"wattage": event.wattage, "on": 0}
+        return {**state, "on": state["on"] + 1}
+
+    def ev(kind, at, known):
+        return kind(aggregate_id="b1", event_timestamp=at, processing_timestamp=known)
+
+    live = cl.live.states(count, types=bulbs)
+    first = live.update(
+        bulbs.encode([ev(lambda **k: Created(60, **k), "2026-03-01 10:00", "2026-03-01 10:00")])
+    )
+    assert first.frame["change"].to_list() == ["new"]
+    assert first.after == {"b1": {"wattage": 60, "on": 0}}
+    moved = live.update(bulbs.encode([ev(SwitchedOn, "2026-03-01 12:00", "2026-03-01 12:00")]))
+    assert moved.frame.select("change", "state_changed", "events_applied").rows() == [
+        ("present", True, 2)
+    ]
+    late = live.update(bulbs.encode([ev(SwitchedOn, "2026-03-01 11:00", "2026-03-01 13:00")]))
+    row = late.frame.row(0, named=True)
+    assert (row["change"], row["name"], row["event_timestamp"].hour) == ("past", "switchedOn", 11)
+    assert late.before == {"b1": {"wattage": 60, "on": 1}}
+    assert late.after == {"b1": {"wattage": 60, "on": 2}}
+    assert late.summary() == (
+        "batch 3: 1 deliveries, 1 aggregates changed (0 new, 0 present, 1 past)"
+    )
+    repeat = live.update(bulbs.encode([ev(SwitchedOn, "2026-03-01 12:00", "2026-03-01 14:00")]))
+    assert repeat.frame["change"].to_list() == ["past"]  # the same identity, delivered again
+    assert repeat.frame["state_changed"].to_list() == [False]
+
+
+def test_other_aggregate_types_are_counted_and_an_empty_batch_changes_nothing():
+    live = cl.live.states(parcel_state, types=parcel_types)
+    orders = cl.from_polars(cl.sample.orders_export(3), cl.sample.ORDERS)
+    changes = live.update(orders)
+    assert len(changes) == 0 and changes.frame.columns[:2] == ["aggregate_id", "change"]
+    result = live.result()
+    assert result.counts["other_aggregate_types"] == orders.height
+    assert result.frame.height == 0
+    assert "status" in result.frame.columns  # the state's fields, though there is no state
+
+
+def test_offsets_follow_the_records_read():
+    events = cl.sample.parcels(3, seed=1)
+    batch = events.with_columns(
+        pl.Series("kafka_partition", [i % 2 for i in range(events.height)], dtype=pl.Int32),
+        pl.Series("kafka_offset", list(range(events.height)), dtype=pl.Int64),
+    )
+    live = cl.live.states(parcel_state, types=parcel_types)
+    live.update(batch)
+    last = events.height - 1
+    assert live.offsets.kafka == {last % 2: last + 1, 1 - last % 2: last}
+
+
+@pytest.mark.parametrize("name,value", [("every", 0), ("keyframes", "3"), ("every", True)])
+def test_bad_keyframe_settings_say_what_to_pass(name, value):
+    with pytest.raises(SchemaError, match=f"`{name}` must be a positive int, got {value!r}"):
+        cl.live.states(parcel_state, types=parcel_types, **{name: value})
