@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from concursus_lab.common.gc import paused_gc
 from concursus_lab.events.types import EventTypes
 from concursus_lab.live.layout import Layout
 from concursus_lab.live.tail import APPLIED, OUTCOMES, fold, outcomes, plan
@@ -75,29 +76,29 @@ def refold(
     applied_at = where[arrival[replay.rows]]  # order position of each applied row
     keep, cut = _snapshots(lay, tail_idx, applied_at, start_pos, settings.every)
     states, kept = fold(replay, settings.reducer, settings.types, first, keep)
-    state_of = dict(zip(replay.aggregate_ids, states, strict=True))
-    new: dict[int, list[Keyframe]] = {}
-    for j, end in zip(np.flatnonzero(keep).tolist(), cut.tolist(), strict=True):
-        s = int(lay.segment[end])
-        new.setdefault(s, []).append(running.keyframe(tail_idx, end, lay, kept[j]))
-    segments = np.unique(lay.segment[tail_idx]).tolist()
-    ends = lay.firsts[1:] - 1
-    before, after, used = [], [], []
-    for s in segments:
-        aggregate_id = ids[s]
-        head = running.keyframe(
-            tail_idx, int(ends[s]), lay, state_of.get(aggregate_id, starts[s].state)
+    segments = np.unique(lay.segment[tail_idx])
+    with paused_gc():  # one keyframe object per aggregate: the collector would walk them all
+        marks = np.flatnonzero(keep).tolist()
+        framed = running.keyframes(tail_idx, cut, lay, [kept[j] for j in marks])
+        new: dict[int, list[Keyframe]] = {}
+        for s, keyframe in zip(lay.segment[cut].tolist(), framed, strict=True):
+            new.setdefault(s, []).append(keyframe)
+        state_of = dict(zip(replay.aggregate_ids, states, strict=True))
+        ends = (lay.firsts[1:] - 1)[segments]
+        heads = running.keyframes(
+            tail_idx, ends, lay, [state_of.get(ids[s], starts[s].state) for s in segments]
         )
-        track = old[s]
-        before.append(None if track is None else track.head)
-        if track is None:
-            tracks[aggregate_id] = track = Track(head)
-            track.resumed(START, new.get(s, []), head, settings.limit)
-        else:
-            track.resumed(starts[s], new.get(s, []), head, settings.limit)
-        after.append(head)
-        used.append(starts[s])
-    return Refolded([ids[s] for s in segments], before, after, used)
+        before: list[Keyframe | None] = []
+        for s, head in zip(segments.tolist(), heads, strict=True):
+            track = old[s]
+            if track is None:
+                before.append(None)
+                tracks[ids[s]] = Track(head, new.get(s, []))
+                tracks[ids[s]].thin(settings.limit)
+            else:
+                before.append(track.head)
+                track.resumed(starts[s], new.get(s, []), head, settings.limit)
+        return Refolded([ids[s] for s in segments], before, heads, [starts[s] for s in segments])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,16 +111,22 @@ class _Running:
     max_ts: np.ndarray
     max_pts: np.ndarray
 
-    def keyframe(self, tail_idx: np.ndarray, end: int, lay: Layout, state: Any) -> Keyframe:
-        """The keyframe just after order position ``end`` (a tail position)."""
-        t = int(np.searchsorted(tail_idx, end))
-        return Keyframe(
-            int(lay.pos[end]) + 1,
-            state,
-            tuple(int(c) for c in self.counts[:, t]),
-            int(self.last[t]),
-            int(self.max_ts[t]),
-            int(self.max_pts[t]),
+    def keyframes(
+        self, tail_idx: np.ndarray, ends: np.ndarray, lay: Layout, states: list[Any]
+    ) -> list[Keyframe]:
+        """The keyframes just after order positions ``ends`` (tail positions), holding
+        ``states``."""
+        t = np.searchsorted(tail_idx, ends)
+        return list(
+            map(
+                Keyframe,
+                (lay.pos[ends] + 1).tolist(),
+                states,
+                map(tuple, self.counts[:, t].T.tolist()),
+                self.last[t].tolist(),
+                self.max_ts[t].tolist(),
+                self.max_pts[t].tolist(),
+            )
         )
 
 

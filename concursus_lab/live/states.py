@@ -35,6 +35,7 @@ from concursus_lab.common.gc import paused_gc
 from concursus_lab.events.types import EventTypes, sequence_of_types
 from concursus_lab.frame.identity import check_duplicates, tie_columns
 from concursus_lab.frame.schema import columns_of, validate
+from concursus_lab.live import following
 from concursus_lab.live.changes import Changes, changes_of
 from concursus_lab.live.layout import Layout, layout
 from concursus_lab.live.offsets import Offsets
@@ -86,47 +87,53 @@ class LiveStates:
 
     def update(self, frame: pl.DataFrame) -> Changes:
         """Fold the deliveries of ``frame`` (a canonical frame: a batch of a follow) into the
-        states; returns what changed, per aggregate."""
+        states; returns what changed, per aggregate. Nothing is kept of a batch whose fold
+        raised (a reducer's error): its deliveries are not counted as read."""
         frame = validate(frame, check_parameters=False)
-        self.offsets = self.offsets.after(frame)
         mine = frame.filter(pl.col("aggregate_type") == self.aggregate_type)
+        changes = changes_of(self.batches + 1, [], [], [], [], [], mine, 0)
+        if mine.height:
+            kept, touched, new = self._with(mine)
+            lay = layout(touched, self._settings.types)
+            landing, cause = _landing(lay, new)
+            refolded = refold(touched, lay, landing, self._tracks, self._settings)
+            by_id = {aggregate_id: s for s, aggregate_id in enumerate(lay.ids)}
+            segments = [by_id[i] for i in refolded.ids]
+            counts = np.bincount(lay.segment[new[lay.order]], minlength=len(lay.ids))
+            changes = changes_of(
+                self.batches + 1,
+                refolded.ids,
+                refolded.before,
+                refolded.after,
+                [int(landing[s]) for s in segments],
+                [int(counts[s]) for s in segments],
+                touched[[int(cause[s]) for s in segments]],
+                mine.height,
+            )
+            self._kept = kept
         self._other += frame.height - mine.height
+        self.offsets = self.offsets.after(frame)
         self.batches += 1
-        if mine.height == 0:
-            return changes_of(self.batches, [], [], [], [], [], mine, 0)
-        touched, new = self._keep(mine)
-        lay = layout(touched, self._settings.types)
-        landing, cause = _landing(lay, new)
-        refolded = refold(touched, lay, landing, self._tracks, self._settings)
-        by_id = {aggregate_id: s for s, aggregate_id in enumerate(lay.ids)}
-        segments = [by_id[i] for i in refolded.ids]
-        counts = np.bincount(lay.segment[new[lay.order]], minlength=len(lay.ids))
-        return changes_of(
-            self.batches,
-            refolded.ids,
-            refolded.before,
-            refolded.after,
-            [int(landing[s]) for s in segments],
-            [int(counts[s]) for s in segments],
-            touched[[int(cause[s]) for s in segments]],
-            mine.height,
-        )
+        return changes
 
-    def _keep(self, mine: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
-        """Add ``mine`` to the deliveries kept; returns every kept delivery of the aggregates
-        it touches (in the order read) and which of those are the new ones."""
+    #: Follow a source (a Kafka topic, a RabbitMQ exchange), folding each batch it brings:
+    #: see :func:`concursus_lab.live.following.follow`.
+    follow = following.follow
+
+    def _with(self, mine: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray]:
+        """The deliveries kept once ``mine`` is added; every one of them of the aggregates
+        ``mine`` touches (in the order read); which of those are the new ones."""
         mine = mine.select(*columns_of(mine), *tie_columns(mine))
         if self._kept is None:
-            self._kept = mine
-            return mine, np.ones(mine.height, dtype=bool)
+            return mine, mine, np.ones(mine.height, dtype=bool)
         before = self._kept.height
         kept = pl.concat([self._kept, mine], how="diagonal_relaxed")
-        self._kept = kept.rechunk() if kept.n_chunks() > _REST else kept
+        kept = kept.rechunk() if kept.n_chunks() > _REST else kept
         ids = mine["aggregate_id"].unique()
         mask = pl.col("aggregate_id").is_in(ids.implode())
-        touched = self._kept.with_row_index("_row").filter(mask)
+        touched = kept.with_row_index("_row").filter(mask)
         new = touched["_row"].to_numpy() >= before
-        return touched.drop("_row"), new
+        return kept, touched.drop("_row"), new
 
     def result(self) -> StateAt:
         """The :class:`~concursus_lab.results.StateAt` of everything read so far: the same

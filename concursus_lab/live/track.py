@@ -71,10 +71,16 @@ class Track:
         the head replaced, then thinned to ``limit``."""
         frames = [f for f in self.frames if f.pos <= start.pos]
         frames.extend(new)
+        self.frames = frames
+        self.head = head
+        self.thin(limit)
+
+    def thin(self, limit: int) -> None:
+        """Drop every other keyframe until at most ``limit`` are left (the newest kept)."""
+        frames = self.frames
         while len(frames) > limit:
             frames = frames[1::2] if len(frames) % 2 == 0 else frames[::2]
         self.frames = frames
-        self.head = head
 
     def best(self, at: int, known_at: int) -> Keyframe:
         """The last keyframe (the head included) valid at event time ``at`` (exclusive) as

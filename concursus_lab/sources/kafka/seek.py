@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -91,6 +91,14 @@ def start_offsets(
         return scan_back(scanner, starts, firsts, early, timeout, decode)
     finally:
         scanner.close()
+
+
+def resumed_offsets(consumer: Any, tps: list[Any], offsets: Mapping[int, int]) -> dict[Any, int]:
+    """Where a follow that stopped goes on: each partition at ``offsets[partition]`` (the
+    next record to read), or at its beginning when not named; never before the beginning
+    (records the topic no longer keeps cannot be read again)."""
+    firsts = consumer.beginning_offsets(tps)
+    return {tp: max(int(offsets.get(tp.partition, 0)), firsts[tp]) for tp in tps}
 
 
 def scan_back(

@@ -63,7 +63,7 @@ from concursus_lab.sources.kafka.reading import (
     Scan,
     row_filter,
 )
-from concursus_lab.sources.kafka.seek import SEEK_SLACK, start_offsets
+from concursus_lab.sources.kafka.seek import SEEK_SLACK, resumed_offsets, start_offsets
 from concursus_lab.sources.quarantine import warn_quarantined
 from concursus_lab.sources.query import Query
 
@@ -317,12 +317,13 @@ class KafkaSource(Source):
         poll_timeout: float = 1.0,
         batch: int = 10_000,
         idle_timeout: float | None = None,
+        offsets: Settings[int, int] | None = None,
     ) -> Iterator[pl.DataFrame]:
         """New events as they arrive: a generator of frames, for live views.
 
         Starts at the end of every partition as it is when ``follow`` is called (or where
-        processing time ``since`` begins) and yields each batch of newly arrived events
-        (at most ``batch`` records' worth, every delivery kept) as a frame like
+        processing time ``since`` begins, or at ``offsets``) and yields each batch of newly
+        arrived events (at most ``batch`` records' worth, every delivery kept) as a frame like
         :meth:`events` returns. Records that do not decode are added to :attr:`quarantine`.
         Closing the generator (or leaving a ``for`` loop over it) closes its consumer.
 
@@ -334,6 +335,10 @@ class KafkaSource(Source):
             Most records decoded into one frame.
         idle_timeout
             Stop after this many seconds without a new record (None: never stop).
+        offsets
+            ``partition -> offset`` of the next record to read, to go on from where a
+            follow stopped (``cl.live``'s ``offsets.kafka``); a partition not named starts at
+            its beginning. Not with ``since``.
 
         Examples
         --------
@@ -344,18 +349,25 @@ class KafkaSource(Source):
             raise SourceError(f"`batch` must be a positive int, got {batch!r}.")
         query = Query.of(aggregate_type, aggregate_ids, duplicates="keep")
         since_at = optional_utc(since, "since")
+        if offsets is not None and since_at is not None:
+            raise SourceError(
+                f"`since` ({since!r}) and `offsets` both say where to start: pass one of them."
+            )
         consumer = self._consumer()
         try:  # where to start is decided now, not when the generator is first asked
             tps = self._topic_partitions(consumer)
-            starts = start_offsets(
-                consumer,
-                tps,
-                since_at,
-                from_end=since_at is None,
-                cluster=self._cluster,
-                timeout=self._timeout,
-                decode=self._mapped,
-            )
+            if offsets is not None:
+                starts = resumed_offsets(consumer, tps, offsets)
+            else:
+                starts = start_offsets(
+                    consumer,
+                    tps,
+                    since_at,
+                    from_end=since_at is None,
+                    cluster=self._cluster,
+                    timeout=self._timeout,
+                    decode=self._mapped,
+                )
         finally:
             consumer.close()
         self._quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)

@@ -1,0 +1,74 @@
+"""Following a source with a live fold: its history first, then each batch as it arrives.
+
+:func:`follow` drives :meth:`LiveStates.update <concursus_lab.live.states.LiveStates.update>`
+from a source's ``.follow()``:
+
+* a source whose ``follow`` takes ``offsets`` (a Kafka topic) is read whole first (its
+  history, one batch), then followed from the offsets after what was read; a follow that
+  stopped (closed, or raised) is started again from the live fold's ``offsets``, so that
+  nothing is read twice or missed;
+* any other followed source (a RabbitMQ exchange) is followed from the call on (its queue is
+  bound then): what was published before is not there to read, and the queue lives only as
+  long as its follow.
+
+The offsets move only once a batch is folded: a batch whose fold raised is read again.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from typing import Any
+
+from concursus_lab.exceptions import SourceError
+from concursus_lab.live.changes import Changes
+
+
+def follow(
+    live: Any,
+    source: Any,
+    *,
+    history: bool = True,
+    batch: int = 10_000,
+    poll_timeout: float = 1.0,
+    idle_timeout: float | None = None,
+) -> Iterator[Changes]:
+    """Follow ``source`` (a Kafka topic, a RabbitMQ exchange), folding each batch it brings
+    into ``live`` (a :class:`~concursus_lab.live.states.LiveStates`, whose ``follow`` this
+    is): a generator of each batch's :class:`~concursus_lab.live.changes.Changes`.
+
+    A Kafka topic is read whole first (unless ``history=False``), then followed from the
+    offsets after what was read; following it again with the same live fold goes on from
+    ``live.offsets``, so a follow that stopped loses and repeats nothing. A RabbitMQ
+    exchange is followed from this call on. ``batch``, ``poll_timeout`` and
+    ``idle_timeout`` are the source's ``follow()``'s.
+    """
+    method = getattr(source, "follow", None)
+    if method is None:
+        raise SourceError(
+            f"{source!r} cannot be followed: it has no `.follow()`. Follow a Kafka topic or a "
+            f"RabbitMQ exchange, or give a live fold batches yourself with `live.update(frame)`."
+        )
+    options: dict[str, Any] = {
+        "batch": batch,
+        "poll_timeout": poll_timeout,
+        "idle_timeout": idle_timeout,
+    }
+    if "offsets" not in inspect.signature(method).parameters:
+        # called now, not when first asked: its queue is bound before anything is published
+        return _folded(live, method(live.aggregate_type, **options))
+    return _resumed(live, source, method, options, history)
+
+
+def _resumed(live: Any, source: Any, method: Any, options: dict, history: bool):
+    if history and live.read == 0 and not live.offsets.kafka:
+        yield live.update(source.events(live.aggregate_type, duplicates="keep"))
+    yield from _folded(live, method(live.aggregate_type, offsets=live.offsets.kafka, **options))
+
+
+def _folded(live: Any, frames: Iterator) -> Iterator[Changes]:
+    try:
+        for frame in frames:
+            yield live.update(frame)
+    finally:
+        frames.close()  # type: ignore[attr-defined]
