@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import html
+from itertools import repeat
+from operator import is_, ne
 from typing import Any
 
+import numpy as np
 import polars as pl
 
+from concursus_lab.common.gc import paused_gc
 from concursus_lab.live.track import Keyframe
 
 #: Why an aggregate's row is in :attr:`Changes.frame`.
@@ -102,20 +106,29 @@ def changes_of(
 ) -> Changes:
     """The :class:`Changes` of a batch from what it re-folded (per aggregate: heads before
     and after, where its new deliveries landed, how many, the row of the first)."""
-    rows, was, now = [], {}, {}
-    for k, aggregate_id in enumerate(ids):
-        old, new = before[k], after[k]
-        old_state = None if old is None else old.state
-        changed = old_state != new.state
-        past = old is not None and landing[k] < old.pos
-        if not (changed or past):
-            continue
-        kind = "past" if past else ("new" if old_state is None else "present")
-        rows.append((aggregate_id, kind, changed, deliveries[k], new.applied, k))
-        was[aggregate_id], now[aggregate_id] = old_state, new.state
-    picked = [r[-1] for r in rows]
+    n = len(ids)
+    with paused_gc():
+        was_states = [None if k is None else k.state for k in before]
+        now_states = [k.state for k in after]
+        changed = np.fromiter(map(ne, was_states, now_states), dtype=bool, count=n)
+        old_pos = np.fromiter((-1 if k is None else k.pos for k in before), np.int64, count=n)
+        applied = np.fromiter((k.applied for k in after), dtype=np.int64, count=n)
+        fresh = np.fromiter(map(is_, was_states, repeat(None)), dtype=bool, count=n)
+    past = (old_pos >= 0) & (np.asarray(landing, dtype=np.int64) < old_pos)
+    picked = np.flatnonzero(changed | past)
+    kind = np.where(past, "past", np.where(fresh, "new", "present"))[picked]
+    chosen = [ids[k] for k in picked.tolist()]
+    frame = pl.DataFrame(
+        {
+            "aggregate_id": pl.Series(chosen, dtype=pl.String),
+            "change": pl.Series(kind.tolist(), dtype=pl.String),
+            "state_changed": changed[picked],
+            "deliveries": np.asarray(deliveries, dtype=np.int64)[picked],
+            "events_applied": applied[picked],
+        }
+    )
     cause = causes.select("name", "event_timestamp", "processing_timestamp")[picked]
-    head = {k: SCHEMA[k] for k in list(SCHEMA)[:5]}
-    frame = pl.DataFrame([r[:-1] for r in rows], schema=head, orient="row")
     frame = pl.concat([frame, cause], how="horizontal").sort("aggregate_id")
+    was = {ids[k]: was_states[k] for k in picked.tolist()}
+    now = {ids[k]: now_states[k] for k in picked.tolist()}
     return Changes(frame.cast(SCHEMA), was, now, batch, read)  # type: ignore[arg-type]

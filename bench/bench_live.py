@@ -1,0 +1,128 @@
+"""Live states following a real local Kafka: does a live fold keep up with a topic?
+
+A topic of the sample parcels (6 partitions) is followed from its beginning, 10,000
+records a batch, by ``cl.live.states(parcel_state).follow(topic, history=False)`` until
+every record is folded: the events/s it folds is the rate of appends it keeps up with
+(issue 36 asks for >= 50k events/s). Baselines, in the same run on the same topic:
+
+* the follow alone (``topic.follow(offsets={})``, the same batches, nothing folded): what
+  reading costs, the ceiling of any live fold;
+* ``cl.state_at`` of everything read so far after every batch, as a notebook re-folding
+  per batch does without a live fold (up to 100k events: it grows with the square).
+
+Run it alone with ``python -m bench.bench_live [events]``; it starts the local Kafka
+(``concursus_lab.services.ensure("kafka")``) and deletes its topic afterwards.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+
+import polars as pl
+
+import concursus_lab as cl
+from bench._harness import measure, row
+from concursus_lab.sample import parcel_state, parcel_types
+
+MAX_SCALE = 1_000_000
+EVENTS_PER_PARCEL = 3.25
+PARTITIONS = 6
+BATCH = 10_000
+REFOLD_LIMIT = 100_000  # state_at per batch grows with the square of the events
+
+
+def run(scale: int, quick: bool) -> list[dict]:
+    from kafka import KafkaAdminClient
+
+    from concursus_lab import services
+
+    services.ensure("kafka", quiet=True)
+    address = services.address("kafka")
+    frame = cl.sample.parcels(max(1, int(scale / EVENTS_PER_PARCEL)), seed=1)
+    n = frame.height
+    topic = f"cl-bench-live-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=address)
+    repeat = 1 if quick else 2
+    rows: list[dict] = []
+    try:
+        source = cl.open(f"kafka://{address}/{topic}", create=True, partitions=PARTITIONS)
+        source.append(frame, progress=False)
+        alone = measure(lambda: _follow_alone(source, n), repeat=repeat)
+        live = measure(lambda: _live(source, n), repeat=repeat)
+        assert live.result.read == n, (live.result.read, n)
+        states = live.result.result()
+        assert states.frame.equals(cl.state_at(frame, parcel_state, types=parcel_types).frame)
+        memory = live.result.memory()
+        note = (
+            f"{PARTITIONS} partitions, {BATCH:,} records a batch; states equal state_at; "
+            f"kept: {memory['deliveries']:,} deliveries, {memory['keyframes']:,} keyframes"
+        )
+        rows.append(
+            row(
+                "live fold following kafka (sample reducer)",
+                n,
+                live,
+                "the follow alone, no fold",
+                alone,
+                goal=">= 50k events/s",
+                note=note,
+            )
+        )
+        if n <= REFOLD_LIMIT:
+            batches = alone.result
+            refold = measure(lambda: _refold_per_batch(batches), repeat=1)
+            rows.append(
+                row(
+                    "live fold vs state_at of all read, per batch",
+                    n,
+                    live,
+                    "cl.state_at over everything read, after each batch",
+                    refold,
+                    goal=">= 1x",
+                    note="the follow's time counted in ours only",
+                )
+            )
+    finally:
+        admin.delete_topics([topic])
+        admin.close()
+    return rows
+
+
+def _follow_alone(source, n: int) -> list[pl.DataFrame]:
+    frames, read = [], 0
+    follow = source.follow(offsets={}, batch=BATCH, poll_timeout=0.2, idle_timeout=10)
+    for frame in follow:
+        frames.append(frame)
+        read += frame.height
+        if read >= n:
+            break
+    follow.close()
+    return frames
+
+
+def _live(source, n: int):
+    live = cl.live.states(parcel_state, types=parcel_types)
+    follow = live.follow(source, history=False, batch=BATCH, poll_timeout=0.2, idle_timeout=10)
+    for _ in follow:
+        if live.read >= n:
+            break
+    follow.close()
+    return live
+
+
+def _refold_per_batch(batches: list[pl.DataFrame]) -> int:
+    read: list[pl.DataFrame] = []
+    for frame in batches:
+        read.append(frame)
+        states = cl.state_at(pl.concat(read), parcel_state, types=parcel_types)
+    return states.frame.height
+
+
+def _print(rows: list[dict]) -> None:
+    for r in rows:
+        print(f"{r['name']}: {r['events_per_s']:,} events/s, x{r['ratio']} {r['baseline']}")
+
+
+if __name__ == "__main__":
+    _print(run(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000, quick=False))
