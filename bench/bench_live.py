@@ -10,6 +10,11 @@ every record is folded: the events/s it folds is the rate of appends it keeps up
 * ``cl.state_at`` of everything read so far after every batch, as a notebook re-folding
   per batch does without a live fold (up to 100k events: it grows with the square).
 
+Time travel from keyframes, in memory (no Kafka): ``live.state_at(at)`` at ``QUESTIONS``
+new ``at`` values spread over the history (the first question places every delivery; it
+is counted), against ``cl.state_at(events, at=...)`` at the same values; answers equal
+(issue 36 asks for >= 10x at 100 values over 1M events).
+
 Run it alone with ``python -m bench.bench_live [events]``; it starts the local Kafka
 (``concursus_lab.services.ensure("kafka")``) and deletes its topic afterwards.
 """
@@ -29,7 +34,8 @@ MAX_SCALE = 1_000_000
 EVENTS_PER_PARCEL = 3.25
 PARTITIONS = 6
 BATCH = 10_000
-REFOLD_LIMIT = 100_000  # state_at per batch grows with the square of the events
+REFOLD_LIMIT = 120_000  # state_at per batch grows with the square of the events
+QUESTIONS = 100
 
 
 def run(scale: int, quick: bool) -> list[dict]:
@@ -86,7 +92,31 @@ def run(scale: int, quick: bool) -> list[dict]:
     finally:
         admin.delete_topics([topic])
         admin.close()
+    rows.append(_time_travel(frame, 5 if quick else QUESTIONS))
     return rows
+
+
+def _time_travel(frame: pl.DataFrame, questions: int) -> dict:
+    live = cl.live.states(parcel_state, types=parcel_types)
+    live.update(frame)
+    ts = frame["event_timestamp"]
+    low, high = ts.min(), ts.max()
+    ats = [low + (high - low) * (i + 0.5) / questions for i in range(questions)]
+    ours = measure(lambda: [live.state_at(at).frame for at in ats], repeat=1)
+    full = measure(
+        lambda: [cl.state_at(frame, parcel_state, types=parcel_types, at=at).frame for at in ats],
+        repeat=1,
+    )
+    assert all(a.equals(b) for a, b in zip(ours.result, full.result, strict=True))
+    return row(
+        f"state_at at {questions} new `at` values, from keyframes",
+        frame.height * questions,
+        ours,
+        f"{questions} full cl.state_at folds",
+        full,
+        goal=">= 10x",
+        note="live.state_at(at): the last keyframe inside each cut, then only the rest",
+    )
 
 
 def _follow_alone(source, n: int) -> list[pl.DataFrame]:

@@ -32,10 +32,12 @@ import numpy as np
 import polars as pl
 
 from concursus_lab.common.gc import paused_gc
+from concursus_lab.common.time import TimeLike
 from concursus_lab.events.types import EventTypes, sequence_of_types
+from concursus_lab.frame.cut import bounds
 from concursus_lab.frame.identity import check_duplicates, tie_columns
 from concursus_lab.frame.schema import columns_of, validate
-from concursus_lab.live import following
+from concursus_lab.live import following, travel
 from concursus_lab.live.changes import Changes, changes_of
 from concursus_lab.live.layout import Layout, layout
 from concursus_lab.live.offsets import Offsets
@@ -68,6 +70,8 @@ class LiveStates:
         self._other = 0  # rows of other aggregate types read
         self.offsets = Offsets()
         self.batches = 0
+        self._index: travel.Index | None = None  # kept between time-travel questions
+        self._clean: pl.DataFrame | None = None  # `undecodable` when nothing is
 
     @property
     def aggregate_type(self) -> str:
@@ -111,6 +115,7 @@ class LiveStates:
                 mine.height,
             )
             self._kept = kept
+            self._index = None
         self._other += frame.height - mine.height
         self.offsets = self.offsets.after(frame)
         self.batches += 1
@@ -158,20 +163,41 @@ class LiveStates:
             sizes[keep],
             last[keep],
         )
-        undecodable = self._undecodable(ids, totals[:, OUTCOMES.index("undecodable")])
-        seen = _Seen(counts, undecodable)
+        per_aggregate = totals[:, OUTCOMES.index("undecodable")].tolist()
+        bad = [i for i, n in zip(ids, per_aggregate, strict=True) if n]
+        seen = _Seen(counts, self._undecodable(bad, None, None))
         return states_result(types, None, None, seen, folded, None, state_class(self._reducer))
 
-    def _undecodable(self, ids: list[str], per_aggregate: np.ndarray) -> pl.DataFrame:
+    def state_at(self, at: TimeLike | None = None, known_at: TimeLike | None = None) -> StateAt:
+        """The states at event time ``at``, as known at processing time ``known_at``, of
+        everything read so far: the same as ``cl.state_at(live.deliveries, reducer,
+        types=..., at=at, known_at=known_at)``, folded on from the keyframes inside that
+        cut (``live/travel.py``) rather than from the beginning.
+
+        The first question after a batch places every delivery kept again (a sort, as a
+        replay's); the ones after it reuse that.
+        """
+        at_, known_at_ = bounds(at, known_at)
+        if self._index is None:
+            self._index = travel.index(self.deliveries, self._settings, self._tracks)
+        answer = travel.state_at(self._index, self.deliveries, self._settings, at_, known_at_)
+        counts = {**answer.counts, "other_aggregate_types": self._other}
+        seen = _Seen(counts, self._undecodable(answer.undecodable_in, at_, known_at_))
+        kind = state_class(self._reducer)
+        return states_result(self._settings.types, at_, known_at_, seen, answer.folded, None, kind)
+
+    def _undecodable(self, bad: list[str], at, known_at) -> pl.DataFrame:
         """The deliveries that could not be decoded, with their reasons (the replay of the
-        few aggregates that have one, worked out again when asked)."""
-        bad = [i for i, n in zip(ids, per_aggregate.tolist(), strict=True) if n]
+        few aggregates ``bad`` that have one, worked out again when asked)."""
+        settings = self._settings
+        if not bad and self._clean is not None:
+            return self._clean
         frame = self.deliveries
         frame = frame.filter(pl.col("aggregate_id").is_in(bad)) if bad else frame.clear()
-        settings = self._settings
-        return prepare(
-            frame, settings.types, None, None, settings.duplicates, strict=False
-        ).undecodable
+        found = prepare(frame, settings.types, at, known_at, settings.duplicates, strict=False)
+        if not bad:
+            self._clean = found.undecodable  # none: the same empty frame every time
+        return found.undecodable
 
     @property
     def states(self) -> dict[str, Any]:

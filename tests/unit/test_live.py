@@ -96,6 +96,12 @@ def test_keyframes_are_bounded_per_aggregate():
         live.update(many[start : start + 20])
     assert live.memory()["keyframes"] <= 5 + 1
     assert live.result().frame.equals(cl.state_at(many, parcel_state, types=parcel_types).frame)
+    late = many[::37].with_columns(pl.col("processing_timestamp") + pl.duration(days=30))
+    live.update(late)  # repeats landing all along the history: keyframes after them dropped
+    every = pl.concat([many, late])
+    for at, known_at in _cuts(every, np.random.default_rng(3), 12):
+        want = cl.state_at(every, parcel_state, types=parcel_types, at=at, known_at=known_at)
+        assert live.state_at(at, known_at).frame.equals(want.frame)
 
 
 def test_changes_say_whether_the_present_moved_or_the_past_was_restated():
@@ -166,3 +172,42 @@ def test_offsets_follow_the_records_read():
 def test_bad_keyframe_settings_say_what_to_pass(name, value):
     with pytest.raises(SchemaError, match=f"`{name}` must be a positive int, got {value!r}"):
         cl.live.states(parcel_state, types=parcel_types, **{name: value})
+
+
+def _cuts(events: pl.DataFrame, rng: np.random.Generator, n: int):
+    """``n`` questions (at, known_at): exact event and processing times of deliveries (the
+    bounds' edges), and no bound at all."""
+    ts, ps = events["event_timestamp"], events["processing_timestamp"]
+    for q in range(n):
+        at = None if q % 5 == 0 else ts[int(rng.integers(events.height))]
+        known_at = None if q % 4 == 1 else ps[int(rng.integers(events.height))]
+        yield at, known_at
+
+
+@pytest.mark.parametrize("duplicates", ["last", "first", "keep"])
+def test_state_at_from_keyframes_equals_a_full_fold(duplicates):
+    rng = np.random.default_rng(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the conflicting repeats are warned about
+        for events, reducer, types in (
+            (cl.sample.parcels(120, seed=6), parcel_state, parcel_types),
+            (_messy_orders(), order_state, order_types),
+        ):
+            events = events.sample(fraction=1.0, shuffle=True, seed=7)
+            live = cl.live.states(reducer, types=types, duplicates=duplicates, every=2, keyframes=4)
+            for part in np.array_split(np.arange(events.height), 4):
+                live.update(events[part])
+                for at, known_at in _cuts(events, rng, 8):
+                    got = live.state_at(at, known_at)
+                    want = cl.state_at(
+                        live.deliveries,
+                        reducer,
+                        types=types,
+                        at=at,
+                        known_at=known_at,
+                        duplicates=duplicates,
+                    )
+                    assert got.frame.equals(want.frame), (at, known_at)
+                    assert got.counts == want.counts
+                    assert got.undecodable.equals(want.undecodable)
+                    assert (got.at, got.known_at) == (want.at, want.known_at)

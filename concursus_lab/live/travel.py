@@ -1,0 +1,185 @@
+"""Time travel from keyframes: a live fold's states at any ``at``, as known at any ``known_at``.
+
+A keyframe answers "the state at ``at``, as known at ``known_at``" for its first ``pos``
+deliveries when every one of them lies inside that cut (``track.py``); the rest of the cut
+lies after it in causal order. So a question about a new cut needs no full replay: per
+aggregate, the last keyframe inside the cut (the live state itself, for an aggregate whose
+history the cut holds whole), then a replay, by time travel's own plan, of only the
+deliveries after it, bounded by the cut, folded on from it. Aggregates whose every delivery
+is inside the cut (most of them, for an ``at`` in a long history) cost nothing; those the cut
+misses entirely cost nothing either.
+
+:class:`Index` is what a live fold keeps between questions (every delivery's position, every
+keyframe as flat arrays); it is made again after a batch changes the fold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from concursus_lab.common.gc import paused_gc
+from concursus_lab.live.layout import Layout, layout
+from concursus_lab.live.refold import Settings
+from concursus_lab.live.tail import OUTCOMES, fold
+from concursus_lab.live.track import START, Keyframe, Track
+from concursus_lab.timetravel.reducing import Folded
+from concursus_lab.timetravel.replay import prepare
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_ALWAYS = np.iinfo(np.int64).max
+
+
+@dataclasses.dataclass(frozen=True)
+class Index:
+    """Every kept delivery's place (``lay``) and every keyframe, heads included, as arrays
+    sorted by aggregate (``lay``'s order) then position."""
+
+    lay: Layout
+    first: np.ndarray  # index of each aggregate's first keyframe (and the end, last)
+    pos: np.ndarray
+    max_ts: np.ndarray
+    max_pts: np.ndarray
+    keyframes: list[Keyframe]
+    ts: np.ndarray  # each position's event time, epoch us
+    pts: np.ndarray  # each position's processing time, epoch us
+
+
+def index(frame: pl.DataFrame, settings: Settings, tracks: dict[str, Track]) -> Index:
+    """The :class:`Index` of ``frame`` (every delivery a live fold kept) and its tracks."""
+    lay = layout(frame, settings.types)
+    with paused_gc():
+        keyframes: list[Keyframe] = []
+        sizes = np.zeros(len(lay.ids), dtype=np.int64)
+        for s, aggregate_id in enumerate(lay.ids):
+            track = tracks[aggregate_id]
+            keyframes.extend(track.frames)
+            keyframes.append(track.head)
+            sizes[s] = len(track.frames) + 1
+        n = len(keyframes)
+        pos = np.fromiter((k.pos for k in keyframes), dtype=np.int64, count=n)
+        max_ts = np.fromiter((k.max_ts for k in keyframes), dtype=np.int64, count=n)
+        max_pts = np.fromiter((k.max_pts for k in keyframes), dtype=np.int64, count=n)
+    first = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    times = frame.select(
+        pl.col("event_timestamp").dt.epoch("us"), pl.col("processing_timestamp").dt.epoch("us")
+    )
+    ts = times["event_timestamp"].to_numpy()[lay.order]
+    pts = times["processing_timestamp"].to_numpy()[lay.order]
+    return Index(lay, first, pos, max_ts, max_pts, keyframes, ts, pts)
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """The states at a cut, and what a StateAt reports beside them."""
+
+    folded: Folded
+    counts: dict[str, int]
+    undecodable_in: list[str]  # aggregates with a delivery that did not decode, in the cut
+
+
+def state_at(
+    idx: Index,
+    frame: pl.DataFrame,
+    settings: Settings,
+    at: dt.datetime | None,
+    known_at: dt.datetime | None,
+) -> Answer:
+    """The states of ``frame``'s aggregates at ``at``, as known at ``known_at``, folded on
+    from the last keyframe inside that cut (see the module's text)."""
+    lay = idx.lay
+    at_us, known_us = _us(at), _us(known_at)
+    starts = _starts(idx, at_us, known_us)
+    start_pos = np.array([k.pos for k in starts], dtype=np.int64)
+    after = lay.pos >= start_pos[lay.segment] if len(lay.pos) else np.zeros(0, dtype=bool)
+    # what lies outside the cut is only counted, as the replay's plan counts it; the rest of
+    # the cut is what the plan is given (the part before each keyframe is the keyframe's)
+    known = idx.pts <= known_us
+    before = idx.ts < at_us
+    outside = {
+        "not_known_yet": int((after & ~known).sum()),
+        "after_at": int((after & known & ~before).sum()),
+    }
+    tail_idx = np.flatnonzero(after & known & before)
+    rows = np.sort(lay.order[tail_idx])
+    tail = frame[rows]
+    segments = np.unique(lay.segment[tail_idx]).tolist()
+    first = {lay.ids[s]: starts[s].state for s in segments}
+    created = [i for i, state in first.items() if state is not None]
+    replay = prepare(
+        tail,
+        settings.types,
+        None,
+        None,
+        settings.duplicates,
+        strict=settings.strict,
+        created=pl.Series(created, dtype=pl.String) if created else None,
+    )
+    replay.counts.update(outside)
+    states, _ = fold(replay, settings.reducer, settings.types, first)
+    return _answer(lay, starts, replay, states, frame.height)
+
+
+def _starts(idx: Index, at: int, known_at: int) -> list[Keyframe]:
+    """Per aggregate, the last keyframe whose deliveries all lie inside the cut (their
+    times only rise along an aggregate's keyframes: the ones inside come first)."""
+    inside = (idx.max_ts < at) & (idx.max_pts <= known_at)
+    counts = np.add.reduceat(inside.astype(np.int64), idx.first[:-1]) if len(inside) else inside
+    best = idx.first[:-1] + counts - 1
+    keyframes = idx.keyframes
+    return [
+        keyframes[b] if c else START for b, c in zip(best.tolist(), counts.tolist(), strict=True)
+    ]
+
+
+def _answer(lay: Layout, starts: list[Keyframe], replay, states: list[Any], read: int) -> Answer:
+    """Each aggregate's state: folded on from its keyframe where the tail applied an event
+    to it, else the keyframe's own; counts are the keyframes' and the tail's."""
+    n = len(starts)
+    with paused_gc():
+        out = [k.state for k in starts]
+        every = np.array([k.counts for k in starts], dtype=np.int64).reshape(-1, len(OUTCOMES))
+        latest = np.fromiter((k.last for k in starts), dtype=np.int64, count=n)
+        where = {aggregate_id: s for s, aggregate_id in enumerate(lay.ids)}
+        folded = np.array([where[i] for i in replay.aggregate_ids], dtype=np.int64)
+        for s, state in zip(folded.tolist(), states, strict=True):
+            out[s] = state
+    applied = every[:, OUTCOMES.index("applied")].copy()
+    applied[folded] += replay.segment_sizes
+    latest[folded] = np.maximum(latest[folded], _last_applied(replay))
+    keep = np.flatnonzero(applied)
+    counts = dict(replay.counts)
+    for name, total in zip(OUTCOMES, every.sum(axis=0).tolist(), strict=True):
+        counts[name] += total
+    counts["read"] = read
+    broken = every[:, OUTCOMES.index("undecodable")] > 0
+    bad = {lay.ids[s] for s in np.flatnonzero(broken).tolist()}
+    if replay.counts["undecodable"]:
+        bad.update(replay.undecodable["aggregate_id"].unique().to_list())
+    result = Folded(
+        [lay.ids[s] for s in keep.tolist()],
+        [out[s] for s in keep.tolist()],
+        applied[keep],
+        latest[keep],
+    )
+    return Answer(result, counts, sorted(bad))
+
+
+def _last_applied(replay) -> np.ndarray:
+    """The latest event time (epoch us) of the events the tail applied, per aggregate."""
+    sizes = replay.segment_sizes
+    if len(sizes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return np.maximum.reduceat(np.asarray(replay.meta[1], dtype=np.int64), offsets)
+
+
+def _us(value: dt.datetime | None) -> int:
+    """Epoch microseconds (no bound: the largest)."""
+    if value is None:
+        return _ALWAYS
+    return (value - _EPOCH) // dt.timedelta(microseconds=1)
