@@ -205,9 +205,11 @@ class LiveStates:
         return self.result().states
 
     def memory(self) -> dict[str, int]:
-        """What is kept: deliveries, aggregates, keyframes (live states included)."""
+        """What is kept: deliveries (and their bytes, as polars estimates them), aggregates,
+        keyframes (live states included; their states' size is the reducer's)."""
         return {
             "deliveries": self.read,
+            "delivery_bytes": self.deliveries.estimated_size(),
             "aggregates": len(self._tracks),
             "keyframes": sum(len(t) for t in self._tracks.values()),
         }

@@ -55,6 +55,8 @@ class Track:
     head: Keyframe
     frames: list[Keyframe] = dataclasses.field(default_factory=list)
 
+    # which keyframe answers a cut (at, known_at): live/travel.py, for every aggregate at once
+
     def start_for(self, landing: int) -> Keyframe:
         """The last keyframe (the head included) at or before position ``landing``."""
         if self.head.pos <= landing:
@@ -81,19 +83,6 @@ class Track:
         while len(frames) > limit:
             frames = frames[1::2] if len(frames) % 2 == 0 else frames[::2]
         self.frames = frames
-
-    def best(self, at: int, known_at: int) -> Keyframe:
-        """The last keyframe (the head included) valid at event time ``at`` (exclusive) as
-        known at ``known_at`` (inclusive), epoch microseconds; :data:`START` if none is."""
-        head = self.head
-        if head.max_ts < at and head.max_pts <= known_at:
-            return head
-        best = START
-        for frame in self.frames:
-            if frame.max_ts >= at or frame.max_pts > known_at:
-                break
-            best = frame
-        return best
 
     def __len__(self) -> int:
         return len(self.frames) + 1
