@@ -12,6 +12,7 @@ vectorised.
 from __future__ import annotations
 
 import dataclasses
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -139,7 +140,13 @@ def _running(frame, lay: Layout, tail_idx, by_order, starts: list[Keyframe]) -> 
     ts = times["event_timestamp"].to_numpy()[rows]
     pts = times["processing_timestamp"].to_numpy()[rows]
     outcome = by_order[tail_idx]
-    base = np.array([k.counts for k in starts], dtype=np.int64).reshape(len(starts), -1)
+    n = len(starts)
+    with paused_gc():
+        base = np.fromiter(chain.from_iterable(k.counts for k in starts), np.int64)
+        last = np.fromiter((k.last for k in starts), dtype=np.int64, count=n)
+        max_ts = np.fromiter((k.max_ts for k in starts), dtype=np.int64, count=n)
+        max_pts = np.fromiter((k.max_pts for k in starts), dtype=np.int64, count=n)
+    base = base.reshape(n, len(OUTCOMES))
     fresh = np.ones(len(seg), dtype=bool)
     fresh[1:] = seg[1:] != seg[:-1]
     counts = np.empty((len(OUTCOMES), len(seg)), dtype=np.int64)
@@ -155,13 +162,11 @@ def _running(frame, lay: Layout, tail_idx, by_order, starts: list[Keyframe]) -> 
     applied_ts = np.where(outcome == APPLIED, ts, NEVER)
     key = pl.DataFrame({"s": seg, "a": applied_ts, "t": ts, "p": pts})
     maxes = key.select(pl.col("a", "t", "p").cum_max().over("s"))
-    pick = np.array([[k.last, k.max_ts, k.max_pts] for k in starts], dtype=np.int64)
-    pick = pick.reshape(len(starts), 3)[seg]
     return _Running(
         counts,
-        np.maximum(maxes["a"].to_numpy(), pick[:, 0]),
-        np.maximum(maxes["t"].to_numpy(), pick[:, 1]),
-        np.maximum(maxes["p"].to_numpy(), pick[:, 2]),
+        np.maximum(maxes["a"].to_numpy(), last[seg]),
+        np.maximum(maxes["t"].to_numpy(), max_ts[seg]),
+        np.maximum(maxes["p"].to_numpy(), max_pts[seg]),
     )
 
 
