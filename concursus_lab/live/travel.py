@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -37,14 +38,17 @@ _ALWAYS = np.iinfo(np.int64).max
 @dataclasses.dataclass(frozen=True)
 class Index:
     """Every kept delivery's place (``lay``) and every keyframe, heads included, as arrays
-    sorted by aggregate (``lay``'s order) then position."""
+    sorted by aggregate (``lay``'s order) then position, :data:`START` last (the keyframe of
+    an aggregate none of whose keyframes lies inside a cut)."""
 
     lay: Layout
     first: np.ndarray  # index of each aggregate's first keyframe (and the end, last)
     pos: np.ndarray
     max_ts: np.ndarray
     max_pts: np.ndarray
-    keyframes: list[Keyframe]
+    counts: np.ndarray  # (keyframes, OUTCOMES)
+    last: np.ndarray
+    states: np.ndarray  # objects
     ts: np.ndarray  # each position's event time, epoch us
     pts: np.ndarray  # each position's processing time, epoch us
 
@@ -60,17 +64,23 @@ def index(frame: pl.DataFrame, settings: Settings, tracks: dict[str, Track]) -> 
             keyframes.extend(track.frames)
             keyframes.append(track.head)
             sizes[s] = len(track.frames) + 1
+        keyframes.append(START)
         n = len(keyframes)
         pos = np.fromiter((k.pos for k in keyframes), dtype=np.int64, count=n)
         max_ts = np.fromiter((k.max_ts for k in keyframes), dtype=np.int64, count=n)
         max_pts = np.fromiter((k.max_pts for k in keyframes), dtype=np.int64, count=n)
+        last = np.fromiter((k.last for k in keyframes), dtype=np.int64, count=n)
+        counts = np.fromiter(chain.from_iterable(k.counts for k in keyframes), np.int64)
+        states = np.empty(n, dtype=object)
+        states[:] = [k.state for k in keyframes]
     first = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     times = frame.select(
         pl.col("event_timestamp").dt.epoch("us"), pl.col("processing_timestamp").dt.epoch("us")
     )
     ts = times["event_timestamp"].to_numpy()[lay.order]
     pts = times["processing_timestamp"].to_numpy()[lay.order]
-    return Index(lay, first, pos, max_ts, max_pts, keyframes, ts, pts)
+    counts = counts.reshape(n, len(OUTCOMES))
+    return Index(lay, first, pos, max_ts, max_pts, counts, last, states, ts, pts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,8 +103,8 @@ def state_at(
     from the last keyframe inside that cut (see the module's text)."""
     lay = idx.lay
     at_us, known_us = _us(at), _us(known_at)
-    starts = _starts(idx, at_us, known_us)
-    start_pos = np.array([k.pos for k in starts], dtype=np.int64)
+    best = _starts(idx, at_us, known_us)
+    start_pos = idx.pos[best]
     after = lay.pos >= start_pos[lay.segment] if len(lay.pos) else np.zeros(0, dtype=bool)
     # what lies outside the cut is only counted, as the replay's plan counts it; the rest of
     # the cut is what the plan is given (the part before each keyframe is the keyframe's)
@@ -108,7 +118,7 @@ def state_at(
     rows = np.sort(lay.order[tail_idx])
     tail = frame[rows]
     segments = np.unique(lay.segment[tail_idx]).tolist()
-    first = {lay.ids[s]: starts[s].state for s in segments}
+    first = {lay.ids[s]: idx.states[best[s]] for s in segments}
     created = [i for i, state in first.items() if state is not None]
     replay = prepare(
         tail,
@@ -121,35 +131,33 @@ def state_at(
     )
     replay.counts.update(outside)
     states, _ = fold(replay, settings.reducer, settings.types, first)
-    return _answer(lay, starts, replay, states, frame.height)
+    return _answer(idx, best, replay, states, frame.height)
 
 
-def _starts(idx: Index, at: int, known_at: int) -> list[Keyframe]:
-    """Per aggregate, the last keyframe whose deliveries all lie inside the cut (their
-    times only rise along an aggregate's keyframes: the ones inside come first)."""
+def _starts(idx: Index, at: int, known_at: int) -> np.ndarray:
+    """Per aggregate, the index of the last keyframe whose deliveries all lie inside the cut
+    (their times only rise along an aggregate's keyframes: the ones inside come first), or
+    of :data:`START`."""
     inside = (idx.max_ts < at) & (idx.max_pts <= known_at)
-    counts = np.add.reduceat(inside.astype(np.int64), idx.first[:-1]) if len(inside) else inside
-    best = idx.first[:-1] + counts - 1
-    keyframes = idx.keyframes
-    return [
-        keyframes[b] if c else START for b, c in zip(best.tolist(), counts.tolist(), strict=True)
-    ]
+    if len(idx.first) == 1:
+        return np.zeros(0, dtype=np.int64)
+    counts = np.add.reduceat(inside[:-1].astype(np.int64), idx.first[:-1])  # START left out
+    return np.where(counts > 0, idx.first[:-1] + counts - 1, len(idx.pos) - 1)
 
 
-def _answer(lay: Layout, starts: list[Keyframe], replay, states: list[Any], read: int) -> Answer:
+def _answer(idx: Index, best: np.ndarray, replay, states: list[Any], read: int) -> Answer:
     """Each aggregate's state: folded on from its keyframe where the tail applied an event
     to it, else the keyframe's own; counts are the keyframes' and the tail's."""
-    n = len(starts)
-    with paused_gc():
-        out = [k.state for k in starts]
-        every = np.array([k.counts for k in starts], dtype=np.int64).reshape(-1, len(OUTCOMES))
-        latest = np.fromiter((k.last for k in starts), dtype=np.int64, count=n)
-        where = {aggregate_id: s for s, aggregate_id in enumerate(lay.ids)}
-        folded = np.array([where[i] for i in replay.aggregate_ids], dtype=np.int64)
-        for s, state in zip(folded.tolist(), states, strict=True):
-            out[s] = state
+    ids = idx.lay.ids
+    where = {aggregate_id: s for s, aggregate_id in enumerate(ids)}
+    folded = np.array([where[i] for i in replay.aggregate_ids], dtype=np.int64)
+    out = idx.states[best]  # a new array: the index keeps its own
+    for s, state in zip(folded.tolist(), states, strict=True):
+        out[s] = state  # one by one: a sequence state must stay one object
+    every = idx.counts[best]
     applied = every[:, OUTCOMES.index("applied")].copy()
     applied[folded] += replay.segment_sizes
+    latest = idx.last[best]
     latest[folded] = np.maximum(latest[folded], _last_applied(replay))
     keep = np.flatnonzero(applied)
     counts = dict(replay.counts)
@@ -157,15 +165,12 @@ def _answer(lay: Layout, starts: list[Keyframe], replay, states: list[Any], read
         counts[name] += total
     counts["read"] = read
     broken = every[:, OUTCOMES.index("undecodable")] > 0
-    bad = {lay.ids[s] for s in np.flatnonzero(broken).tolist()}
+    bad = {ids[s] for s in np.flatnonzero(broken).tolist()}
     if replay.counts["undecodable"]:
         bad.update(replay.undecodable["aggregate_id"].unique().to_list())
-    result = Folded(
-        [lay.ids[s] for s in keep.tolist()],
-        [out[s] for s in keep.tolist()],
-        applied[keep],
-        latest[keep],
-    )
+    with paused_gc():
+        chosen = keep.tolist()
+        result = Folded([ids[s] for s in chosen], out[keep].tolist(), applied[keep], latest[keep])
     return Answer(result, counts, sorted(bad))
 
 
