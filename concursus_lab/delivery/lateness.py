@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame import conflicts
 from concursus_lab.frame.identity import decide, tie_columns
+from concursus_lab.frame.keys import aggregate_hashes
 from concursus_lab.frame.schema import validate
 
 #: The percentiles reported, with their column names.
@@ -66,28 +68,25 @@ def lateness(events: pl.DataFrame, by: str | Sequence[str] | None = None) -> pl.
 
 
 def lateness_rows(events: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
-    """One row per delivery: the ``keys``, ``lateness`` (microseconds), ``__first`` (the
-    first delivery of its identity) and ``__ooo`` (out of order); rows grouped by aggregate.
+    """One row per delivery, in the frame's order: the ``keys``, ``lateness``
+    (microseconds), ``__first`` (the first delivery of its identity) and ``__ooo`` (out of
+    order).
 
     Each row's flags depend only on its own aggregate's deliveries, so any split of the
-    aggregates (Spark's buckets) gives the same rows.
+    aggregates (Spark's buckets, a store's) gives the same rows. Only integer keys are
+    sorted (:func:`out_of_order`), so the working memory is a few integers per delivery,
+    not a sorted copy of the frame.
     """
     decision = decide(events, "first")  # the first delivery of each identity
     conflicts.report(decision.conflicts)
-    first = pl.lit(True) if decision.mask is None else pl.Series(decision.mask)
-    ties = tie_columns(events)
-    needed = ("aggregate_type", "aggregate_id", "event_timestamp", "processing_timestamp")
-    frame = events.select(
-        *needed,
-        *[t for t in ties if t not in needed],
-        *[k for k in keys if k not in needed and k not in ties],
-    ).with_columns(first.alias("__first"))
-    frame = frame.with_row_index("__arrival")
-    return _arrival_order(frame, ties).with_columns(
+    first = np.ones(events.height, dtype=bool) if decision.mask is None else decision.mask
+    ooo = out_of_order(events, first)
+    return events.select(
+        *keys,
         (pl.col("processing_timestamp") - pl.col("event_timestamp"))
         .dt.total_microseconds()
-        .alias(_LATENESS)
-    )
+        .alias(_LATENESS),
+    ).with_columns(pl.Series("__first", first), pl.Series("__ooo", ooo))
 
 
 def finish(result: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
@@ -120,33 +119,54 @@ def by_columns(events: pl.DataFrame, by: str | Sequence[str] | None) -> list[str
     return keys
 
 
-def _arrival_order(frame: pl.DataFrame, ties: tuple[str, ...]) -> pl.DataFrame:
-    """Rows sorted by aggregate then arrival (processing time, ``ties``, row), with the
-    ``__ooo`` flag: a first delivery (``__first``) whose aggregate already had an event with
-    a later event time arrive. Aggregates are sorted by a 64-bit hash (fast); a hash
-    collision is detected and falls back to sorting by name.
+def out_of_order(events: pl.DataFrame, first: np.ndarray) -> np.ndarray:
+    """Per row: a first delivery (``first``) that arrived after a first delivery of the same
+    aggregate with a later event time.
+
+    Arrival is processing time, then :func:`~concursus_lab.frame.identity.tie_columns`
+    (Kafka's order), then row. Rows are grouped by the aggregate's 64-bit hash
+    (:func:`~concursus_lab.frame.keys.aggregate_hashes`); where a second, independent hash
+    differs within a group (two aggregates share the first), by the names themselves.
     """
-    aggregate = pl.struct("aggregate_type", "aggregate_id")
-    keyed = frame.with_columns(aggregate.hash().alias("__agg"))
-    keyed = keyed.sort("__agg", "processing_timestamp", *ties, "__arrival")
-    runs = keyed.select(
-        pl.col("__agg").rle_id().max().alias("hashed"),
-        aggregate.rle_id().max().alias("named"),
-    ).row(0)
-    if runs[0] != runs[1]:  # two aggregates share a hash: order by the names themselves
-        keyed = frame.sort(
-            "aggregate_type", "aggregate_id", "processing_timestamp", *ties, "__arrival"
-        )
-        keyed = keyed.with_columns(aggregate.rle_id().alias("__agg"))
-    keyed = keyed.with_columns(
-        pl.col("__agg").rle_id().cast(pl.Int64).alias("__seg"),
-        pl.col("event_timestamp").rank("dense").cast(pl.Int64).alias("__rank"),
-    )
+    n = events.height
+    if n < 2:
+        return np.zeros(n, dtype=bool)
+    h, h2 = aggregate_hashes(events)
+    order = _arrival(events, h)
+    start = np.ones(n, dtype=bool)
+    start[1:] = h[order][1:] != h[order][:-1]
+    h2s = h2[order]
+    if (h2s[1:] != h2s[:-1])[~start[1:]].any():  # two aggregates share a hash
+        names = events.select(pl.struct("aggregate_type", "aggregate_id").rank("dense"))
+        h = names.to_series().to_numpy().astype(np.uint64)
+        order = _arrival(events, h)
+        start[1:] = h[order][1:] != h[order][:-1]
+    del h, h2, h2s
+    times = events["event_timestamp"].dt.epoch("us").to_numpy()[order]
+    rank = np.unique(times, return_inverse=True)[1].astype(np.int64) + 1
+    del times
+    firsts = first[order]
     # a running maximum of event-time rank that restarts at each aggregate: offset each
     # aggregate's ranks above every earlier aggregate's, so one cumulative max serves all
-    span = pl.col("__rank").max() + 1
-    base = pl.col("__seg") * span
-    seen = base + pl.when(pl.col("__first")).then(pl.col("__rank")).otherwise(0)
-    latest_before = seen.cum_max().shift(1) - base
-    ooo = pl.col("__first") & (latest_before > pl.col("__rank")).fill_null(False)
-    return keyed.with_columns(ooo.alias("__ooo"))
+    base = (np.cumsum(start) - 1) * (int(rank.max()) + 1)
+    seen = np.maximum.accumulate(base + np.where(firsts, rank, 0))
+    before = np.empty(n, dtype=np.int64)
+    before[0] = -1
+    before[1:] = seen[:-1]
+    before -= base
+    late = firsts & (before > rank)
+    out = np.empty(n, dtype=bool)
+    out[order] = late
+    return out
+
+
+def _arrival(events: pl.DataFrame, group: np.ndarray) -> np.ndarray:
+    """Row positions grouped by ``group``, each group in arrival order (processing time,
+    the tie columns, then row: a stable sort of integer keys)."""
+    ties = tie_columns(events)
+    keys = events.select(
+        pl.col("processing_timestamp").dt.epoch("us").alias("__p"),
+        *[pl.col(c).alias(f"__t{i}") for i, c in enumerate(ties)],
+    ).with_columns(pl.Series("__g", group))
+    by = ["__g", "__p", *[f"__t{i}" for i in range(len(ties))]]
+    return keys.select(pl.arg_sort_by(by, maintain_order=True)).to_series().to_numpy()

@@ -82,3 +82,19 @@ def test_hash_path_agrees_with_a_plain_python_count():
     got = cl.lateness(history).row(0, named=True)
     assert got["out_of_order"] == ooo
     assert got["duplicates"] == len(rows) - len(seen)
+
+
+def test_aggregates_sharing_a_hash_are_told_apart_by_their_names(monkeypatch):
+    import concursus_lab.delivery.lateness as lateness_module
+    from concursus_lab.frame import keys
+
+    history = cl.sample.parcels(300, seed=4)
+    expected = cl.lateness(history, by="name")
+    assert expected["out_of_order"].sum() > 0
+
+    def colliding(frame):
+        h, h2 = keys.aggregate_hashes(frame)
+        return h * 0, h2  # every aggregate shares the first hash
+
+    monkeypatch.setattr(lateness_module, "aggregate_hashes", colliding)
+    assert cl.lateness(history, by="name").equals(expected)
