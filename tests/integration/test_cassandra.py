@@ -12,11 +12,13 @@ import threading
 import time
 import uuid
 
+import orjson
 import polars as pl
 import pytest
 
 import concursus_lab as cl
 from concursus_lab.exceptions import SchemaError, SourceError, SourceUnavailable
+from concursus_lab.frame.identity import resolve
 from concursus_lab.frame.jhash import java_hash
 from concursus_lab.frame.schema import INITIAL, TERMINAL
 from concursus_lab.sources.copying import copy
@@ -223,6 +225,57 @@ def test_append_writes_what_java_concursus_writes(store, plain, keyspace):
         1,
     )
     assert row.written == int(at(20).timestamp() * 1_000_000)
+
+
+def test_batched_append_stores_what_one_plain_insert_per_event_stores(store, plain, keyspace):
+    # the append serialises cells itself and packs whole aggregates into batches; read back,
+    # every row (and its write time) is what the driver's own INSERT of each event writes
+    history = cl.sample.parcels(400, seed=9)
+    bulky = history.filter(pl.col("aggregate_id") == history["aggregate_id"][0]).with_columns(
+        pl.lit("parcel-bulky-ü").alias("aggregate_id"),
+        pl.lit('{"note":"' + "ø" * 2500 + '"}').alias("parameters"),
+    )  # more than one batch holds: written in pieces
+    history = pl.concat([history, bulky])
+    store.append(history)
+    other = f"{keyspace}_plain"
+    cl.open(f"{store.url.rsplit('/', 1)[0]}/{other}", create=True).close()
+    try:
+        insert = plain.prepare(
+            f"INSERT INTO {other}.Event (aggregateType, aggregateId, eventTimestamp, streamId, "
+            "processingId, name, version, parameters, characteristics) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+        )
+        for r in resolve(history, "last").iter_rows(named=True):  # one delivery per identity
+            values = {k: orjson.dumps(v).decode() for k, v in orjson.loads(r["parameters"]).items()}
+            plain.execute(
+                insert,
+                (
+                    r["aggregate_type"],
+                    r["aggregate_id"],
+                    r["event_timestamp"],
+                    r["stream_id"],
+                    uuid.UUID(r["processing_id"]),
+                    r["name"],
+                    r["version"],
+                    values,
+                    r["characteristics"],
+                    int(r["processing_timestamp"].timestamp() * 1_000_000),
+                ),
+            )
+        select = (
+            "SELECT aggregateType, aggregateId, eventTimestamp, streamId, processingId, name, "
+            "version, parameters, characteristics, WRITETIME(name) AS w FROM {}.Event"
+        )
+
+        def rows(name):
+            found = [tuple(r) for r in plain.execute(select.format(name))]
+            return sorted((*r[:7], sorted((r[7] or {}).items()), *r[8:]) for r in found)
+
+        ours, theirs = rows(keyspace), rows(other)
+        assert len(ours) == history.select(cl.IDENTITY).n_unique()
+        assert ours == theirs
+    finally:
+        plain.execute(f"DROP KEYSPACE IF EXISTS {other}", timeout=120)
 
 
 def test_a_fresh_time_uuid_when_the_frame_has_no_processing_id(store, plain, keyspace):

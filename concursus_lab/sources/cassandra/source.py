@@ -57,7 +57,7 @@ from concursus_lab.sources.cassandra.reader import Reader, incomplete
 from concursus_lab.sources.cassandra.session import Connected
 from concursus_lab.sources.cassandra.table import TableSource
 from concursus_lab.sources.cassandra.write_times import fill_write_times
-from concursus_lab.sources.cassandra.writing import catalogue_tasks, event_tasks
+from concursus_lab.sources.cassandra.writing import Replicas, catalogue_tasks, event_tasks
 from concursus_lab.sources.quarantine import warn_quarantined
 from concursus_lab.sources.query import Query
 
@@ -258,7 +258,7 @@ class CassandraSource(Connected, Source):
         ids = frame["processing_id"].zip_with(has_time, fresh)
         level = driver().ConsistencyLevel.name_to_value[self._consistency]
         tasks = itertools.chain(
-            event_tasks(frame, ids, prepare=self._prepare, level=level),
+            event_tasks(frame, ids, prepare=self._prepare, level=level, replicas=self._replicas()),
             catalogue_tasks(frame, prepare=self._prepare, level=level, buckets=self._buckets),
         )
         bar = progress_bar(progress, total=frame.height, what=f"writing {self.url}", unit="events")
@@ -281,6 +281,19 @@ class CassandraSource(Connected, Source):
         finally:
             bar.close()
         return offered
+
+    def _replicas(self) -> Replicas | None:
+        """The nodes that own a partition key, by token (None: one node owns everything)."""
+        metadata = self._cluster.metadata
+        token_map = metadata.token_map
+        if token_map is None or len(metadata.all_hosts()) < 2:
+            return None
+
+        def replicas(key: bytes) -> Any:
+            token = token_map.token_class.from_key(key)
+            return frozenset(host.endpoint for host in token_map.get_replicas(self.keyspace, token))
+
+        return replicas
 
     # -- describing and closing --------------------------------------------------------------
 

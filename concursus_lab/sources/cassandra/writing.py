@@ -1,18 +1,26 @@
 """What an append writes, as Java Concursus would: event rows in batches, and the Catalogue.
 
 Event rows are bound to a prepared ``INSERT ... USING TIMESTAMP`` (the row's processing
-time, so Cassandra's last-write-wins keeps the last processed delivery) and grouped in
-unlogged batches of one partition's rows; the ``Catalogue`` gets a row for an aggregate an
-initial event begins and loses it when a terminal event ends it, in its bucket
-(``abs(hashCode(aggregateId)) % buckets``). Each batch is one :class:`paging.Task`
-whose ``extra`` is how many events it writes.
+time, so Cassandra's last-write-wins keeps the last processed delivery). The ``Catalogue``
+gets a row for an aggregate an initial event begins and loses it when a terminal event ends
+it, in its bucket (``abs(hashCode(aggregateId)) % buckets``). Each batch is one
+:class:`paging.Task` whose ``extra`` is how many events it writes.
+
+Fast, and the same bytes: every cell is serialised a column at a time (polars and NumPy,
+the encodings the driver's own ``bind`` gives, ``tests/unit/test_cassandra_writing.py``),
+and an unlogged batch carries whole partitions: all the rows of each of up to
+:data:`BATCH_PARTITIONS` aggregates that the same replicas own, up to
+:data:`BATCH_BYTES` of values (Cassandra's default thresholds for a warning). The replica
+applies each partition's rows as one mutation, so an aggregate's rows in an append land
+together or not at all, as a Concursus write's logged batch does; only an aggregate with
+more than :data:`BATCH_BYTES` of rows in one append is split over several batches.
 """
 
 from __future__ import annotations
 
 import itertools
-import uuid
-from collections.abc import Iterator
+import struct
+from collections.abc import Callable, Hashable, Iterator
 
 import numpy as np
 import polars as pl
@@ -38,47 +46,102 @@ _INSERT_CATALOGUE = (
 _DELETE_CATALOGUE = (
     "DELETE FROM {keyspace}.Catalogue WHERE aggregateType = ? AND bucket = ? AND aggregateId = ?"
 )
-_BATCH_ROWS = 100  # rows of one partition per unlogged batch
-_CHUNK_ROWS = 20_000  # rows turned into bound statements at once
+#: A batch's size as Cassandra counts it (see :func:`cells`), kept under its default
+#: ``batch_size_warn_threshold`` (5 KiB), over which the server warns on every batch.
+BATCH_BYTES = 5_000
+#: Aggregates per batch: Cassandra's default ``unlogged_batch_across_partitions_warn_threshold``.
+BATCH_PARTITIONS = 10
+_CATALOGUE_ROWS = 100  # Catalogue rows of one bucket per unlogged batch
+_CHUNK_ROWS = 20_000  # rows serialised at once
+_INT32 = struct.Struct(">i")
+_FIXED_BYTES = 8 + 4 + 8  # eventTimestamp, characteristics, the write timestamp
+_ROW_OVERHEAD = 8 * 6 + 12 + 32  # timestamps of the row and its cells, the map's deletion, slack
+_CELL_OVERHEAD = 8  # a timestamp per map entry
+
+#: The replicas of a partition, from its routing key: batches mix only partitions whose
+#: replicas are the same.
+Replicas = Callable[[bytes], Hashable]
 
 
 def event_tasks(
-    frame: pl.DataFrame, ids: pl.Series, *, prepare: Prepare, level: int
+    frame: pl.DataFrame,
+    ids: pl.Series,
+    *,
+    prepare: Prepare,
+    level: int,
+    replicas: Replicas | None = None,
 ) -> Iterator[paging.Task]:
-    """Unlogged batches of one partition's rows, made a chunk of the frame at a time.
+    """Unlogged batches of whole partitions' rows, made a chunk of the frame at a time.
 
     ``frame`` is canonical and sorted by aggregate; ``ids`` are the ``processingId`` to
-    write; ``level`` is the batches' consistency level.
+    write; ``level`` is the batches' consistency level; ``replicas`` (None: one replica
+    set, a single node) groups partitions by the nodes that own them.
     """
-    from cassandra.query import BatchStatement, BatchType
-
     insert = prepare(_INSERT)
     run = frame.select(pl.struct("aggregate_type", "aggregate_id").rle_id()).to_series()
     starts = np.flatnonzero(np.diff(run.to_numpy(), prepend=-1))
-    ends = np.r_[starts[1:], frame.height]
     frame = frame.with_columns(ids.alias("processing_id"))
     at = np.searchsorted(starts, np.arange(0, frame.height, _CHUNK_ROWS))
     cuts = starts[np.minimum(at, len(starts) - 1)]
     edges = [*np.unique(np.r_[0, cuts]).tolist(), frame.height]
-    partition = 0
-    for lo_row, hi_row in itertools.pairwise(edges):
-        rows = _insert_values(frame.slice(lo_row, hi_row - lo_row))
-        while partition < len(starts) and starts[partition] < hi_row:
-            start, end = int(starts[partition]) - lo_row, int(ends[partition]) - lo_row
-            partition += 1
-            for lo in range(start, end, _BATCH_ROWS):
-                hi = min(end, lo + _BATCH_ROWS)
-                if hi - lo == 1:
-                    statement = insert.bind(rows[lo])
-                else:
-                    statement = BatchStatement(
-                        batch_type=BatchType.UNLOGGED, consistency_level=level
-                    )
-                    for row in rows[lo:hi]:
-                        statement.add(insert.bind(row))
-                statement.is_idempotent = True
-                label = f"events of {rows[lo][0]}/{rows[lo][1]}"
-                yield paging.Task(statement, label, extra=hi - lo)
+    packer = _Packer(insert, level)
+    for lo, hi in itertools.pairwise(edges):
+        chunk = frame.slice(lo, hi - lo)
+        rows, sizes = cells(chunk)
+        first = starts[(starts >= lo) & (starts < hi)] - lo
+        bounds = [*first.tolist(), hi - lo]
+        for start, end in itertools.pairwise(bounds):
+            group = None if replicas is None else replicas(routing_key(rows[start]))
+            yield from packer.add(group, rows[start:end], sizes[start:end])
+    yield from packer.flush_all()
+
+
+class _Packer:
+    """Open batches, one per replica set, each closed when the next partition would not fit."""
+
+    def __init__(self, insert, level: int):
+        self.insert, self.level = insert, level
+        self.open: dict[Hashable, tuple[list, int, int]] = {}  # rows, bytes, partitions
+
+    def add(self, group: Hashable, rows: list[tuple], sizes: np.ndarray) -> Iterator[paging.Task]:
+        size = int(sizes.sum())
+        held = self.open.get(group)
+        if held is not None and (held[1] + size > BATCH_BYTES or held[2] + 1 > BATCH_PARTITIONS):
+            yield self._task(self.open.pop(group)[0])
+            held = None
+        if size > BATCH_BYTES:  # one aggregate's rows alone exceed a batch: split them
+            if held is not None:
+                yield self._task(self.open.pop(group)[0])
+            for piece in _pieces(rows, sizes):
+                yield self._task(piece)
+            return
+        rows_held, bytes_held, partitions = held or ([], 0, 0)
+        rows_held.extend(rows)
+        self.open[group] = (rows_held, bytes_held + size, partitions + 1)
+
+    def flush_all(self) -> Iterator[paging.Task]:
+        for rows, _, _ in self.open.values():
+            yield self._task(rows)
+        self.open.clear()
+
+    def _task(self, rows: list[tuple]) -> paging.Task:
+        from cassandra.query import BatchStatement, BatchType, BoundStatement
+
+        if len(rows) == 1:
+            statement = BoundStatement(self.insert, consistency_level=self.level)
+            statement.values = list(rows[0])
+        else:
+            statement = BatchStatement(batch_type=BatchType.UNLOGGED, consistency_level=self.level)
+            for row in rows:
+                bound = BoundStatement(self.insert)
+                bound.values = row
+                statement.add(bound)
+        statement.is_idempotent = True
+        first, last = rows[0], rows[-1]
+        label = f"events of {_text(first[0])}/{_text(first[1])}"
+        if last[:2] != first[:2]:
+            label += f" to {_text(last[0])}/{_text(last[1])}"
+        return paging.Task(statement, label, extra=len(rows))
 
 
 def catalogue_tasks(
@@ -99,27 +162,97 @@ def catalogue_tasks(
     ):
         ids = group["aggregate_id"].to_list()
         what = "catalogue" if change == INITIAL else "catalogue removals"
-        for lo in range(0, len(ids), _BATCH_ROWS):
+        for lo in range(0, len(ids), _CATALOGUE_ROWS):
             batch = BatchStatement(batch_type=BatchType.UNLOGGED, consistency_level=level)
-            for aggregate_id in ids[lo : lo + _BATCH_ROWS]:
+            for aggregate_id in ids[lo : lo + _CATALOGUE_ROWS]:
                 batch.add(statements[change].bind((aggregate_type, bucket, aggregate_id)))
             batch.is_idempotent = True
             tasks.append(paging.Task(batch, f"{what} {aggregate_type}/{bucket}", extra=0))
     return tasks
 
 
-def _insert_values(frame: pl.DataFrame) -> list[tuple]:
-    """The bind values of the INSERT, row by row, for a canonical frame."""
-    columns = (
-        frame["aggregate_type"].to_list(),
-        frame["aggregate_id"].to_list(),
-        frame["event_timestamp"].dt.epoch("ms").to_list(),
-        frame["stream_id"].to_list(),
-        [uuid.UUID(i) for i in frame["processing_id"].to_list()],
-        frame["name"].to_list(),
-        frame["version"].to_list(),
-        encode_parameters(frame["parameters"].to_list()),
-        frame["characteristics"].to_list(),
-        frame["processing_timestamp"].dt.epoch("us").to_list(),
+def _pieces(rows: list[tuple], sizes: np.ndarray) -> Iterator[list[tuple]]:
+    """``rows`` cut in order into runs of at most :data:`BATCH_BYTES` (one row at least)."""
+    piece, held = [], 0
+    for row, size in zip(rows, sizes.tolist(), strict=True):
+        if piece and held + size > BATCH_BYTES:
+            yield piece
+            piece, held = [], 0
+        piece.append(row)
+        held += size
+    if piece:
+        yield piece
+
+
+def cells(frame: pl.DataFrame) -> tuple[list[tuple], np.ndarray]:
+    """The INSERT's values for each row of a canonical frame (``processing_id`` set), as
+    the bytes the driver's ``bind`` makes of them, and each row's bytes in all.
+
+    Text is UTF-8; ``eventTimestamp`` big-endian epoch milliseconds; ``processingId`` the
+    UUID's 16 bytes; ``characteristics`` a big-endian int32; the write timestamp a
+    big-endian int64 of epoch microseconds; ``parameters`` a CQL map (a count, then each
+    key and value with its int32 length) of what Java Concursus stores.
+
+    A row's size is an upper bound of what Cassandra counts for a batch's size: the bytes
+    of its values, and a timestamp per cell and per row, a map's deletion, its clustering.
+    """
+    texts = ("aggregate_type", "aggregate_id", "stream_id", "name", "version")
+    binary = frame.select(
+        *[pl.col(c).cast(pl.Binary) for c in texts],
+        pl.col("processing_id").str.replace_all("-", "", literal=True).str.decode("hex"),
     )
-    return list(zip(*columns, strict=True))
+    event_ms = _fixed(frame["event_timestamp"].dt.epoch("ms").to_numpy(), ">i8")
+    written = _fixed(frame["processing_timestamp"].dt.epoch("us").to_numpy(), ">i8")
+    characteristics = _fixed(frame["characteristics"].to_numpy(), ">i4")
+    pairs = encode_parameters(frame["parameters"].to_list())
+    parameters = [_map_cell(p) for p in pairs]
+    columns = {c: binary[c].to_list() for c in binary.columns}
+    rows = list(
+        zip(
+            columns["aggregate_type"],
+            columns["aggregate_id"],
+            event_ms,
+            columns["stream_id"],
+            columns["processing_id"],
+            columns["name"],
+            columns["version"],
+            parameters,
+            characteristics,
+            written,
+            strict=True,
+        )
+    )
+    lengths = binary.select(pl.sum_horizontal(pl.all().bin.size())).to_series().to_numpy()
+    cells_of_map = np.fromiter(map(len, pairs), np.int64, len(pairs))
+    sizes = lengths + np.fromiter(map(len, parameters), np.int64, len(parameters))
+    return rows, sizes + _FIXED_BYTES + _ROW_OVERHEAD + _CELL_OVERHEAD * cells_of_map
+
+
+def routing_key(row: tuple) -> bytes:
+    """The partition key (aggregateType, aggregateId) as Cassandra hashes it: each part's
+    length (int16), bytes and a 0 byte."""
+    return b"".join(struct.pack(">H", len(part)) + part + b"\x00" for part in row[:2])
+
+
+def _fixed(values: np.ndarray, dtype: str) -> list[bytes]:
+    """Each integer as its big-endian bytes (NumPy's ``S`` type would drop trailing NULs)."""
+    import pyarrow as pa
+
+    raw = np.ascontiguousarray(values.astype(dtype))
+    width = raw.dtype.itemsize
+    array = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(width), len(raw), [None, pa.py_buffer(raw.tobytes())]
+    )
+    return array.to_pylist()
+
+
+def _map_cell(pairs: dict[str, str]) -> bytes:
+    parts = [_INT32.pack(len(pairs))]
+    for key, value in pairs.items():
+        k, v = key.encode(), value.encode()
+        parts += (_INT32.pack(len(k)), k, _INT32.pack(len(v)), v)
+    return b"".join(parts)
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "replace")
