@@ -207,3 +207,17 @@ def _argsort(key: np.ndarray) -> np.ndarray:
         return np.arange(len(key))
     order = pl.DataFrame({"k": key}).select(pl.arg_sort_by("k", maintain_order=True))
     return order.to_series().to_numpy().astype(np.int64, copy=False)
+
+
+def bucket_of(buckets: int) -> pl.Expr:
+    """Each row's hash bucket of whole aggregates, ``0 .. buckets - 1``: the first hash of
+    :func:`aggregate_hashes` modulo ``buckets``, as an expression (lazy frames too), so
+    every row of an aggregate lands in one bucket.
+
+    >>> frame = pl.DataFrame({"aggregate_type": ["p", "p", "t"], "aggregate_id": ["a", "a", "a"]})
+    >>> b = frame.select(bucket_of(4)).to_series().to_list()
+    >>> b[0] == b[1], all(0 <= x < 4 for x in b)
+    (True, True)
+    """
+    first = pl.col("aggregate_id").hash(11) ^ pl.col("aggregate_type").hash(13)
+    return (first % buckets).cast(pl.Int64).alias("__bucket")

@@ -64,6 +64,7 @@ from concursus_lab.frame.identity import check_duplicates
 from concursus_lab.frame.keys import string_order
 from concursus_lab.frame.schema import validate
 from concursus_lab.timetravel.aggregate_ids import deliveries_of
+from concursus_lab.timetravel.buckets import each_bucket, is_bucketed, merged_order
 from concursus_lab.timetravel.reducer import Reducer, check_reducer
 from concursus_lab.timetravel.reducing import Folded, check_workers, reduce_aggregates
 from concursus_lab.timetravel.replay import prepare
@@ -184,7 +185,7 @@ def _when(value: dt.datetime | None) -> str:
 
 
 def state_at(
-    events: pl.DataFrame,
+    events: pl.DataFrame | pl.LazyFrame | Any,
     reducer: Reducer,
     *,
     types: EventTypes,
@@ -193,6 +194,8 @@ def state_at(
     duplicates: str = "last",
     strict: bool = False,
     workers: int = 1,
+    buckets: int | None = None,
+    progress: bool | None = None,
 ) -> StateAt:
     """The state of every aggregate at event time ``at``, as known at processing time ``known_at``.
 
@@ -200,7 +203,9 @@ def state_at(
     ----------
     events
         A canonical event frame; rows of other aggregate types than ``types``' are ignored
-        (and counted).
+        (and counted). A history larger than memory: a ``LazyFrame`` (``pl.scan_parquet``)
+        or a local store (``cl.open("data/big")``, every delivery read), folded a hash
+        bucket of whole aggregates at a time (:mod:`~concursus_lab.timetravel.buckets`).
     reducer
         A plain function ``(state | None, event) -> state``; events are instances of the
         classes declared in ``types``. It must not return None for an aggregate type that
@@ -225,6 +230,12 @@ def state_at(
         happens for half of the aggregates in the copy and is lost here: the reducer must
         be a pure function, and its states picklable (else they are folded again here).
         The states are the same either way.
+    buckets
+        Fold the history this many hash buckets of whole aggregates at a time (default:
+        16 for a LazyFrame or a store, all at once for a frame): the peak memory is one
+        bucket's, the answer the same.
+    progress
+        A bar of buckets when folding in buckets (None: only if it takes a while).
 
     Returns
     -------
@@ -263,19 +274,50 @@ def state_at(
     ``types`` of an aggregate type that ``events`` has no event of is a
     :class:`~concursus_lab.exceptions.SchemaError` naming the types it has, not 0 states.
     """
-    result = fold_states(
-        events,
-        reducer,
-        types=types,
-        at=at,
-        known_at=known_at,
-        duplicates=duplicates,
-        strict=strict,
-        workers=workers,
-    )
+    question = dict(at=at, known_at=known_at, duplicates=duplicates, strict=strict)
+    if is_bucketed(events, buckets):
+        check_reducer(reducer)
+        parts = each_bucket(
+            events,
+            buckets,
+            lambda rows: fold_states(rows, reducer, types=types, workers=workers, **question),
+            progress=progress,
+            what="state_at",
+        )
+        result = merged(list(parts))
+        present = f"it has {result.counts['other_aggregate_types']:,} rows of other types"
+    else:
+        result = fold_states(events, reducer, types=types, workers=workers, **question)
+        present = events
     if result.counts["read"] == 0 and result.counts["other_aggregate_types"]:
-        raise no_events_of_type(result.aggregate_type, events)
+        raise no_events_of_type(result.aggregate_type, present)
     return result
+
+
+def merged(parts: list[StateAt]) -> StateAt:
+    """One answer of the answers of buckets of whole aggregates: as if folded at once."""
+    first = parts[0]
+    ids = [i for part in parts for i in part._folded[0]]
+    states = [s for part in parts for s in part._folded[1]]
+    order = merged_order(ids)
+    if has_none(states):
+        present = np.fromiter(map(is_not, states, repeat(None)), dtype=bool, count=len(states))
+        order = order[present[order]]
+    frame = pl.concat([p.frame for p in parts], how="diagonal_relaxed").sort("aggregate_id")
+    tail = ["events_applied", "last_event_timestamp"]
+    frame = frame.select(pl.exclude(tail), *tail)
+    keys = dict.fromkeys(k for p in parts for k in p.counts)
+    counts = {k: sum(p.counts.get(k, 0) for p in parts) for k in keys}
+    undecodable = pl.concat([p.undecodable for p in parts], how="diagonal_relaxed")
+    return StateAt(
+        frame,
+        first.aggregate_type,
+        first.at,
+        first.known_at,
+        counts,
+        undecodable,
+        (ids, states, order),
+    )
 
 
 def fold_states(
