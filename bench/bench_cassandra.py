@@ -103,7 +103,8 @@ def _session(host: str, port: int) -> tuple[Any, Any]:
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
     from cassandra.policies import RoundRobinPolicy
 
-    profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy())
+    # a long timeout: on a busy machine the baselines' requests queue behind each other
+    profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(), request_timeout=120)
     cluster = Cluster(
         [host], port=port, protocol_version=5, execution_profiles={EXEC_PROFILE_DEFAULT: profile}
     )
