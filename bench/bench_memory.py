@@ -1,0 +1,145 @@
+"""Peak memory on one machine (issue 34): the in-memory paths against the frame's size, and
+``state_at`` of a history folded a hash bucket at a time.
+
+``scale`` sample events are written once to a Parquet file; then each measurement runs in a
+fresh process that reads what it needs and reports its peak resident memory (the whole
+process: the interpreter, polars, the frame and the work), sampled every 5 ms:
+
+* ``peak: <function>`` reads the frame, then calls ``state_at`` (the sample reducer),
+  ``latest``, ``lateness`` (by name) or ``recommend_watermark``; ``peak / frame`` is that
+  peak over the frame's ``estimated_size()`` (the issue's goal: at most 2.5x). The frame
+  itself, read from Parquet, already holds about 1.8x in a fresh process.
+* ``state_at, 16 buckets of a Parquet scan`` folds ``pl.scan_parquet(path)`` with
+  ``buckets=16``, never holding the frame, against reading the frame and folding it at
+  once (the baseline); the answers are compared (frame and counts equal).
+
+Run ``python bench/bench_memory.py [--scale N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import multiprocessing
+import os
+import tempfile
+import threading
+import time
+from typing import Any
+
+#: ``python -m bench`` runs this up to 1M events; the goal is measured at 5M by hand.
+MAX_SCALE = 1_000_000
+EVENTS_PER_PARCEL = 3.15
+FUNCTIONS = ("state_at", "latest", "lateness", "recommend_watermark")
+BUCKETS = 16
+
+
+def _child(kind: str, path: str) -> dict:
+    import polars as pl
+    import psutil
+
+    import concursus_lab as cl
+    from concursus_lab.sample import parcel_state, parcel_types
+
+    process, peak, done = psutil.Process(), [0], threading.Event()
+
+    def sample() -> None:
+        while True:
+            peak[0] = max(peak[0], process.memory_info().rss)
+            if done.wait(0.005):
+                return
+
+    threading.Thread(target=sample, daemon=True).start()
+    start = time.perf_counter()
+    answer: Any = None
+    if kind == "buckets":
+        answer = cl.state_at(
+            pl.scan_parquet(path), parcel_state, types=parcel_types, buckets=BUCKETS, progress=False
+        )
+    else:
+        frame = pl.read_parquet(path)
+        if kind in ("state_at", "whole"):
+            answer = cl.state_at(frame, parcel_state, types=parcel_types)
+        elif kind == "latest":
+            cl.latest(frame)
+        elif kind == "lateness":
+            cl.lateness(frame, by="name")
+        else:
+            cl.recommend_watermark(frame)
+    seconds = time.perf_counter() - start
+    done.set()
+    out = {"seconds": seconds, "peak_mb": peak[0] / 2**20}
+    if answer is not None:
+        out["answer"] = (answer.frame.hash_rows().sum(), answer.frame.height, answer.counts)
+    return out
+
+
+def _fresh(kind: str, path: str) -> dict:
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(_child, kind, path).result()
+
+
+def run(scale: int = 5_000_000, quick: bool = False) -> list[dict]:
+    import concursus_lab as cl
+
+    folder = tempfile.mkdtemp(prefix="cl-bench-memory-")
+    path = os.path.join(folder, "events.parquet")
+    try:
+        frame = cl.sample.parcels(max(1, round(scale / EVENTS_PER_PARCEL)), seed=3)
+        frame.write_parquet(path)
+        n, size = frame.height, frame.estimated_size() / 2**20
+        del frame
+        rows = []
+        for name in FUNCTIONS:
+            m = _fresh(name, path)
+            rows.append(
+                {
+                    "name": f"peak: {name} (fresh process, frame read from Parquet)",
+                    "events": n,
+                    "seconds": round(m["seconds"], 2),
+                    "events_per_s": round(n / m["seconds"]),
+                    "peak_rss_mb": round(m["peak_mb"], 1),
+                    "goal": "peak <= 2.5x frame",
+                    "note": f"frame {size:,.0f} MB; peak / frame {m['peak_mb'] / size:.2f}x",
+                }
+            )
+        bucketed, whole = _fresh("buckets", path), _fresh("whole", path)
+        if bucketed["answer"] != whole["answer"]:
+            raise AssertionError("state_at in buckets differs from state_at at once")
+        rows.append(
+            {
+                "name": f"state_at, {BUCKETS} buckets of a Parquet scan (sample reducer)",
+                "events": n,
+                "seconds": round(bucketed["seconds"], 2),
+                "events_per_s": round(n / bucketed["seconds"]),
+                "baseline": "read the frame, state_at at once",
+                "baseline_events_per_s": round(n / whole["seconds"]),
+                "ratio": round(whole["seconds"] / bucketed["seconds"], 2),
+                "peak_rss_mb": round(bucketed["peak_mb"], 1),
+                "baseline_peak_rss_mb": round(whole["peak_mb"], 1),
+                "note": (
+                    f"answers equal; peak {bucketed['peak_mb']:,.0f} MB against "
+                    f"{whole['peak_mb']:,.0f} MB ({bucketed['peak_mb'] / size:.2f}x and "
+                    f"{whole['peak_mb'] / size:.2f}x the frame)"
+                ),
+            }
+        )
+        return rows
+    finally:
+        for name in os.listdir(folder):
+            os.remove(os.path.join(folder, name))
+        os.rmdir(folder)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=5_000_000, help="events")
+    args = parser.parse_args()
+    for row in run(args.scale):
+        print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
