@@ -68,10 +68,15 @@ def _lazy(events: Any) -> pl.LazyFrame:
     scan = getattr(events, "scan", None)
     if callable(scan):
         return scan(duplicates="keep")
+    hint = (
+        "Convert it with `cl.from_pandas(df)`."
+        if type(events).__module__.startswith("pandas")
+        else "Read other sources with `.events()` first, or copy them into a local store "
+        "(`concursus-lab copy`)."
+    )
     raise SchemaError(
         f"`events` must be a polars DataFrame or LazyFrame, or a source that can be scanned "
-        f"lazily (a local store), got {type(events).__name__}. Read other sources with "
-        "`.events()` first, or copy them into a local store (`concursus-lab copy`)."
+        f"lazily (a local store), got {type(events).__name__}. {hint}"
     )
 
 

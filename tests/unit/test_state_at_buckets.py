@@ -65,3 +65,5 @@ def test_what_cannot_be_read_in_buckets_says_what_to_do(history):
         cl.state_at(history, parcel_state, types=parcel_types, buckets=0)
     with pytest.raises(SchemaError, match=r"\.events\(\)"):
         cl.state_at(history.to_dicts(), parcel_state, types=parcel_types)
+    with pytest.raises(SchemaError, match=r"cl\.from_pandas\(df\)"):
+        cl.state_at(history.head(5).to_pandas(), parcel_state, types=parcel_types)
