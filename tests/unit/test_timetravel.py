@@ -9,7 +9,7 @@ import json
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import concursus_lab as cl
@@ -703,6 +703,14 @@ def test_state_at_agrees_with_a_plain_replay(frame, at, known_at, duplicates):
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=histories(), at=TIMES, known_at=TIMES, data=st.data())
 def test_state_at_does_not_depend_on_row_order(frame, at, known_at, data):
+    # Two deliveries of one identity that say different things at the same processing time,
+    # with no Kafka offsets between them, are ordered by row: the documented last tie-break
+    # (frame/identity.py; tests/unit/test_identity.py pins it). Every other history must not
+    # depend on row order.
+    tied = frame.group_by([*cl.IDENTITY, "processing_timestamp"]).agg(
+        pl.struct("name", "version", "parameters").n_unique().alias("said")
+    )
+    assume(tied.filter(pl.col("said") > 1).is_empty())
     order = data.draw(st.permutations(list(range(frame.height))))
     shuffled = frame[list(order)]
     first = cl.state_at(frame, trace, types=bulbs, at=at, known_at=known_at)
