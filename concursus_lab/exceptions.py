@@ -93,6 +93,21 @@ class ReducerError(ConcursusLabError):
         self.event = event
 
 
+class UpcastError(ConcursusLabError):
+    """An upcaster raised, or returned something that is not what its event becomes.
+
+    The message names the upcaster, the aggregate and the event (as stored, and its
+    parameters at that step); ``__cause__`` is the upcaster's own error. Attributes
+    ``aggregate_id`` and ``event`` (the stored row as a dict, or None when no single event
+    is to blame) hold them.
+    """
+
+    def __init__(self, message: str, aggregate_id: str | None, event: object) -> None:
+        super().__init__(message)
+        self.aggregate_id = aggregate_id
+        self.event = event
+
+
 class BreakpointError(ConcursusLabError):
     """A breakpoint (``stop_when``, or the explorer's condition box) raised or cannot run.
 

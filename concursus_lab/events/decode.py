@@ -10,7 +10,6 @@ projections' folds all decode through here.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -19,8 +18,10 @@ import polars as pl
 
 from concursus_lab.common.text import shown
 from concursus_lab.events.decoded import MAX_SHOWN
-from concursus_lab.events.parameters import FAST, NO_DEFAULT, Parameter, coerce
+from concursus_lab.events.fast import fast_columns, fast_pattern
+from concursus_lab.events.parameters import NO_DEFAULT, coerce
 from concursus_lab.events.types import EventType, EventTypes
+from concursus_lab.events.upcasters import STORED, STORED_DTYPE, ends
 from concursus_lab.exceptions import DecodeError
 from concursus_lab.frame import canonical_json
 
@@ -166,13 +167,39 @@ def classify(
         result.position[mine[good]] = np.arange(len(good))
         result.values.append(values)
     result.code = np.maximum(code, -1).astype(np.int32)
+    if result.reasons and frame.schema.get(STORED) == STORED_DTYPE:
+        _say_upcast(frame, result.reasons)
     return result
 
 
-def type_codes(types: EventTypes, frame: pl.DataFrame) -> np.ndarray:
-    """Each row's index in ``list(types)`` by (name, version), -1 when not declared."""
+def _say_upcast(frame: pl.DataFrame, reasons: dict[int, str]) -> None:
+    """Add to the reasons of upcast rows what they were stored as."""
+    rows = sorted(reasons)
+    stored = frame[STORED].gather(pl.Series(rows, dtype=pl.Int64)).to_list()
+    for row, was in zip(rows, stored, strict=True):
+        if was is not None:
+            reasons[row] += f" (after upcasting from {was['name']!r} v{was['version']})"
+
+
+#: The :func:`type_codes` of a row whose upcasters split it (``through_upcasters=True``).
+SPLIT = -3
+
+
+def type_codes(
+    types: EventTypes, frame: pl.DataFrame, *, through_upcasters: bool = False
+) -> np.ndarray:
+    """Each row's index in ``list(types)`` by (name, version), -1 when not declared.
+
+    ``through_upcasters``: a row an upcaster starts from gets the index of the type its
+    chain ends at, or :data:`SPLIT` when a step on the way splits it (what the rows will
+    decode as once upcast, before they are: the replay plan works it out meanwhile).
+    """
     listed = list(types)
     keys = [(n, v, listed.index(t)) for (n, v), t in types._by_key.items()]
+    if through_upcasters:
+        for key in types._upcasters:
+            end = ends(types._upcasters, key)
+            keys.append((*key, SPLIT if end is None else listed.index(types._by_key[end[0]])))
     if not keys or frame.height == 0:
         return np.full(frame.height, -1, dtype=np.int64)
     if len(keys) <= 64:
@@ -203,11 +230,11 @@ def _decode_type(
     params = event_type.parameters
     fast = np.zeros(n, dtype=bool)
     columns: list[pl.Series] = []
-    pattern = _pattern(params)
+    pattern = fast_pattern(params)
     required = [p.name for p in params if not p.optional]
     if pattern is not None and n and required:
         # one pass: a row matched where a required parameter's group is not null
-        columns, invalid, matched = _fast_columns(params, pattern, texts, required[0])
+        columns, invalid, matched = fast_columns(params, pattern, texts, required[0])
         fast = matched & ~invalid  # (invalid: dates that look like dates but are not real)
         if not fast.all():
             keep = pl.Series(fast)
@@ -215,7 +242,7 @@ def _decode_type(
     elif pattern is not None and n:
         fast = texts.str.contains(pattern).fill_null(False).to_numpy()
         if fast.any() and params:
-            columns, invalid, _ = _fast_columns(params, pattern, texts.filter(pl.Series(fast)))
+            columns, invalid, _ = fast_columns(params, pattern, texts.filter(pl.Series(fast)))
             if invalid.any():  # dates that look like dates but are not real ones
                 fast[np.flatnonzero(fast)[invalid]] = False
                 keep = pl.Series(~invalid)
@@ -247,48 +274,6 @@ def _decode_type(
         both = np.concatenate([fast_part.astype(object), slow_part])
         arrays.append(both[order])
     return merged_rows[order], arrays, bad
-
-
-def _pattern(params: tuple[Parameter, ...]) -> str | None:
-    """A regular expression matching canonical parameter texts of this type, if there is
-    one: keys sorted, no spaces, one capture group per parameter (in key order)."""
-    parts = []
-    for p in sorted(params, key=lambda p: p.name):
-        if p.kind not in FAST or not re.fullmatch(r"[A-Za-z0-9_]+", p.name):
-            return None
-        value = FAST[p.kind]
-        if p.optional:
-            value = f"(?:{value}|null)"
-        parts.append(f'"{p.name}":{value}')
-    return r"^\{" + ",".join(parts) + r"\}$"
-
-
-def _fast_columns(
-    params: tuple[Parameter, ...], pattern: str, texts: pl.Series, required: str | None = None
-) -> tuple[list[pl.Series], np.ndarray, np.ndarray | None]:
-    """Typed columns (in declared order) of texts matching ``pattern``, which rows hold a
-    date that does not exist, and (given a ``required`` parameter, whose group is null only
-    where the pattern does not match) which rows match."""
-    groups = texts.str.extract_groups(pattern).struct.unnest()
-    raw = dict(zip(sorted(p.name for p in params), groups.iter_columns(), strict=True))
-    matched = raw[required].is_not_null().to_numpy() if required is not None else None
-    invalid = np.zeros(texts.len(), dtype=bool)
-    columns = []
-    for p in params:
-        text = raw[p.name]
-        if p.kind == "int":
-            column = text.cast(pl.Int64)
-        elif p.kind == "float":
-            column = text.cast(pl.Float64)
-        elif p.kind == "bool":
-            column = text == "true"
-        elif p.kind == "date":
-            column = text.str.to_date("%Y-%m-%d", strict=False)
-            invalid |= (column.is_null() & text.is_not_null()).to_numpy()
-        else:
-            column = text
-        columns.append(column.alias(p.name))
-    return columns, invalid, matched
 
 
 def _to_array(column: pl.Series) -> np.ndarray:

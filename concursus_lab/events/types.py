@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,6 +57,7 @@ import polars as pl
 
 from concursus_lab.common.gc import paused_gc
 from concursus_lab.common.time import to_utc
+from concursus_lab.events import upcasters
 from concursus_lab.events.decoded import Decoded
 from concursus_lab.events.instances import make_event_class
 from concursus_lab.events.parameters import (
@@ -65,6 +66,7 @@ from concursus_lab.events.parameters import (
     jsonable,
     parameters_of,
 )
+from concursus_lab.events.upcasters import Upcaster
 from concursus_lab.exceptions import SchemaError, UnknownEventType
 from concursus_lab.frame import canonical_json
 from concursus_lab.frame.schema import COLUMNS, INITIAL, NEITHER, TERMINAL, validate
@@ -126,6 +128,7 @@ class EventTypes:
         self._types: list[EventType] = []
         self._by_key: dict[tuple[str, str], EventType] = {}
         self._by_class: dict[type, EventType] = {}
+        self._upcasters: dict[tuple[str, str], Upcaster] = {}
 
     # decorators -------------------------------------------------------------------------
 
@@ -187,6 +190,12 @@ class EventTypes:
             (a, version) if isinstance(a, str) else (str(a[0]), str(a[1])) for a in aliases
         ]
         for key in keys:
+            if key in self._upcasters:
+                raise SchemaError(
+                    f"{key[0]!r} version {key[1]!r} of {self.aggregate_type!r} is upcast "
+                    f"({self._upcasters[key].label}), so no class can also declare it; "
+                    "declare the class with another name= or version=."
+                )
             if key in self._by_key:
                 raise SchemaError(
                     f"event type {key[0]!r} version {key[1]!r} of {self.aggregate_type!r} is "
@@ -204,6 +213,80 @@ class EventTypes:
         self._by_class[cls] = event_type
         cls._concursus_event_type = event_type
         return cls
+
+    # upcasters --------------------------------------------------------------------------
+
+    def upcast(
+        self,
+        source: str | tuple[str, str],
+        to: str | tuple[str, str] | type | list[Any],
+        *,
+        rename: Mapping[str, str] | None = None,
+        drop: Iterable[str] = (),
+        add: Mapping[str, Any] | None = None,
+        columns: Callable[[pl.DataFrame], Any] | None = None,
+        each: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> None:
+        """Declare what the stored events of an older ``source`` (name, version) become.
+
+        Every way in (``state_at``, ``state_of``, ``history``, ``trace``, ``project``,
+        ``restatements``, ``latest``/``index`` given ``types=``, ``decode``, the widgets and
+        Spark) decodes rows through the upcasters, so the reducer only ever sees events of
+        the declared types. See ``docs/versions.md``.
+
+        Parameters
+        ----------
+        source
+            The older event: a name (version ``"0"``) or a ``(name, version)`` pair that no
+            class declares.
+        to
+            What it becomes: a declared class, a name or a ``(name, version)`` pair that this
+            object already decodes (a declared type, or an older version with an upcaster:
+            chains are declared from their newest step back); a list of them for a split.
+        rename, drop, add
+            Declared changes of the parameters, applied in that order: ``{"old": "new"}``,
+            names to remove, ``{"name": default}`` added where an event lacks the parameter.
+        columns
+            A function ``polars.DataFrame -> polars.DataFrame`` over the parameters of a
+            version group, one row per event (for a split, one frame per target), that
+            works row by row; nulls it returns count as absent parameters.
+        each
+            A function over one event's parameters, ``dict -> dict`` (for a split, one dict
+            or None per target): for what cannot be vectorised.
+
+        Examples
+        --------
+        >>> import concursus_lab as cl
+        >>> shop = cl.EventTypes("order")
+        >>> @shop.initial(version="2")
+        ... class Placed:
+        ...     customerId: str
+        ...     express: bool
+        >>> shop.upcast(("placed", "1"), to=Placed, add={"express": False})
+        >>> shop.upcast(("placed", "0"), to=("placed", "1"), rename={"customer": "customerId"})
+        >>> shop.upcast("orderCreated", to=("placed", "0"))  # the event's old name
+        >>> shop
+        EventTypes('order')
+          initial   placed  v2  (customerId: str, express: bool)
+          upcast    placed v1 -> v2 (add express=False)
+          upcast    placed v0 -> v1 (rename customer -> customerId)
+          upcast    orderCreated v0 -> placed v0
+        >>> try:  # a step back from the newest: refused, naming the cycle it would make
+        ...     shop.upcast(("placed", "2"), to=("placed", "0"))
+        ... except cl.exceptions.SchemaError as error:
+        ...     print(str(error).split("(a ")[1].split(")")[0])
+        cycle: placed v2 -> placed v0 -> placed v1 -> placed v2
+        """
+        step = upcasters.make(
+            self, source, to, rename=rename, drop=drop, add=add, columns=columns, each=each
+        )
+        upcasters.check(step, self._by_key, self._upcasters)
+        self._upcasters[step.source] = step
+
+    @property
+    def upcasters(self) -> tuple[Upcaster, ...]:
+        """The declared upcasters, in the order they were declared."""
+        return tuple(self._upcasters.values())
 
     # lookups ----------------------------------------------------------------------------
 
@@ -264,6 +347,7 @@ class EventTypes:
         for t in self._types:
             params = ", ".join(f"{p.name}: {p.describe()}" for p in t.parameters)
             lines.append(f"  {t.kind:<9} {t.name:<{width}}  v{t.version}  ({params})")
+        lines += [f"  upcast    {step.label}" for step in self._upcasters.values()]
         return "\n".join(lines)
 
     # decoding and encoding --------------------------------------------------------------
@@ -298,10 +382,13 @@ class EventTypes:
         >>> decoded.events[0].depotId, decoded.undecodable.height
         ('Lewisham', 1)
         """
-        from concursus_lab.events.decode import classify  # decoding builds on these declarations
+        # decoding builds on these declarations
+        from concursus_lab.events.decode import classify
+        from concursus_lab.events.upcast import upcast
 
         frame = validate(events, check_parameters=False)
         mine = frame.filter(pl.col("aggregate_type") == self.aggregate_type)
+        mine = upcast(self, mine).frame
         classified = classify(self, mine)
         if strict:
             classified.raise_if_undecodable(mine)

@@ -36,6 +36,7 @@ from concursus_lab.common.gc import paused_gc
 from concursus_lab.events.decode import classify
 from concursus_lab.events.decoded import reason_counts
 from concursus_lab.events.types import EventTypes
+from concursus_lab.events.upcast import upcast
 from concursus_lab.frame.creation import creation_mask
 from concursus_lab.frame.keys import aggregate_hashes, sorted_codes
 from concursus_lab.frame.order import causal_order, restart
@@ -112,6 +113,7 @@ def _keyed(fold: Fold, frame: pl.DataFrame):
     types = fold.types
     mine = frame.filter(pl.col("aggregate_type") == types.aggregate_type)
     mine = mine.select(columns_of(mine))  # with the identity columns: they order ties
+    mine = upcast(types, mine).frame  # resolved already (``bounded``): parts stay in order
     classified = classify(types, mine)
     if classified.reasons and fold.strict:
         classified.raise_if_undecodable(mine)

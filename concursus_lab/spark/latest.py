@@ -40,7 +40,7 @@ def _arrange(_name: str, columns: list[str]) -> list[str]:
     return [*FIXED, *sorted(c for c in columns if c not in FIXED)]
 
 
-def _kept(events, at, known_at, duplicates, buckets) -> _buckets.Buckets:
+def _kept(events, at, known_at, duplicates, buckets, types=None) -> _buckets.Buckets:
     """Every bucket's ``cl.latest``, typed as one frame of all the events would be: a
     parameter whose kinds differ between buckets is asked again as JSON texts."""
     check_duplicates(duplicates, keep_means=None)
@@ -49,7 +49,7 @@ def _kept(events, at, known_at, duplicates, buckets) -> _buckets.Buckets:
     def run(as_text: frozenset[str]) -> _buckets.Buckets:
         def answer(frame):
             view, kinds = latest_frame(
-                frame, at, known_at, duplicates, as_text=as_text, nulls=False
+                frame, at, known_at, duplicates, as_text=as_text, nulls=False, types=types
             )
             return {"latest": view}, {"kinds": kinds}
 
@@ -93,14 +93,15 @@ def latest(
     known_at: TimeLike | None = None,
     duplicates: str = "last",
     buckets: int | None = None,
+    types: Any = None,
 ) -> SparkFrame:
     """:func:`concursus_lab.latest` on Spark: one row per aggregate, its latest values.
 
     ``events`` is a Spark DataFrame in the canonical schema; ``.to_polars()`` is exactly
-    ``cl.latest(...)`` of the same events. ``buckets`` as for
-    :func:`~concursus_lab.spark.state_at`.
+    ``cl.latest(...)`` of the same events (``types=`` upcasts, as there). ``buckets`` as
+    for :func:`~concursus_lab.spark.state_at`.
     """
-    kept = _kept(events, at, known_at, duplicates, buckets)
+    kept = _kept(events, at, known_at, duplicates, buckets, types)
     answer = SparkFrame(
         kept.frame("latest").orderBy("aggregate_type", "aggregate_id"),
         lambda: kept.polars("latest").sort("aggregate_type", "aggregate_id"),
@@ -117,11 +118,12 @@ def index(
     known_at: TimeLike | None = None,
     duplicates: str = "last",
     buckets: int | None = None,
+    types: Any = None,
 ) -> SparkFrame:
     """:func:`concursus_lab.index` on Spark: ``value`` and the sorted ``aggregate_ids``."""
     if not isinstance(parameter, str):
         raise SchemaError(f"`parameter` must be a parameter name, got {parameter!r}.")
-    kept = _kept(events, at, known_at, duplicates, buckets)
+    kept = _kept(events, at, known_at, duplicates, buckets, types)
     columns = list(kept.schemas["latest"])
     if parameter not in columns[len(FIXED) :]:
         _raise_unknown(parameter, columns[len(FIXED) :])

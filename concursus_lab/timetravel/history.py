@@ -15,6 +15,7 @@ import polars as pl
 from concursus_lab.common.time import TimeLike
 from concursus_lab.events.decode import classify
 from concursus_lab.events.types import EventTypes, sequence_of_types
+from concursus_lab.events.upcast import upcast
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame import conflicts
 from concursus_lab.frame.creation import creation_mask
@@ -60,7 +61,10 @@ def history(
         the reducer sees it.
 
     Without ``types``, each row's kind is its ``characteristics`` and the aggregate type is
-    taken to declare initial events if any of its rows in ``events`` is initial.
+    taken to declare initial events if any of its rows in ``events`` is initial. Where
+    ``types`` declares upcasters (``EventTypes.upcast``), the rows are the events as upcast,
+    a split one as its parts, and a ``stored`` column holds each as it was stored (null
+    where it was not upcast); see ``docs/versions.md``.
 
     >>> import concursus_lab as cl
     >>> from concursus_lab.sample import Delivered, LoadedOntoTruck, parcel_types
@@ -109,7 +113,11 @@ def history(
         status[losers] = "duplicate"
         status[live_rows[decision.conflicting]] = "conflicting"
         live[losers] = False
-    if types is not None:
+    if types is not None:  # upcast once duplicates are resolved, as the replay does
+        upcast_rows = upcast(types, mine)
+        mine = upcast_rows.frame
+        if upcast_rows.parent is not None:  # a split event's parts share its fate so far
+            status, live = status[upcast_rows.parent], live[upcast_rows.parent]
         classified = classify(types, mine)
         kinds = classified.kinds
         bad = live & (classified.code < 0)

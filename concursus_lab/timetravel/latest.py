@@ -35,12 +35,16 @@ from __future__ import annotations
 
 import difflib
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
 
 from concursus_lab.common.time import TimeLike
+from concursus_lab.events.types import EventTypes, sequence_of_types
+from concursus_lab.events.upcast import upcast
+from concursus_lab.events.upcasters import STORED
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame import conflicts
 from concursus_lab.frame.cut import cut
@@ -60,6 +64,7 @@ def latest(
     at: TimeLike | None = None,
     known_at: TimeLike | None = None,
     duplicates: str = "last",
+    types: EventTypes | Sequence[EventTypes] | None = None,
 ) -> pl.DataFrame:
     """One row per aggregate: its last event and the latest value of each parameter.
 
@@ -73,6 +78,10 @@ def latest(
         Only deliveries processed at or before this time count (None: all).
     duplicates
         ``"last"`` (the last processed delivery of an identity wins) or ``"first"``.
+    types
+        The :class:`~concursus_lab.EventTypes` (one, or a list) whose upcasters to apply:
+        their aggregate types' older events are read as upcast (``docs/versions.md``),
+        a split event as its parts. None: parameters as stored.
 
     Returns
     -------
@@ -99,7 +108,7 @@ def latest(
     >>> cl.latest(events, at="2026-03-02 10:30").select("aggregate_id", "last_event").rows()
     [('p1', 'loadedOntoTruck'), ('p2', 'loadedOntoTruck')]
     """
-    return latest_frame(events, at, known_at, duplicates)[0]
+    return latest_frame(events, at, known_at, duplicates, types=types)[0]
 
 
 def latest_frame(
@@ -111,6 +120,7 @@ def latest_frame(
     only: str | None = None,
     as_text: frozenset[str] = frozenset(),
     nulls: bool = True,
+    types: EventTypes | Sequence[EventTypes] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, list[int]]]:
     """:func:`latest`'s frame (or, with ``only``, its ``aggregate_id`` and ``value`` of
     that parameter) and the kinds each parameter column shows
@@ -120,7 +130,9 @@ def latest_frame(
     leaves columns that are only ever null as ``Null``: a Spark bucket's answer, merged with
     the others' before it is typed as one frame would be.
     """
-    keyed, kinds = _latest_rows(events, at, known_at, duplicates, only=only, as_text=as_text)
+    keyed, kinds = _latest_rows(
+        events, at, known_at, duplicates, only=only, as_text=as_text, types=types
+    )
     if only is not None:
         out = keyed.select("aggregate_id", pl.col("__p0").alias("value"))
     else:
@@ -142,13 +154,14 @@ def index(
     at: TimeLike | None = None,
     known_at: TimeLike | None = None,
     duplicates: str = "last",
+    types: EventTypes | Sequence[EventTypes] | None = None,
 ) -> pl.DataFrame:
     """Aggregates grouped by the latest value of one parameter (Concursus's index).
 
     Returns a frame of ``value`` and ``aggregate_ids`` (sorted list of the ids whose latest
     value it is), sorted by value; aggregates that never had the parameter are left out.
-    The time bounds and rules are those of :func:`latest`, and ``value`` is typed as its
-    column there: values of different JSON kinds are never one value.
+    The time bounds, rules and ``types`` are those of :func:`latest`, and ``value`` is typed
+    as its column there: values of different JSON kinds are never one value.
 
     >>> import concursus_lab as cl
     >>> from concursus_lab.sample import LoadedOntoTruck, parcel_types
@@ -170,7 +183,7 @@ def index(
     """
     if not isinstance(parameter, str):
         raise SchemaError(f"`parameter` must be a parameter name, got {parameter!r}.")
-    out, _ = latest_frame(events, at, known_at, duplicates, only=parameter)
+    out, _ = latest_frame(events, at, known_at, duplicates, only=parameter, types=types)
     return by_value(out)
 
 
@@ -192,12 +205,14 @@ def _latest_rows(
     *,
     only: str | None,
     as_text: frozenset[str],
+    types: EventTypes | Sequence[EventTypes] | None,
 ) -> tuple[pl.DataFrame, dict[str, list[int]]]:
     """Per aggregate: ids, last name and time, count, and each parameter's latest value
     (``__p<i>`` for the i-th parameter name); and the kinds each parameter column shows."""
     check_duplicates(duplicates, keep_means=None)
     frame = validate(events, check_parameters=False)
     frame = cut(frame, at=at, known_at=known_at)
+    frame, duplicates = _upcast(frame, _types(types), duplicates)
 
     # the distinct parameters texts are coded (polars) and read while the rows are sorted
     # (NumPy), and the aggregates' ids are sorted while their values are picked: each pair
@@ -257,6 +272,29 @@ def _latest_rows(
     if by_id is not None and keyed.height > 1:
         keyed = keyed[by_id]
     return keyed, kinds
+
+
+def _types(types: object) -> list[EventTypes]:
+    if types is None:
+        return []
+    listed = [types] if isinstance(types, EventTypes) else list(types)  # type: ignore[call-overload]
+    return [sequence_of_types(t) for t in listed]
+
+
+def _upcast(frame: pl.DataFrame, types: list[EventTypes], duplicates: str):
+    """``frame`` with the older events of ``types`` upcast, once the deliveries that count
+    are chosen (conflicts reported), and the ``duplicates`` rule left to apply."""
+    with_upcasters = [t for t in types if t.upcasters]
+    if not with_upcasters:
+        return frame, duplicates
+    keyed = in_identity_order(frame, duplicates)
+    conflicts.report(keyed.conflicts)
+    counted = np.zeros(frame.height, dtype=bool)
+    counted[keyed.order] = True
+    frame = frame.filter(pl.Series(counted))
+    for t in with_upcasters:
+        frame = upcast(t, frame).frame.drop(STORED)
+    return frame, "keep"  # a split event's parts share its identity: keep them all
 
 
 def _picked(

@@ -14,8 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 
-from concursus_lab.events.decode import Classified, classify, type_codes
+from concursus_lab.events.decode import SPLIT, Classified, classify, type_codes
 from concursus_lab.events.types import EventTypes
+from concursus_lab.events.upcast import upcast
+from concursus_lab.events.upcasters import STORED
 from concursus_lab.frame import conflicts
 from concursus_lab.frame.conflicts import Conflicts
 from concursus_lab.frame.creation import creation_mask
@@ -37,6 +39,11 @@ OUTCOMES = (
     "skipped",
     "applied",
 )
+
+
+#: Counts of upcasting, beside the outcomes: deliveries that counted and were upcast from
+#: an older version, and the events their splits added (parts after the first).
+UPCAST_COUNTS = ("upcast", "split")
 
 
 @dataclasses.dataclass
@@ -70,7 +77,7 @@ def prepare(
 
     ``created`` names aggregates that already have a state before these rows (a replay
     resumed from a kept state: ``concursus_lab/live``); the creation rules treat them so."""
-    counts = dict.fromkeys(("read", *OUTCOMES, "other_aggregate_types"), 0)
+    counts = dict.fromkeys(("read", *OUTCOMES, "other_aggregate_types", *UPCAST_COUNTS), 0)
     mine = pl.col("aggregate_type") == types.aggregate_type
     known, before = known_by(known_at), happened_before(at)
     tally = frame.select(
@@ -84,28 +91,35 @@ def prepare(
     frame = frame.select(*columns_of(frame), *tie_columns(frame))
     if kept < frame.height:  # filter only when something is left out (it copies every column)
         frame = frame.filter(mine & known & before)
-    # parameters are decoded (polars, regular expressions) while rows are sorted and the
-    # replay is worked out as if every row of a declared type decodes (polars and NumPy);
-    # both release the GIL, so they share two cores. Rows that turn out not to decode are
-    # rare: only then is the replay worked out again.
-    codes = type_codes(types, frame)
+    # what each row decodes as, upcast where an upcaster says (``events/upcast.py``)
+    codes = type_codes(types, frame, through_upcasters=True)
+    settled = None
+    if (codes == SPLIT).any():  # deliveries are resolved before an event is split in parts
+        frame, codes, settled = _split(frame, types, duplicates)
+        duplicates = "keep"
+    # parameters are upcast and decoded (polars, regular expressions) while rows are sorted
+    # and the replay is worked out as if every row of a declared type decodes (polars and
+    # NumPy); both release the GIL, so they share two cores. Rows that turn out not to
+    # decode are rare: only then is the replay worked out again.
     kinds = np.array([t.characteristics for t in types] + [-1], dtype=np.int32)[codes]
     with ThreadPoolExecutor(1) as pool:
-        decoding = pool.submit(classify, types, frame, codes=codes)
+        decoding = pool.submit(_decode, types, frame, codes)
         keyed = in_identity_order(frame, duplicates)
         order, start = keyed.order, keyed.start
         declared = codes[order] >= 0
         times = (keyed.ts, keyed.pts, keyed.stream_code, keyed.streams)
         guess = _replay_rows(frame, types, order, start, declared, kinds, times, created)
-        classified = decoding.result()
-    conflicts.report(keyed.conflicts)
-    counts["conflicting"] = keyed.conflicts.deliveries
-    counts["duplicate"] = frame.height - len(order) - counts["conflicting"]
+        decoded, classified = decoding.result()
+    found, dropped = settled or (keyed.conflicts, frame.height - len(order))
+    conflicts.report(found)
+    counts["conflicting"] = found.deliveries
+    counts["duplicate"] = dropped - counts["conflicting"]
+    counts.update(_upcast_counts(decoded, order))
     if len(order) < frame.height:
         classified.keep_only(order)  # a repeat that lost is a duplicate, not undecodable
     if strict:
-        classified.raise_if_undecodable(frame)
-    undecodable = classified.undecodable_frame(frame)
+        classified.raise_if_undecodable(decoded)
+    undecodable = classified.undecodable_frame(decoded)
     counts["undecodable"] = undecodable.height
     decodable = classified.code[order] >= 0
     if (decodable == declared).all():
@@ -116,7 +130,36 @@ def prepare(
         )
     counts["applied"] = applied
     counts["skipped"] = int(decodable.sum()) - applied
-    return Replay(classified, rows, sizes, ids, meta, counts, undecodable, keyed.conflicts)
+    return Replay(classified, rows, sizes, ids, meta, counts, undecodable, found)
+
+
+def _upcast_counts(decoded: pl.DataFrame, order: np.ndarray) -> dict[str, int]:
+    if STORED not in decoded.columns or len(order) == 0:
+        return {}
+    stored = decoded[STORED]
+    part = stored.struct.field("part").fill_null(-1).to_numpy()[order]
+    return {"upcast": int((part == 0).sum()), "split": int((part > 0).sum())}
+
+
+def _decode(types: EventTypes, frame: pl.DataFrame, codes: np.ndarray):
+    """The rows upcast (row for row: no upcaster on the way splits), and decoded."""
+    decoded = upcast(types, frame).frame
+    return decoded, classify(types, decoded, codes=codes)
+
+
+def _split(frame: pl.DataFrame, types: EventTypes, duplicates: str):
+    """The deliveries that count (resolved as ``duplicates`` asks, conflicts found), each
+    upcast (split events as their parts): the rows, their type codes, and (the conflicting
+    deliveries, how many deliveries were left out)."""
+    found, dropped = Conflicts(), 0
+    if duplicates != "keep":
+        keyed = in_identity_order(frame, duplicates)
+        found, dropped = keyed.conflicts, frame.height - len(keyed.order)
+        counted = np.zeros(frame.height, dtype=bool)
+        counted[keyed.order] = True
+        frame = frame.filter(pl.Series(counted))
+    frame = upcast(types, frame).frame
+    return frame, type_codes(types, frame), (found, dropped)
 
 
 def _replay_rows(frame, types, order, start, decodable, kinds, times, created=None):

@@ -94,7 +94,10 @@ class StateAt:
     counts
         How many deliveries of this aggregate type were read, and what became of them:
         ``read = not_known_yet + after_at + duplicate + conflicting + undecodable + skipped
-        + applied``. ``conflicting`` counts the deliveries that lost to a delivery of the
+        + applied - split``. ``upcast`` counts the deliveries that counted and were upcast
+        from an older version (``EventTypes.upcast``), ``split`` the events their splits
+        added: undecodable, skipped and applied count events, a split one as its parts.
+        ``conflicting`` counts the deliveries that lost to a delivery of the
         same identity that differs from them (name, version or parameters): most likely
         other events the identity cannot tell apart (see
         :class:`~concursus_lab.exceptions.ConflictingDeliveries`).
@@ -156,6 +159,9 @@ class StateAt:
             + f"{c['after_at']:,} after `at`, "
             f"{c['not_known_yet']:,} not known yet, {c['undecodable']:,} undecodable",
         ]
+        if c.get("upcast"):
+            split = f"; splits made {c['split']:,} more events" if c.get("split") else ""
+            lines.append(f"({c['upcast']:,} deliveries upcast from older versions{split})")
         if c["other_aggregate_types"]:
             lines.append(f"({c['other_aggregate_types']:,} rows of other aggregate types ignored)")
         if c["undecodable"]:

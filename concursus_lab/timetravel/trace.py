@@ -31,6 +31,7 @@ from concursus_lab.common.text import plural
 from concursus_lab.common.time import TimeLike, when
 from concursus_lab.events.decode import classify
 from concursus_lab.events.types import EventTypes
+from concursus_lab.events.upcasters import STORED, STORED_DTYPE
 from concursus_lab.exceptions import ReducerError, SchemaError
 from concursus_lab.frame.conflicts import one_warning
 from concursus_lab.timetravel.aggregate_ids import deliveries_of
@@ -138,6 +139,7 @@ class Trace(Printed):
                 ],
                 "before": [repr(x.before) for x in s],
                 "after": [repr(x.after) for x in s],
+                "stored": [x.stored for x in s],
             },
             schema_overrides={
                 "step": pl.Int64,
@@ -145,6 +147,7 @@ class Trace(Printed):
                 "processing_timestamp": pl.Datetime("us", "UTC"),
                 "changed": pl.List(pl.String),
                 "changes": pl.List(change),
+                "stored": STORED_DTYPE,
             },
         )
 
@@ -301,20 +304,25 @@ class _Fold:
 
     def run(self, marked: pl.DataFrame, reasons: dict[int, str]) -> list[Step]:
         columns = [marked[c].to_list() for c in _FROM_HISTORY]
+        stored = marked[STORED].to_list() if STORED in marked.columns else [None] * marked.height
         steps: list[Step] = []
         state, applied = None, 0
         for i, (status, *row) in enumerate(zip(*columns, strict=True)):
+            was = stored[i]
             if status != "applied":
-                steps.append(Step(i + 1, status, *row, None, state, state, (), reasons.get(i)))
+                steps.append(
+                    Step(i + 1, status, *row, None, state, state, (), reasons.get(i), was)
+                )
                 continue
             event = self.seen[applied]
             applied += 1
             after, error = self._apply(state, event, applied)
             if error is not None:
                 self.stopped, self.error = "error", error
-                steps.append(Step(i + 1, RAISED, *row, event, state, state, ()))
+                steps.append(Step(i + 1, RAISED, *row, event, state, state, (), None, was))
                 break
-            step = Step(i + 1, status, *row, event, state, after, changes(state, after))
+            changed = changes(state, after)
+            step = Step(i + 1, status, *row, event, state, after, changed, None, was)
             steps.append(step)
             state = after
             if self.stop_when is not None and holds(self.stop_when, step):

@@ -33,7 +33,10 @@ class Step:
 
     ``number`` counts from 1 over every delivery of the aggregate; ``event`` is the
     instance the reducer saw (None unless ``status`` is ``"applied"`` or ``"raised"``);
-    ``reason`` says why an undecodable delivery could not be decoded.
+    ``reason`` says why an undecodable delivery could not be decoded; ``stored`` is the
+    event as it was stored when an upcaster rewrote it (a dict of ``name``, ``version``,
+    ``parameters`` and ``part``, the part of a split event), else None: ``name`` and
+    ``parameters`` are then the event's as upcast.
     """
 
     number: int
@@ -48,6 +51,7 @@ class Step:
     after: Any
     changes: tuple[Change, ...]
     reason: str | None = None
+    stored: dict[str, Any] | None = None
 
     def changed(self, field: str) -> bool:
         """Whether this step changed ``field``."""
@@ -61,6 +65,10 @@ class Step:
         )
         if self.reason:
             what = self.reason
+        if self.stored is not None:
+            was = self.stored
+            part = f", part {was['part'] + 1}" if was["part"] else ""
+            what = f"(upcast from {was['name']} v{was['version']}{part}) {what}"
         stream = f" [{self.stream_id}]" if self.stream_id else ""
         return (
             f"{self.number:>4}  {self.status:<13} {self.name:<18} {when(self.event_timestamp)}"
