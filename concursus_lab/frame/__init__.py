@@ -5,7 +5,8 @@ The public part (``cl.frame``): the frame's :data:`SCHEMA`, an event's identity
 ``sequence`` or an ``event_id`` when it has one; :func:`content_ids`), :func:`validate`,
 :func:`empty`, the pandas bridges, and the time-based UUIDs that stamp processing time
 (:func:`time_uuids`, :func:`processing_time`). The most used of them are also at the top,
-``cl.SCHEMA`` and so on.
+``cl.SCHEMA`` and so on. :func:`schemas` says which shapes a history's events had per
+version, and where they drifted.
 
 The rules every replay shares live here once, each stated in its module's docstring:
 ``identity.py`` (an event's identity, and which delivery counts; ``conflicts.py``: repeats
@@ -23,16 +24,19 @@ state); ``keys.py`` makes the integers they sort by, ``jhash.py`` is Java's
 
 from concursus_lab.frame.identity import IDENTITY, content_ids, identity_of
 from concursus_lab.frame.schema import SCHEMA, empty, from_pandas, to_pandas, validate
+from concursus_lab.frame.schemas import Schemas, schemas
 from concursus_lab.frame.timeuuid import processing_time, time_uuids
 
 __all__ = [
     "IDENTITY",
     "SCHEMA",
+    "Schemas",
     "content_ids",
     "empty",
     "from_pandas",
     "identity_of",
     "processing_time",
+    "schemas",
     "time_uuids",
     "to_pandas",
     "validate",
