@@ -22,6 +22,7 @@ from concursus_lab.plot.drift import drift as drift
 from concursus_lab.plot.idempotency import idempotency as idempotency
 from concursus_lab.plot.libraries import lab
 from concursus_lab.plot.save import save as save
+from concursus_lab.plot.versions import versions as versions
 
 if TYPE_CHECKING:
     import altair as alt
