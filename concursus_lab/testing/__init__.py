@@ -1,5 +1,6 @@
 """Helpers for your own CI: compare event frames and states, redeliver histories in
-hypothesis tests, sanitise notebook outputs.
+hypothesis tests, check upcasters against a stored history (:func:`check_upcasters`),
+sanitise notebook outputs.
 
 >>> import concursus_lab as cl
 >>> from concursus_lab import testing
@@ -18,6 +19,7 @@ import polars as pl
 from concursus_lab.common.optional import require
 from concursus_lab.frame.identity import IDENTITY
 from concursus_lab.frame.schema import SCHEMA, columns_of, validate
+from concursus_lab.testing.upcasters import UpcasterReport, check_upcasters
 
 #: The nbval sanitiser file that ``concursus-lab check`` applies; pass it to
 #: ``pytest --nbval --nbval-sanitize-with`` yourself, or use ``--nbval-concursus-lab``.
@@ -140,7 +142,9 @@ def redeliveries(
 
 __all__ = [
     "SANITIZE_FILE",
+    "UpcasterReport",
     "assert_events_equal",
     "assert_states_equal",
+    "check_upcasters",
     "redeliveries",
 ]
