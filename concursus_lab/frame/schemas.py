@@ -28,11 +28,11 @@ time.
 from __future__ import annotations
 
 import dataclasses
-import html
 
 import orjson
 import polars as pl
 
+from concursus_lab.common.printed import Printed
 from concursus_lab.common.time import when
 from concursus_lab.frame.json_kinds import shape_of
 from concursus_lab.frame.schema import validate
@@ -48,8 +48,8 @@ _TIME = pl.Datetime("us", "UTC")
 _GROUP = ("aggregate_type", "name", "version")
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Schemas:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class Schemas(Printed):
     """What :func:`schemas` found: ``frame`` (a row per aggregate type, name, version and
     shape: ``keys``, ``kinds``, ``events``, first and last ``event_timestamp`` and
     ``processing_timestamp``) and ``flags`` (``aggregate_type``, ``name``, ``version``,
@@ -89,15 +89,6 @@ class Schemas:
             for r in self.flags.iter_rows(named=True)
         ]
         return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return self.summary()
-
-    def _repr_html_(self) -> str:
-        try:
-            return f"<pre>{html.escape(self.summary())}</pre>"
-        except Exception as exc:  # a display hook must never raise
-            return f"<pre>{html.escape(repr(exc))}</pre>"
 
 
 def schemas(events: pl.DataFrame) -> Schemas:

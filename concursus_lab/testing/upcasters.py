@@ -19,12 +19,12 @@ test suite; printed, a short deterministic summary for notebook CI.
 from __future__ import annotations
 
 import dataclasses
-import html
 from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
 
+from concursus_lab.common.printed import Printed
 from concursus_lab.common.text import clip
 from concursus_lab.events.types import EventTypes
 from concursus_lab.events.upcast import Watch, upcast
@@ -56,8 +56,8 @@ _EXAMPLES = {
 }
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class UpcasterReport:
+@dataclasses.dataclass(frozen=True, repr=False, eq=False)
+class UpcasterReport(Printed):
     """What :func:`check_upcasters` found.
 
     ``steps``: a row per declared upcaster (``aggregate_type``, ``upcaster``, the source
@@ -115,15 +115,6 @@ class UpcasterReport:
         ):
             lines.append(f"! {count:,} x {reason}")
         return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return self.summary()
-
-    def _repr_html_(self) -> str:
-        try:
-            return f"<pre>{html.escape(self.summary())}</pre>"
-        except Exception as exc:  # a display hook must never raise
-            return f"<pre>{html.escape(repr(exc))}</pre>"
 
 
 def _fared(row: dict[str, Any]) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 
 import polars as pl
 
+from concursus_lab.common.printed import Printed
 from concursus_lab.common.text import plural
 from concursus_lab.common.time import TimeLike, when
 from concursus_lab.events.decode import classify
@@ -45,7 +46,7 @@ from concursus_lab.timetravel.reducer import (
 )
 from concursus_lab.timetravel.replay import prepare
 from concursus_lab.timetravel.state_at import arguments
-from concursus_lab.timetravel.trace_step import RAISED, Condition, Printed, Step, holds
+from concursus_lab.timetravel.trace_step import RAISED, Condition, Step, holds
 
 #: Most steps a printed trace lists (the frame and ``.steps`` hold them all).
 SHOWN = 40

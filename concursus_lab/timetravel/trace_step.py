@@ -3,17 +3,15 @@
 A :class:`Step` is one delivery of the aggregate: what became of it, the event the reducer
 saw, the state before and after, and the fields it changed. :func:`holds` is the breakpoint
 rule: only an applied step can stop a trace, and a condition that raises is a
-:class:`~concursus_lab.exceptions.BreakpointError` naming the step. :class:`Printed` is the
-base of :class:`~concursus_lab.timetravel.trace.Trace` and its comparison: a result whose text
-and notebook view are its summary.
+:class:`~concursus_lab.exceptions.BreakpointError` naming the step. :class:`Printed`
+(``common/printed.py``) is the base of :class:`~concursus_lab.timetravel.trace.Trace` and its
+comparison: a result whose text and notebook view are its summary.
 """
 
 from __future__ import annotations
 
-import abc
 import dataclasses
 import datetime as dt
-import html
 from collections.abc import Callable
 from typing import Any
 
@@ -77,23 +75,6 @@ class Step:
 
     def __repr__(self) -> str:
         return f"Step({self.line().strip()})"
-
-
-class Printed(abc.ABC):
-    """A result whose text (and notebook view) is its ``summary()``, a short log."""
-
-    @abc.abstractmethod
-    def summary(self) -> str:
-        """The short deterministic text the result prints as."""
-
-    def __repr__(self) -> str:
-        return self.summary()
-
-    def _repr_html_(self) -> str:
-        try:
-            return f"<pre>{html.escape(self.summary())}</pre>"
-        except Exception as exc:  # a display hook must never raise
-            return f"<pre>{html.escape(repr(exc))}</pre>"
 
 
 def holds(condition: Condition, step: Step) -> bool:
