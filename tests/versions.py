@@ -22,8 +22,10 @@ import concursus_lab as cl
 START = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
 
-def declare() -> cl.EventTypes:
-    """The parcel's event types now, with the upcasters of their older versions."""
+def declare(received_v0: dict | None = None, transferred: dict | None = None) -> cl.EventTypes:
+    """The parcel's event types now, with the upcasters of their older versions;
+    ``received_v0`` and ``transferred`` declare those two upcasters otherwise (the keywords
+    of ``upcast``), as tests of broken upcasters need."""
     parcel = cl.EventTypes("parcel")
 
     @parcel.event(version="2")
@@ -39,18 +41,20 @@ def declare() -> cl.EventTypes:
     class Delivered:
         destinationId: str
 
-    def transferred(p: pl.DataFrame) -> list[pl.DataFrame]:
-        return [
-            p.select(pl.col("toDepot").alias("depotId"), pl.lit(1).alias("priority")),
-            p.select(pl.col("truck").alias("truckId")),
-        ]
-
     parcel.upcast(("receivedAtDepot", "1"), to=ReceivedAtDepot, add={"priority": 0})
-    parcel.upcast(
-        ("receivedAtDepot", "0"), to=("receivedAtDepot", "1"), rename={"depot": "depotId"}
-    )
-    parcel.upcast("transferred", to=[ReceivedAtDepot, LoadedOntoTruck], columns=transferred)
+    v0 = received_v0 or {"rename": {"depot": "depotId"}}
+    parcel.upcast(("receivedAtDepot", "0"), to=("receivedAtDepot", "1"), **v0)
+    split = transferred or {"columns": transferred_columns}
+    parcel.upcast("transferred", to=[ReceivedAtDepot, LoadedOntoTruck], **split)
     return parcel
+
+
+def transferred_columns(p: pl.DataFrame) -> list[pl.DataFrame]:
+    """transferred v0 split into receivedAtDepot v2 (priority 1) and loadedOntoTruck."""
+    return [
+        p.select(pl.col("toDepot").alias("depotId"), pl.lit(1).alias("priority")),
+        p.select(pl.col("truck").alias("truckId")),
+    ]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,38 +11,6 @@ from concursus_lab import testing
 from tests.versions import declare, histories
 
 
-def _split(p: dict) -> list[dict]:
-    return [{"depotId": p["toDepot"], "priority": 1}, {"truckId": p["truck"]}]
-
-
-def _parcel(broken: dict, split=_split) -> cl.EventTypes:
-    """The parcel's types with receivedAtDepot v0's upcaster declared as ``broken`` says,
-    and transferred's split by ``split``."""
-    parcel = cl.EventTypes("parcel")
-
-    @parcel.event(version="2")
-    class ReceivedAtDepot:
-        depotId: str
-        priority: int
-
-    @parcel.event
-    class LoadedOntoTruck:
-        truckId: str
-
-    @parcel.terminal
-    class Delivered:
-        destinationId: str
-
-    parcel.upcast(("receivedAtDepot", "1"), to=ReceivedAtDepot, add={"priority": 0})
-    parcel.upcast(("receivedAtDepot", "0"), to=("receivedAtDepot", "1"), **broken)
-    parcel.upcast(
-        "transferred",
-        to=[ReceivedAtDepot, LoadedOntoTruck],
-        each=split,
-    )
-    return parcel
-
-
 def test_each_upcaster_s_counts_and_examples_over_the_three_version_history():
     stored, _ = histories(parcels=60, seed=7)
     report = testing.check_upcasters(stored, declare(), examples=2)
@@ -74,7 +42,7 @@ def test_each_upcaster_s_counts_and_examples_over_the_three_version_history():
 
 def test_events_that_fail_to_decode_after_the_chain_are_named_and_fail_the_assertion():
     stored, _ = histories(parcels=60, seed=7)
-    wrong = _parcel({"rename": {"depot": "depotName"}})  # not what v1 calls it
+    wrong = declare(received_v0={"rename": {"depot": "depotName"}})  # not what v1 calls it
     report = testing.check_upcasters(stored, wrong)
     v0 = stored.filter(name="receivedAtDepot", version="0").height
     assert not report.ok and report.failures.height == v0
@@ -95,7 +63,7 @@ def test_an_upcaster_that_raises_is_reported_with_the_event_it_raised_on():
             raise ValueError("no such depot")
         return {"depotId": params["depot"]}
 
-    report = testing.check_upcasters(stored, _parcel({"each": refuse}))
+    report = testing.check_upcasters(stored, declare(received_v0={"each": refuse}))
     assert not report.ok and len(report.errors) == 1
     error = report.errors[0]
     assert isinstance(error, cl.exceptions.UpcastError) and error.aggregate_id is not None
@@ -116,9 +84,8 @@ def test_types_without_upcasters_and_other_arguments():
 
 def test_a_split_event_whose_parts_both_fail_counts_once_per_stored_event():
     stored, _ = histories(parcels=40, seed=9)
-    both = _parcel(
-        {"rename": {"depot": "depotId"}},
-        split=lambda p: [{"depotId": 1, "priority": 1}, {"truckId": 2}],  # ints, not texts
+    both = declare(  # ints, not texts
+        transferred={"each": lambda p: [{"depotId": 1, "priority": 1}, {"truckId": 2}]}
     )
     report = testing.check_upcasters(stored, both)
     n = stored.filter(name="transferred").height
