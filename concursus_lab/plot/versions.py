@@ -24,6 +24,7 @@ import polars as pl
 from concursus_lab.common.time import DurationLike, to_timedelta
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.schema import validate
+from concursus_lab.plot.libraries import lab
 
 if TYPE_CHECKING:
     import altair as alt
@@ -78,8 +79,7 @@ def versions(events: pl.DataFrame, every: DurationLike | None = None) -> alt.Fac
     every
         The length of a bar's period, e.g. ``"1h"``; chosen from :data:`PERIODS` if not given.
     """
-    import altair as alt
-
+    alt = lab("altair")
     table = versions_bins(events, every).with_columns(
         pl.col("events").cum_sum().over("event", "start").alias("top")
     )
