@@ -46,7 +46,7 @@ from concursus_lab.live.tail import OUTCOMES
 from concursus_lab.live.track import Track
 from concursus_lab.timetravel.reducer import Reducer, check_reducer
 from concursus_lab.timetravel.reducing import Folded
-from concursus_lab.timetravel.replay import prepare
+from concursus_lab.timetravel.replay import UPCAST_COUNTS, prepare
 from concursus_lab.timetravel.state_at import StateAt, states_result
 from concursus_lab.timetravel.state_columns import state_class
 
@@ -152,7 +152,7 @@ class LiveStates:
         sizes = np.fromiter((h.applied for h in heads), dtype=np.int64, count=len(heads))
         last = np.fromiter((h.last for h in heads), dtype=np.int64, count=len(heads))
         totals = np.array([h.counts for h in heads], dtype=np.int64).reshape(-1, len(OUTCOMES))
-        counts = dict.fromkeys(("read", "not_known_yet", "after_at"), 0)
+        counts = dict.fromkeys(("read", "not_known_yet", "after_at", *UPCAST_COUNTS), 0)
         counts.update(zip(OUTCOMES, totals.sum(axis=0).tolist(), strict=True))
         counts["read"] = self.read
         counts["other_aggregate_types"] = self._other
@@ -281,13 +281,19 @@ def states(
         Most keyframes kept per aggregate; past it, every other one is dropped (memory per
         aggregate stays bounded; a late delivery far in the past folds on from further back).
     """
+    from concursus_lab.exceptions import SchemaError
+
     check_reducer(reducer)
     types = sequence_of_types(types)
     duplicates = check_duplicates(duplicates)
     for name, value in (("every", every), ("keyframes", keyframes)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            from concursus_lab.exceptions import SchemaError
-
             raise SchemaError(f"`{name}` must be a positive int, got {value!r}.")
+    if types.upcasters:
+        raise SchemaError(
+            f"a live fold does not upcast yet, and {types.aggregate_type!r} declares "
+            f"{len(types.upcasters)} upcaster(s) ({types.upcasters[0].label}, ...); fold "
+            "with cl.state_at, which upcasts (docs/versions.md)."
+        )
     settings = Settings(reducer, types, duplicates, every, keyframes, strict)
     return LiveStates(reducer, types, settings)

@@ -327,3 +327,8 @@ def test_without_upcasters_nothing_changes_shape(written):
     plain = cl.history(stored, "p000", types=cl.sample.parcel_types)
     assert "stored" not in plain.columns
     assert "stored" in cl.history(stored, "p000", types=declare()).columns
+
+
+def test_a_live_fold_refuses_types_with_upcasters_naming_them():
+    with pytest.raises(cl.exceptions.SchemaError, match="a live fold does not upcast yet"):
+        cl.live.states(where, types=declare())
