@@ -18,9 +18,9 @@ import polars as pl
 
 from concursus_lab.common.text import shown
 from concursus_lab.events.decoded import MAX_SHOWN
+from concursus_lab.events.event_type import EventType, Lookups
 from concursus_lab.events.fast import fast_columns, fast_pattern
 from concursus_lab.events.parameters import NO_DEFAULT, coerce
-from concursus_lab.events.types import EventType, EventTypes
 from concursus_lab.events.upcasters import STORED, STORED_DTYPE, ends
 from concursus_lab.exceptions import DecodeError
 from concursus_lab.frame import canonical_json
@@ -34,7 +34,7 @@ class Classified:
     arrays aligned with ``rows[t]``, the positions of that type's decodable rows.
     """
 
-    def __init__(self, types: EventTypes, height: int) -> None:
+    def __init__(self, types: Lookups, height: int) -> None:
         self.types = list(types)
         self.code = np.full(height, -1, dtype=np.int32)
         self.reasons: dict[int, str] = {}
@@ -133,7 +133,7 @@ def _objects(column: pl.Series) -> np.ndarray:
 
 
 def classify(
-    types: EventTypes,
+    types: Lookups,
     frame: pl.DataFrame,
     rows: np.ndarray | None = None,
     *,
@@ -153,7 +153,7 @@ def classify(
     unknown = np.flatnonzero(code == -1)
     if len(unknown):
         pairs = frame.select("name", "version")[unknown]
-        reason_of = {(n, v): types._unknown(n, v) for n, v in pairs.unique().rows()}
+        reason_of = {(n, v): types.unknown_reason(n, v) for n, v in pairs.unique().rows()}
         for row, (n, v) in zip(unknown.tolist(), pairs.rows(), strict=True):
             result.reasons[row] = reason_of[(n, v)]
     parameters = frame["parameters"]
@@ -186,7 +186,7 @@ SPLIT = -3
 
 
 def type_codes(
-    types: EventTypes, frame: pl.DataFrame, *, through_upcasters: bool = False
+    types: Lookups, frame: pl.DataFrame, *, through_upcasters: bool = False
 ) -> np.ndarray:
     """Each row's index in ``list(types)`` by (name, version), -1 when not declared.
 
@@ -195,11 +195,11 @@ def type_codes(
     decode as once upcast, before they are: the replay plan works it out meanwhile).
     """
     listed = list(types)
-    keys = [(n, v, listed.index(t)) for (n, v), t in types._by_key.items()]
+    keys = [(n, v, listed.index(t)) for (n, v), t in types.by_key.items()]
     if through_upcasters:
-        for key in types._upcasters:
-            end = ends(types._upcasters, key)
-            keys.append((*key, SPLIT if end is None else listed.index(types._by_key[end[0]])))
+        for key in types.chain:
+            end = ends(types.chain, key)
+            keys.append((*key, SPLIT if end is None else listed.index(types.by_key[end[0]])))
     if not keys or frame.height == 0:
         return np.full(frame.height, -1, dtype=np.int64)
     if len(keys) <= 64:

@@ -50,15 +50,17 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from concursus_lab.common.gc import paused_gc
+from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.common.time import to_utc
 from concursus_lab.events import upcasters
 from concursus_lab.events.decoded import Decoded
+from concursus_lab.events.event_type import EventType
 from concursus_lab.events.instances import make_event_class
 from concursus_lab.events.parameters import (
     Parameter,
@@ -69,26 +71,7 @@ from concursus_lab.events.parameters import (
 from concursus_lab.events.upcasters import Upcaster
 from concursus_lab.exceptions import SchemaError, UnknownEventType
 from concursus_lab.frame import canonical_json
-from concursus_lab.frame.schema import COLUMNS, INITIAL, NEITHER, TERMINAL, validate
-
-_KINDS = {"initial": INITIAL, "event": NEITHER, "terminal": TERMINAL}
-
-
-@dataclasses.dataclass(frozen=True)
-class EventType:
-    """A declared event type: (aggregate type, name, version), its class and parameters."""
-
-    aggregate_type: str
-    name: str
-    version: str
-    kind: str  # "initial", "event" or "terminal"
-    cls: type
-    parameters: tuple[Parameter, ...]
-    aliases: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def characteristics(self) -> int:
-        return _KINDS[self.kind]
+from concursus_lab.frame.schema import COLUMNS, validate
 
 
 class EventTypes:
@@ -311,7 +294,7 @@ class EventTypes:
             )
         found = self._by_key.get(pair)
         if found is None:
-            raise UnknownEventType(f"{self.aggregate_type} types: {self._unknown(*pair)}")
+            raise UnknownEventType(f"{self.aggregate_type} types: {self.unknown_reason(*pair)}")
         return found.cls
 
     @property
@@ -330,7 +313,18 @@ class EventTypes:
             )
         return found
 
-    def _unknown(self, name: str, version: str) -> str:
+    @property
+    def by_key(self) -> Mapping[tuple[str, str], EventType]:
+        """Each declared ``(name, version)`` (aliases included) and its event type."""
+        return MappingProxyType(self._by_key)
+
+    @property
+    def chain(self) -> Mapping[tuple[str, str], Upcaster]:
+        """Each ``(name, version)`` an upcaster starts from, and that upcaster."""
+        return MappingProxyType(self._upcasters)
+
+    def unknown_reason(self, name: str, version: str) -> str:
+        """Why a row of ``(name, version)`` does not decode, with the nearest names."""
         versions = sorted(v for n, v in self._by_key if n == name)
         if versions:
             return (
@@ -484,7 +478,7 @@ def _parameters_text(values: dict[str, Any], i: int, instance: Any) -> str:
         ) from None
 
 
-def sequence_of_types(types: Any, name: str = "types") -> EventTypes:
+def as_event_types(types: Any, name: str = "types") -> EventTypes:
     """Check an argument is an :class:`EventTypes`, with a helpful message if not."""
     if isinstance(types, EventTypes):
         return types

@@ -97,7 +97,7 @@ def upcast(types: Any, frame: pl.DataFrame, *, watch: Watch | None = None) -> Up
 
 def _sources(types: Any, frame: pl.DataFrame) -> np.ndarray:
     """Positions of the rows an upcaster starts from."""
-    pairs = list(types._upcasters)
+    pairs = list(types.chain)
     if len(pairs) <= 16:
         known = pl.any_horizontal(
             [(pl.col("name") == n) & (pl.col("version") == v) for n, v in pairs]
@@ -112,14 +112,14 @@ def _sources(types: Any, frame: pl.DataFrame) -> np.ndarray:
 def _follow(types: Any, work: pl.DataFrame, frame: pl.DataFrame, watch: Watch | None):
     """Each row taken along the chain until it is a declared type: (__row, __path, name,
     version, parameters), a row per event (a split's parts with paths that sort in order)."""
-    chain = types._upcasters
+    chain = types.chain
     done = []
     while work.height:
         following = []
         for (name, version), group in work.group_by("name", "version", maintain_order=True):
             step = chain.get((name, version))
             if step is None:
-                kind = types._by_key[(name, version)].characteristics
+                kind = types.by_key[(name, version)].characteristics
                 done.append(group.with_columns(pl.lit(kind, pl.Int32).alias("characteristics")))
             else:
                 following += _step(step, group, frame, types.aggregate_type, watch)

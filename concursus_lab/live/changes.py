@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from concursus_lab.common.gc import paused_gc
+from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.live.track import Keyframe
 
 #: Why an aggregate's row is in :attr:`Changes.frame`.

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from concursus_lab.common.gc import paused_gc
+from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.events.types import EventTypes
 from concursus_lab.live.layout import Layout
 from concursus_lab.live.tail import APPLIED, OUTCOMES, fold, outcomes, plan

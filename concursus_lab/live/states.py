@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from concursus_lab.common.gc import paused_gc
+from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.common.time import TimeLike
-from concursus_lab.events.types import EventTypes, sequence_of_types
+from concursus_lab.events.types import EventTypes, as_event_types
 from concursus_lab.frame.cut import bounds
 from concursus_lab.frame.identity import check_duplicates, tie_columns
 from concursus_lab.frame.schema import columns_of, validate
@@ -284,7 +284,7 @@ def states(
     from concursus_lab.exceptions import SchemaError
 
     check_reducer(reducer)
-    types = sequence_of_types(types)
+    types = as_event_types(types)
     duplicates = check_duplicates(duplicates)
     for name, value in (("every", every), ("keyframes", keyframes)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from concursus_lab.common.gc import paused_gc
+from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.events.types import EventTypes
 from concursus_lab.frame.identity import decide
 from concursus_lab.timetravel.reducer import Reducer, raise_reducer_error, returned_none

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from concursus_lab.common.gc import paused_gc
+from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.live.layout import Layout, layout
 from concursus_lab.live.refold import Settings
 from concursus_lab.live.tail import OUTCOMES, fold

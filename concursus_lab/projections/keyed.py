@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 import polars as pl
 
-from concursus_lab.common.gc import paused_gc
+from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.events.decode import classify
 from concursus_lab.events.decoded import reason_counts
 from concursus_lab.events.types import EventTypes

@@ -44,7 +44,7 @@ from typing import Any
 import polars as pl
 
 from concursus_lab.common.time import TimeLike
-from concursus_lab.events.types import EventTypes, sequence_of_types
+from concursus_lab.events.types import EventTypes, as_event_types
 from concursus_lab.exceptions import ConcursusLabError, ProjectionError, SchemaError
 from concursus_lab.frame.cut import cut
 from concursus_lab.frame.identity import by_delivery, check_duplicates, resolve
@@ -294,7 +294,7 @@ def fold(
     >>> cl.project(events, load, at="2026-03-02 10:00")["state"].to_list()
     [2]
     """
-    types = sequence_of_types(types)
+    types = as_event_types(types)
     check_reducer(reducer)
     if isinstance(reducer, (Projection, Fold)):
         raise SchemaError("`reducer` is already a projection; pass its reducer function.")

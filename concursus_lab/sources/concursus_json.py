@@ -48,7 +48,7 @@ import numpy as np
 import orjson
 import polars as pl
 
-from concursus_lab.common.gc import paused_gc
+from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.frame import canonical_json
 from concursus_lab.frame.schema import INITIAL, NEITHER, SCHEMA, TERMINAL
 from concursus_lab.frame.timeuuid import processing_time

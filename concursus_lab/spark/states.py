@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from concursus_lab.common.time import TimeLike
-from concursus_lab.events.types import EventTypes, sequence_of_types
+from concursus_lab.events.types import EventTypes, as_event_types
 from concursus_lab.frame import conflicts
 from concursus_lab.frame.cut import bounds
 from concursus_lab.frame.identity import check_duplicates
@@ -65,7 +65,7 @@ def state_at(
         ``.frame`` (a Spark DataFrame, one row per aggregate with a state), ``.to_polars()``
         (exactly ``cl.state_at(...).frame``), ``.counts``, ``.undecodable``.
     """
-    types = sequence_of_types(types)
+    types = as_event_types(types)
     check_reducer(reducer)
     check_duplicates(duplicates)
     at, known_at = bounds(at, known_at)

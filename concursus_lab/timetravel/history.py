@@ -14,7 +14,7 @@ import polars as pl
 
 from concursus_lab.common.time import TimeLike
 from concursus_lab.events.decode import classify
-from concursus_lab.events.types import EventTypes, sequence_of_types
+from concursus_lab.events.types import EventTypes, as_event_types
 from concursus_lab.events.upcast import upcast
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame import conflicts
@@ -79,7 +79,7 @@ def history(
     [('loadedOntoTruck', 'duplicate'), ('loadedOntoTruck', 'applied'), ('delivered', 'after_at')]
     """
     if types is not None:
-        types = sequence_of_types(types)
+        types = as_event_types(types)
     check_duplicates(duplicates)
     frame = validate(events, check_parameters=False)
     at, known_at = bounds(at, known_at)

@@ -42,7 +42,7 @@ import numpy as np
 import polars as pl
 
 from concursus_lab.common.time import TimeLike
-from concursus_lab.events.types import EventTypes, sequence_of_types
+from concursus_lab.events.types import EventTypes, as_event_types
 from concursus_lab.events.upcast import upcast
 from concursus_lab.events.upcasters import STORED
 from concursus_lab.exceptions import SchemaError
@@ -278,7 +278,7 @@ def _types(types: object) -> list[EventTypes]:
     if types is None:
         return []
     listed = [types] if isinstance(types, EventTypes) else list(types)  # type: ignore[call-overload]
-    return [sequence_of_types(t) for t in listed]
+    return [as_event_types(t) for t in listed]
 
 
 def _upcast(frame: pl.DataFrame, types: list[EventTypes], duplicates: str):

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from concursus_lab.common.gc import paused_gc
+from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.events.types import EventTypes
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.timetravel.reducer import Reducer, raise_reducer_error, returned_none

@@ -53,11 +53,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from concursus_lab.common.gc import paused_gc
+from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.common.text import plural
 from concursus_lab.common.time import TimeLike, when
 from concursus_lab.events.decoded import reason_counts
-from concursus_lab.events.types import EventTypes, sequence_of_types
+from concursus_lab.events.types import EventTypes, as_event_types
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.cut import bounds
 from concursus_lab.frame.identity import check_duplicates
@@ -399,7 +399,7 @@ def state_of(
 
 def arguments(events, types, at, known_at, duplicates):
     """The checked arguments every time-travel question takes: (types, frame, at, known_at)."""
-    types = sequence_of_types(types)
+    types = as_event_types(types)
     check_duplicates(duplicates)
     frame = validate(events, check_parameters=False)
     return types, frame, *bounds(at, known_at)

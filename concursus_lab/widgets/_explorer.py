@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from concursus_lab.common.time import when
-from concursus_lab.events.types import EventTypes, sequence_of_types
+from concursus_lab.events.types import EventTypes, as_event_types
 from concursus_lab.exceptions import ReducerError, SchemaError
 from concursus_lab.frame.identity import check_duplicates
 from concursus_lab.frame.schema import validate
@@ -112,7 +112,7 @@ class Explorer(SummaryWidget):
         aggregate_id: str | None = None,
         duplicates: str = "last",
     ) -> None:
-        self._types = sequence_of_types(types)
+        self._types = as_event_types(types)
         frame = validate(events, check_parameters=False)
         self._events = frame.filter(pl.col("aggregate_type") == self._types.aggregate_type)
         if self._events.height == 0:
