@@ -11,11 +11,10 @@ member accepts clients.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from concursus_lab.services import _settings
-from concursus_lab.services._spec import ProbeFailed, Service, render
+from concursus_lab.services._spec import Service, http_ready, render
 
 HEAP = "256m"
 CLUSTER = "dev"
@@ -70,20 +69,5 @@ class Hazelcast(Service):
 
     def probe(self, timeout: float) -> str:
         """``GET /hazelcast/health/ready``: 200 once the member takes clients."""
-        with socket.create_connection((self.host, self.port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(
-                b"GET /hazelcast/health/ready HTTP/1.1\r\nHost: "
-                + self.host.encode()
-                + b"\r\nConnection: close\r\n\r\n"
-            )
-            answer = b""
-            while b"\r\n" not in answer:
-                chunk = sock.recv(256)
-                if not chunk:
-                    break
-                answer += chunk
-        status = answer.split(b"\r\n", 1)[0].decode(errors="replace")
-        if " 200" not in status:
-            raise ProbeFailed(status or "no answer")
+        http_ready(self.host, self.port, "/hazelcast/health/ready", timeout)
         return f"member ready (cluster {CLUSTER})"

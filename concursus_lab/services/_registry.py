@@ -19,14 +19,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
 from concursus_lab.exceptions import ServiceError
 from concursus_lab.services import _maven, _settings
-from concursus_lab.services._spec import ProbeFailed, Service
+from concursus_lab.services._spec import Service, http_ready
 
 HEAP = "384m"
 #: The oldest Java that runs Apicurio Registry 3.
@@ -176,19 +175,5 @@ class Registry(Service):
 
     def probe(self, timeout: float) -> str:
         """``GET /apis/ccompat/v7/subjects``: 200 once the registry takes requests."""
-        with socket.create_connection((self.host, self.port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(
-                f"GET {API}/subjects HTTP/1.1\r\nHost: {self.address}\r\n"
-                "Connection: close\r\n\r\n".encode()
-            )
-            answer = b""
-            while b"\r\n" not in answer:
-                chunk = sock.recv(256)
-                if not chunk:
-                    break
-                answer += chunk
-        status = answer.split(b"\r\n", 1)[0].decode(errors="replace")
-        if " 200" not in status:
-            raise ProbeFailed(status or "no answer")
+        http_ready(self.host, self.port, f"{API}/subjects", timeout)
         return f"Confluent API at {self.url}"

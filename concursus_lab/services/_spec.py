@@ -25,6 +25,25 @@ class ProbeFailed(Exception):
     """The port is open but the server did not answer its protocol (yet)."""
 
 
+def http_ready(host: str, port: int, path: str, timeout: float) -> None:
+    """``GET path`` over a plain socket (no client library needed before the server is up):
+    returns on a 200 status line, else raises :class:`ProbeFailed` with the status."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode()
+        )
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = sock.recv(256)
+            if not chunk:
+                break
+            answer += chunk
+    status = answer.split(b"\r\n", 1)[0].decode(errors="replace")
+    if " 200" not in status:
+        raise ProbeFailed(status or "no answer")
+
+
 def recv_exact(sock: socket.socket, size: int) -> bytes:
     """Read exactly ``size`` bytes from ``sock``."""
     chunks = bytearray()
