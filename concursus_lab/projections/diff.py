@@ -241,13 +241,19 @@ def same_view(
     view_b: pl.DataFrame,
     key: Sequence[str] | None = None,
     rtol: float = 1e-9,
+    *,
+    same_columns: bool = False,
 ) -> bool:
     """Whether two views hold the same rows (in any order) in the columns both have, floats
     within ``rtol``: :attr:`Diff.same_rows`.
 
     With ``key``, as :func:`diff` decides it; without, rows are sorted by every shared
-    column (the non-float ones first) and compared in that order.
+    column (the non-float ones first) and compared in that order. ``same_columns``: views
+    whose column sets differ are different too (one projection run twice: ``chaos``), not
+    only two versions compared on what they share (``diff``, ``bisect``).
     """
+    if same_columns and set(view_a.columns) != set(view_b.columns):
+        return False
     if key is not None:
         return diff(view_a, view_b, key=key, rtol=rtol).same_rows
     shared = [c for c in view_a.columns if c in view_b.columns]

@@ -66,7 +66,7 @@ def shrunk(
     def fails(events: np.ndarray, dropped: frozenset[int] = frozenset()) -> bool:
         budget["tests"] += 1
         _, _, va, vb = views(events, dropped)
-        return not same_view(va, vb, keys)
+        return not same_view(va, vb, keys, same_columns=True)
 
     def out_of_budget() -> bool:
         return budget["tests"] >= max_tests
