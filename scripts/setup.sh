@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up: a virtualenv in .venv with concursus-lab and every extra installed.
 # Usage: scripts/setup.sh [--browser] [--services]
-#   --browser also installs Debian's chromium; --services Debian's redis-server and
+#   --browser also installs Debian's chromium and chromium-driver; --services Debian's redis-server and
 #   rabbitmq-server (which `concursus-lab services start` runs; Cassandra and Kafka come from
 #   Maven)
 set -euo pipefail
@@ -28,7 +28,9 @@ fi
 debian=()
 for arg in "$@"; do
     case "$arg" in
-        --browser) [ -x /usr/bin/chromium ] || debian+=(chromium) ;;
+        --browser)
+            [ -x /usr/bin/chromium ] || debian+=(chromium)
+            [ -x /usr/bin/chromedriver ] || debian+=(chromium-driver) ;;
         --services)
             [ -x /usr/bin/redis-server ] || debian+=(redis-server)
             [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || debian+=(rabbitmq-server) ;;
