@@ -37,7 +37,7 @@ from concursus_lab.events.types import EventTypes, as_event_types
 from concursus_lab.frame.cut import bounds
 from concursus_lab.frame.identity import check_duplicates, tie_columns
 from concursus_lab.frame.schema import columns_of, validate
-from concursus_lab.live import following, travel
+from concursus_lab.live import answers, following, travel
 from concursus_lab.live.changes import Changes, changes_of
 from concursus_lab.live.layout import Layout, layout
 from concursus_lab.live.offsets import Offsets
@@ -71,6 +71,7 @@ class LiveStates:
         self.offsets = Offsets()
         self.batches = 0
         self._index: travel.Index | None = None  # kept between time-travel questions
+        self._heads: answers.Heads | None = None  # the live states' columns, for them too
         self._clean: pl.DataFrame | None = None  # `undecodable` when nothing is
 
     @property
@@ -116,6 +117,7 @@ class LiveStates:
             )
             self._kept = kept
             self._index = None
+            self._heads = None
         self._other += frame.height - mine.height
         self.offsets = self.offsets.after(frame)
         self.batches += 1
@@ -184,7 +186,14 @@ class LiveStates:
         counts = {**answer.counts, "other_aggregate_types": self._other}
         seen = _Seen(counts, self._undecodable(answer.undecodable_in, at_, known_at_))
         kind = state_class(self._reducer)
-        return states_result(self._settings.types, at_, known_at_, seen, answer.folded, None, kind)
+        types = self._settings.types
+        if self._heads is None:
+            self._heads = answers.heads(self.result(), self._index.lay.ids)
+        asked = {"types": types, "at": at_, "known_at": known_at_, "seen": seen, "kind": kind}
+        quick = answers.answer_frame(self._heads, answer, asked)
+        if quick is not None:
+            return quick
+        return states_result(types, at_, known_at_, seen, answer.folded(), None, kind)
 
     def _undecodable(self, bad: list[str], at, known_at) -> pl.DataFrame:
         """The deliveries that could not be decoded, with their reasons (the replay of the

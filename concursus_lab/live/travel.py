@@ -51,6 +51,7 @@ class Index:
     states: np.ndarray  # objects
     ts: np.ndarray  # each position's event time, epoch us
     pts: np.ndarray  # each position's processing time, epoch us
+    where: dict[str, int]  # aggregate id -> its segment
 
 
 def index(frame: pl.DataFrame, settings: Settings, tracks: dict[str, Track]) -> Index:
@@ -80,16 +81,32 @@ def index(frame: pl.DataFrame, settings: Settings, tracks: dict[str, Track]) -> 
     ts = times["event_timestamp"].to_numpy()[lay.order]
     pts = times["processing_timestamp"].to_numpy()[lay.order]
     counts = counts.reshape(n, len(OUTCOMES))
-    return Index(lay, first, pos, max_ts, max_pts, counts, last, states, ts, pts)
+    where = {aggregate_id: s for s, aggregate_id in enumerate(lay.ids)}
+    return Index(lay, first, pos, max_ts, max_pts, counts, last, states, ts, pts, where)
 
 
 @dataclasses.dataclass(frozen=True)
 class Answer:
     """The states at a cut, and what a StateAt reports beside them."""
 
-    folded: Folded
     counts: dict[str, int]
     undecodable_in: list[str]  # aggregates with a delivery that did not decode, in the cut
+    ids: list[str]  # the layout's, one per segment
+    states: np.ndarray  # per segment (objects)
+    applied: np.ndarray  # per segment
+    latest: np.ndarray  # per segment
+    keep: np.ndarray  # the segments that have a state at the cut
+    as_head: np.ndarray  # per segment of ``keep``: its live state is its answer
+
+    def folded(self, part: np.ndarray | None = None) -> Folded:
+        """The states of the aggregates of ``keep`` (only those of ``part``, a mask over
+        them, if given), in layout order."""
+        chosen = self.keep if part is None else self.keep[part]
+        with paused_gc():
+            ids = [self.ids[s] for s in chosen.tolist()]
+            return Folded(
+                ids, self.states[chosen].tolist(), self.applied[chosen], self.latest[chosen]
+            )
 
 
 def state_at(
@@ -149,7 +166,7 @@ def _answer(idx: Index, best: np.ndarray, replay, states: list[Any], read: int) 
     """Each aggregate's state: folded on from its keyframe where the tail applied an event
     to it, else the keyframe's own; counts are the keyframes' and the tail's."""
     ids = idx.lay.ids
-    where = {aggregate_id: s for s, aggregate_id in enumerate(ids)}
+    where = idx.where
     folded = np.array([where[i] for i in replay.aggregate_ids], dtype=np.int64)
     out = idx.states[best]  # a new array: the index keeps its own
     for s, state in zip(folded.tolist(), states, strict=True):
@@ -168,10 +185,8 @@ def _answer(idx: Index, best: np.ndarray, replay, states: list[Any], read: int) 
     bad = {ids[s] for s in np.flatnonzero(broken).tolist()}
     if replay.counts["undecodable"]:
         bad.update(replay.undecodable["aggregate_id"].unique().to_list())
-    with paused_gc():
-        chosen = keep.tolist()
-        result = Folded([ids[s] for s in chosen], out[keep].tolist(), applied[keep], latest[keep])
-    return Answer(result, counts, sorted(bad))
+    as_head = best[keep] == idx.first[keep + 1] - 1  # the head: the last keyframe of each
+    return Answer(counts, sorted(bad), ids, out, applied, latest, keep, as_head)
 
 
 def _last_applied(replay) -> np.ndarray:

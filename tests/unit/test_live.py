@@ -208,6 +208,7 @@ def test_state_at_from_keyframes_equals_a_full_fold(duplicates):
                         duplicates=duplicates,
                     )
                     assert got.frame.equals(want.frame), (at, known_at)
+                    assert list(got.states.items()) == list(want.states.items())  # id order
                     assert got.counts == want.counts
                     assert got.undecodable.equals(want.undecodable)
                     assert (got.at, got.known_at) == (want.at, want.known_at)
