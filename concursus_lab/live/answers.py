@@ -29,8 +29,8 @@ class Heads:
     order) and, per aggregate of a layout, its row in that frame (-1: no state)."""
 
     frame: pl.DataFrame
-    ids: np.ndarray  # objects
-    states: np.ndarray  # objects
+    ids: list[str]
+    states: list[Any]
     rows: np.ndarray
 
 
@@ -38,21 +38,18 @@ def heads(result: StateAt, layout_ids: list[str]) -> Heads:
     """The :class:`Heads` of ``result`` (the live states') for the aggregates ``layout_ids``."""
     with paused_gc():
         ids = result.frame["aggregate_id"].to_list()
-        states = result.states  # a dict in id order
+        states = list(result.states.values())  # a dict in id order
         row_of = {aggregate_id: k for k, aggregate_id in enumerate(ids)}
         rows = np.fromiter((row_of.get(i, -1) for i in layout_ids), np.int64, len(layout_ids))
-        ids_array = np.empty(len(ids), dtype=object)
-        ids_array[:] = ids
-        states_array = np.empty(len(ids), dtype=object)
-        states_array[:] = [states[i] for i in ids]
-    return Heads(result.frame, ids_array, states_array, rows)
+    return Heads(result.frame, ids, states, rows)
 
 
 def answer_frame(cached: Heads, answer: Any, asked: dict[str, Any]) -> StateAt | None:
     """The :class:`StateAt` of ``answer`` (a ``travel.Answer``): the rows of its aggregates
-    that hold their live state come from ``cached``, the others' are built. ``asked``
-    holds :func:`states_result`'s other arguments (types, at, known_at, seen, kind). None
-    when the built rows' columns differ from the cached ones."""
+    that hold their live state come from ``cached``, the others' are built, and one gather
+    puts them in id order. ``asked`` holds :func:`states_result`'s other arguments (types,
+    at, known_at, seen, kind). None when the built rows' columns differ from the cached
+    ones."""
     types, at, known_at, seen, kind = (
         asked[k] for k in ("types", "at", "known_at", "seen", "kind")
     )
@@ -60,21 +57,18 @@ def answer_frame(cached: Heads, answer: Any, asked: dict[str, Any]) -> StateAt |
     if len(rows) and rows[0] < 0:
         return None  # a live state the cache lacks: not expected, answered whole
     other = states_result(types, at, known_at, seen, answer.folded(~answer.as_head), None, kind)
-    kept = cached.frame[rows]
-    if other.frame.columns != kept.columns:
+    if other.frame.columns != cached.frame.columns:
         return None
     try:
-        built = other.frame.cast(dict(kept.schema))
+        built = other.frame.cast(dict(cached.frame.schema))
     except pl.exceptions.PolarsError:
         return None
-    frame, order = kept, np.arange(len(rows), dtype=np.int64)
+    order = _merged_order(cached, rows, built["aggregate_id"])
+    frame = pl.concat([cached.frame, built])[order]
     other_ids = built["aggregate_id"].to_list()
-    if other_ids:
-        order = _merged_order(kept["aggregate_id"], built["aggregate_id"])
-        frame = pl.concat([kept, built])[order]
     with paused_gc():
-        ids = cached.ids[rows].tolist() + other_ids
-        states = cached.states[rows].tolist() + [other.states[i] for i in other_ids]
+        ids = cached.ids + other_ids
+        states = cached.states + [other.states[i] for i in other_ids]
     return StateAt(
         frame,
         types.aggregate_type,
@@ -86,15 +80,17 @@ def answer_frame(cached: Heads, answer: Any, asked: dict[str, Any]) -> StateAt |
     )
 
 
-def _merged_order(first: pl.Series, second: pl.Series) -> np.ndarray:
-    """The permutation of ``first`` then ``second`` (each sorted, no id in both) that
-    sorts them together."""
-    n, m = first.len(), second.len()
-    inserts = first.search_sorted(second, side="left").to_numpy().astype(np.int64)
-    places = inserts + np.arange(m, dtype=np.int64)  # where each of `second` ends up
-    out = np.empty(n + m, dtype=np.int64)
-    taken = np.zeros(n + m, dtype=bool)
+def _merged_order(cached: Heads, rows: np.ndarray, built: pl.Series) -> np.ndarray:
+    """The rows of ``cached.frame`` then ``built`` (sorted ids, none in ``cached``'s rows
+    ``rows``), as indices into the two put one after the other, in id order."""
+    n, m = cached.frame.height, built.len()
+    if m == 0:
+        return rows
+    heads = cached.frame["aggregate_id"].search_sorted(built, side="left").to_numpy()
+    places = np.searchsorted(rows, heads) + np.arange(m, dtype=np.int64)  # where each lands
+    out = np.empty(len(rows) + m, dtype=np.int64)
+    taken = np.zeros(len(out), dtype=bool)
     taken[places] = True
     out[places] = np.arange(n, n + m, dtype=np.int64)
-    out[~taken] = np.arange(n, dtype=np.int64)
+    out[~taken] = rows
     return out
