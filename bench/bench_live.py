@@ -10,10 +10,16 @@ every record is folded: the events/s it folds is the rate of appends it keeps up
 * ``cl.state_at`` of everything read so far after every batch, as a notebook re-folding
   per batch does without a live fold (up to 100k events: it grows with the square).
 
+The fold's own rate is measured apart from Kafka's: the batches the follow alone read,
+folded again in memory, against the follow alone (a ratio above 1: folding outpaces reading).
+
 Time travel from keyframes, in memory (no Kafka): ``live.state_at(at)`` at ``QUESTIONS``
 new ``at`` values spread over the history (the first question places every delivery; it
 is counted), against ``cl.state_at(events, at=...)`` at the same values; answers equal
 (issue 36 asks for >= 10x at 100 values over 1M events).
+
+The explorer (``cl.explore``) on one aggregate of up to 100k events: one move of its ``at``
+slider (issue 36 asks for < 100 ms).
 
 Run it alone with ``python -m bench.bench_live [events]``; it starts the local Kafka
 (``concursus_lab.services.ensure("kafka")``) and deletes its topic afterwards.
@@ -36,6 +42,7 @@ PARTITIONS = 6
 BATCH = 10_000
 REFOLD_LIMIT = 120_000  # state_at per batch grows with the square of the events
 QUESTIONS = 100
+SLIDER_EVENTS = 100_000  # the explorer's aggregate (issue 36: a move under 100 ms)
 
 
 def run(scale: int, quick: bool) -> list[dict]:
@@ -75,8 +82,20 @@ def run(scale: int, quick: bool) -> list[dict]:
                 note=note,
             )
         )
+        batches = alone.result
+        fold = measure(lambda: _fold_batches(batches), repeat=repeat)
+        rows.append(
+            row(
+                "live fold alone, the same batches in memory (sample reducer)",
+                n,
+                fold,
+                "the follow alone, no fold (kafka's read rate)",
+                alone,
+                goal=">= 50k events/s",
+                note="the fold's own rate, without reading: ratio > 1 means it outpaces reading",
+            )
+        )
         if n <= REFOLD_LIMIT:
-            batches = alone.result
             refold = measure(lambda: _refold_per_batch(batches), repeat=1)
             rows.append(
                 row(
@@ -93,7 +112,36 @@ def run(scale: int, quick: bool) -> list[dict]:
         admin.delete_topics([topic])
         admin.close()
     rows.append(_time_travel(frame, 5 if quick else QUESTIONS))
+    rows.append(_slider(min(n, SLIDER_EVENTS), 1 if quick else 3))
     return rows
+
+
+def _slider(n: int, repeat: int) -> dict:
+    """The explorer's ``at`` slider moved on one aggregate of ``n`` events (the sample's
+    parcels given one id): the best of ``repeat`` moves, each to another stop."""
+    import warnings
+
+    from concursus_lab.sample import parcels
+
+    events = parcels(int(n / EVENTS_PER_PARCEL) + 1, seed=2).head(n)
+    events = events.with_columns(aggregate_id=pl.lit("parcel-big"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cl.exceptions.ConflictingDeliveries)  # ids repeat
+        explorer = cl.explore(events, parcel_state, types=parcel_types, aggregate_id="parcel-big")
+        stops = [value for _, value in explorer.at_slider.options]
+        moves = iter(stops[len(stops) * k // (repeat + 2)] for k in range(1, repeat + 2))
+
+        def move() -> None:
+            explorer.at_slider.value = next(moves)
+
+        moved = measure(move, repeat=repeat)
+    return row(
+        "explorer slider move on one aggregate",
+        n,
+        moved,
+        goal="< 0.1 s",
+        note="one move of the at slider: state_of, history and the chart built again",
+    )
 
 
 def _time_travel(frame: pl.DataFrame, questions: int) -> dict:
@@ -138,6 +186,13 @@ def _live(source, n: int):
         if live.read >= n:
             break
     follow.close()
+    return live
+
+
+def _fold_batches(batches: list[pl.DataFrame]):
+    live = cl.live.states(parcel_state, types=parcel_types)
+    for frame in batches:
+        live.update(frame)
     return live
 
 
