@@ -9,7 +9,11 @@ from a source's ``.follow()``:
   nothing is read twice or missed;
 * any other followed source (a RabbitMQ exchange) is followed from the call on (its queue is
   bound then): what was published before is not there to read, and the queue lives only as
-  long as its follow.
+  long as its follow;
+* a source that cannot be followed but read (a local store that grows) is read again every
+  ``poll_timeout`` seconds, and what the live fold has not read yet is folded
+  (``polling.py``): its history first, then each append; a follow that stopped goes on from
+  the fold's own deliveries.
 
 The offsets move only once a batch is folded: a batch whose fold raised is read again.
 """
@@ -22,6 +26,7 @@ from typing import Any
 
 from concursus_lab.exceptions import SourceError
 from concursus_lab.live.changes import Changes
+from concursus_lab.live.polling import polled
 
 
 def follow(
@@ -33,27 +38,34 @@ def follow(
     poll_timeout: float = 1.0,
     idle_timeout: float | None = None,
 ) -> Iterator[Changes]:
-    """Follow ``source`` (a Kafka topic, a RabbitMQ exchange), folding each batch it brings
-    into ``live`` (a :class:`~concursus_lab.live.states.LiveStates`, whose ``follow`` this
-    is): a generator of each batch's :class:`~concursus_lab.live.changes.Changes`.
+    """Follow ``source`` (a Kafka topic, a RabbitMQ exchange, a local store), folding each
+    batch it brings into ``live`` (a :class:`~concursus_lab.live.states.LiveStates`, whose
+    ``follow`` this is): a generator of each batch's
+    :class:`~concursus_lab.live.changes.Changes`.
 
     A Kafka topic is read whole first (unless ``history=False``), then followed from the
     offsets after what was read; following it again with the same live fold goes on from
     ``live.offsets``, so a follow that stopped loses and repeats nothing. A RabbitMQ
-    exchange is followed from this call on. ``batch``, ``poll_timeout`` and
-    ``idle_timeout`` are the source's ``follow()``'s.
+    exchange is followed from this call on. A local store is read again every
+    ``poll_timeout`` seconds (``history`` does not apply: what the fold has not read is
+    new). ``batch``, ``poll_timeout`` and ``idle_timeout`` are the source's ``follow()``'s.
     """
     method = getattr(source, "follow", None)
-    if method is None:
-        raise SourceError(
-            f"{source!r} cannot be followed: it has no `.follow()`. Follow a Kafka topic or a "
-            f"RabbitMQ exchange, or give a live fold batches yourself with `live.update(frame)`."
-        )
     options: dict[str, Any] = {
         "batch": batch,
         "poll_timeout": poll_timeout,
         "idle_timeout": idle_timeout,
     }
+    if method is None and callable(getattr(source, "events", None)):
+        # a local store: read again every poll, folding what the fold has not read
+        frames = polled(source, live.aggregate_type, lambda: live.deliveries, **options)
+        return _folded(live, frames)
+    if method is None:
+        raise SourceError(
+            f"{source!r} cannot be followed: it has neither `.follow()` nor `.events()`. "
+            "Follow a Kafka topic, a RabbitMQ exchange or a store, or give a live fold "
+            "batches yourself with `live.update(frame)`."
+        )
     if "offsets" not in inspect.signature(method).parameters:
         # called now, not when first asked: its queue is bound before anything is published
         return _folded(live, method(live.aggregate_type, **options))
