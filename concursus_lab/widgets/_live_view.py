@@ -117,11 +117,18 @@ class LiveView(SummaryWidget):
         self._thread.start()
         return self._thread
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop the follow that :meth:`follow` started (after the batch it is on)."""
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop the follow that :meth:`follow` started; True once its thread has ended.
+
+        A follow cannot be interrupted while it waits for records: it stops after the next
+        batch it brings, or when its ``idle_timeout`` ends it. ``timeout`` is how long to
+        wait for that (None: as long as it takes).
+        """
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
 
     # ----------------------------------------------------------------------- showing
 

@@ -111,3 +111,25 @@ def test_an_empty_batch_changes_nothing_but_the_caption(parcels):
     view.update(live.update(parcels.clear()))
     assert (view.board.rows, view.board.points) == before
     assert view.board.caption.startswith("batch 2:")
+
+
+def test_following_in_a_thread_shows_every_batch_and_stops(parcels, tmp_path):
+    store = cl.open(str(tmp_path / "store"), create=True)
+    store.append(parcels[:60])
+    live = cl.live.states(parcel_state, types=parcel_types)
+    view = live_view(live, points=10_000)
+    thread = view.follow(store, batch=25, poll_timeout=0.05, idle_timeout=1.5)
+    with pytest.raises(SourceError, match="already follows"):
+        view.follow(store)
+    store.append(parcels[60:])
+    thread.join(timeout=60)
+    assert not thread.is_alive()  # it stopped when nothing came for idle_timeout
+    assert live.read == parcels.height
+    assert len(view.board.points) == parcels.height
+    assert view.board.caption.startswith(f"batch {live.batches}:")
+    assert view.stop()  # it had ended
+    again = view.follow(store, poll_timeout=0.05, idle_timeout=20)
+    store.append(parcels[:5])  # a batch: stop() ends the follow after it
+    assert view.stop(timeout=30)
+    assert not again.is_alive()
+    assert live.read == parcels.height + 5
