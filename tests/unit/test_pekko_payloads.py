@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import random
 import struct
 
 import orjson
@@ -10,6 +11,7 @@ import polars as pl
 import pytest
 
 from concursus_lab.exceptions import SourceError
+from concursus_lab.frame import canonical_json
 from concursus_lab.sources.pekko import cbor, names, payloads
 from concursus_lab.sources.pekko.payloads import Fields, decode, lz4_block, unpack
 from concursus_lab.sources.pekko.source import _cassandra_url
@@ -111,7 +113,7 @@ def test_payloads_by_serializer():
             b"secret",
         ],
     )
-    assert out.parameters == [
+    assert out.parameters.to_list() == [
         '{"a":"x","b":[1,{"y":1,"z":0}]}',
         '{"old":true}',
         '{"cents":1000}',
@@ -131,7 +133,71 @@ def test_payloads_by_serializer():
 
 def test_numbers_keep_their_text_and_dates_in_strings_stay_fast():
     out = decode([31, 31], [b'{"rate":0.10,"n":1e2}', b'{"at":"2026-03-01T09:00:00.500Z","n":12}'])
-    assert out.parameters == ['{"n":1e2,"rate":0.10}', '{"at":"2026-03-01T09:00:00.500Z","n":12}']
+    assert out.parameters.to_list() == [
+        '{"n":1e2,"rate":0.10}',
+        '{"at":"2026-03-01T09:00:00.500Z","n":12}',
+    ]
+
+
+def _risky_before(texts: list[str]) -> list[bool]:
+    """The rule RISKY_NUMBER replaced: strings blanked out, then canonical_json.RISKY."""
+    column = pl.Series(texts, dtype=pl.String)
+    string = r'"(?:[^"\\]|\\.)*"'
+    return column.str.replace_all(string, '""').str.contains(canonical_json.RISKY).to_list()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a":1.5}',
+        '{"a": -2.50 }',
+        '{"a":[1,2.0]}',
+        '{"a":[[3e5]]}',
+        '{"a":{"b":1E+2},"c":1}',
+        '{"a":-0}',
+        '{"a":12345678901234567890}',
+        '{"a":-1234567890123456789}',
+        '{"at":"2026-03-01T09:00:00.5Z","n":0.1}',
+        '{"s":"x\\"y","n":\n7.25\t}',
+    ],
+)
+def test_every_number_orjson_would_rewrite_is_read_exactly(text):
+    assert pl.Series([text]).str.contains(payloads.RISKY_NUMBER).item()
+    assert _risky_before([text]) == [True]
+    out = decode([31], [text.encode()])
+    assert out.parameters.to_list() == [canonical_json.canonical(text)]
+
+
+def test_numbers_outside_strings_are_found_wherever_the_old_rule_found_them():
+    """RISKY_NUMBER looks only at numbers outside strings, as the rule before it did after
+    blanking strings: never fewer rows (a row it misses would lose a number's text)."""
+    rng = random.Random(7)
+    parts = ["1", "1.5", "-0", "0", "-3", "2e3", "12345678901234567890", "1.0E-7", "7"]
+    words = ["x", "09:07:04.492Z", "1.5", "a:2.5}", "[1e3]", 'q\\"', "-0"]
+    texts = []
+    for _ in range(3000):
+        fields = []
+        for k in range(rng.randint(0, 4)):
+            value = rng.choice(
+                [
+                    rng.choice(parts),
+                    orjson.dumps(rng.choice(words)).decode(),
+                    f"[{rng.choice(parts)},{rng.choice(parts)}]",
+                    f'{{"in":{rng.choice(parts)}}}',
+                ]
+            )
+            fields.append(f'"f{k}":{" " * rng.randint(0, 1)}{value}')
+        texts.append("{" + ",".join(fields) + "}")
+    now = pl.Series(texts).str.contains(payloads.RISKY_NUMBER).to_list()
+    before = _risky_before(texts)
+    assert sum(before) > 1000  # the texts do hold such numbers
+    assert all(n for n, b in zip(now, before, strict=True) if b)
+    # and a time in a string no longer sends a row the careful way
+    assert (
+        not pl.Series(['{"at":"2026-03-01T09:07:04.492Z","n":12}'])
+        .str.contains(payloads.RISKY_NUMBER)
+        .item()
+    )
 
 
 @pytest.mark.parametrize(
@@ -149,7 +215,7 @@ def test_numbers_keep_their_text_and_dates_in_strings_stay_fast():
 )
 def test_payloads_that_are_not_what_their_serializer_writes(ser_id, raw, why):
     out = decode([ser_id], [raw])
-    assert out.parameters == [None]
+    assert out.parameters.to_list() == [None]
     assert why in out.reasons[0]
 
 
@@ -163,7 +229,7 @@ def test_fields_read_from_the_event():
         ],
         Fields(parameters=("body",), read={"time": ("at",), "stream": ("s",)}),
     )
-    assert out.parameters == ['{"x":1}', None, '{"y":2}']
+    assert out.parameters.to_list() == ['{"x":1}', None, '{"y":2}']
     assert out.values == {
         "time": ["1459420277.981000000", "2026-03-01T09:00:00Z", None],
         "stream": ["web", None, None],

@@ -30,7 +30,7 @@ whose numbers need their exact text (a decimal point outside strings) one by one
 
 >>> out = decode([31, 20, 1], [b'{"b":1,"a":"x","at":"2026-03-01T09:00:00Z"}', b"hi", b"\\xac"],
 ...              Fields(read={"event_time": ("at",)}))
->>> out.parameters
+>>> out.parameters.to_list()
 ['{"a":"x","at":"2026-03-01T09:00:00Z","b":1}', '{"value":"hi"}', None]
 >>> out.values["event_time"]
 ['2026-03-01T09:00:00Z', None, None]
@@ -76,8 +76,15 @@ NAMES: dict[int, str] = {
 
 _GZIP = b"\x1f\x8b"
 _LZ4 = b"\x87\xd9\x6d\xf6"  # JacksonSerializer.LZ4Meta.LZ4_MAGIC, then the length, then a block
-#: A JSON string (quotes and escapes included): what :data:`canonical_json.RISKY` may skip.
-_STRING = r'"(?:[^"\\]|\\.)*"'
+#: A number whose text orjson would rewrite (:data:`canonical_json.RISKY`: a fraction or an
+#: exponent, 19 digits or more, a negative zero), outside strings. In JSON such a number
+#: follows ``:``, ``,`` or ``[`` and ends before ``,``, ``}`` or ``]`` (whitespace aside);
+#: the ISO time in almost every Jackson event (``"...T09:07:04.492Z"``) does not, so it is
+#: not sent the careful way. Text in a string that looks so (``"at 1:1.5]"``) only is.
+RISKY_NUMBER = (
+    r"[:,\[]\s*(?:-?[0-9]+(?:\.[0-9]+)?[eE][+-]?[0-9]+|-?[0-9]+\.[0-9]+|-?[0-9]{19,}|-0)"
+    r"\s*[,}\]]"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,11 +99,11 @@ class Fields:
 
 @dataclasses.dataclass
 class Decoded:
-    """Per row: the parameters (canonical JSON object text), each field read besides as text
-    (a JSON string's text, a number's exact digits; None where the event has none), and why
-    a row has no parameters (row -> reason)."""
+    """Per row: the parameters (a String column of canonical JSON object text), each field
+    read besides as text (a JSON string's text, a number's exact digits; None where the event
+    has none), and why a row has no parameters (row -> reason)."""
 
-    parameters: list[str | None]
+    parameters: pl.Series
     values: dict[str, list[str | None]]
     reasons: dict[int, str]
 
@@ -169,7 +176,7 @@ def _parse_json(
     if not raw:
         return
     column = pl.Series(raw, dtype=pl.Binary).cast(pl.String, strict=False)
-    risky = column.str.replace_all(_STRING, '""').str.contains(canonical_json.RISKY)
+    risky = column.str.contains(RISKY_NUMBER)
     exact = np.flatnonzero(risky.fill_null(True).to_numpy())
     try:
         parsed = list(map(orjson.loads, raw))  # in C; a bad payload sends all the careful way
@@ -225,31 +232,30 @@ def _fields(values: list, reasons: dict, fields: Fields, ser_ids: Sequence[int])
     return Decoded(_written(objects, rows, n, reasons), read, reasons)
 
 
-def _written(objects: list[dict], rows: list[int], n: int, reasons: dict) -> list[str | None]:
-    """Each object as canonical JSON text, at its row (None elsewhere)."""
+def _written(objects: list[dict], rows: list[int], n: int, reasons: dict) -> pl.Series:
+    """Each object as canonical JSON text, at its row (null elsewhere)."""
     texts = _dumps_apart(objects)
     if texts is None:  # something orjson cannot write alone (a big integer): the careful way
         too_deep: dict[int, str] = {}
         written = canonical_json.dumps_objects(objects, too_deep)
-        texts = [] if written is None else written.to_list()
-        for k, why in too_deep.items():
-            reasons[rows[k]] = why.replace("`parameters`", "the event")
-            texts[k] = None
+        texts = pl.Series([], dtype=pl.String) if written is None else written
+        if too_deep:
+            for k, why in too_deep.items():
+                reasons[rows[k]] = why.replace("`parameters`", "the event")
+            texts = texts.scatter(list(too_deep), None)
     if len(rows) == n:
-        return texts
-    out: list[str | None] = [None] * n
-    for row, text in zip(rows, texts, strict=True):
-        out[row] = text
-    return out
+        return texts.alias("parameters")
+    out = pl.Series("parameters", [None] * n, dtype=pl.String)
+    return out.scatter(rows, texts) if rows else out
 
 
-def _dumps_apart(objects: list[dict]) -> list[str] | None:
+def _dumps_apart(objects: list[dict]) -> pl.Series | None:
     """Each object written as orjson writes it with sorted keys, from one ``dumps`` of them
     all: between every two a marker string no event holds (random, of control characters), cut
     at again with ``bytes.split``. Some times faster than a ``dumps`` per object, whose call
     costs more than the writing. None when orjson cannot write them."""
     if not objects:
-        return []
+        return pl.Series([], dtype=pl.String)
     mark = "\x00\x01" + uuid.uuid4().hex
     items: list[Any] = [mark] * (2 * len(objects) - 1)
     items[0::2] = objects
@@ -260,7 +266,7 @@ def _dumps_apart(objects: list[dict]) -> list[str] | None:
     parts = text[1:-1].split(b"," + orjson.dumps(mark) + b",")
     if len(parts) != len(objects):  # cannot be, unless an event held the marker
         return None
-    return pl.Series(parts, dtype=pl.Binary).cast(pl.String).to_list()
+    return pl.Series(parts, dtype=pl.Binary).cast(pl.String)
 
 
 def _texts(objects: list[dict], path: tuple[str, ...], rows: list[int], n: int) -> list:

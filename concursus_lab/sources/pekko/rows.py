@@ -105,7 +105,7 @@ def decode_rows(rows: list[tuple], fields: payloads.Fields = _WHOLE) -> pl.DataF
     for row, reason in decoded.reasons.items():
         reasons.add_one(row, reason)
     bad = np.flatnonzero(reasons.mask())
-    columns["payload"] = pl.Series(decoded.parameters, dtype=pl.String)
+    columns["payload"] = decoded.parameters.alias("payload")
     columns["reason"] = pl.Series([None] * n, dtype=pl.String)
     columns["event"] = pl.Series([None] * n, dtype=pl.Binary)
     if len(bad):
