@@ -2,11 +2,11 @@
 
 :class:`Pages` takes each page as :func:`concursus_lab.sources.cassandra.paging.run` hands it
 over (the bytes Cassandra sent; rows of the driver's values are turned back into them on its
-public path), decodes every :data:`CHUNK` rows into a journal frame (:mod:`.rows`) and maps it
-(:meth:`.journal.Journal.events`) on a worker thread, so the driver's tuples are let go as
-the read goes and the next pages are asked for while a chunk is decoded and mapped (the
-server works while this process decodes), and at the end only puts the chunks' events in
-order (:func:`.journal.ordered`).
+public path), decodes every :data:`CHUNK` rows into a journal frame (:mod:`.rows`), maps it
+(:meth:`.journal.Journal.events`) and puts it in order on a worker thread, so the driver's
+tuples are let go as the read goes and the next pages are asked for while a chunk is decoded
+and mapped (the server works while this process decodes), and at the end only joins the
+chunks' ordered runs (:func:`.journal.ordered`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from concursus_lab.mapping import Mapped
 from concursus_lab.sources.cassandra import paging
 from concursus_lab.sources.cassandra.raw_cells import as_sent
 from concursus_lab.sources.pekko import reading, rows
-from concursus_lab.sources.pekko.journal import Journal, ordered
+from concursus_lab.sources.pekko.journal import Journal, in_order, ordered
 
 #: Rows decoded at once.
 CHUNK = 20_000
@@ -54,7 +54,7 @@ class Pages:
             self._parts.append(self._worker.submit(self._mapped, chunk))
 
     def _mapped(self, chunk: list) -> Mapped:
-        return self.journal.events(rows.decode_rows(chunk, self._fields), self._plans)
+        return in_order(self.journal.events(rows.decode_rows(chunk, self._fields), self._plans))
 
     def result(self) -> Mapped:
         """Every row read so far, as events (by aggregate, in sequence order) and quarantine."""

@@ -168,12 +168,23 @@ class Journal:
 
 def ordered(parts: list[Mapped]) -> Mapped:
     """Parts of one read (chunks mapped apart) as one: events by aggregate in sequence order,
-    the quarantine by persistence id and sequence number."""
-    events = pl.concat([p.events for p in parts], how="vertical")
-    quarantine = pl.concat([p.quarantine for p in parts], how="vertical")
+    the quarantine by persistence id and sequence number. Parts put in order first
+    (:func:`in_order`, on the thread that maps them) leave this sort runs to join: about
+    half the work of sorting rows in the order they came."""
+    return in_order(
+        Mapped(
+            pl.concat([p.events for p in parts], how="vertical"),
+            pl.concat([p.quarantine for p in parts], how="vertical"),
+        )
+    )
+
+
+def in_order(mapped: Mapped) -> Mapped:
+    """Events by aggregate in sequence order (deliveries of one event as they came), the
+    quarantine by persistence id and sequence number."""
     return Mapped(
-        events.sort("aggregate_type", "aggregate_id", "sequence", maintain_order=True),
-        quarantine.sort("persistence_id", "sequence_nr", maintain_order=True),
+        mapped.events.sort("aggregate_type", "aggregate_id", "sequence", maintain_order=True),
+        mapped.quarantine.sort("persistence_id", "sequence_nr", maintain_order=True),
     )
 
 
