@@ -150,13 +150,16 @@ def _raw_partitions(host: str, port: int, keyspace: str, ids: list[str]) -> int:
     return len(rows)
 
 
-def _raw_load(host: str, port: int, keyspace: str, pause_gc: bool = False) -> int:
+def _raw_load(host: str, port: int, keyspace: str, pause_gc: bool = False, table="Event") -> int:
+    """The baseline of every Cassandra load here (this module's and ``bench_pekko``'s): the
+    loop a user writes with the driver alone, ``SELECT *`` of the whole table with the
+    driver's defaults (its named-tuple rows) and its paging, every row kept in a list."""
     from cassandra.query import SimpleStatement
 
     cluster, session = _session(host, port)
     if pause_gc:
         gc.disable()
-    statement = SimpleStatement(f"SELECT * FROM {keyspace}.Event", fetch_size=5000)
+    statement = SimpleStatement(f"SELECT * FROM {keyspace}.{table}", fetch_size=5000)
     rows = []
     for row in session.execute(statement):
         rows.append(row)
