@@ -11,7 +11,10 @@ Parquet scan, say: each bucket is a streaming scan with the bucket's filter), a 
 a lazy ``scan`` (the local store: ``cl.open("data/big")``), read with every delivery, so
 that the question's own ``duplicates`` rule decides, as for ``source.events(duplicates=
 "keep")``; or a frame already in memory (each bucket a filtered copy, so a fold's working
-memory is a bucket's).
+memory is a bucket's). A local store keeps its files bucketed by aggregate already, so
+part ``b`` of ``n`` is read from its buckets ``s`` with ``s % n == b`` alone (``scan_part``):
+whole aggregates again, with no pass over the rest of the store; ``buckets`` above the
+store's own count leave some parts empty.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ def bucket_reader(events: Any, buckets: int | None) -> tuple[int, Callable[[int]
     if isinstance(events, pl.DataFrame):
         ids = events.select(bucket_of(n)).to_series().to_numpy()
         return n, lambda b: events.filter(pl.Series(ids == b))
+    if callable(getattr(events, "scan_part", None)):  # a local store: its own buckets' files
+        return n, lambda b: events.scan_part(b, n).collect(engine="streaming")
     lazy = _lazy(events)
     return n, lambda b: lazy.filter(bucket_of(n) == b).collect(engine="streaming")
 

@@ -40,15 +40,32 @@ def test_buckets_of_a_frame_or_a_lazy_frame_answer_as_the_whole(history, questio
         same(got, expected)
 
 
-def test_a_local_store_is_folded_with_every_delivery(history, tmp_path):
-    store = cl.open(tmp_path / "store", create=True)
-    store.append(history)
+@pytest.fixture(scope="module")
+def store(history, tmp_path_factory):
+    store = cl.open(tmp_path_factory.mktemp("buckets") / "store", create=True)  # 8 buckets
+    store.append(history.head(3000))
+    store.append(history.tail(history.height - 3000))  # two files of a kind per bucket
+    return store
+
+
+@pytest.mark.parametrize("buckets", [4, 3, 16])  # the store's 8, grouped; not a divisor; more
+def test_a_local_store_is_folded_with_every_delivery(store, buckets):
     expected = cl.state_at(
         store.events(duplicates="keep"), parcel_state, types=parcel_types, duplicates="first"
     )
     assert expected.duplicates
-    got = cl.state_at(store, parcel_state, types=parcel_types, duplicates="first", buckets=4)
+    got = cl.state_at(store, parcel_state, types=parcel_types, duplicates="first", buckets=buckets)
     same(got, expected)
+
+
+def test_a_store_part_is_its_own_buckets_whole_aggregates(store):
+    everything = store.events(duplicates="keep")
+    parts = [store.scan_part(b, 3).collect() for b in range(3)]
+    assert sum(p.height for p in parts) == everything.height
+    seen = [set(p["aggregate_id"]) for p in parts]
+    assert not (seen[0] & seen[1]) and not (seen[0] & seen[2]) and not (seen[1] & seen[2])
+    key = ["aggregate_id", "event_timestamp", "processing_timestamp", "name", "stream_id"]
+    assert pl.concat(parts).sort(key).equals(everything.sort(key))
 
 
 def test_a_bucket_without_the_type_is_no_error_but_a_history_without_it_is(history):

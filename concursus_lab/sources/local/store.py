@@ -114,6 +114,14 @@ class LocalStore(Source):
         query = Query.of(aggregate_type, aggregate_ids, event_time, known_at, duplicates)
         return self._retrying(lambda: self._lazy(query))
 
+    def scan_part(self, part: int, parts: int) -> pl.LazyFrame:
+        """Every delivery of the aggregates in the store's buckets ``s`` with ``s % parts ==
+        part``, lazily, opening only those buckets' files: whole aggregates (a bucket holds
+        every row of its aggregates), as a fold a part at a time reads them
+        (:mod:`~concursus_lab.timetravel.buckets`), with no pass over the other parts."""
+        query = Query.of(duplicates="keep")
+        return self._retrying(lambda: self._lazy(query, part=(part, parts)))
+
     def _retrying(self, read: Callable[[], T]) -> T:
         """``read()``, again when a concurrent append replaced a file it was about to open.
 
@@ -154,16 +162,19 @@ class LocalStore(Source):
     def _manifest(self) -> Manifest:
         return Manifest.load(self.root)
 
-    def _lazy(self, query: Query, *, eager: bool = False) -> pl.LazyFrame:
+    def _lazy(
+        self, query: Query, *, eager: bool = False, part: tuple[int, int] | None = None
+    ) -> pl.LazyFrame:
         """The events ``query`` asks for, lazily; ``eager``: the contested identities (see
-        below) are decided now, so that conflicting deliveries are warned about."""
+        below) are decided now, so that conflicting deliveries are warned about; ``part``:
+        only the buckets of that part (:meth:`scan_part`)."""
         manifest = self._manifest()
         schema = stored_schema(manifest.identity)
         columns = [c for c in schema if c != DELIVERY]
-        winners = self._scan(manifest, "events", query)
+        winners = self._scan(manifest, "events", query, part)
         if query.duplicates == "last" and query.known_at is None:
             return winners.select(columns)  # decided (and warned about) by the appends
-        losers = self._scan(manifest, "superseded", query)
+        losers = self._scan(manifest, "superseded", query, part)
         if query.duplicates == "keep":
             return pl.concat([f for f in (winners, losers) if f is not None]).select(columns)
         # The winner of an identity may have been processed after `known_at`, or a
@@ -183,8 +194,12 @@ class LocalStore(Source):
         decided = rows if decision.mask is None else rows.filter(pl.Series(decision.mask))
         return pl.concat([kept, decided]).lazy().select(columns)
 
-    def _scan(self, manifest: Manifest, kind: str, query: Query) -> pl.LazyFrame | None:
+    def _scan(
+        self, manifest: Manifest, kind: str, query: Query, part: tuple[int, int] | None = None
+    ) -> pl.LazyFrame | None:
         files = list(self._files(manifest, kind, query))
+        if part is not None:
+            files = [f for f in files if f.bucket % part[1] == part[0]]
         schema = stored_schema(manifest.identity)
         if not files:
             return None if kind == "superseded" else empty_stored(schema).lazy()
