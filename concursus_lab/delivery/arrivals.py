@@ -84,7 +84,7 @@ def prepare(
         order=order,
         event=arrivals.get_column("event_timestamp").to_numpy(),
         processed=arrivals.get_column("processing_timestamp").to_numpy(),
-        code=code.astype(np.int64),
+        code=code.astype(np.int64, copy=False),  # one partition's zeros take no memory
         labels=labels,
         by=by,
         note=note,

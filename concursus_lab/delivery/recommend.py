@@ -125,7 +125,10 @@ def recommend_watermark(
     bound = quantile(need, keep)
     parts = stream.partitions
     own = need if alone_need is None else alone_need
-    alone = [quantile(own[stream.code == p], keep) for p in range(parts)]
+    if parts == 1:  # no copy of a partition that is the whole stream
+        alone = [bound if own is need else quantile(own, keep)]
+    else:
+        alone = [quantile(own[stream.code == p], keep) for p in range(parts)]
     events_per = np.bincount(stream.code, minlength=parts)
     on_time = np.bincount(stream.code[need <= bound], minlength=parts)
     table = pl.DataFrame(
@@ -177,4 +180,7 @@ def needed(
         step = None if slide is None else max(micros(slide) // kind.unit, 1)
         ends = earliest_ends(stream.event // kind.unit, width, step)
         met = fronts.for_windows().met
-    return kind.needed(met, ends) * kind.unit
+    need = kind.needed(met, ends)
+    del ends
+    need *= kind.unit  # in place: no second copy
+    return need

@@ -111,11 +111,17 @@ class Engine:
 
     def needed(self, met: np.ndarray, end: np.ndarray) -> np.ndarray:
         """The smallest delay (Kafka Streams: grace) that keeps each delivery in its window."""
-        return np.where(met == MIN, 0, np.maximum(met - end + 1, 0))
+        need = np.subtract(met, end)  # in place from here: one array of working memory
+        need += 1
+        np.maximum(need, 0, out=need)
+        need[met == MIN] = 0
+        return need
 
     def ends(self, event_us: np.ndarray) -> np.ndarray:
         """The end of each delivery's own window, in the engine's unit."""
-        return event_us // self.unit + self.own_end
+        end = event_us // self.unit
+        end += self.own_end  # in place: no second copy
+        return end
 
 
 def engine(name: object) -> Engine:

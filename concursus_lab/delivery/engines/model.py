@@ -38,15 +38,17 @@ def replay(stream: Stream, idle: int | None) -> tuple[np.ndarray, np.ndarray]:
     """
     n = len(stream.event)
     event, processed, code = stream.event, stream.processed, stream.code
-    combined = np.full(n, MAX, np.int64)
     own = np.zeros(n, np.int64)
     if n == 0:
-        return combined, own
+        return np.full(n, MAX, np.int64), own
     if stream.partitions == 1 and idle is None:  # the common case, in fewer passes
         newest = running_max(event)
-        previous = shift(newest)
-        own[:] = np.where(previous == MIN, 0, np.maximum(previous - event, 0))
+        previous = newest[:-1]  # before each event but the first (which has no distance)
+        np.subtract(previous, event[1:], out=own[1:])  # in place: no temporary copies
+        np.maximum(own, 0, out=own)
+        own[1:][previous == MIN] = 0
         return newest, own
+    combined = np.full(n, MAX, np.int64)
     for p in range(stream.partitions):
         mine = code == p
         newest = running_max(event, mine)
@@ -64,7 +66,11 @@ def replay(stream: Stream, idle: int | None) -> tuple[np.ndarray, np.ndarray]:
 def fronts_and_own(stream: Stream, idle: int | None) -> tuple[Fronts, np.ndarray]:
     """The fronts, and each event's own partition's distance, from one :func:`replay`."""
     after, own = replay(stream, idle)
-    return Fronts(met=shift(after), after=after, at=stream.processed), own
+    both = np.empty(len(after) + 1, np.int64)  # `met` is `after` shifted: one buffer for both
+    both[0] = MIN
+    both[1:] = after
+    del after
+    return Fronts(met=both[:-1], after=both[1:], at=stream.processed), own
 
 
 def _fronts(stream: Stream, settings: Settings) -> Fronts:
