@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
 
+from concursus_lab.delivery.lateness_buckets import profile_in_buckets
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame import conflicts
 from concursus_lab.frame.identity import decide, tie_columns
 from concursus_lab.frame.keys import aggregate_hashes
 from concursus_lab.frame.schema import validate
+from concursus_lab.timetravel.buckets import is_bucketed
 
 #: The percentiles reported, with their column names.
 PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
@@ -29,7 +32,13 @@ PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 _LATENESS = "lateness"
 
 
-def lateness(events: pl.DataFrame, by: str | Sequence[str] | None = None) -> pl.DataFrame:
+def lateness(
+    events: pl.DataFrame | pl.LazyFrame | Any,
+    by: str | Sequence[str] | None = None,
+    *,
+    buckets: int | None = None,
+    progress: bool | None = None,
+) -> pl.DataFrame:
     """A lateness and disorder profile of ``events``, one row per ``by`` group.
 
     Pass every delivery (``source.events(duplicates="keep")``) to count repeats; a frame
@@ -50,7 +59,26 @@ def lateness(events: pl.DataFrame, by: str | Sequence[str] | None = None) -> pl.
     by
         Column(s) to group by, e.g. ``"name"``, ``"stream_id"``, ``"kafka_partition"``;
         None gives one row for everything.
+    buckets
+        Mark this many hash buckets of whole aggregates at a time (default: 16 for a
+        ``LazyFrame`` or a local store, which are always read so, with every delivery; a
+        frame in memory only when given): the working memory is a bucket's and a count per
+        distinct lateness, the profile the same
+        (:mod:`~concursus_lab.delivery.lateness_buckets`).
+    progress
+        A bar of buckets when marking in buckets (None: only if it takes a while).
     """
+    if is_bucketed(events, buckets):
+
+        def marks(rows: pl.DataFrame) -> tuple[list[str], pl.DataFrame]:
+            keys = by_columns(rows, by)
+            return keys, lateness_rows(rows, keys)
+
+        with conflicts.one_warning(disjoint=True):
+            keys, result = profile_in_buckets(
+                events, buckets, marks, PERCENTILES, progress=progress
+            )
+        return finish(result, keys)
     keys = by_columns(events, by)
     frame = lateness_rows(events, keys)
     aggregations = [

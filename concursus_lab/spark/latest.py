@@ -30,10 +30,8 @@ from concursus_lab.spark.result import SparkFrame
 from concursus_lab.timetravel.latest import by_value, latest_frame
 from concursus_lab.timetravel.latest import index as local_index
 from concursus_lab.timetravel.latest import latest as local_latest
-from concursus_lab.timetravel.parameter_values import shown_as_text, typed_nulls
-
-#: ``cl.latest``'s first columns; one column per parameter follows, in alphabetical order.
-FIXED = ("aggregate_type", "aggregate_id", "last_event", "last_event_timestamp", "events")
+from concursus_lab.timetravel.latest_buckets import FIXED
+from concursus_lab.timetravel.parameter_values import mixed_kinds, typed_nulls
 
 
 def _arrange(_name: str, columns: list[str]) -> list[str]:
@@ -72,18 +70,7 @@ def _kept(events, at, known_at, duplicates, buckets, types=None) -> _buckets.Buc
 def _mixed(metas: list[dict]) -> frozenset[str]:
     """The parameters some bucket gave as one kind's values while all buckets together
     show values that only JSON texts keep apart."""
-    seen: dict[str, set[int]] = {}
-    for meta in metas:
-        for name, kinds in meta.get("kinds", {}).items():
-            seen.setdefault(name, set()).update(kinds)
-    return frozenset(
-        name
-        for name, kinds in seen.items()
-        if shown_as_text(kinds)
-        and any(
-            (k := meta.get("kinds", {}).get(name)) and not shown_as_text(set(k)) for meta in metas
-        )
-    )
+    return mixed_kinds([meta.get("kinds", {}) for meta in metas])
 
 
 def latest(

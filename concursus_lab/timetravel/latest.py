@@ -37,6 +37,7 @@ import difflib
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -53,18 +54,22 @@ from concursus_lab.frame.keys import gather_rows, string_order
 from concursus_lab.frame.order import by_rank, in_identity_order
 from concursus_lab.frame.schema import validate
 from concursus_lab.timetravel import parameter_values
+from concursus_lab.timetravel.buckets import is_bucketed
+from concursus_lab.timetravel.latest_buckets import latest_in_buckets
 from concursus_lab.timetravel.parameter_values import typed_nulls
 
 _TIME = pl.Datetime("us", "UTC")
 
 
 def latest(
-    events: pl.DataFrame,
+    events: pl.DataFrame | pl.LazyFrame | Any,
     *,
     at: TimeLike | None = None,
     known_at: TimeLike | None = None,
     duplicates: str = "last",
     types: EventTypes | Sequence[EventTypes] | None = None,
+    buckets: int | None = None,
+    progress: bool | None = None,
 ) -> pl.DataFrame:
     """One row per aggregate: its last event and the latest value of each parameter.
 
@@ -82,6 +87,13 @@ def latest(
         The :class:`~concursus_lab.EventTypes` (one, or a list) whose upcasters to apply:
         their aggregate types' older events are read as upcast (``docs/versions.md``),
         a split event as its parts. None: parameters as stored.
+    buckets
+        Answer this many hash buckets of whole aggregates at a time (default: 16 for a
+        ``LazyFrame`` or a local store, which are always read so; a frame in memory only
+        when given): the working memory is a bucket's, the answer the same, each column
+        typed over all buckets (:mod:`~concursus_lab.timetravel.latest_buckets`).
+    progress
+        A bar of buckets when answering in buckets (None: only if it takes a while).
 
     Returns
     -------
@@ -108,6 +120,15 @@ def latest(
     >>> cl.latest(events, at="2026-03-02 10:30").select("aggregate_id", "last_event").rows()
     [('p1', 'loadedOntoTruck'), ('p2', 'loadedOntoTruck')]
     """
+    if is_bucketed(events, buckets):
+        check_duplicates(duplicates, keep_means=None)
+
+        def answer(rows: pl.DataFrame, as_text: frozenset[str]):
+            return latest_frame(
+                rows, at, known_at, duplicates, as_text=as_text, nulls=False, types=types
+            )
+
+        return latest_in_buckets(events, buckets, answer, progress=progress)
     return latest_frame(events, at, known_at, duplicates, types=types)[0]
 
 

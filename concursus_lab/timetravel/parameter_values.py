@@ -135,6 +135,22 @@ def typed_nulls(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(nulls) if nulls else frame
 
 
+def mixed_kinds(shown: list[dict[str, list[int]]]) -> frozenset[str]:
+    """The parameters some part of a history (a bucket) gave as one kind's values, while all
+    parts together (``shown``: each part's kinds per parameter) show values that only JSON
+    texts keep apart: those parts must give that parameter's texts instead."""
+    seen: dict[str, set[int]] = {}
+    for kinds in shown:
+        for name, k in kinds.items():
+            seen.setdefault(name, set()).update(k)
+    return frozenset(
+        name
+        for name, k in seen.items()
+        if shown_as_text(k)
+        and any((mine := kinds.get(name)) and not shown_as_text(set(mine)) for kinds in shown)
+    )
+
+
 def shown_as_text(kinds: set[int]) -> bool:
     """Whether a column whose shown values are of ``kinds`` holds JSON texts."""
     return len(kinds) > 1 or OTHER in kinds
