@@ -11,7 +11,8 @@ process: the interpreter, polars, the frame and the work), sampled every 5 ms:
   itself, read from Parquet, already holds about 1.8x in a fresh process.
 * ``state_at, 16 buckets of a Parquet scan`` folds ``pl.scan_parquet(path)`` with
   ``buckets=16``, never holding the frame, against reading the frame and folding it at
-  once (the baseline); the answers are compared (frame and counts equal).
+  once (the baseline); the answers are compared (frame and counts equal). ``latest`` and
+  ``lateness`` (by name) likewise, their answers compared by a hash of every row.
 
 Run ``python bench/bench_memory.py [--scale N]``.
 """
@@ -37,42 +38,66 @@ BUCKETS = 16
 
 def _child(kind: str, path: str) -> dict:
     import polars as pl
-    import psutil
 
     import concursus_lab as cl
     from concursus_lab.sample import parcel_state, parcel_types
 
-    process, peak, done = psutil.Process(), [0], threading.Event()
-
-    def sample() -> None:
-        while True:
-            peak[0] = max(peak[0], process.memory_info().rss)
-            if done.wait(0.005):
-                return
-
-    threading.Thread(target=sample, daemon=True).start()
+    peak, done = sampler()
     start = time.perf_counter()
     answer: Any = None
     if kind == "buckets":
         answer = cl.state_at(
             pl.scan_parquet(path), parcel_state, types=parcel_types, buckets=BUCKETS, progress=False
         )
+    elif kind in ("latest_buckets", "lateness_buckets"):
+        scan, quiet = pl.scan_parquet(path), {"buckets": BUCKETS, "progress": False}
+        got = cl.latest(scan, **quiet) if kind == "latest_buckets" else None
+        got = cl.lateness(scan, by="name", **quiet) if got is None else got
+        answer = (got.hash_rows().sum(), got.height, {})
     else:
         frame = pl.read_parquet(path)
         if kind in ("state_at", "whole"):
             answer = cl.state_at(frame, parcel_state, types=parcel_types)
-        elif kind == "latest":
-            cl.latest(frame)
-        elif kind == "lateness":
-            cl.lateness(frame, by="name")
+        elif kind in ("latest", "latest_whole"):
+            got = cl.latest(frame)
+            answer = (got.hash_rows().sum(), got.height, {})
+        elif kind in ("lateness", "lateness_whole"):
+            got = cl.lateness(frame, by="name")
+            answer = (got.hash_rows().sum(), got.height, {})
         else:
             cl.recommend_watermark(frame)
     seconds = time.perf_counter() - start
     done.set()
     out = {"seconds": seconds, "peak_mb": peak[0] / 2**20}
-    if answer is not None:
+    if isinstance(answer, tuple):
+        out["answer"] = answer
+    elif answer is not None:
         out["answer"] = (answer.frame.hash_rows().sum(), answer.frame.height, answer.counts)
     return out
+
+
+def sampler() -> tuple[list[int], threading.Event]:
+    """Start sampling this process's resident memory every 5 ms: ``peak[0]`` is the highest
+    seen (with the high-water mark, which catches what sampling misses) until ``done`` is set."""
+    import psutil
+
+    process, peak, done = psutil.Process(), [0], threading.Event()
+
+    def sample() -> None:
+        while True:
+            peak[0] = max(peak[0], process.memory_info().rss, _max_rss())
+            if done.wait(0.005):
+                return
+
+    threading.Thread(target=sample, daemon=True).start()
+    return peak, done
+
+
+def _max_rss() -> int:
+    """The process's high-water mark (catches what 5 ms sampling misses)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _fresh(kind: str, path: str) -> dict:
@@ -126,6 +151,29 @@ def run(scale: int = 5_000_000, quick: bool = False) -> list[dict]:
                 ),
             }
         )
+        for name in ("latest", "lateness"):
+            bucketed = _fresh(f"{name}_buckets", path)
+            whole = next(r for r in rows if r["name"].startswith(f"peak: {name} "))
+            if bucketed["answer"] != _fresh(name, path)["answer"]:
+                raise AssertionError(f"{name} in buckets differs from {name} at once")
+            rows.append(
+                {
+                    "name": f"{name}, {BUCKETS} buckets of a Parquet scan",
+                    "events": n,
+                    "seconds": round(bucketed["seconds"], 2),
+                    "events_per_s": round(n / bucketed["seconds"]),
+                    "baseline": f"read the frame, {name} at once",
+                    "baseline_events_per_s": whole["events_per_s"],
+                    "ratio": round(whole["seconds"] / bucketed["seconds"], 2),
+                    "peak_rss_mb": round(bucketed["peak_mb"], 1),
+                    "baseline_peak_rss_mb": whole["peak_rss_mb"],
+                    "note": (
+                        f"answers equal; peak {bucketed['peak_mb']:,.0f} MB against "
+                        f"{whole['peak_rss_mb']:,.0f} MB ({bucketed['peak_mb'] / size:.2f}x "
+                        f"and {whole['peak_rss_mb'] / size:.2f}x the frame)"
+                    ),
+                }
+            )
         return rows
     finally:
         for name in os.listdir(folder):

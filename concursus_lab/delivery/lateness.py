@@ -176,11 +176,10 @@ def out_of_order(events: pl.DataFrame, first: np.ndarray) -> np.ndarray:
     n = events.height
     if n < 2:
         return np.zeros(n, dtype=bool)
-    h, h2 = aggregate_hashes(events)
+    h = aggregate_hashes(events)[0]
     order = _arrival(events, h)
     start = _starts(h[order])
-    h2s = h2[order]
-    del h2
+    h2s = aggregate_hashes(events)[1][order]  # made again: not held through the sort
     if (h2s[1:] != h2s[:-1])[~start[1:]].any():  # two aggregates share a hash
         names = events.select(pl.struct("aggregate_type", "aggregate_id").rank("dense"))
         h = names.to_series().to_numpy().astype(np.uint64)

@@ -1,0 +1,139 @@
+"""The 100M-event local store of issue 34: written a chunk at a time, then folded in buckets.
+
+``python -m bench.big_store write PATH [--chunks 16] [--parcels 2000000] [--buckets 128]``
+appends ``chunks`` sample histories of ``parcels`` parcels each (about 3.25 events a parcel;
+16 x 2M is about 104M events) to a new local store, never holding more than one chunk: chunk
+``c`` is ``cl.sample.parcels(parcels, seed=c)`` with its ids renamed ``parcel-CC-NNNNNNN``,
+so that the chunks' aggregates are all different.
+
+``python -m bench.big_store fold PATH [--buckets 64]`` folds the whole store with
+``cl.state_at`` (the sample reducer) a bucket at a time and prints the wall, the peak resident
+memory (the whole process, sampled every 5 ms), the events/s and the load.
+
+``python -m bench.big_store check PATH [--chunks 3]`` folds the first ``chunks`` chunks' aggregates
+both ways, from the store in buckets and read into memory at once, and says whether the answers
+(frame, counts) are equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import polars as pl
+
+from bench.bench_memory import sampler
+
+
+def chunk(c: int, parcels: int) -> pl.DataFrame:
+    """Chunk ``c``: a sample history whose aggregate ids no other chunk has."""
+    import concursus_lab as cl
+
+    frame = cl.sample.parcels(parcels, seed=c)
+    return frame.with_columns(
+        pl.col("aggregate_id").str.replace("parcel-", f"parcel-{c:02d}-", literal=True)
+    )
+
+
+def write(path: str, chunks: int, parcels: int, buckets: int) -> None:
+    import concursus_lab as cl
+    from concursus_lab.sources.local.store import LocalStore
+
+    store = LocalStore(path, create=True, buckets=buckets)
+    total, start = 0, time.perf_counter()
+    for c in range(chunks):
+        t = time.perf_counter()
+        frame = chunk(c, parcels)
+        made = time.perf_counter() - t
+        total += store.append(frame, progress=False)
+        del frame
+        print(
+            json.dumps(
+                {
+                    "chunk": c,
+                    "events": total,
+                    "generate_s": round(made, 1),
+                    "append_s": round(time.perf_counter() - t - made, 1),
+                    "wall_s": round(time.perf_counter() - start, 1),
+                    "load": os.getloadavg(),
+                }
+            ),
+            flush=True,
+        )
+    del cl
+
+
+def fold(path: str, buckets: int, subset: int | None = None) -> dict:
+    import concursus_lab as cl
+    from concursus_lab.sample import parcel_state, parcel_types
+
+    peak, done = sampler()
+    events = cl.open(path)
+    if subset is not None:
+        events = events.scan(duplicates="keep").filter(_subset(subset))
+    start = time.perf_counter()
+    answer = cl.state_at(events, parcel_state, types=parcel_types, buckets=buckets, progress=True)
+    seconds = time.perf_counter() - start
+    done.set()
+    n = sum(answer.counts.values()) if isinstance(answer.counts, dict) else None
+    return {
+        "buckets": buckets,
+        "seconds": round(seconds, 1),
+        "peak_rss_mb": round(peak[0] / 2**20),
+        "states": answer.frame.height,
+        "counts": answer.counts,
+        "counted": n,
+        "load": os.getloadavg(),
+        "answer": (int(answer.frame.hash_rows().sum()), answer.frame.height),
+    }
+
+
+def _subset(chunks: int) -> pl.Expr:
+    return pl.col("aggregate_id").str.slice(7, 2).cast(pl.Int64) < chunks
+
+
+def check(path: str, chunks: int, buckets: int) -> None:
+    import concursus_lab as cl
+    from concursus_lab.sample import parcel_state, parcel_types
+
+    bucketed = cl.state_at(
+        cl.open(path).scan(duplicates="keep").filter(_subset(chunks)),
+        parcel_state,
+        types=parcel_types,
+        buckets=buckets,
+        progress=False,
+    )
+    frame = cl.open(path).scan(duplicates="keep").filter(_subset(chunks)).collect()
+    whole = cl.state_at(frame, parcel_state, types=parcel_types)
+    print(
+        json.dumps(
+            {
+                "events": frame.height,
+                "equal_frame": bucketed.frame.equals(whole.frame),
+                "equal_counts": bucketed.counts == whole.counts,
+                "load": os.getloadavg(),
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=("write", "fold", "check"))
+    parser.add_argument("path")
+    parser.add_argument("--chunks", type=int, default=16)
+    parser.add_argument("--parcels", type=int, default=2_000_000)
+    parser.add_argument("--buckets", type=int, default=None)
+    args = parser.parse_args()
+    if args.what == "write":
+        write(args.path, args.chunks, args.parcels, args.buckets or 128)
+    elif args.what == "fold":
+        print(json.dumps(fold(args.path, args.buckets or 64), default=str))
+    else:
+        check(args.path, args.chunks, args.buckets or 16)
+
+
+if __name__ == "__main__":
+    main()
