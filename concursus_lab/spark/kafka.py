@@ -4,8 +4,8 @@ Spark's Kafka source reads the topic as a bounded batch: every partition from it
 offset (or, with ``since``, from where that processing time begins, found as the local
 source finds it) to the end offset it has when :func:`read` is called (asked of the brokers
 then, so every later action on the DataFrame sees the same records, however much is
-written meanwhile). Each Arrow batch of records is decoded by
-:func:`concursus_lab.sources.kafka.reading.decode`, the local source's own decoder: both
+written meanwhile). Each Arrow batch of records is decoded whole by
+:func:`concursus_lab.sources.kafka.reading.decode_joined`, the local source's own decoder: both
 layouts (flat and nested), single events or arrays, processing time from the time UUID or
 else the record's timestamp, parameters as one JSON object with sorted keys and exact
 numbers. The frame has the local source's ``kafka_partition``, ``kafka_offset`` and
@@ -20,8 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import types
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -30,13 +29,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from concursus_lab.sources.kafka.connection import Cluster, env_settings, kafka_python
-from concursus_lab.sources.kafka.reading import FRAME_SCHEMA, QUARANTINE_SCHEMA
-from concursus_lab.sources.kafka.reading import decode as _decode_chunks
+from concursus_lab.sources.kafka.reading import FRAME_SCHEMA, QUARANTINE_SCHEMA, decode_joined
 from concursus_lab.sources.kafka.records import Records
 from concursus_lab.sources.kafka.seek import start_offsets
 from concursus_lab.sources.kafka.source import KafkaSource
 from concursus_lab.spark.arrow import batches_of, spark_schema
 
+#: A local source's decoder of records of several partitions: (events, quarantine).
+Decoder = Callable[[np.ndarray, Records], tuple[pl.DataFrame, pl.DataFrame]]
 _TIMEOUT = 10.0  # seconds for the brokers' answers while the bounds are found
 #: The decoded frame: the local source's columns, then what a quarantined record needs.
 DECODED = pl.Schema({**FRAME_SCHEMA, "raw": pl.Binary, "reason": pl.String})
@@ -102,8 +102,9 @@ def read(
             records = records.filter(F.col("key").cast("string").isin(ids))
     shape = decoded_schema(source)
     records = records.select("value", "partition", "offset", "timestamp", *_OWN * own)
+    decoder = source._decode_joined if own else decode_joined
     decoded = records.mapInArrow(
-        functools.partial(_decode_batches, source if own else None, shape), spark_schema(shape)
+        functools.partial(_decode_batches, decoder, own, shape), spark_schema(shape)
     )
     keep = [] if ids is None or not own else [F.col("aggregate_id").isin(ids)]
     if aggregate_type is not None:
@@ -149,44 +150,48 @@ def decoded_schema(source: KafkaSource) -> pl.Schema:
     return pl.Schema({**source._empty().schema, "raw": pl.Binary, "reason": pl.String})
 
 
-def _decode_batches(source, shape, batches):
+def _decode_batches(decoder, keyed, shape, batches):
     for batch in batches:
-        yield from batches_of(decode(batch, source, shape))
+        yield from batches_of(decode(batch, decoder, shape, keyed=keyed))
 
 
 def decode(
-    batch: pa.RecordBatch, source: KafkaSource | None = None, shape: pl.Schema = DECODED
+    batch: pa.RecordBatch,
+    decoder: Decoder = decode_joined,
+    shape: pl.Schema = DECODED,
+    *,
+    keyed: bool = False,
 ) -> pl.DataFrame:
-    """One batch of records, decoded: events (null ``reason``) and bad records (with it); by
-    ``source``'s own decoder (a mapped or schema-registry topic), else Concursus JSON's."""
-    partitions = batch.column("partition").to_numpy(zero_copy_only=False)
-    offsets = batch.column("offset").to_numpy(zero_copy_only=False).astype(np.int64)
-    stamps = pc.cast(batch.column("timestamp"), pa.timestamp("ms"))
-    millis = pc.cast(stamps, pa.int64()).to_numpy(zero_copy_only=False)
-    values = batch.column("value").to_pylist()
-    keys = headers = None
-    if source is not None:
-        keys = batch.column("key").to_pylist()
-        headers = [
-            tuple((h["key"], h["value"]) for h in pairs or ())
-            for pairs in batch.column("headers").to_pylist()
-        ]
-    chunks = []
-    for p in np.unique(partitions).tolist():
-        rows = np.flatnonzero(partitions == p).tolist()
-        records = Records(
-            [values[i] for i in rows],
-            offsets[rows],
-            millis[rows],
-            0,
-            keys=None if keys is None else [keys[i] for i in rows],
-            headers=None if headers is None else [headers[i] for i in rows],
-        )
-        chunks.append((types.SimpleNamespace(partition=p), records))
-    events, quarantine = _decode_chunks(chunks) if source is None else source._decode(chunks)
+    """One batch of records, decoded: events (null ``reason``) and bad records (with it).
+
+    ``decoder`` is the local source's own: Concursus JSON's by default, else the source's
+    (:meth:`KafkaSource._decode_joined`, a mapped or schema-registry topic; ``keyed``: its
+    mapping may read the records' keys and headers). The batch is decoded whole, as the local
+    source decodes a poll of several partitions: its columns become one
+    :class:`~concursus_lab.sources.kafka.records.Records` and each record's partition."""
+    events, quarantine = decoder(*_records(batch, keyed))
     return pl.concat(
         [pl.DataFrame(schema=shape), events, quarantine], how="diagonal_relaxed"
     ).select(list(shape))
+
+
+def _records(batch: pa.RecordBatch, keyed: bool) -> tuple[np.ndarray, Records]:
+    """Spark's Kafka columns as the local decoders read them: values (and, for a topic of
+    your own shape, keys and headers), offsets, epoch milliseconds, partitions."""
+    partitions = pc.cast(batch.column("partition"), pa.int32()).to_numpy(zero_copy_only=False)
+    offsets = pc.cast(batch.column("offset"), pa.int64()).to_numpy(zero_copy_only=False)
+    stamps = pc.cast(batch.column("timestamp"), pa.timestamp("ms"))
+    millis = pc.cast(stamps, pa.int64()).to_numpy(zero_copy_only=False)
+    keys = headers = None
+    if keyed:
+        keys = batch.column("key").to_pylist()
+        pairs = batch.column("headers")
+        if pairs.null_count < len(pairs) and len(pc.list_flatten(pairs)):
+            headers = [
+                tuple((h["key"], h["value"]) for h in listed or ()) for listed in pairs.to_pylist()
+            ]
+    values = batch.column("value").to_pylist()
+    return partitions, Records(values, offsets, millis, 0, keys=keys, headers=headers)
 
 
 def frame_of(decoded: Any) -> Any:

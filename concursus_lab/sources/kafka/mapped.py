@@ -43,7 +43,7 @@ import numpy as np
 import polars as pl
 
 from concursus_lab.mapping import Mapping, Plan
-from concursus_lab.sources.kafka.reading import KAFKA_COLUMNS, record_time
+from concursus_lab.sources.kafka.reading import KAFKA_COLUMNS, joined, record_time
 from concursus_lab.sources.kafka.records import Records
 from concursus_lab.sources.kafka.values import ValueDecoder, json_objects
 from concursus_lab.sources.mapped import events_schema, with_absent
@@ -73,17 +73,16 @@ def records_frame(
     (its ``__record`` column: each row's index among the records), every record's value,
     and the records whose value did not decode (Kafka columns, ``raw``, ``reason``).
     """
-    values: list[bytes | None] = []
-    keys: list[bytes | None] = []
-    headers: list[tuple] = []
-    for _, records in chunks:
-        values.extend(records.values)
-        keys.extend(records.keys if records.keys is not None else [None] * len(records))
-        headers.extend(records.headers if records.headers is not None else [()] * len(records))
-    sizes = [len(r) for _, r in chunks]
-    partitions = np.repeat(np.array([tp.partition for tp, _ in chunks], dtype=np.int32), sizes)
-    offsets = np.concatenate([r.offsets for _, r in chunks]) if chunks else np.zeros(0, np.int64)
-    millis = np.concatenate([r.timestamps for _, r in chunks]) if chunks else np.zeros(0, np.int64)
+    return joined_frame(*joined(chunks), decode)
+
+
+def joined_frame(
+    partitions: np.ndarray, records: Records, decode: ValueDecoder = json_objects
+) -> tuple[pl.DataFrame, list[bytes | None], pl.DataFrame]:
+    """:func:`records_frame` of records already :func:`~.reading.joined`."""
+    values, offsets, millis = records.values, records.offsets, records.timestamps
+    keys = records.keys if records.keys is not None else [None] * len(records)
+    headers = records.headers if records.headers is not None else [()] * len(records)
     data, used, bad = (
         decode(values, headers) if getattr(decode, "takes_headers", False) else decode(values)
     )
@@ -123,7 +122,13 @@ class MappedRecords:
         self.schema = events_schema(mapping, KAFKA_COLUMNS)
 
     def __call__(self, chunks: list[tuple[Any, Records]]) -> tuple[pl.DataFrame, pl.DataFrame]:
-        frame, values, rejected = records_frame(chunks, self.decode_values)
+        return self.decode_joined(*joined(chunks))
+
+    def decode_joined(
+        self, partitions: np.ndarray, records: Records
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """What calling it gives, for records already :func:`~.reading.joined`."""
+        frame, values, rejected = joined_frame(partitions, records, self.decode_values)
         if frame.height == 0:
             return self.empty(), rejected
         frame = with_absent(frame, self.mapping)

@@ -239,13 +239,33 @@ class Scan:
 
 def decode(chunks: list[tuple[Any, Records]]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Decode records of several partitions at once: events with Kafka columns, bad records."""
+    return decode_joined(*joined(chunks))
+
+
+def joined(chunks: list[tuple[Any, Records]]) -> tuple[np.ndarray, Records]:
+    """Records of several partitions as one :class:`Records` and each record's partition
+    (Int32): the form every decoder of a topic reads (Spark hands a batch over in it)."""
     values: list[bytes | None] = []
+    keys: list[bytes | None] | None = None
+    headers: list[tuple] | None = None
+    if any(r.keys is not None for _, r in chunks):
+        keys = [k for _, r in chunks for k in (r.keys or [None] * len(r))]
+    if any(r.headers is not None for _, r in chunks):
+        headers = [h for _, r in chunks for h in (r.headers or [()] * len(r))]
     for _, records in chunks:
         values.extend(records.values)
     sizes = [len(r) for _, r in chunks]
     partitions = np.repeat(np.array([tp.partition for tp, _ in chunks], dtype=np.int32), sizes)
-    offsets = np.concatenate([r.offsets for _, r in chunks])
-    timestamps = np.concatenate([r.timestamps for _, r in chunks])
+    none = np.zeros(0, dtype=np.int64)
+    offsets = np.concatenate([r.offsets for _, r in chunks]) if chunks else none
+    millis = np.concatenate([r.timestamps for _, r in chunks]) if chunks else none
+    return partitions, Records(values, offsets, millis, 0, keys=keys, headers=headers)
+
+
+def decode_joined(partitions: np.ndarray, records: Records) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:func:`decode` of records already :func:`joined`: events with Kafka columns, and the
+    records that did not decode (Kafka columns, ``raw``, ``reason``)."""
+    values, offsets, timestamps = records.values, records.offsets, records.timestamps
     rows, bad = concursus_json.decode(values, timestamps)
     record = rows["record"].to_numpy()
     frame = rows.drop("record").with_columns(
