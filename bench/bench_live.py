@@ -169,7 +169,7 @@ def _time_travel(frame: pl.DataFrame, questions: int) -> dict:
 
 def _follow_alone(source, n: int) -> list[pl.DataFrame]:
     frames, read = [], 0
-    follow = source.follow(offsets={}, batch=BATCH, poll_timeout=0.2, idle_timeout=10)
+    follow = source.follow(offsets={}, batch=BATCH, poll_timeout=0.2, idle_timeout=60)
     for frame in follow:
         frames.append(frame)
         read += frame.height
@@ -181,7 +181,7 @@ def _follow_alone(source, n: int) -> list[pl.DataFrame]:
 
 def _live(source, n: int):
     live = cl.live.states(parcel_state, types=parcel_types)
-    follow = live.follow(source, history=False, batch=BATCH, poll_timeout=0.2, idle_timeout=10)
+    follow = live.follow(source, history=False, batch=BATCH, poll_timeout=0.2, idle_timeout=60)
     for _ in follow:
         if live.read >= n:
             break
