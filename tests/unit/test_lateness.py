@@ -9,6 +9,7 @@ import pytest
 
 import concursus_lab as cl
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.delivery.lateness import lateness_rows
 from tests.contract import event, frame
 
 S = dt.timedelta(seconds=1)
@@ -98,3 +99,24 @@ def test_aggregates_sharing_a_hash_are_told_apart_by_their_names(monkeypatch):
 
     monkeypatch.setattr(lateness_module, "aggregate_hashes", colliding)
     assert cl.lateness(history, by="name").equals(expected)
+
+
+def test_the_first_delivery_of_a_tie_is_the_lower_kafka_offset():
+    # two deliveries of one identity logged at one instant, the later offset in the first
+    # row: Kafka's offset, not row order, says which arrived first (frame/identity's rule)
+    history = frame(event("a", 1, 2), event("a", 1, 2), event("a", 3, 2, name="x"))
+    history = history.with_columns(
+        kafka_partition=pl.lit(0, dtype=pl.Int32),
+        kafka_offset=pl.Series([7, 3, 9], dtype=pl.Int64),
+    )
+    profile = cl.lateness(history, by="kafka_offset")
+    assert dict(zip(profile["kafka_offset"], profile["duplicates"], strict=True)) == {
+        3: 0,
+        7: 1,
+        9: 0,
+    }
+    rows = lateness_rows(history, ["kafka_offset"])
+    assert rows["__first"].to_list() == [False, True, True]
+    # the same in the frame's row order: only the offsets decide
+    flipped = history.reverse()
+    assert lateness_rows(flipped, ["kafka_offset"])["__first"].to_list() == [True, True, False]
