@@ -22,7 +22,7 @@ from concursus_lab.delivery.lateness_buckets import profile_in_buckets
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame import conflicts
 from concursus_lab.frame.identity import decide, tie_columns
-from concursus_lab.frame.keys import aggregate_hashes
+from concursus_lab.frame.keys import aggregate_hashes, exact_aggregates, shared_hash
 from concursus_lab.frame.schema import validate
 from concursus_lab.timetravel.buckets import is_bucketed
 
@@ -180,9 +180,8 @@ def out_of_order(events: pl.DataFrame, first: np.ndarray) -> np.ndarray:
     order = _arrival(events, h)
     start = _starts(h[order])
     h2s = aggregate_hashes(events)[1][order]  # made again: not held through the sort
-    if (h2s[1:] != h2s[:-1])[~start[1:]].any():  # two aggregates share a hash
-        names = events.select(pl.struct("aggregate_type", "aggregate_id").rank("dense"))
-        h = names.to_series().to_numpy().astype(np.uint64)
+    if shared_hash(h2s, start):  # two aggregates share a hash
+        h = exact_aggregates(events)
         order = _arrival(events, h)
         start = _starts(h[order])
     del h, h2s

@@ -30,14 +30,31 @@ def aggregate_hashes(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return keys["h"].to_numpy(), keys["h2"].to_numpy()
 
 
+def shared_hash(h2: np.ndarray, start: np.ndarray) -> bool:
+    """Whether rows grouped by the first hash hold two aggregates somewhere: the second
+    hash (``h2``, in the grouped order; ``start`` marks each group's first row) changes
+    within a group. Then group by :func:`exact_aggregates` instead."""
+    return bool((h2[1:] != h2[:-1])[~start[1:]].any())
+
+
+def exact_aggregates(frame: pl.DataFrame) -> np.ndarray:
+    """Each row's aggregate (type and id) as a dense code (uint64, as the hashes are): the
+    group key where two aggregates share a hash (:func:`shared_hash`); slower, exact."""
+    exact = frame.select(pl.struct("aggregate_type", "aggregate_id").rank("dense"))
+    return exact.to_series().to_numpy().astype(np.uint64)
+
+
 def _hash_expressions(frame: pl.DataFrame) -> tuple[pl.Expr, pl.Expr]:
     """hash(id) ^ hash(type), twice with other seeds; the type's hash is computed once
     when the frame holds one type (the usual case), giving the same values."""
     types = frame["aggregate_type"].unique() if frame.height else pl.Series([""])
     kind = pl.lit(types[0]) if types.len() == 1 else pl.col("aggregate_type")
-    first = pl.col("aggregate_id").hash(11) ^ kind.hash(13)
-    second = pl.col("aggregate_id").hash(23) ^ kind.hash(29)
-    return first, second
+    return _first_hash(kind), pl.col("aggregate_id").hash(23) ^ kind.hash(29)
+
+
+def _first_hash(kind: pl.Expr) -> pl.Expr:
+    """The first hash of an aggregate (``kind``: its type, a column or a literal)."""
+    return pl.col("aggregate_id").hash(11) ^ kind.hash(13)
 
 
 def row_keys(frame: pl.DataFrame) -> tuple[np.ndarray, ...]:
@@ -219,5 +236,5 @@ def bucket_of(buckets: int) -> pl.Expr:
     >>> b[0] == b[1], all(0 <= x < 4 for x in b)
     (True, True)
     """
-    first = pl.col("aggregate_id").hash(11) ^ pl.col("aggregate_type").hash(13)
+    first = _first_hash(pl.col("aggregate_type"))
     return (first % buckets).cast(pl.Int64).alias("__bucket")

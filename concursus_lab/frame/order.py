@@ -43,7 +43,13 @@ from concursus_lab.frame.identity import (
     pick,
     tie_columns,
 )
-from concursus_lab.frame.keys import instant_keys, row_keys, sorted_codes
+from concursus_lab.frame.keys import (
+    exact_aggregates,
+    instant_keys,
+    row_keys,
+    shared_hash,
+    sorted_codes,
+)
 from concursus_lab.frame.schema import INITIAL, TERMINAL
 
 
@@ -84,6 +90,7 @@ class Keyed:
     stream_code: np.ndarray
     streams: list
     conflicts: Conflicts
+    conflicting: np.ndarray  # rows that lost to a delivery that differs from them
 
 
 def in_identity_order(frame: pl.DataFrame, duplicates: Duplicates) -> Keyed:
@@ -93,8 +100,8 @@ def in_identity_order(frame: pl.DataFrame, duplicates: Duplicates) -> Keyed:
     h, h2, ts, pts = row_keys(frame)
     stream_code, streams = sorted_codes(frame["stream_id"])
     instant = instant_keys(frame, ts, stream_code, len(streams))
-    order, start, found = identity_order(h, h2, instant, pts, duplicates, frame)
-    return Keyed(order, start, ts, pts, stream_code, streams, found)
+    order, start, found, conflicting = identity_order(h, h2, instant, pts, duplicates, frame)
+    return Keyed(order, start, ts, pts, stream_code, streams, found, conflicting)
 
 
 def identity_order(
@@ -104,31 +111,36 @@ def identity_order(
     pts: np.ndarray,
     duplicates: Duplicates,
     frame: pl.DataFrame,
-) -> tuple[np.ndarray, np.ndarray, Conflicts]:
+) -> tuple[np.ndarray, np.ndarray, Conflicts, np.ndarray]:
     """Rows grouped by aggregate (hash ``h``), then in causal order within a rank
     (``instant``: :func:`~concursus_lab.frame.keys.instant_keys`), the deliveries of one
     identity in delivery order; as ``duplicates`` says, only the delivery that counts
     (:func:`~concursus_lab.frame.identity.pick`).
 
-    Returns the row positions, a flag marking each aggregate's first row, and the
-    conflicting deliveries left out. The big sort is one polars sort of the keys with the
-    row numbers alongside, with no processing-time or row key, and need not be stable:
-    only the few identities delivered more than once are then put in delivery order. When
-    two aggregates share the first hash (the second differs within a group), they are
-    grouped by their ids instead. A frame identified by ``sequence`` or ``event_id``
-    (whose deliveries of one event need not share an instant) is resolved first
+    Returns the row positions, a flag marking each aggregate's first row, the conflicting
+    deliveries left out (counted, and their row positions). The big sort is one polars
+    sort of the keys with the row numbers alongside, with no processing-time or row key,
+    and need not be stable: only the few identities delivered more than once are then put
+    in delivery order. When two aggregates share the first hash (the second differs within
+    a group: ``frame/keys.py``), they are grouped by their ids instead. A frame identified
+    by ``sequence`` or ``event_id`` (whose deliveries of one event need not share an
+    instant) is resolved first
     (:func:`~concursus_lab.frame.identity.decide`).
     """
     n = len(h)
     if n < 2:
-        return np.arange(n, dtype=np.int64), np.ones(n, dtype=bool), Conflicts()
-    found, kept = Conflicts(), None
+        return np.arange(n, dtype=np.int64), np.ones(n, dtype=bool), Conflicts(), _NONE
+    found, kept, conflicting = Conflicts(), None, _NONE
     if duplicates != "keep" and identity_of(frame) != IDENTITY:
         decision = decide(frame, duplicates)
         # one delivery per identity is left: the rest is as with "keep"
         found, kept, duplicates = decision.conflicts, decision.mask, "keep"
-    order, start, found_here = _grouped(h, h2, instant, pts, duplicates, frame, kept)
-    return order, start, found_here or found
+        conflicting = decision.conflicting
+    order, start, found_here, lost = _grouped(h, h2, instant, pts, duplicates, frame, kept)
+    return order, start, found_here or found, lost if len(lost) else conflicting
+
+
+_NONE = np.zeros(0, dtype=np.int64)
 
 
 def _grouped(h, h2, instant, pts, duplicates, frame, kept):
@@ -143,17 +155,15 @@ def _grouped(h, h2, instant, pts, duplicates, frame, kept):
     hs = ordered["h"].to_numpy()
     start = np.ones(len(order), dtype=bool)
     start[1:] = hs[1:] != hs[:-1]
-    h2s = ordered["h2"].to_numpy()
-    if (h2s[1:] != h2s[:-1])[~start[1:]].any():
-        exact = frame.select(pl.struct("aggregate_type", "aggregate_id").rank("dense"))
-        h = exact.to_series().to_numpy().astype(np.uint64)
+    if shared_hash(ordered["h2"].to_numpy(), start):
+        h = exact_aggregates(frame)
         return _grouped(h, h, instant, pts, duplicates, frame, kept)
     same = ~start[1:]  # row p and row p + 1 are deliveries of one identity
     for name in names:
         column = ordered[name].to_numpy()
         same &= column[1:] == column[:-1]
     if not same.any():
-        return order, start, Conflicts()
+        return order, start, Conflicts(), _NONE
     return _runs(order, start, same, pts, duplicates, frame)
 
 
@@ -170,15 +180,16 @@ def _runs(order, start, same, pts, duplicates, frame):
     order[repeated] = rows[in_delivery_order(np.cumsum(run_start), pts[rows], rows, ties)]
     counted = pick(run_start, duplicates)
     if counted.all():
-        return order, start, Conflicts()
+        return order, start, Conflicts(), _NONE
     identity = identity_of(frame)
-    _, found = conflicts.find(frame, order[repeated], run_start, counted, identity, duplicates)
+    lost, found = conflicts.find(frame, order[repeated], run_start, counted, identity, duplicates)
+    conflicting = order[repeated][lost]
     # a run that lost its first delivery still starts its aggregate if that one did
     run_first = np.maximum.accumulate(np.where(run_start, np.arange(len(repeated)), 0))
     start[repeated[counted]] = start[repeated[run_first[counted]]]
     kept = np.ones(n, dtype=bool)
     kept[repeated[~counted]] = False
-    return order[kept], start[kept], found
+    return order[kept], start[kept], found, conflicting
 
 
 def by_rank(
