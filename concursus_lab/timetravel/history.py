@@ -1,10 +1,11 @@
 """One aggregate's history as replay sees it: every delivery, and what became of it.
 
 ``cl.history`` lists an aggregate's deliveries in causal replay order (see
-``frame/order.py``), each marked with what the replay of ``cl.state_at`` did with it: not
-known yet, after ``at``, a duplicate (or a conflicting one), undecodable, skipped by the
-creation rules, or applied. It uses the same rules (``frame/``) as the fold, so the marks
-are exactly why a state is what it is.
+``frame/order.py``), each marked with the fate the replay plan of ``cl.state_at``
+(``replay.py``) gave it: not known yet, after ``at``, a duplicate (or a conflicting one),
+undecodable, skipped by the creation rules, or applied. It is that plan shown as a frame
+(:func:`as_frame`), so the marks are exactly why a state is what it is; ``cl.trace`` steps
+through the same frame.
 """
 
 from __future__ import annotations
@@ -13,18 +14,16 @@ import numpy as np
 import polars as pl
 
 from concursus_lab.common.time import TimeLike
-from concursus_lab.events.decode import classify
+from concursus_lab.events.decode import type_codes
 from concursus_lab.events.types import EventTypes, as_event_types
 from concursus_lab.events.upcast import upcast
 from concursus_lab.exceptions import SchemaError
-from concursus_lab.frame import conflicts
-from concursus_lab.frame.creation import creation_mask
-from concursus_lab.frame.cut import bounds, happened_before, known_by
-from concursus_lab.frame.identity import check_duplicates, decide, tie_columns
+from concursus_lab.frame.cut import bounds
+from concursus_lab.frame.identity import check_duplicates, tie_columns
 from concursus_lab.frame.order import causal_order
 from concursus_lab.frame.schema import INITIAL, columns_of, validate
 from concursus_lab.timetravel.aggregate_ids import deliveries_of
-from concursus_lab.timetravel.replay import OUTCOMES
+from concursus_lab.timetravel.replay import OUTCOMES, UNDECODABLE, Plan, Undeclared, prepare
 
 #: The ``status`` labels of :func:`history`, in the order a row is tested for them.
 STATUSES = OUTCOMES
@@ -84,63 +83,87 @@ def history(
     frame = validate(events, check_parameters=False)
     at, known_at = bounds(at, known_at)
     mine = deliveries_of(frame, aggregate_id, types.aggregate_type if types else None)
-    if types is not None:
-        aggregate_type = types.aggregate_type
-        mine = mine.filter(pl.col("aggregate_type") == aggregate_type)
-    else:
+    if types is None:
         kinds_of_type = mine["aggregate_type"].unique().sort().to_list()
         if len(kinds_of_type) > 1:
             raise SchemaError(
                 f"aggregate id {aggregate_id!r} belongs to several aggregate types "
                 f"({', '.join(map(repr, kinds_of_type))}); pass `types=` to choose one."
             )
-        aggregate_type = kinds_of_type[0] if kinds_of_type else None
-    mine = mine.select(*columns_of(mine), *tie_columns(mine)).with_row_index("__row")
-    n = mine.height
-    status = np.full(n, "", dtype=object)
-    flags = mine.with_columns(
-        (~known_by(known_at)).alias("__late"), (~happened_before(at)).alias("__after")
-    )
-    late = flags["__late"].to_numpy()
-    after = ~late & flags["__after"].to_numpy()
-    status[late], status[after] = "not_known_yet", "after_at"
-    live = ~(late | after)
-    live_rows = np.flatnonzero(live)
-    decision = decide(mine[live_rows], duplicates)
-    conflicts.report(decision.conflicts)
-    if decision.mask is not None:
-        losers = live_rows[~decision.mask]
-        status[losers] = "duplicate"
-        status[live_rows[decision.conflicting]] = "conflicting"
-        live[losers] = False
-    if types is not None:  # upcast once duplicates are resolved, as the replay does
-        upcast_rows = upcast(types, mine)
-        mine = upcast_rows.frame
-        if upcast_rows.parent is not None:  # a split event's parts share its fate so far
-            status, live = status[upcast_rows.parent], live[upcast_rows.parent]
-        classified = classify(types, mine)
-        kinds = classified.kinds
-        bad = live & (classified.code < 0)
-        status[bad] = "undecodable"
-        live &= ~bad
-        declares_initial = types.declares_initial
-        kinds = np.where(kinds < 0, mine["characteristics"].to_numpy(), kinds)
-    else:
-        kinds = mine["characteristics"].to_numpy()
+        aggregate_type = kinds_of_type[0]
         declares_initial = bool(
             frame.filter(pl.col("aggregate_type") == aggregate_type)
             .select((pl.col("characteristics") == INITIAL).any())
             .item()
         )
-    order, _ = causal_order(mine, kinds)
-    live_sorted = order[live[order]]
-    start = np.zeros(len(live_sorted), dtype=bool)
-    start[:1] = True
-    applied = creation_mask(kinds[live_sorted], start, declares_initial)
-    status[live_sorted[applied]] = "applied"
-    status[live_sorted[~applied]] = "skipped"
-    return (
-        mine[order]
-        .with_columns(pl.Series("status", status[order].tolist(), dtype=pl.String))
-        .drop("__row")
+        types = Undeclared(aggregate_type, declares_initial)
+    mine = mine.filter(pl.col("aggregate_type") == types.aggregate_type)
+    plan = prepare(mine, types, at, known_at, duplicates, strict=False)
+    return as_frame(plan, mine, types).drop(PLANNED, INDEX)
+
+
+#: The columns :func:`as_frame` adds beside ``status``: each row's row in the plan's frame
+#: (null: a delivery the plan left out) and its place among the events the fold applies.
+PLANNED, INDEX = "__planned", "__index"
+
+
+def as_frame(plan: Plan, asked: pl.DataFrame, types: EventTypes | Undeclared) -> pl.DataFrame:
+    """The deliveries of ``plan`` (made from the rows ``asked``) in causal order, each with
+    its fate (``status``), its row in ``plan.frame`` and its place among the events the fold
+    applies (:data:`PLANNED`, :data:`INDEX`; null where there is none).
+
+    The plan's frame holds the deliveries the time bounds kept, as upcast; the others (cut
+    by a bound, or a split event's losing deliveries) are shown upcast too. All are put in
+    causal order by their kinds, the deliveries of one identity in delivery order
+    (``frame/order.py``), so the applied rows come in the plan's own order.
+    """
+    index = plan.index()
+    n = plan.frame.height
+    source = np.arange(n) if plan.source is None else plan.source
+    planned = plan.frame.with_columns(
+        _status(plan.fate),
+        pl.Series(PLANNED, np.arange(n), dtype=pl.Int64),
+        pl.Series(INDEX, index, dtype=pl.Int64).replace(-1, None),
+        pl.Series("__at", source, dtype=pl.Int64),
     )
+    parts = [planned]
+    if plan.left_out is not None and (plan.left_out >= 0).any():
+        parts.append(_left_out(plan, asked, types, planned.columns))
+    shown = pl.concat(parts) if len(parts) > 1 else planned
+    shown = shown.sort("__at", maintain_order=True)  # the rows asked about in their order
+    order, _ = causal_order(shown, _kinds(shown, types))
+    return shown[order].drop("__at")
+
+
+def _left_out(plan: Plan, asked: pl.DataFrame, types, columns: list[str]) -> pl.DataFrame:
+    """The deliveries the plan left out, as upcast, with their fates."""
+    rows = np.flatnonzero(plan.left_out >= 0)
+    fates = plan.left_out[rows]
+    out = asked.select(*columns_of(asked), *tie_columns(asked))[rows]
+    if isinstance(types, EventTypes):
+        parts = upcast(types, out)
+        out = parts.frame
+        if parts.parent is not None:
+            rows, fates = rows[parts.parent], fates[parts.parent]
+    return out.with_columns(
+        _status(fates),
+        pl.lit(None, dtype=pl.Int64).alias(PLANNED),
+        pl.lit(None, dtype=pl.Int64).alias(INDEX),
+        pl.Series("__at", rows, dtype=pl.Int64),
+    ).select(columns)
+
+
+def _status(fates: np.ndarray) -> pl.Series:
+    return pl.Series("status", [OUTCOMES[f] for f in fates.tolist()], dtype=pl.String)
+
+
+def _kinds(shown: pl.DataFrame, types: EventTypes | Undeclared) -> np.ndarray:
+    """Each delivery's kind for causal order: its declared type's, else (an unknown type,
+    or parameters that do not decode) its ``characteristics``."""
+    stated = shown["characteristics"].to_numpy()
+    if isinstance(types, Undeclared):
+        return stated
+    codes = type_codes(types, shown)
+    kinds = np.array([t.characteristics for t in types] + [-1], dtype=np.int32)[codes]
+    undecodable = (shown["status"] == OUTCOMES[UNDECODABLE]).to_numpy()
+    return np.where((kinds < 0) | undecodable, stated, kinds)

@@ -1,8 +1,13 @@
-"""The replay plan: which rows a fold sees, in what order, and what was left out.
+"""The replay plan: what a fold sees, in what order, and what became of every delivery.
 
-:func:`prepare` applies the time bounds, keeps one delivery per identity (warning of
-conflicting ones), decodes the parameters and puts the rows in Concursus's causal order
-(see ``frame/order.py``), all vectorised; ``reducing.py`` then folds the rows it returns.
+:func:`prepare` builds the one :class:`Plan` every replay renders: it applies the time
+bounds (``frame/cut.py``), keeps one delivery per identity (``frame/identity.py``, warning of
+conflicting ones), decodes the parameters (upcast first, ``events/upcast.py``) and puts the
+rows in Concursus's causal order with the creation rules (``frame/order.py``,
+``frame/creation.py``), all vectorised. The plan gives each delivery its fate
+(:data:`OUTCOMES`) once; ``reducing.py`` folds its applied rows (``cl.state_at``,
+``cl.state_of``, ``restatements``, Spark's buckets, ``concursus_lab/live``), ``history.py``
+shows it as a frame and ``trace/`` steps through it.
 """
 
 from __future__ import annotations
@@ -46,9 +51,23 @@ OUTCOMES = (
 UPCAST_COUNTS = ("upcast", "split")
 
 
+#: Each outcome's code in :attr:`Plan.fate` (its index in :data:`OUTCOMES`).
+(NOT_KNOWN_YET, AFTER_AT, DUPLICATE, CONFLICTING, UNDECODABLE, SKIPPED, APPLIED) = range(7)
+
+
 @dataclasses.dataclass
-class Replay:
-    """The rows to replay, in causal order, and what the filters dropped."""
+class Plan:
+    """A replay worked out: the rows a fold applies in causal order, and every delivery's fate.
+
+    ``frame`` holds the deliveries the time bounds kept (as upcast: a split event as its
+    parts), ``fate`` what became of each of its rows (an :data:`OUTCOMES` code),
+    ``replayed`` the rows of the events replayed (applied or skipped) in causal order, and
+    ``rows`` those applied, in that order (row ``rows[i]`` is the ``i``-th event the fold
+    builds, :meth:`index`). ``source`` gives each row of ``frame`` its row in the frame the
+    plan was asked about (None: the same row); ``left_out`` the fate of that frame's rows
+    that are not in ``frame`` (cut by a bound; a split event's losing deliveries), -1
+    elsewhere (None: there are none).
+    """
 
     classified: Classified
     rows: np.ndarray  # applied rows (positions in the classified frame), causal order
@@ -58,22 +77,50 @@ class Replay:
     counts: dict[str, int]
     undecodable: pl.DataFrame
     conflicts: Conflicts = dataclasses.field(default_factory=Conflicts)
+    frame: pl.DataFrame | None = None
+    fate: np.ndarray | None = None
+    replayed: np.ndarray | None = None
+    source: np.ndarray | None = None
+    left_out: np.ndarray | None = None
+
+    def index(self) -> np.ndarray:
+        """Per row of ``frame``: its place among the events the fold applies (-1: none)."""
+        index = np.full(len(self.fate), -1, dtype=np.int64)
+        index[self.rows] = np.arange(len(self.rows))
+        return index
+
+    def events(self) -> list:
+        """The events the fold applies, in order: the very instances it builds."""
+        return self.classified.build(self.rows, self.meta)
+
+
+@dataclasses.dataclass(frozen=True)
+class Undeclared:
+    """An aggregate type whose event types are not declared (``cl.history`` without
+    ``types=``): each row's kind is its ``characteristics`` and nothing is decoded."""
+
+    aggregate_type: str
+    declares_initial: bool
+
+
+#: The name the plan had before it gave every delivery its fate (``concursus_lab/live``).
+Replay = Plan
 
 
 def prepare(
     frame: pl.DataFrame,
-    types: EventTypes,
+    types: EventTypes | Undeclared,
     at: dt.datetime | None,
     known_at: dt.datetime | None,
     duplicates: str,
     *,
     strict: bool,
     created: pl.Series | None = None,
-) -> Replay:
-    """What a fold of ``frame``'s rows of ``types`` sees, between the bounds: the rows in
-    causal order with their per-row meta, and counts of every row left out and why
-    (``conflicting``: deliveries that lost to one that differs from them, warned about;
-    ``duplicate``: the other deliveries that lost).
+) -> Plan:
+    """The :class:`Plan` of a fold of ``frame``'s rows of ``types`` between the bounds: the
+    rows in causal order with their per-row meta, every delivery's fate, and counts of
+    every row left out and why (``conflicting``: deliveries that lost to one that differs
+    from them, warned about; ``duplicate``: the other deliveries that lost).
 
     ``created`` names aggregates that already have a state before these rows (a replay
     resumed from a kept state: ``concursus_lab/live``); the creation rules treat them so."""
@@ -88,20 +135,24 @@ def prepare(
     counts.update(tally)
     counts["other_aggregate_types"] = frame.height - tally["read"]
     kept = tally["read"] - tally["not_known_yet"] - tally["after_at"]
+    asked = frame.height
     frame = frame.select(*columns_of(frame), *tie_columns(frame))
+    source = left_out = None
     if kept < frame.height:  # filter only when something is left out (it copies every column)
-        frame = frame.filter(mine & known & before)
+        left_out, inside = _cut(frame, mine, known, before)
+        frame, source = frame.filter(inside), np.flatnonzero(inside.to_numpy())
     # what each row decodes as, upcast where an upcaster says (``events/upcast.py``)
-    codes = type_codes(types, frame, through_upcasters=True)
+    codes = _codes(types, frame)
     settled = None
     if (codes == SPLIT).any():  # deliveries are resolved before an event is split in parts
-        frame, codes, settled = _split(frame, types, duplicates)
+        frame, codes, settled, parts = _split(frame, types, duplicates)
         duplicates = "keep"
+        source, left_out = _parts_of(parts, source, left_out, asked)
     # parameters are upcast and decoded (polars, regular expressions) while rows are sorted
     # and the replay is worked out as if every row of a declared type decodes (polars and
     # NumPy); both release the GIL, so they share two cores. Rows that turn out not to
     # decode are rare: only then is the replay worked out again.
-    kinds = np.array([t.characteristics for t in types] + [-1], dtype=np.int32)[codes]
+    kinds = _kinds(types, frame, codes)
     with ThreadPoolExecutor(1) as pool:
         decoding = pool.submit(_decode, types, frame, codes)
         keyed = in_identity_order(frame, duplicates)
@@ -123,14 +174,53 @@ def prepare(
     counts["undecodable"] = undecodable.height
     decodable = classified.code[order] >= 0
     if (decodable == declared).all():
-        rows, sizes, ids, meta, applied = guess
+        rows, sizes, ids, meta, replayed = guess
     else:
-        rows, sizes, ids, meta, applied = _replay_rows(
+        rows, sizes, ids, meta, replayed = _replay_rows(
             frame, types, order, start, decodable, kinds, times, created
         )
-    counts["applied"] = applied
-    counts["skipped"] = int(decodable.sum()) - applied
-    return Replay(classified, rows, sizes, ids, meta, counts, undecodable, found)
+    counts["applied"] = len(rows)
+    counts["skipped"] = int(decodable.sum()) - len(rows)
+    fate = _fates(frame.height, order, keyed.conflicting, classified, replayed, rows)
+    return Plan(
+        classified, rows, sizes, ids, meta, counts, undecodable, found,
+        decoded, fate, replayed, source, left_out,
+    )  # fmt: skip
+
+
+def _cut(frame: pl.DataFrame, mine: pl.Expr, known: pl.Expr, before: pl.Expr):
+    """The fate of each row a bound cuts (-1: kept, or of another type), and a mask of the
+    rows kept."""
+    flags = frame.select((mine & ~known).alias("late"), (mine & known & ~before).alias("after"))
+    left_out = np.full(frame.height, -1, dtype=np.int8)
+    left_out[flags["late"].to_numpy()] = NOT_KNOWN_YET
+    left_out[flags["after"].to_numpy()] = AFTER_AT
+    inside = frame.select(mine & known & before).to_series()
+    return left_out, inside
+
+
+def _parts_of(parts, source, left_out, asked: int):
+    """``source`` and ``left_out`` once a split made ``parts`` (:func:`_split`'s: the row
+    before the split of each part, and the fate of each row it left out)."""
+    parent, lost = parts
+    before = np.arange(len(lost)) if source is None else source
+    if left_out is None:
+        left_out = np.full(asked, -1, dtype=np.int8)
+    losers = np.flatnonzero(lost >= 0)
+    left_out[before[losers]] = lost[losers]
+    return before[parent], left_out
+
+
+def _fates(n, order, conflicting, classified, replayed, rows) -> np.ndarray:
+    """What became of each row: losers are duplicates (or conflicting), the rest undecodable,
+    skipped or applied."""
+    fate = np.full(n, DUPLICATE, dtype=np.int8)
+    fate[conflicting] = CONFLICTING
+    fate[order] = SKIPPED
+    if classified.reasons:
+        fate[np.fromiter(classified.reasons, dtype=np.int64)] = UNDECODABLE
+    fate[rows] = APPLIED
+    return fate
 
 
 def _upcast_counts(decoded: pl.DataFrame, order: np.ndarray) -> dict[str, int]:
@@ -141,30 +231,58 @@ def _upcast_counts(decoded: pl.DataFrame, order: np.ndarray) -> dict[str, int]:
     return {"upcast": int((part == 0).sum()), "split": int((part > 0).sum())}
 
 
-def _decode(types: EventTypes, frame: pl.DataFrame, codes: np.ndarray):
+def _codes(types: EventTypes | Undeclared, frame: pl.DataFrame) -> np.ndarray:
+    """Each row's type code, through the upcasters (:func:`~concursus_lab.events.decode.
+    type_codes`); without declared types, 0: every row counts as decodable."""
+    if isinstance(types, Undeclared):
+        return np.zeros(frame.height, dtype=np.int64)
+    return type_codes(types, frame, through_upcasters=True)
+
+
+def _kinds(types: EventTypes | Undeclared, frame: pl.DataFrame, codes: np.ndarray):
+    """Each row's kind: its declared type's (-1: none), or its ``characteristics``."""
+    if isinstance(types, Undeclared):
+        return frame["characteristics"].to_numpy().astype(np.int32)
+    return np.array([t.characteristics for t in types] + [-1], dtype=np.int32)[codes]
+
+
+def _decode(types: EventTypes | Undeclared, frame: pl.DataFrame, codes: np.ndarray):
     """The rows upcast (row for row: no upcaster on the way splits), and decoded."""
+    if isinstance(types, Undeclared):
+        classified = Classified([], frame.height)  # type: ignore[arg-type]
+        classified.code[:] = 0
+        return frame, classified
     decoded = upcast(types, frame).frame
     return decoded, classify(types, decoded, codes=codes)
 
 
 def _split(frame: pl.DataFrame, types: EventTypes, duplicates: str):
     """The deliveries that count (resolved as ``duplicates`` asks, conflicts found), each
-    upcast (split events as their parts): the rows, their type codes, and (the conflicting
-    deliveries, how many deliveries were left out)."""
+    upcast (split events as their parts): the rows, their type codes, (the conflicting
+    deliveries, how many deliveries were left out), and (each part's row in ``frame``, the
+    fate of each row of ``frame``: -1 where it counted)."""
     found, dropped = Conflicts(), 0
+    lost = np.full(frame.height, -1, dtype=np.int8)
+    counted_rows = np.arange(frame.height)
     if duplicates != "keep":
         keyed = in_identity_order(frame, duplicates)
         found, dropped = keyed.conflicts, frame.height - len(keyed.order)
         counted = np.zeros(frame.height, dtype=bool)
         counted[keyed.order] = True
+        lost[~counted] = DUPLICATE
+        lost[keyed.conflicting] = CONFLICTING
+        counted_rows = np.flatnonzero(counted)
         frame = frame.filter(pl.Series(counted))
-    frame = upcast(types, frame).frame
-    return frame, type_codes(types, frame), (found, dropped)
+    parts = upcast(types, frame)
+    parent = np.arange(frame.height) if parts.parent is None else parts.parent
+    frame = parts.frame
+    return frame, type_codes(types, frame), (found, dropped), (counted_rows[parent], lost)
 
 
 def _replay_rows(frame, types, order, start, decodable, kinds, times, created=None):
     """The rows the reducer sees, in causal order, from the identity order and which rows
-    decode: (rows, events per aggregate, aggregate ids, per-row meta, events applied)."""
+    decode: (rows, events per aggregate, aggregate ids, per-row meta, the rows replayed:
+    applied or skipped, in causal order)."""
     ts, pts, stream_code, streams = times
     if not decodable.all():
         order, start = order[decodable], restart(start, decodable)
@@ -187,4 +305,4 @@ def _replay_rows(frame, types, order, start, decodable, kinds, times, created=No
     stream_objects = np.empty(len(streams), dtype=object)
     stream_objects[:] = streams
     meta = [id_objects[dense[seg]], ts[rows], pts[rows], stream_objects[stream_code[rows]]]
-    return rows, sizes[with_events], ids, meta, len(rows)
+    return rows, sizes[with_events], ids, meta, order

@@ -4,9 +4,10 @@ A trace lists every delivery of one aggregate in causal replay order, each with 
 of it (the statuses of :func:`cl.history <concursus_lab.history>`: applied, skipped by the
 creation rules, duplicate, after ``at``, not known yet, undecodable), the state before and
 after it, and the fields it changed (``changes.py``). Nothing here decides what a replay
-applies: the statuses are ``cl.history``'s and the events are the very instances the plan
-of ``cl.state_of`` (``replay.py``) hands its fold, in its order. So the state after every
-step is, by construction, ``cl.state_of`` of the deliveries up to that step.
+applies: a trace walks the replay plan of ``cl.state_of`` (``replay.py``) as ``cl.history``
+shows it, each applied step with the very instance that plan's fold builds for that
+delivery. So the state after every step is, by construction, ``cl.state_of`` of the
+deliveries up to that step.
 
 A breakpoint (``stop_when=lambda state, event: ...``) ends the trace after the first applied
 event after which it holds; a reducer that raises ends it at that event, with the state
@@ -30,21 +31,19 @@ import polars as pl
 from concursus_lab.common.printed import Printed
 from concursus_lab.common.text import plural
 from concursus_lab.common.time import TimeLike, when
-from concursus_lab.events.decode import classify
 from concursus_lab.events.types import EventTypes
 from concursus_lab.events.upcasters import STORED, STORED_DTYPE
 from concursus_lab.exceptions import ReducerError, SchemaError
-from concursus_lab.frame.conflicts import one_warning
 from concursus_lab.timetravel.aggregate_ids import deliveries_of
 from concursus_lab.timetravel.changes import changes, fields
-from concursus_lab.timetravel.history import history
+from concursus_lab.timetravel.history import INDEX, PLANNED, as_frame
 from concursus_lab.timetravel.reducer import (
     Reducer,
     check_reducer,
     raise_reducer_error,
     returned_none,
 )
-from concursus_lab.timetravel.replay import prepare
+from concursus_lab.timetravel.replay import Plan, prepare
 from concursus_lab.timetravel.state_at import arguments
 from concursus_lab.timetravel.trace_step import RAISED, Condition, Step, holds
 
@@ -205,7 +204,6 @@ class Trace(Printed):
         return self.steps[index]
 
 
-@one_warning()  # the replay and the history see the same conflicts: one warning
 def trace(
     events: pl.DataFrame,
     reducer: Reducer,
@@ -266,15 +264,10 @@ def trace(
     types, frame, at, known_at = arguments(events, types, at, known_at, duplicates)
     check_reducer(reducer)
     mine = deliveries_of(frame, aggregate_id, types.aggregate_type)  # as state_of does
-    replay = prepare(mine, types, at, known_at, duplicates, strict=False)
-    seen = replay.classified.build(replay.rows, replay.meta)  # what state_of's fold sees
-    marked = history(
-        mine, aggregate_id, types=types, at=at, known_at=known_at, duplicates=duplicates
-    )
-    _check_aligned(marked, replay)
-    reasons = _reasons(types, marked)
-    fold = _Fold(reducer, types, aggregate_id, seen, stop_when)
-    steps = fold.run(marked, reasons)
+    plan = prepare(mine, types, at, known_at, duplicates, strict=False)
+    marked = as_frame(plan, mine, types)  # cl.history's frame: the plan's deliveries
+    fold = _Fold(reducer, types, aggregate_id, plan.events(), stop_when)
+    steps = fold.run(marked, _reasons(plan, marked))
     return Trace(
         tuple(steps),
         types.aggregate_type,
@@ -306,18 +299,16 @@ class _Fold:
     def run(self, marked: pl.DataFrame, reasons: dict[int, str]) -> list[Step]:
         columns = [marked[c].to_list() for c in _FROM_HISTORY]
         stored = marked[STORED].to_list() if STORED in marked.columns else [None] * marked.height
+        index = marked[INDEX].to_list()
         steps: list[Step] = []
-        state, applied = None, 0
+        state = None
         for i, (status, *row) in enumerate(zip(*columns, strict=True)):
             was = stored[i]
             if status != "applied":
-                steps.append(
-                    Step(i + 1, status, *row, None, state, state, (), reasons.get(i), was)
-                )
+                steps.append(Step(i + 1, status, *row, None, state, state, (), reasons.get(i), was))
                 continue
-            event = self.seen[applied]
-            applied += 1
-            after, error = self._apply(state, event, applied)
+            event = self.seen[index[i]]  # the event the plan's fold applies for this row
+            after, error = self._apply(state, event, index[i] + 1)
             if error is not None:
                 self.stopped, self.error = "error", error
                 steps.append(Step(i + 1, RAISED, *row, event, state, state, (), None, was))
@@ -351,25 +342,11 @@ class _Fold:
         return after, None
 
 
-def _check_aligned(marked: pl.DataFrame, replay: Any) -> None:
-    """The applied rows of ``cl.history`` are the rows of the replay plan, in its order."""
-    applied = marked.filter(pl.col("status") == "applied")
-    times = applied["event_timestamp"].dt.epoch("us").to_numpy()
-    if len(times) != len(replay.rows) or (times != replay.meta[1]).any():
-        raise RuntimeError(  # pragma: no cover - the rules live in frame/, shared by both
-            "cl.history and the replay plan disagree on the events applied; please report "
-            "this with the events that show it."
-        )
-
-
-def _reasons(types: EventTypes, marked: pl.DataFrame) -> dict[int, str]:
+def _reasons(plan: Plan, marked: pl.DataFrame) -> dict[int, str]:
     """Why each undecodable step could not be decoded, by its position in ``marked``."""
-    rows = marked.with_row_index("__i").filter(pl.col("status") == "undecodable")
-    if rows.height == 0:
-        return {}
-    classified = classify(types, rows.drop("__i", "status"))
-    positions = rows["__i"].to_list()
-    return {positions[r]: why for r, why in classified.reasons.items()}
+    reasons = plan.classified.reasons
+    planned = marked[PLANNED].to_list()
+    return {i: reasons[row] for i, row in enumerate(planned) if row in reasons}
 
 
 def _field_names(step: Step) -> list[str]:
