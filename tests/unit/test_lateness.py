@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
-from concursus_lab.exceptions import SchemaError
 from concursus_lab.delivery.lateness import lateness_rows
+from concursus_lab.exceptions import SchemaError
 from tests.contract import event, frame
 
 S = dt.timedelta(seconds=1)
