@@ -36,14 +36,12 @@ from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.events.decode import classify
 from concursus_lab.events.decoded import reason_counts
 from concursus_lab.events.types import EventTypes
-from concursus_lab.events.upcast import upcast
-from concursus_lab.frame.creation import creation_mask
 from concursus_lab.frame.keys import aggregate_hashes, sorted_codes
-from concursus_lab.frame.order import causal_order, restart
 from concursus_lab.frame.schema import columns_of
 from concursus_lab.projections.threads import carry_forward
 from concursus_lab.projections.views import key_dtype
 from concursus_lab.timetravel.reducer import raise_reducer_error
+from concursus_lab.timetravel.replay import prepare
 from concursus_lab.timetravel.state_columns import state_class, state_columns
 
 
@@ -109,31 +107,20 @@ def fold_keyed_rows(fold: Fold, keyed: pl.DataFrame) -> pl.DataFrame:
 
 def _keyed(fold: Fold, frame: pl.DataFrame):
     """(rows of the type, decoded, the rows applied in causal order, their keys, effective
-    event times and aggregate hashes), keyless rows left out."""
-    types = fold.types
-    mine = frame.filter(pl.col("aggregate_type") == types.aggregate_type)
-    mine = mine.select(columns_of(mine))  # with the identity columns: they order ties
-    mine = upcast(types, mine).frame  # resolved already (``bounded``): parts stay in order
-    classified = classify(types, mine)
-    if classified.reasons and fold.strict:
-        classified.raise_if_undecodable(mine)
-    code = classified.code
-    kinds = classified.kinds
-    # each aggregate's decodable events in causal order, and which of them happen
-    order, start = causal_order(mine, kinds)
-    group = np.cumsum(start) - 1
-    decodable = code[order] >= 0
-    order, group = order[decodable], group[decodable]
-    start = np.ones(len(order), dtype=bool)
-    start[1:] = group[1:] != group[:-1]
-    applied = creation_mask(kinds[order], start, types.declares_initial)
-    rows, start = order[applied], restart(start, applied)
-    group = group[applied]
+    event times and aggregate hashes), keyless rows left out.
+
+    The rows applied are time travel's replay plan's (``timetravel/replay.py``): ``frame``
+    is resolved and cut already (``bounded``), so the plan keeps every delivery and applies
+    no bound; it upcasts, decodes, orders causally and applies the creation rules."""
+    plan = prepare(frame, fold.types, None, None, "keep", strict=fold.strict)
+    mine, classified, rows, sizes = plan.frame, plan.classified, plan.rows, plan.segment_sizes
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    start = np.zeros(len(rows), dtype=bool)
+    start[np.cumsum(sizes) - sizes] = True
     # each event's key: its own, else the one its aggregate named last
     keys = carry_forward(_keys(fold, classified, mine, rows), start)
-    ts = mine["event_timestamp"].dt.epoch("us").to_numpy()
     effective = (
-        pl.DataFrame({"group": group, "ts": ts[rows]})
+        pl.DataFrame({"group": group, "ts": plan.meta[1]})
         .select(pl.col("ts").cum_max().over("group"))
         .to_series()
         .to_numpy()
