@@ -18,8 +18,8 @@ from concursus_lab.projections.diff import Diff
 from concursus_lab.projections.projection import Fold, Projection
 from concursus_lab.timetravel.state_at import StateAt
 from concursus_lab.timetravel.trace import Trace
-from concursus_lab.timetravel.trace_compare import Comparison
-from concursus_lab.timetravel.trace_step import Step
+from concursus_lab.timetravel.trace.compare import Comparison
+from concursus_lab.timetravel.trace.step import Step
 
 __all__ = [
     "Bisection",

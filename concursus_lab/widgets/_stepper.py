@@ -24,7 +24,7 @@ from concursus_lab.exceptions import BreakpointError
 from concursus_lab.plot.libraries import lab
 from concursus_lab.timetravel.changes import fields
 from concursus_lab.timetravel.trace import Trace
-from concursus_lab.timetravel.trace_step import Step
+from concursus_lab.timetravel.trace.step import Step
 
 ipywidgets = lab("ipywidgets")
 anywidget = lab("anywidget")

@@ -3,17 +3,17 @@
 A trace lists every delivery of one aggregate in causal replay order, each with what became
 of it (the statuses of :func:`cl.history <concursus_lab.history>`: applied, skipped by the
 creation rules, duplicate, after ``at``, not known yet, undecodable), the state before and
-after it, and the fields it changed (``changes.py``). Nothing here decides what a replay
-applies: a trace walks the replay plan of ``cl.state_of`` (``replay.py``) as ``cl.history``
-shows it, each applied step with the very instance that plan's fold builds for that
-delivery. So the state after every step is, by construction, ``cl.state_of`` of the
-deliveries up to that step.
+after it, and the fields it changed (``timetravel/changes.py``). Nothing here decides what
+a replay applies: a trace walks the replay plan of ``cl.state_of``
+(``timetravel/replay.py``) as ``cl.history`` shows it, each applied step with the very
+instance that plan's fold builds for that delivery. So the state after every step is, by
+construction, ``cl.state_of`` of the deliveries up to that step.
 
 A breakpoint (``stop_when=lambda state, event: ...``) ends the trace after the first applied
 event after which it holds; a reducer that raises ends it at that event, with the state
 before and the error (the :class:`~concursus_lab.exceptions.ReducerError` ``cl.state_of``
 would raise). ``.changed("status")`` keeps the steps that changed a field, and
-``.compare(other)`` (``trace_compare.py``) lines up two replays of one aggregate.
+``.compare(other)`` (``trace/compare.py``) lines up two replays of one aggregate.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from concursus_lab.timetravel.reducer import (
 )
 from concursus_lab.timetravel.replay import Plan, prepare
 from concursus_lab.timetravel.state_at import arguments
-from concursus_lab.timetravel.trace_step import RAISED, Condition, Step, holds
+from concursus_lab.timetravel.trace.step import RAISED, Condition, Step, holds
 
 #: Most steps a printed trace lists (the frame and ``.steps`` hold them all).
 SHOWN = 40
@@ -111,8 +111,8 @@ class Trace(Printed):
 
     def compare(self, other: Trace) -> Any:
         """Line this trace up with ``other`` (the same aggregate at another cut): where the
-        two replays part, and the deliveries counted differently (see ``trace_compare.py``)."""
-        from concursus_lab.timetravel.trace_compare import compare
+        two replays part, and the deliveries counted differently (see ``trace/compare.py``)."""
+        from concursus_lab.timetravel.trace.compare import compare
 
         return compare(self, other)
 
@@ -171,7 +171,7 @@ class Trace(Printed):
 
     def _repr_html_(self) -> str:
         try:
-            from concursus_lab.timetravel.trace_view import trace_html
+            from concursus_lab.timetravel.trace.view import trace_html
 
             return trace_html(self, SHOWN)
         except Exception as exc:  # a display hook must never raise

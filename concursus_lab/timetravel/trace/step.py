@@ -4,7 +4,7 @@ A :class:`Step` is one delivery of the aggregate: what became of it, the event t
 saw, the state before and after, and the fields it changed. :func:`holds` is the breakpoint
 rule: only an applied step can stop a trace, and a condition that raises is a
 :class:`~concursus_lab.exceptions.BreakpointError` naming the step. :class:`Printed`
-(``common/printed.py``) is the base of :class:`~concursus_lab.timetravel.trace.Trace` and its
+(``common/printed.py``) is the base of :class:`~concursus_lab.timetravel.trace.walk.Trace` and its
 comparison: a result whose text and notebook view are its summary.
 """
 

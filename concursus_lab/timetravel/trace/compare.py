@@ -34,7 +34,7 @@ from concursus_lab.common.text import clip, plural
 from concursus_lab.common.time import when
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.timetravel.changes import Change, changes
-from concursus_lab.timetravel.trace_step import RAISED
+from concursus_lab.timetravel.trace.step import RAISED
 
 _KEY = ("name", "event_timestamp", "processing_timestamp", "stream_id")
 #: The statuses of a delivery the reducer saw: counted differently means one side only.
