@@ -36,6 +36,7 @@ from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.events.decode import classify
 from concursus_lab.events.decoded import reason_counts
 from concursus_lab.events.types import EventTypes
+from concursus_lab.frame.identity import tie_columns
 from concursus_lab.frame.keys import aggregate_hashes, sorted_codes
 from concursus_lab.frame.schema import columns_of
 from concursus_lab.projections.threads import carry_forward
@@ -86,7 +87,8 @@ def keyed_rows(fold: Fold, frame: pl.DataFrame) -> tuple[pl.DataFrame, dict[str,
     if classified.reasons:
         counts = classified.undecodable_frame(mine).group_by("reason").len()
         reasons = dict(counts.iter_rows())
-    keyed = mine[rows].with_columns(
+    # the columns of a bucket of any source: the plan's Kafka tie columns have done their work
+    keyed = mine[rows].drop(tie_columns(mine)).with_columns(
         keys.alias("__key"),
         pl.Series("__effective", effective, dtype=pl.Int64),
         pl.Series("__h", h, dtype=pl.UInt64),
