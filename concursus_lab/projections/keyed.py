@@ -114,7 +114,7 @@ def _keyed(fold: Fold, frame: pl.DataFrame):
     The rows applied are time travel's replay plan's (``timetravel/replay.py``): ``frame``
     is resolved and cut already (``bounded``), so the plan keeps every delivery and applies
     no bound; it upcasts, decodes, orders causally and applies the creation rules."""
-    plan = prepare(frame, fold.types, None, None, "keep", strict=fold.strict)
+    plan = prepare(frame, fold.types, None, None, "keep", strict=fold.strict, shown=True)
     mine, classified, rows, sizes = plan.frame, plan.classified, plan.rows, plan.segment_sizes
     group = np.repeat(np.arange(len(sizes)), sizes)
     start = np.zeros(len(rows), dtype=bool)

@@ -98,7 +98,7 @@ def history(
         )
         types = Undeclared(aggregate_type, declares_initial)
     mine = mine.filter(pl.col("aggregate_type") == types.aggregate_type)
-    plan = prepare(mine, types, at, known_at, duplicates, strict=False)
+    plan = prepare(mine, types, at, known_at, duplicates, strict=False, shown=True)
     return as_frame(plan, mine, types).drop(PLANNED, INDEX)
 
 

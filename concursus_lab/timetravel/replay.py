@@ -60,13 +60,14 @@ class Plan:
     """A replay worked out: the rows a fold applies in causal order, and every delivery's fate.
 
     ``frame`` holds the deliveries the time bounds kept (as upcast: a split event as its
-    parts), ``fate`` what became of each of its rows (an :data:`OUTCOMES` code),
-    ``replayed`` the rows of the events replayed (applied or skipped) in causal order, and
-    ``rows`` those applied, in that order (row ``rows[i]`` is the ``i``-th event the fold
-    builds, :meth:`index`). ``source`` gives each row of ``frame`` its row in the frame the
-    plan was asked about (None: the same row); ``left_out`` the fate of that frame's rows
-    that are not in ``frame`` (cut by a bound; a split event's losing deliveries), -1
-    elsewhere (None: there are none).
+    parts; kept when :func:`prepare` is asked with ``shown=True``), ``fate`` what became
+    of each of its rows (an :data:`OUTCOMES` code), ``replayed`` the rows of the events
+    replayed (applied or skipped) in causal order, and ``rows`` those applied, in that
+    order (row ``rows[i]`` is the ``i``-th event the fold builds, :meth:`index`).
+    ``source`` gives each row of ``frame`` its row in the frame the plan was asked about
+    (None: the same row); ``left_out`` the fate of that frame's rows that are not in
+    ``frame`` (cut by a bound; a split event's losing deliveries), -1 elsewhere (None:
+    there are none).
     """
 
     classified: Classified
@@ -116,6 +117,7 @@ def prepare(
     *,
     strict: bool,
     created: pl.Series | None = None,
+    shown: bool = False,
 ) -> Plan:
     """The :class:`Plan` of a fold of ``frame``'s rows of ``types`` between the bounds: the
     rows in causal order with their per-row meta, every delivery's fate, and counts of
@@ -123,7 +125,10 @@ def prepare(
     from them, warned about; ``duplicate``: the other deliveries that lost).
 
     ``created`` names aggregates that already have a state before these rows (a replay
-    resumed from a kept state: ``concursus_lab/live``); the creation rules treat them so."""
+    resumed from a kept state: ``concursus_lab/live``); the creation rules treat them so.
+    ``shown``: keep the planned rows and where each came from (``frame``, ``source``,
+    ``left_out``), for ``cl.history``, ``cl.trace`` and keyed folds; a fold alone needs
+    only the rows applied, and lets the rest go (less memory while it folds)."""
     counts = dict.fromkeys(("read", *OUTCOMES, "other_aggregate_types", *UPCAST_COUNTS), 0)
     mine = pl.col("aggregate_type") == types.aggregate_type
     known, before = known_by(known_at), happened_before(at)
@@ -139,15 +144,19 @@ def prepare(
     frame = frame.select(*columns_of(frame), *tie_columns(frame))
     source = left_out = None
     if kept < frame.height:  # filter only when something is left out (it copies every column)
-        left_out, inside = _cut(frame, mine, known, before)
-        frame, source = frame.filter(inside), np.flatnonzero(inside.to_numpy())
+        if shown:
+            left_out, inside = _cut(frame, mine, known, before)
+            frame, source = frame.filter(inside), np.flatnonzero(inside.to_numpy())
+        else:
+            frame = frame.filter(mine & known & before)
     # what each row decodes as, upcast where an upcaster says (``events/upcast.py``)
     codes = _codes(types, frame)
     settled = None
     if (codes == SPLIT).any():  # deliveries are resolved before an event is split in parts
         frame, codes, settled, parts = _split(frame, types, duplicates)
         duplicates = "keep"
-        source, left_out = _parts_of(parts, source, left_out, asked)
+        if shown:
+            source, left_out = _parts_of(parts, source, left_out, asked)
     # parameters are upcast and decoded (polars, regular expressions) while rows are sorted
     # and the replay is worked out as if every row of a declared type decodes (polars and
     # NumPy); both release the GIL, so they share two cores. Rows that turn out not to
@@ -184,7 +193,7 @@ def prepare(
     fate = _fates(frame.height, order, keyed.conflicting, classified, replayed, rows)
     return Plan(
         classified, rows, sizes, ids, meta, counts, undecodable, found,
-        decoded, fate, replayed, source, left_out,
+        decoded if shown else None, fate, replayed, source, left_out,
     )  # fmt: skip
 
 

@@ -264,7 +264,7 @@ def trace(
     types, frame, at, known_at = arguments(events, types, at, known_at, duplicates)
     check_reducer(reducer)
     mine = deliveries_of(frame, aggregate_id, types.aggregate_type)  # as state_of does
-    plan = prepare(mine, types, at, known_at, duplicates, strict=False)
+    plan = prepare(mine, types, at, known_at, duplicates, strict=False, shown=True)
     marked = as_frame(plan, mine, types)  # cl.history's frame: the plan's deliveries
     fold = _Fold(reducer, types, aggregate_id, plan.events(), stop_when)
     steps = fold.run(marked, _reasons(plan, marked))
