@@ -122,7 +122,7 @@ def _keyed(fold: Fold, frame: pl.DataFrame):
     # each event's key: its own, else the one its aggregate named last
     keys = carry_forward(_keys(fold, classified, mine, rows), start)
     effective = (
-        pl.DataFrame({"group": group, "ts": plan.meta[1]})
+        pl.DataFrame({"group": group, "ts": mine["event_timestamp"].dt.epoch("us")[rows]})
         .select(pl.col("ts").cum_max().over("group"))
         .to_series()
         .to_numpy()

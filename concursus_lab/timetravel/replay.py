@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -73,8 +74,7 @@ class Plan:
     classified: Classified
     rows: np.ndarray  # applied rows (positions in the classified frame), causal order
     segment_sizes: np.ndarray  # events applied per aggregate, aggregates in replay order
-    aggregate_ids: list[str]  # aggregates with at least one applied event
-    meta: list[np.ndarray]  # aligned with rows: ids, event us, processing us, stream ids
+    made: _Made  # aggregate_ids and meta, made when first asked
     counts: dict[str, int]
     undecodable: pl.DataFrame
     conflicts: Conflicts = dataclasses.field(default_factory=Conflicts)
@@ -83,6 +83,16 @@ class Plan:
     replayed: np.ndarray | None = None
     source: np.ndarray | None = None
     left_out: np.ndarray | None = None
+
+    @property
+    def aggregate_ids(self) -> list[str]:
+        """The aggregates with at least one applied event, in replay order."""
+        return self.made.ids
+
+    @property
+    def meta(self) -> list[np.ndarray]:
+        """Aligned with ``rows``: aggregate ids, event us, processing us, stream ids."""
+        return self.made.meta
 
     def index(self) -> np.ndarray:
         """Per row of ``frame``: its place among the events the fold applies (-1: none)."""
@@ -183,16 +193,16 @@ def prepare(
     counts["undecodable"] = undecodable.height
     decodable = classified.code[order] >= 0
     if (decodable == declared).all():
-        rows, sizes, ids, meta, replayed = guess
+        rows, sizes, made, replayed = guess
     else:
-        rows, sizes, ids, meta, replayed = _replay_rows(
+        rows, sizes, made, replayed = _replay_rows(
             frame, types, order, start, decodable, kinds, times, created
         )
     counts["applied"] = len(rows)
     counts["skipped"] = int(decodable.sum()) - len(rows)
     fate = _fates(frame.height, order, keyed.conflicting, classified, replayed, rows)
     return Plan(
-        classified, rows, sizes, ids, meta, counts, undecodable, found,
+        classified, rows, sizes, made, counts, undecodable, found,
         decoded if shown else None, fate, replayed, source, left_out,
     )  # fmt: skip
 
@@ -290,9 +300,8 @@ def _split(frame: pl.DataFrame, types: EventTypes, duplicates: str):
 
 def _replay_rows(frame, types, order, start, decodable, kinds, times, created=None):
     """The rows the reducer sees, in causal order, from the identity order and which rows
-    decode: (rows, events per aggregate, aggregate ids, per-row meta, the rows replayed:
-    applied or skipped, in causal order)."""
-    ts, pts, stream_code, streams = times
+    decode: (rows, events per aggregate, their aggregate ids and per-row meta (made when
+    first asked), the rows replayed: applied or skipped, in causal order)."""
     if not decodable.all():
         order, start = order[decodable], restart(start, decodable)
     order, start = by_rank(order, start, kinds)
@@ -303,15 +312,34 @@ def _replay_rows(frame, types, order, start, decodable, kinds, times, created=No
     applied = creation_mask(kinds[order], start, types.declares_initial, created)
     rows = order[applied]
     seg = segment[applied]
-    sizes = np.bincount(seg, minlength=int(start.sum()))
+    sizes = np.bincount(seg, minlength=int(start.sum()))  # events per aggregate
     with_events = np.flatnonzero(sizes)
     first_rows = order[np.flatnonzero(start)[with_events]]
-    ids = gather_rows(frame["aggregate_id"], first_rows).to_list()
-    id_objects = np.empty(len(ids), dtype=object)
-    id_objects[:] = ids
     dense = np.zeros(len(sizes), dtype=np.int64)
     dense[with_events] = np.arange(len(with_events))
-    stream_objects = np.empty(len(streams), dtype=object)
-    stream_objects[:] = streams
-    meta = [id_objects[dense[seg]], ts[rows], pts[rows], stream_objects[stream_code[rows]]]
-    return rows, sizes[with_events], ids, meta, order
+    made = _Made(frame["aggregate_id"], first_rows, dense[seg], rows, times)
+    return rows, sizes[with_events], made, order
+
+
+class _Made:
+    """The ids of the aggregates with applied events and the per-row meta of the applied
+    rows (ids, event us, processing us, stream ids), made when first asked: a fold builds
+    its events with them, a keyed fold needs neither."""
+
+    def __init__(self, ids, first_rows, dense, rows, times) -> None:
+        self._ids, self._first_rows, self._dense = ids, first_rows, dense
+        self._rows, self._times = rows, times
+
+    @functools.cached_property
+    def ids(self) -> list[str]:
+        return gather_rows(self._ids, self._first_rows).to_list()
+
+    @functools.cached_property
+    def meta(self) -> list[np.ndarray]:
+        ts, pts, stream_code, streams = self._times
+        rows = self._rows
+        id_objects = np.empty(len(self.ids), dtype=object)
+        id_objects[:] = self.ids
+        stream_objects = np.empty(len(streams), dtype=object)
+        stream_objects[:] = streams
+        return [id_objects[self._dense], ts[rows], pts[rows], stream_objects[stream_code[rows]]]
