@@ -32,7 +32,7 @@ from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.events.types import EventTypes
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.timetravel.reducer import Reducer, raise_reducer_error, returned_none
-from concursus_lab.timetravel.replay import Replay
+from concursus_lab.timetravel.replay import Plan
 from concursus_lab.timetravel.state_columns import Extracted, extract, has_none, merge
 
 #: The values of ``workers=``.
@@ -72,7 +72,7 @@ class Folded:
 
 
 def reduce_aggregates(
-    replay: Replay, reducer: Reducer, types: EventTypes, workers: int = 1
+    replay: Plan, reducer: Reducer, types: EventTypes, workers: int = 1
 ) -> Folded:
     """Build the events and fold each aggregate's, in this process or (``workers=2``) two.
 
@@ -108,7 +108,7 @@ def reduce_aggregates(
 CHILD_SHARE = 0.5
 
 
-def _fold_range(replay: Replay, reducer: Reducer, lo: int, hi: int, offsets) -> list[Any]:
+def _fold_range(replay: Plan, reducer: Reducer, lo: int, hi: int, offsets) -> list[Any]:
     """Fold aggregates ``lo`` to ``hi`` (exclusive); a reducer error becomes _FoldFailed."""
     a, b = int(offsets[lo]), int(offsets[hi])
     states: list[Any] = []
@@ -126,7 +126,7 @@ def _fold_range(replay: Replay, reducer: Reducer, lo: int, hi: int, offsets) -> 
 
 
 def _fold_two(
-    replay: Replay, reducer: Reducer, offsets, split: int
+    replay: Plan, reducer: Reducer, offsets, split: int
 ) -> tuple[list[Any], Extracted | None]:
     """Fold aggregates [0, split) in a forked child and [split, n) here, at the same time.
 
@@ -181,12 +181,12 @@ def _fold_two(
     return value + mine, merge(their_values, my_values)
 
 
-def _events_of(replay: Replay, k: int, offsets) -> list[Any]:
+def _events_of(replay: Plan, k: int, offsets) -> list[Any]:
     a, b = int(offsets[k]), int(offsets[k + 1])
     return replay.classified.build(replay.rows[a:b], [m[a:b] for m in replay.meta])
 
 
-def _raise_reducer_error(replay: Replay, reducer: Reducer, k: int, offsets, exc) -> None:
+def _raise_reducer_error(replay: Plan, reducer: Reducer, k: int, offsets, exc) -> None:
     aggregate_id = replay.aggregate_ids[k]
     raise_reducer_error(
         reducer,
