@@ -60,15 +60,15 @@ UPCAST_COUNTS = ("upcast", "split")
 class Plan:
     """A replay worked out: the rows a fold applies in causal order, and every delivery's fate.
 
-    ``frame`` holds the deliveries the time bounds kept (as upcast: a split event as its
-    parts; kept when :func:`prepare` is asked with ``shown=True``), ``fate`` what became
-    of each of its rows (an :data:`OUTCOMES` code), ``replayed`` the rows of the events
-    replayed (applied or skipped) in causal order, and ``rows`` those applied, in that
-    order (row ``rows[i]`` is the ``i``-th event the fold builds, :meth:`index`).
-    ``source`` gives each row of ``frame`` its row in the frame the plan was asked about
-    (None: the same row); ``left_out`` the fate of that frame's rows that are not in
-    ``frame`` (cut by a bound; a split event's losing deliveries), -1 elsewhere (None:
-    there are none).
+    ``rows`` holds the rows applied, in causal order (row ``rows[i]`` is the ``i``-th
+    event the fold builds). When :func:`prepare` is asked with ``shown=True``, ``frame``
+    holds the deliveries the time bounds kept (as upcast: a split event as its parts),
+    ``fate`` what became of each of its rows (an :data:`OUTCOMES` code), ``replayed`` the
+    rows of the events replayed (applied or skipped) in causal order, ``source`` each
+    row's row in the frame the plan was asked about (None: the same row) and ``left_out``
+    the fate of that frame's rows that are not in ``frame`` (cut by a bound; a split
+    event's losing deliveries; -1 elsewhere, None: there are none); :meth:`index` places
+    each row among the events the fold builds.
     """
 
     classified: Classified
@@ -136,9 +136,10 @@ def prepare(
 
     ``created`` names aggregates that already have a state before these rows (a replay
     resumed from a kept state: ``concursus_lab/live``); the creation rules treat them so.
-    ``shown``: keep the planned rows and where each came from (``frame``, ``source``,
-    ``left_out``), for ``cl.history``, ``cl.trace`` and keyed folds; a fold alone needs
-    only the rows applied, and lets the rest go (less memory while it folds)."""
+    ``shown``: keep the planned rows, their fates and where each came from (``frame``,
+    ``fate``, ``replayed``, ``source``, ``left_out``), for ``cl.history``, ``cl.trace``
+    and keyed folds; a fold alone needs only the rows applied and the counts, and lets
+    the rest go (less memory while it folds)."""
     counts = dict.fromkeys(("read", *OUTCOMES, "other_aggregate_types", *UPCAST_COUNTS), 0)
     mine = pl.col("aggregate_type") == types.aggregate_type
     known, before = known_by(known_at), happened_before(at)
@@ -200,10 +201,12 @@ def prepare(
         )
     counts["applied"] = len(rows)
     counts["skipped"] = int(decodable.sum()) - len(rows)
-    fate = _fates(frame.height, order, keyed.conflicting, classified, replayed, rows)
+    if not shown:  # a fold alone: its rows and counts
+        return Plan(classified, rows, sizes, made, counts, undecodable, found)
+    fate = _fates(frame.height, order, keyed.conflicting, classified, rows)
     return Plan(
         classified, rows, sizes, made, counts, undecodable, found,
-        decoded if shown else None, fate, replayed, source, left_out,
+        decoded, fate, replayed, source, left_out,
     )  # fmt: skip
 
 
@@ -230,7 +233,7 @@ def _parts_of(parts, source, left_out, asked: int):
     return before[parent], left_out
 
 
-def _fates(n, order, conflicting, classified, replayed, rows) -> np.ndarray:
+def _fates(n, order, conflicting, classified, rows) -> np.ndarray:
     """What became of each row: losers are duplicates (or conflicting), the rest undecodable,
     skipped or applied."""
     fate = np.full(n, DUPLICATE, dtype=np.int8)
@@ -342,4 +345,6 @@ class _Made:
         id_objects[:] = self.ids
         stream_objects = np.empty(len(streams), dtype=object)
         stream_objects[:] = streams
-        return [id_objects[self._dense], ts[rows], pts[rows], stream_objects[stream_code[rows]]]
+        meta = [id_objects[self._dense], ts[rows], pts[rows], stream_objects[stream_code[rows]]]
+        self._times = self._dense = self._ids = None  # every row's keys: no longer needed
+        return meta
