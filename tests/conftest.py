@@ -5,6 +5,12 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
+
+# No time limit per example: a timed assertion is a benchmark's job (bench/), and on a loaded
+# two-core machine hypothesis's default 200 ms deadline failed tests that take 11 ms when quiet.
+settings.register_profile("concursus-lab", deadline=None)
+settings.load_profile("concursus-lab")
 
 
 def _service(name: str, port: int) -> str:
