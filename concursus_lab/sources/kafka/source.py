@@ -215,7 +215,7 @@ class KafkaSource(Source):
 
     def _decode(self, chunks: list) -> tuple[pl.DataFrame, pl.DataFrame]:
         """A batch of records as (events with the Kafka columns, quarantined records)."""
-        return self._decode_joined(*reading.joined(chunks))
+        return reading.decode(chunks) if self._mapped is None else self._mapped(chunks)
 
     def _decode_joined(self, partitions: Any, records: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
         """:meth:`_decode` of records already :func:`~.reading.joined` (Spark's batches)."""
