@@ -97,3 +97,42 @@ def test_a_write_refused_part_way_reports_exactly_what_is_stored(
     assert set(unwritten["aggregate_id"]) >= {"p5", "p33"}
     assert len(stored) + unwritten.height == 40
     assert {r["aggregateId"] for r in stored}.isdisjoint(unwritten["aggregate_id"])
+
+
+def test_a_refused_record_is_named_and_the_chunks_after_it_are_not_sent(
+    small, kafka_address, topic, monkeypatch
+):
+    """Records go out a chunk at a time, each chunk's answers checked and kept by row before
+    the next is sent (a future per record kept to the end held 12 GB at 6M records). The
+    idempotent producer gives up after a refusal, so the chunks after it are not sent: the
+    error names the refused row, and the earlier chunks are stored whole."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    checked = writing._check_sizes
+
+    def check_then_lower(*args):
+        checked(*args)
+        admin = KafkaAdminClient(bootstrap_servers=kafka_address)
+        try:
+            change = {"max.message.bytes": "1500"}
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=change)])
+        finally:
+            admin.close()
+
+    monkeypatch.setattr(writing, "_check_sizes", check_then_lower)
+    monkeypatch.setattr(writing, "CHUNK", 8)
+    events = _events(40, {13: 2_500})
+    with pytest.raises(IncompleteWrite, match=r"of 40 events were written") as err:
+        small.append(events)
+    message = str(err.value)
+    assert "Refused: row 13 (aggregate_id 'p13', name 'receivedAtDepot': MessageSizeTooL" in message
+    assert "24 not sent" in message
+    stored = {r["aggregateId"] for r in _records_on(kafka_address, topic)}
+    assert err.value.written == len(stored)
+    assert {f"p{i}" for i in range(8)} <= stored  # the first chunk, confirmed before the next
+    assert stored <= {f"p{i}" for i in range(16)} - {"p13"}
+    unwritten = err.value.unwritten
+    assert set(unwritten["aggregate_id"]) >= {"p13"} | {f"p{i}" for i in range(16, 40)}
+    assert len(stored) + unwritten.height == 40
+    assert stored.isdisjoint(unwritten["aggregate_id"])

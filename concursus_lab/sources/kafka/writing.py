@@ -2,18 +2,22 @@
 
 :func:`append` validates and encodes the frame (see :meth:`KafkaSource.append
 <concursus_lab.sources.kafka.source.KafkaSource.append>` for what is written), checks that
-every record fits the topic's size limit before anything is sent, then sends every record
-with an idempotent producer and flushes before it returns. Each record's own confirmation is
-counted, so when the broker refuses some records or the connection fails part-way, the error
-says exactly how many events are stored and hands back the frame of those that are not.
+every record fits the topic's size limit before anything is sent, then sends the records with
+an idempotent producer, :data:`CHUNK` at a time, each chunk flushed and its records' answers
+kept by row before the next is sent (memory stays bounded however long the frame). Each
+record's own confirmation is counted, so when the broker refuses some records or the
+connection fails part-way, the error says exactly how many events are stored, names the first
+refused rows and hands back the frame of those that are not.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 
+import numpy as np
 import polars as pl
 
 from concursus_lab.common.progress import bar as progress_bar
@@ -56,15 +60,13 @@ def append(
     record_times = (
         pl.when(by_id).then(None).otherwise(pl.col("processing_timestamp").dt.epoch("ms"))
     )
-    times = frame.select(record_times).to_series().to_list()
+    times = frame.select(record_times).to_series()
     values = encode(frame) if encode else concursus_json_write.encode(frame, layout)
     keys = frame["aggregate_id"].cast(pl.Binary)
     limit = cluster.record_limit(topic)
     _check_sizes(frame, keys, values, limit, topic)
-    sent = _produce(
-        cluster, topic, keys.to_list(), values.to_list(), times, progress, timeout, limit
-    )
-    return _confirmed(frame, sent, topic)
+    fates = _produce(cluster, topic, (keys, values, times), progress, timeout, limit)
+    return _confirmed(frame, fates, topic)
 
 
 def _check_sizes(
@@ -87,38 +89,75 @@ def _check_sizes(
     )
 
 
+#: Records sent before their answers are awaited: a waiting record's future holds ~1.2 KB
+#: (6M records at once held 12 GB), so each chunk's answers are checked, then let go.
+CHUNK = 20_000
+#: The refused records an :class:`IncompleteWrite` names.
+NAMED = 5
+
+
+@dataclasses.dataclass
+class _Fates:
+    """What became of each record: stored (by row), the first refusals, what was not sent."""
+
+    stored: np.ndarray
+    sent: int = 0
+    refused: int = 0
+    unknown: int = 0
+    examples: list[tuple[int, BaseException]] = dataclasses.field(default_factory=list)
+    stopped: BaseException | None = None
+
+    def take(self, start: int, futures: list) -> None:
+        """The answers of the chunk whose first row is ``start``."""
+        for i, future in enumerate(futures, start):
+            if not future.is_done:
+                self.unknown += 1
+            elif future.succeeded():
+                self.stored[i] = True
+            else:
+                self.refused += 1
+                if len(self.examples) < NAMED:
+                    self.examples.append((i, future.exception))
+        self.sent = start + len(futures)
+
+
 def _produce(
     cluster: Cluster,
     topic: str,
-    keys: list[bytes],
-    values: list[bytes],
-    times: list[int | None],
+    records: tuple[pl.Series, pl.Series, pl.Series],
     progress: bool | None,
     timeout: float,
     limit: int,
-) -> list:
-    """Send every record and wait for each answer; returns one future per record sent, in
-    frame order, then the error that stopped the sending if one did."""
+) -> _Fates:
+    """Send the records (keys, values, record times) a chunk at a time, each chunk's answers
+    awaited and kept by row before the next is sent. A chunk with a record refused or not
+    confirmed in time, or a send that fails, stops the sending: the chunks after it are not
+    sent (the idempotent producer gives up after a refusal anyway)."""
     kafka = kafka_python()
     producer = cluster.producer(batch_size=min(_BATCH_BYTES, limit))
-    futures: list = []
-    bar = progress_bar(progress, total=len(values), what="writing", unit="events")
+    n = len(records[1])
+    fates = _Fates(np.zeros(n, dtype=bool))
+    bar = progress_bar(progress, total=n, what="writing", unit="events")
     try:
         send = producer.send
-        try:
-            for key, value, at in zip(keys, values, times, strict=True):
-                futures.append(send(topic, value=value, key=key, timestamp_ms=at))
-                if len(futures) % 10_000 == 0:
-                    bar.update(10_000)
-        except kafka.errors.KafkaError as exc:
-            futures.append(exc)  # the records after this one were not sent
-        _await(producer, [f for f in futures if not isinstance(f, BaseException)], timeout)
+        for start in range(0, n, CHUNK):
+            keys, values, times = (r.slice(start, CHUNK).to_list() for r in records)
+            futures: list = []
+            try:
+                for key, value, at in zip(keys, values, times, strict=True):
+                    futures.append(send(topic, value=value, key=key, timestamp_ms=at))
+            except kafka.errors.KafkaError as exc:
+                fates.stopped = exc  # the records after this one are not sent
+            _await(producer, futures, timeout)
+            fates.take(start, futures)
+            bar.update(len(futures))
+            if fates.stopped is not None or fates.unknown or fates.refused:
+                break
     finally:
-        bar.update(min(len(futures), len(values)) - bar.n)
         bar.close()
         with contextlib.suppress(kafka.errors.KafkaError):
             producer.close(timeout=5)
-    return futures
+    return fates
 
 
 def _await(producer, futures: list, timeout: float) -> None:
@@ -139,27 +178,29 @@ def _await(producer, futures: list, timeout: float) -> None:
             future.get(timeout=left)
 
 
-def _confirmed(frame: pl.DataFrame, sent: list, topic: str) -> int:
-    """How many events the broker confirmed; an :class:`IncompleteWrite` unless all."""
-    stopped = sent.pop() if sent and isinstance(sent[-1], BaseException) else None
-    stored = [f.is_done and f.succeeded() for f in sent]
-    if stopped is None and all(stored):
-        return frame.height
-    refused = [f.exception for f in sent if f.is_done and f.failed()]
-    unwritten = frame.with_row_index("_row").filter(
-        ~pl.col("_row").is_in([i for i, ok in enumerate(stored) if ok])
+def _confirmed(frame: pl.DataFrame, fates: _Fates, topic: str) -> int:
+    """How many events the broker confirmed; an :class:`IncompleteWrite` unless all, which
+    names the first refused rows."""
+    written = int(fates.stored.sum())
+    if written == frame.height:
+        return written
+    unwritten = frame.with_row_index("_row").filter(pl.Series(~fates.stored))
+    not_sent = frame.height - fates.sent
+    first = fates.examples[0][1] if fates.examples else "no confirmation"
+    cause = fates.stopped if fates.stopped is not None else first
+    named = "; ".join(
+        f"row {row} (aggregate_id {frame['aggregate_id'][row]!r}, name "
+        f"{frame['name'][row]!r}: {type(exc).__name__})"
+        for row, exc in fates.examples
     )
-    not_sent = frame.height - len(sent)
-    unknown = len(sent) - sum(stored) - len(refused)
-    cause = stopped if stopped is not None else (refused[0] if refused else "no confirmation")
+    refused = f" Refused{' first' if fates.refused > NAMED else ''}: {named}." if named else ""
     raise IncompleteWrite(
-        f"{sum(stored):,} of {frame.height:,} events were written to {topic!r}; "
-        f"{len(refused):,} were refused, {unknown:,} not confirmed in time and {not_sent:,} "
-        "not sent "
-        f"({type(cause).__name__}: {cause}). `.unwritten` holds the {unwritten.height:,} "
-        "others (column _row: their rows in your frame); append them again once the cause is "
-        "fixed. Appending the whole frame again is also safe: reads keep the last delivery "
-        "of each identity.",
-        written=sum(stored),
+        f"{written:,} of {frame.height:,} events were written to {topic!r}; "
+        f"{fates.refused:,} were refused, {fates.unknown:,} not confirmed in time and "
+        f"{not_sent:,} not sent ({type(cause).__name__}: {cause}).{refused} `.unwritten` "
+        f"holds the {unwritten.height:,} others (column _row: their rows in your frame); "
+        "append them again once the cause is fixed. Appending the whole frame again is also "
+        "safe: reads keep the last delivery of each identity.",
+        written=written,
         unwritten=unwritten,
     )
