@@ -8,11 +8,11 @@ each prints a short deterministic text summary when it is not rendered.
 
 from __future__ import annotations
 
-from concursus_lab.widgets._explorer import Explorer, explore
 from concursus_lab.widgets._lateness_view import LatenessView, lateness_view
 from concursus_lab.widgets._live_view import LiveView, live_view
 from concursus_lab.widgets._projection_lab import ProjectionLab, projection_lab
 from concursus_lab.widgets._timeline import Timeline, timeline
+from concursus_lab.widgets.explorer import Explorer, explore
 
 __all__ = [
     "Explorer",

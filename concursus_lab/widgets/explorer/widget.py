@@ -1,25 +1,8 @@
-"""``cl.explore``: one aggregate's state on both time axes, with a slider for each.
-
-Pick an aggregate; the ``at`` slider bounds event time (exclusive: what had happened
-before), the ``known_at`` slider bounds processing time (inclusive: what had been logged
-by then). The state is :func:`cl.state_of <concursus_lab.state_of>` at both; the table is
-:func:`cl.history <concursus_lab.history>`, each delivery marked applied, not happened yet,
-not known yet, duplicate, skipped or undecodable; a small chart puts every delivery at
-(event time, processing time), so what counts is the lower-left corner the sliders cut.
-
-The sliders stop where something changes: at each of the aggregate's event times (just
-after it, so that event is included) and at each processing time.
-
-Step mode (the "step through" toggle, or ``explorer.step_mode = True``) replays the
-aggregate at the sliders' cut one delivery at a time with :func:`cl.trace
-<concursus_lab.trace>`: forward and back (buttons, arrow keys), the state with the fields
-each step changed highlighted, a breakpoint box, and the step ringed on the chart
-(``_stepper.py``).
-"""
+"""The explorer widget: the picker, the two sliders, the state, the chart and the table,
+and what a move of either recomputes."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import html
 from collections.abc import Callable
@@ -38,51 +21,17 @@ from concursus_lab.timetravel.reducer import check_reducer
 from concursus_lab.timetravel.state_at import state_of
 from concursus_lab.timetravel.trace import trace
 from concursus_lab.widgets._base import SummaryWidget, offline_chart
-from concursus_lab.widgets._deliveries_chart import deliveries_chart
 from concursus_lab.widgets._format import html_table, text_table
 from concursus_lab.widgets._stepper import StepMode, mark_step
 from concursus_lab.widgets._time_sliders import at_stops, known_stops, labelled, time_slider
+from concursus_lab.widgets.explorer.chart import deliveries_chart
+from concursus_lab.widgets.explorer.describe import HISTORY_COLUMNS, STATUS_LABELS, describe_state
+from concursus_lab.widgets.explorer.picker import picker
 
 ipywidgets = lab("ipywidgets")
 
 if TYPE_CHECKING:
     import altair as alt
-
-#: ``cl.history`` statuses, as the explorer names them, in table order.
-STATUS_LABELS = {
-    "applied": "applied",
-    "after_at": "not happened yet",
-    "not_known_yet": "not known yet",
-    "duplicate": "duplicate",
-    "conflicting": "conflicting",
-    "skipped": "skipped",
-    "undecodable": "undecodable",
-}
-HISTORY_COLUMNS = (
-    "status",
-    "name",
-    "event_timestamp",
-    "processing_timestamp",
-    "stream_id",
-    "parameters",
-)
-#: Most aggregates offered in the picker (any id can be typed).
-SUGGESTED = 200
-
-
-def describe_state(state: Any) -> str:
-    """A state as aligned ``field: value`` lines (dataclasses, dicts), else its repr."""
-    if state is None:
-        return "(no state yet)"
-    if dataclasses.is_dataclass(state) and not isinstance(state, type):
-        items = [(f.name, getattr(state, f.name)) for f in dataclasses.fields(state)]
-        title = type(state).__name__
-    elif isinstance(state, dict):
-        items, title = list(state.items()), "dict"
-    else:
-        return repr(state)
-    width = max((len(str(k)) for k, _ in items), default=0)
-    return "\n".join([title, *(f"  {str(k).ljust(width)}  {v!r}" for k, v in items)])
 
 
 class Explorer(SummaryWidget):
@@ -123,7 +72,7 @@ class Explorer(SummaryWidget):
             )
         self._reducer = check_reducer(reducer)
         self._duplicates = check_duplicates(duplicates)
-        self.aggregate_picker, first = _picker(self._events, aggregate_id, self._types)
+        self.aggregate_picker, first = picker(self._events, aggregate_id, self._types)
         chosen = self.aggregate_picker.value
         self.at_slider = time_slider(at_stops(first), "at (event time)")
         self.known_at_slider = time_slider(known_stops(first), "known at (processed)")
@@ -367,31 +316,3 @@ def explore(
     'step 2 of 3: loadedOntoTruck, not known yet'
     """
     return Explorer(events, reducer, types=types, aggregate_id=aggregate_id, duplicates=duplicates)
-
-
-def _picker(
-    events: pl.DataFrame, aggregate_id: str | None, types: EventTypes
-) -> tuple[ipywidgets.Combobox, pl.DataFrame]:
-    """The aggregate picker (the busiest aggregates suggested) and the chosen one's events."""
-    busiest = (
-        events.group_by("aggregate_id")
-        .len()
-        .top_k(SUGGESTED, by=["len", "aggregate_id"], reverse=[False, True])
-    )
-    suggestions = busiest["aggregate_id"].to_list()
-    chosen = aggregate_id if aggregate_id is not None else suggestions[0]
-    first = events.filter(pl.col("aggregate_id") == chosen)
-    if first.height == 0:
-        raise SchemaError(
-            f"`aggregate_id` {chosen!r} has no {types.aggregate_type} events; "
-            f"try one of {suggestions[:3]!r}."
-        )
-    picker = ipywidgets.Combobox(
-        options=suggestions,
-        value=chosen,
-        description="aggregate",
-        placeholder="an aggregate id",
-        ensure_option=False,
-        continuous_update=False,
-    )
-    return picker, first
