@@ -112,10 +112,10 @@ def _spec(chart: Any) -> dict[str, Any]:
     alt = lab("altair")
 
     inner = getattr(chart, "chart", None)
+    if isinstance(inner, alt.JupyterChart):
+        chart = inner
     if isinstance(chart, alt.JupyterChart):
-        chart = chart.chart
-    elif isinstance(inner, alt.JupyterChart):
-        chart = inner.chart
+        return _as_now(chart)
     if not isinstance(chart, alt.TopLevelMixin):
         raise SchemaError(
             f"`chart` is a {type(chart).__name__}, not a chart: pass an altair chart (what "
@@ -123,6 +123,16 @@ def _spec(chart: Any) -> dict[str, Any]:
             "cl.explore, cl.lateness_view)."
         )
     return chart.to_dict()
+
+
+def _as_now(widget: Any) -> dict[str, Any]:
+    """A ``JupyterChart``'s spec with its parameters where they are now (a widget moves
+    them, e.g. the explorer's cut, without drawing the chart again)."""
+    spec = _spec(widget.chart)
+    for param in spec.get("params", []):
+        if "select" not in param and param["name"] in widget.params.trait_names():
+            param["value"] = getattr(widget.params, param["name"])
+    return spec
 
 
 def _page(spec: dict[str, Any], *, title: str) -> str:

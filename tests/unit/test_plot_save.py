@@ -68,7 +68,10 @@ def test_the_widgets_charts_save_as_they_are_now(tmp_path):
         cl.sample.parcel_state,
         types=cl.sample.parcel_types,
     )
-    assert saved_spec(cl.plot.save(explorer, tmp_path / "explorer.html").read_text())
+    explorer.at_slider.value = explorer.at_slider.options[1][1]  # moves the chart's cut only
+    saved = saved_spec(cl.plot.save(explorer, tmp_path / "explorer.html").read_text())
+    cut = {p["name"]: p["value"] for p in saved["params"]}
+    assert cut["at_us"] == explorer.chart.params.at_us != explorer.chart.spec["params"][0]["value"]
 
 
 def test_what_cannot_be_saved_is_refused_and_nothing_written(tmp_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
@@ -24,14 +24,12 @@ from concursus_lab.widgets._base import SummaryWidget, offline_chart
 from concursus_lab.widgets._format import html_table, text_table
 from concursus_lab.widgets._stepper import StepMode, mark_step
 from concursus_lab.widgets._time_sliders import at_stops, known_stops, labelled, time_slider
-from concursus_lab.widgets.explorer.chart import deliveries_chart
+from concursus_lab.widgets.explorer.chart import deliveries_chart, move_cut, overrides
+from concursus_lab.widgets.explorer.cuts import AtCuts
 from concursus_lab.widgets.explorer.describe import HISTORY_COLUMNS, STATUS_LABELS, describe_state
 from concursus_lab.widgets.explorer.picker import picker
 
 ipywidgets = lab("ipywidgets")
-
-if TYPE_CHECKING:
-    import altair as alt
 
 
 class Explorer(SummaryWidget):
@@ -89,8 +87,10 @@ class Explorer(SummaryWidget):
         self._history = self._events.head(0)
         self._state: Any = None
         self._aggregate_id = chosen
+        self._cuts: AtCuts | None = None
+        self._ringed: Any = None
         self._load(chosen)
-        self.chart = offline_chart(self._chart())
+        self.chart = offline_chart(self._drawn_chart)
         self.aggregate_picker.observe(self._on_pick, names="value")
         self.at_slider.observe(self._on_slide, names="value")
         self.known_at_slider.observe(self._on_slide, names="value")
@@ -192,10 +192,38 @@ class Explorer(SummaryWidget):
                 slider.value = stops[-1]
         finally:
             self._busy = False
+        self._cuts = None
         self._compute()
+        self._draw()
 
     def _compute(self) -> None:
         options = {"at": self.at, "known_at": self.known_at, "duplicates": self._duplicates}
+        answer = self._at_cuts().answer(self.at)
+        if answer is None:
+            self._ask(options)
+        else:  # from the replay walked once for this known_at
+            self._state, self._history = answer
+            self.message.value = ""
+        if self.step_mode:
+            self._trace(options)
+
+    def _at_cuts(self) -> AtCuts:
+        """The answers along ``at`` for the ``known_at`` slider's time (walked once)."""
+        if self._cuts is None or self._cuts.known_at != self.known_at:
+            self._cuts = AtCuts(
+                self._mine,
+                self._reducer,
+                types=self._types,
+                aggregate_id=self._aggregate_id,
+                known_at=self.known_at,
+                duplicates=self._duplicates,
+                labels=STATUS_LABELS,
+            )
+        return self._cuts
+
+    def _ask(self, options: dict[str, Any]) -> None:
+        """The state and the marked history at the cut, from ``cl.state_of`` and
+        ``cl.history`` (where the walked replay cannot answer)."""
         try:
             self._state = state_of(
                 self._mine,
@@ -212,8 +240,6 @@ class Explorer(SummaryWidget):
             )
         marked = history(self._mine, self._aggregate_id, types=self._types, **options)
         self._history = marked.with_columns(pl.col("status").replace_strict(STATUS_LABELS))
-        if self.step_mode:
-            self._trace(options)
 
     def _trace(self, options: dict[str, Any]) -> None:
         self.stepper.load(
@@ -261,11 +287,23 @@ class Explorer(SummaryWidget):
             current=None if step is None else step.number - 1,
         )
         if hasattr(self, "chart"):
-            self.chart.chart = self._chart()
+            self._move_chart(step)
 
-    def _chart(self) -> alt.LayerChart:
-        chart = deliveries_chart(self._history, at=self.at, known_at=self.known_at)
-        return mark_step(chart, self.stepper.step) if self.step_mode else chart
+    def _draw(self) -> None:
+        """Draw the aggregate's chart (once per aggregate: a move only moves its cut)."""
+        self._drawn = self._history
+        self._drawn_chart = deliveries_chart(self._drawn, at=self.at, known_at=self.known_at)
+        self._ringed = None
+        if hasattr(self, "chart"):
+            self.chart.chart = self._drawn_chart
+
+    def _move_chart(self, step: Any) -> None:
+        """The chart at the sliders' cut (its parameters), the step ringed in step mode."""
+        if step is not self._ringed:  # only step mode draws again, to ring the step
+            self.chart.chart = mark_step(self._drawn_chart, step)
+            self._ringed = step
+        changed = overrides(self._drawn, self._history, at=self.at, known_at=self.known_at)
+        move_cut(self.chart, at=self.at, known_at=self.known_at, changed=changed)
 
 
 def explore(
