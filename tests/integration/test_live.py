@@ -182,3 +182,58 @@ def _delete_exchange(address: str, name: str) -> None:
         connection.channel().exchange_delete(name)
     finally:
         connection.close()
+
+
+@pytest.mark.kafka
+def test_a_live_view_follows_kafka_and_equals_project_after_every_batch(kafka_address, topic):
+    """A keyed fold (parcels' trips by truck) kept live while a writer appends, a late load
+    included: after every batch the view is cl.project over everything read so far, and a
+    stopped follow goes on from its offsets."""
+    import dataclasses
+
+    from concursus_lab.sample import LoadedOntoTruck
+
+    @dataclasses.dataclass(frozen=True)
+    class Loads:
+        loads: int = 0
+
+    def loads(state: Loads, event) -> Loads:
+        return Loads(state.loads + 1) if isinstance(event, LoadedOntoTruck) else state
+
+    fold = cl.fold(loads, types=parcel_types, key="truckId", initial=Loads())
+    store = cl.open(f"kafka://{kafka_address}/{topic}", create=True, partitions=3)
+    sample = cl.sample.parcels(200, seed=43)
+    history, rest = sample[:200], sample[200:]
+    late = _late(sample, 200, 10)
+    store.append(history)
+    writer = _writer(store, [*_chunks(rest, 150), late], pause=0.3)
+    total = sample.height + late.height
+    live = cl.live.view(fold)
+    refolded: list[str] = []
+
+    def check() -> None:
+        read = _read_so_far(store, live.offsets.kafka)
+        assert read.height == live.read
+        assert live.frame.equals(cl.project(read, fold))
+
+    follow = live.follow(store, batch=100, poll_timeout=0.2, idle_timeout=10)
+    assert next(follow).read == history.height
+    check()
+    writer.start()
+    for changes in follow:
+        refolded += changes.keys
+        check()
+        if live.batches == 3:
+            break
+    follow.close()
+    time.sleep(1.0)  # records arrive while nothing follows
+    for changes in live.follow(store, batch=100, poll_timeout=0.2, idle_timeout=3):
+        refolded += changes.keys
+        check()
+        if live.read == total:
+            break
+    writer.join()
+    assert live.read == total
+    assert not live.deliveries.select("kafka_partition", "kafka_offset").is_duplicated().any()
+    assert live.frame.equals(cl.project(store.events(duplicates="keep"), fold))
+    assert refolded  # batches re-folded some trucks' keys, not the whole view
