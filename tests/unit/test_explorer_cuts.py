@@ -203,3 +203,17 @@ def test_the_chart_is_drawn_once_and_vega_colours_the_cut_as_the_table_says():
     assert view.history["status"].to_list()[1:3] == ["applied", "not known yet"]
     assert view.chart.params.overrides == {"1": "applied"}
     assert vega_statuses(view.chart)[1:3] == ["applied", "not known yet"]
+
+
+def test_known_at_alone_asks_afresh_and_at_walks_the_replay_once_per_known_at():
+    events = hard_cases()
+    view = cl.explore(events, parcel_state, types=parcel_types, aggregate_id="p1")
+    end = view.known_at
+    assert list(view._walks) == [end]  # walked once, at the end, when the explorer opened
+    view.known_at_slider.value = view.known_at_slider.options[2][1]
+    assert list(view._walks) == [end]  # a move of known_at alone: cl.state_of, no walk
+    view.at_slider.value = view.at_slider.options[1][1]
+    assert list(view._walks) == [end, view.known_at]  # the at slider walks it, once
+    walk = view._walks[view.known_at]
+    view.at_slider.value = view.at_slider.options[2][1]
+    assert view._walks[view.known_at] is walk

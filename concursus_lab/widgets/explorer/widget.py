@@ -31,6 +31,10 @@ from concursus_lab.widgets.explorer.picker import picker
 
 ipywidgets = lab("ipywidgets")
 
+#: Replays walked along ``at`` kept, for the latest ``known_at`` values (each holds a state
+#: per delivery of the aggregate).
+WALKS = 3
+
 
 class Explorer(SummaryWidget):
     """The two-axis state explorer; build it with :func:`explore`.
@@ -87,7 +91,8 @@ class Explorer(SummaryWidget):
         self._history = self._events.head(0)
         self._state: Any = None
         self._aggregate_id = chosen
-        self._cuts: AtCuts | None = None
+        self._cuts: AtCuts | None = None  # the walk the last answer came from
+        self._walks: dict[dt.datetime, AtCuts] = {}  # by known_at, the latest last
         self._ringed: Any = None
         self._load(chosen)
         self.chart = offline_chart(self._drawn_chart)
@@ -192,13 +197,17 @@ class Explorer(SummaryWidget):
                 slider.value = stops[-1]
         finally:
             self._busy = False
-        self._cuts = None
+        self._walks.clear()
         self._compute()
         self._draw()
 
-    def _compute(self) -> None:
+    def _compute(self, walk: bool = True) -> None:
+        """The state and marks at the sliders' cut: from the replay walked for this
+        ``known_at`` (walked now if ``walk``: the ``at`` slider moves along it), else asked
+        afresh (a move of ``known_at`` alone costs less so than a walk)."""
         options = {"at": self.at, "known_at": self.known_at, "duplicates": self._duplicates}
-        answer = self._at_cuts().answer(self.at)
+        self._cuts = self._at_cuts() if walk else self._walks.get(self.known_at)
+        answer = None if self._cuts is None else self._cuts.answer(self.at)
         if answer is None:
             self._ask(options)
         else:  # from the replay walked once for this known_at
@@ -209,8 +218,9 @@ class Explorer(SummaryWidget):
 
     def _at_cuts(self) -> AtCuts:
         """The answers along ``at`` for the ``known_at`` slider's time (walked once)."""
-        if self._cuts is None or self._cuts.known_at != self.known_at:
-            self._cuts = AtCuts(
+        cuts = self._walks.pop(self.known_at, None)
+        if cuts is None:
+            cuts = AtCuts(
                 self._mine,
                 self._reducer,
                 types=self._types,
@@ -219,7 +229,10 @@ class Explorer(SummaryWidget):
                 duplicates=self._duplicates,
                 labels=STATUS_LABELS,
             )
-        return self._cuts
+        self._walks[self.known_at] = cuts
+        while len(self._walks) > WALKS:  # the least recently used goes
+            del self._walks[next(iter(self._walks))]
+        return cuts
 
     def _ask(self, options: dict[str, Any]) -> None:
         """The state and the marked history at the cut, from ``cl.state_of`` and
@@ -264,10 +277,10 @@ class Explorer(SummaryWidget):
             self._load(change["new"])
             self._show()
 
-    def _on_slide(self, _change: dict[str, Any]) -> None:
+    def _on_slide(self, change: dict[str, Any]) -> None:
         if self._busy:
             return
-        self._compute()
+        self._compute(walk=change["owner"] is self.at_slider)
         self._show()
 
     def _show(self) -> None:
