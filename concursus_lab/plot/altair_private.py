@@ -1,4 +1,5 @@
-"""altair's private API, all of it in one place: a chart's selections, and Vega offline.
+"""altair's private API, all of it in one place: a chart's selections, its data replaced in
+the browser (:func:`replace_data`), and Vega offline.
 
 ``JupyterChart`` (an anywidget) keeps what the browser selected in a synced traitlet,
 ``_vl_selections``, that lives as long as the widget; its public ``selections`` object is
@@ -30,6 +31,8 @@ from concursus_lab.plot.libraries import lab
 VERIFIED = ((5, 4, 0), (6, 3, 0))
 #: The traitlet the browser writes a chart's selections into: ``{name: {"value", "store"}}``.
 SELECTIONS = "_vl_selections"
+#: The traitlet the kernel sends a chart's signal and data updates to the browser through.
+UPDATES = "_py_to_js_updates"
 
 
 def version() -> tuple[int, ...] | None:
@@ -46,6 +49,8 @@ def problems() -> list[str]:
     found = []
     if SELECTIONS not in chart.class_traits():
         found.append(f"`JupyterChart.{SELECTIONS}` is not a traitlet")
+    if UPDATES not in chart.class_traits():
+        found.append(f"`JupyterChart.{UPDATES}` is not a traitlet")
     if not hasattr(chart, "_is_offline"):
         found.append("`JupyterChart._is_offline` is gone")
     if not isinstance(getattr(chart, "_esm", None), str):
@@ -60,8 +65,10 @@ def private_selections() -> bool:
     """Whether :func:`watch_selection` reads the private traitlet (else the public path)."""
     low, high = VERIFIED
     installed = version()
-    return installed is not None and low <= installed <= high and SELECTIONS in (
-        lab("altair").JupyterChart.class_traits()
+    return (
+        installed is not None
+        and low <= installed <= high
+        and SELECTIONS in (lab("altair").JupyterChart.class_traits())
     )
 
 
@@ -89,6 +96,14 @@ def watch_selection(chart: Any, name: str, callback: Callable[[dict[str, Any]], 
 
     hook()
     chart.observe(hook, names="chart")
+
+
+def replace_data(chart: Any, name: str, values: list[dict[str, Any]]) -> None:
+    """Replace the rows of ``chart``'s named dataset ``name`` in the browser, without
+    drawing the chart again: ``JupyterChart._py_to_js_updates`` (what altair's VegaFusion
+    path sends data by), which the widget's script applies as a Vega changeset of the
+    dataset (every row out, ``values`` in) and runs the view."""
+    setattr(chart, UPDATES, [{"namespace": "data", "name": name, "scope": [], "value": values}])
 
 
 def offline_enabled() -> bool:

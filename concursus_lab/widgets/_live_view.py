@@ -26,6 +26,7 @@ from concursus_lab.exceptions import SchemaError, SourceError
 from concursus_lab.live import Changes, LiveStates
 from concursus_lab.plot.libraries import lab
 from concursus_lab.widgets._base import SummaryWidget
+from concursus_lab.widgets._follower import Follower
 from concursus_lab.widgets._live_data import batch_points, batch_rows, merged_rows
 
 anywidget = lab("anywidget")
@@ -69,8 +70,7 @@ class LiveView(SummaryWidget):
         self._shown = 0  # batches shown
         self._restated = 0  # restated aggregates shown, over all batches
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self.follower = Follower("cl-live-view")
         self.board.observe(self._paused, names="paused")
         super().__init__([self.board])
         self.add_class("cl-live-view")
@@ -99,23 +99,9 @@ class LiveView(SummaryWidget):
     def follow(self, source: Any, **options: Any) -> threading.Thread:
         """Follow ``source`` with the live fold in a thread, showing each batch; returns the
         thread (:meth:`stop` ends it). ``options`` are :meth:`LiveStates.follow`'s."""
-        if self._thread is not None and self._thread.is_alive():
+        if self.follower.running:  # before the follow binds anything
             raise SourceError("this view already follows a source; call `view.stop()` first.")
-        self._stop.clear()
-        follow = self.live.follow(source, **options)
-
-        def run() -> None:
-            try:
-                for changes in follow:
-                    self.update(changes)
-                    if self._stop.is_set():
-                        break
-            finally:
-                follow.close()
-
-        self._thread = threading.Thread(target=run, name="cl-live-view", daemon=True)
-        self._thread.start()
-        return self._thread
+        return self.follower.start(self.live.follow(source, **options), self.update)
 
     def stop(self, timeout: float | None = None) -> bool:
         """Stop the follow that :meth:`follow` started; True once its thread has ended.
@@ -124,11 +110,7 @@ class LiveView(SummaryWidget):
         batch it brings, or when its ``idle_timeout`` ends it. ``timeout`` is how long to
         wait for that (None: as long as it takes).
         """
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
+        return self.follower.stop(timeout)
 
     # ----------------------------------------------------------------------- showing
 

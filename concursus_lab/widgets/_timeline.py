@@ -9,6 +9,7 @@ aggregate type, event name and aggregate id. What is drawn is summarised in the 
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -16,9 +17,10 @@ import polars as pl
 from concursus_lab.common.text import plural
 from concursus_lab.common.time import when
 from concursus_lab.frame.schema import validate
-from concursus_lab.plot.altair_private import watch_selection
+from concursus_lab.plot.altair_private import replace_data, watch_selection
 from concursus_lab.plot.libraries import lab
 from concursus_lab.widgets._base import SummaryWidget, offline_chart
+from concursus_lab.widgets._follower import Follower
 from concursus_lab.widgets._format import html_table, text_table, with_lateness
 from concursus_lab.widgets._timeline_data import Filters, TimelineData, select, summarise
 
@@ -29,10 +31,12 @@ if TYPE_CHECKING:
 
 _ALL = "(all)"
 _ROW_HEIGHT = 16
+#: The name of a live timeline's dataset of marks (its rows are replaced per batch).
+MARKS = "cl_marks"
 
 
 def timeline_chart(
-    data: TimelineData, *, names: list[str] | None = None, width: int = 680
+    data: TimelineData, *, names: list[str] | None = None, width: int = 680, live: bool = False
 ) -> alt.LayerChart:
     """The altair chart of a :class:`TimelineData`, with an interval selection named ``brush``.
 
@@ -44,26 +48,31 @@ def timeline_chart(
         Event names in colour order, so colours stay put while filters change.
     width
         Width of the plot in pixels; the height follows the number of aggregates.
+    live
+        Draw it to be kept live (``_timeline_live.py``): the marks are the named dataset
+        :data:`MARKS` (the browser's rows are replaced per batch, the chart is not drawn
+        again), the aggregates ordered by a ``rank`` field and a row's height fixed, so that
+        new aggregates take their place.
     """
     alt = lab("altair")
 
-    marks = data.marks.with_columns(
-        pl.col("event_time").dt.epoch("ms"),
-        pl.col("processing_time").dt.epoch("ms"),
-        pl.col("lateness").dt.total_milliseconds().truediv(1000).round(3).alias("lateness_s"),
-    ).drop("lateness")
-    source = alt.InlineData(values=marks.to_dicts())
+    values = mark_values(data)
+    source = alt.NamedData(name=MARKS) if live else alt.InlineData(values=values)
     brush = alt.selection_interval(name="brush", encodings=["x", "y"])
     utc = alt.Scale(type="utc")
-    y = alt.Y(
-        "aggregate:N",
-        sort=data.order,
-        scale=alt.Scale(type="band", domain=data.order),
-        title=None,
-        axis=alt.Axis(labelLimit=160),
-    )
+    if live:
+        order = alt.EncodingSortField("rank", op="min")
+        y = alt.Y("aggregate:N", sort=order, title=None, axis=alt.Axis(labelLimit=160))
+    else:
+        y = alt.Y(
+            "aggregate:N",
+            sort=data.order,
+            scale=alt.Scale(type="band", domain=data.order),
+            title=None,
+            axis=alt.Axis(labelLimit=160),
+        )
     base = alt.Chart(source).encode(y=y)
-    color_scale = alt.Scale(domain=names) if names else alt.Undefined
+    color_scale = alt.Scale(domain=names) if names and not live else alt.Undefined
     tooltip = [
         alt.Tooltip("aggregate:N"),
         alt.Tooltip("name:N"),
@@ -94,12 +103,33 @@ def timeline_chart(
         .add_params(brush)
     )
     height = max(60, _ROW_HEIGHT * max(1, data.shown_aggregates))
+    subtitle = ("Summary: " if data.is_summary else "") + data.caption()
     title = alt.Title(
         "Events by aggregate: event time (dot) and processing time (tick)",
-        subtitle=("Summary: " if data.is_summary else "") + data.caption(),
+        subtitle="live: as read so far (see the caption)" if live else subtitle,
         anchor="start",
     )
-    return alt.layer(rules, ticks, dots).properties(width=width, height=height, title=title)
+    chart = alt.layer(rules, ticks, dots)
+    if live:
+        return chart.properties(
+            width=width, height=alt.Step(_ROW_HEIGHT), title=title, datasets={MARKS: values}
+        )
+    return chart.properties(width=width, height=height, title=title)
+
+
+def mark_values(data: TimelineData) -> list[dict[str, Any]]:
+    """The chart's rows of ``data``: times as epoch ms, lateness in seconds, and each
+    aggregate's ``rank`` (its place on the y axis, the busiest first)."""
+    rank = pl.DataFrame(
+        {"aggregate": data.order, "rank": list(range(len(data.order)))},
+        schema={"aggregate": pl.String, "rank": pl.Int64},
+    )
+    marks = data.marks.with_columns(
+        pl.col("event_time").dt.epoch("ms"),
+        pl.col("processing_time").dt.epoch("ms"),
+        pl.col("lateness").dt.total_milliseconds().truediv(1000).round(3).alias("lateness_s"),
+    ).drop("lateness")
+    return marks.join(rank, on="aggregate", how="left", maintain_order="left").to_dicts()
 
 
 class Timeline(SummaryWidget):
@@ -139,6 +169,10 @@ class Timeline(SummaryWidget):
         )
         self._data = summarise(self._events, **self._limits)
         self._selected = self._data.shown.head(0)
+        self._brush: dict[str, Any] = {}
+        self._live = self._drawn_live = False  # kept live (after a first batch), drawn so
+        self._lock = threading.Lock()
+        self.follower = Follower("cl-timeline")
         self.chart = offline_chart(self._chart())
         self.caption = ipywidgets.HTML()
         self.caption.add_class("cl-caption")
@@ -180,16 +214,65 @@ class Timeline(SummaryWidget):
             lines.append("selected: nothing (drag across the chart to select events)")
         return "\n".join(lines)
 
-    def _chart(self) -> alt.LayerChart:
-        return timeline_chart(self._data, names=self._names, width=self._width)
+    # ------------------------------------------------------------------------ live
 
-    def _on_filter(self, _change: dict[str, Any]) -> None:
+    def update(self, frame: pl.DataFrame) -> None:
+        """Add a batch of deliveries (a follow's frame). The first batch draws the chart
+        again once, in its live form; after it, the chart's marks are replaced in the
+        browser (``replace_data``) and the chart is not drawn again."""
+        frame = validate(frame, check_parameters=False)
+        with self._lock:
+            self._events = pl.concat([self._events, frame], how="diagonal_relaxed")
+            new = sorted(set(frame["name"].unique().to_list()) - set(self._names))
+            if new:
+                self._names = sorted([*self._names, *new])
+                self.name_picker.options = [(_ALL, None), *((n, n) for n in self._names)]
+            types = sorted(self._events["aggregate_type"].unique().to_list())
+            if len(types) != len(self.type_picker.options) - 1:
+                self.type_picker.options = [(_ALL, None), *((t, t) for t in types)]
+            self._live = True
+            self._summarise(keep_brush=True)
+
+    def follow(self, source: Any, **options: Any) -> threading.Thread:
+        """Follow ``source`` (anything with ``.follow()``: a Kafka topic, a RabbitMQ
+        exchange) in a thread, adding each batch (:meth:`update`); :meth:`stop` ends it.
+        ``options`` are the source's ``follow()``'s (``batch``, ``idle_timeout``, ...)."""
+        return self.follower.start(source.follow(**options), self.update)
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop the follow :meth:`follow` started (after its next batch, or when its
+        ``idle_timeout`` ends it); True once its thread has ended."""
+        return self.follower.stop(timeout)
+
+    # --------------------------------------------------------------------- plumbing
+
+    def _chart(self) -> alt.LayerChart:
+        return timeline_chart(self._data, names=self._names, width=self._width, live=self._live)
+
+    def _summarise(self, *, keep_brush: bool) -> None:
+        """Summarise the events again (filters, a batch) and show it: the live chart's marks
+        replaced, else the chart drawn again (and in its live form after a first batch)."""
         self._data = summarise(self._events, self.filters, **self._limits)
-        self._selected = self._data.shown.head(0)
-        self.chart.chart = self._chart()
+        if not keep_brush:
+            self._brush = {}
+        self._selected = (
+            select(self._data, self._brush) if self._brush else self._data.shown.head(0)
+        )
+        if self._live and self._drawn_live:
+            values = mark_values(self._data)
+            self.chart.chart.datasets = {MARKS: values}  # as saved; the browser is told below
+            replace_data(self.chart, MARKS, values)
+        else:
+            self.chart.chart = self._chart()
+            self._drawn_live = self._live
         self._show_selection()
 
+    def _on_filter(self, _change: dict[str, Any]) -> None:
+        with self._lock:
+            self._summarise(keep_brush=False)
+
     def _on_selection(self, brush: dict[str, Any]) -> None:
+        self._brush = brush
         self._selected = select(self._data, brush)
         self._show_selection()
 
