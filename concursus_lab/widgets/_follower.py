@@ -61,3 +61,24 @@ class Follower:
             self._thread.join(timeout)
             return not self._thread.is_alive()
         return True
+
+
+class FollowsSources:
+    """``follow`` and ``stop`` for a widget that takes batches with ``update(frame)`` and
+    keeps a :class:`Follower` as ``follower``."""
+
+    follower: Follower
+
+    def update(self, frame: Any) -> None:  # pragma: no cover - each widget defines it
+        raise NotImplementedError
+
+    def follow(self, source: Any, **options: Any) -> threading.Thread:
+        """Follow ``source`` (anything with ``.follow()``: a Kafka topic, a RabbitMQ
+        exchange) in a thread, adding each batch (``update``); ``stop()`` ends it.
+        ``options`` are the source's ``follow()``'s (``batch``, ``idle_timeout``, ...)."""
+        return self.follower.start(source.follow(**options), self.update)
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop the follow ``follow`` started (after its next batch, or when its
+        ``idle_timeout`` ends it); True once its thread has ended."""
+        return self.follower.stop(timeout)

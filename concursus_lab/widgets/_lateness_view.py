@@ -11,6 +11,7 @@ lateness profile of :func:`cl.lateness <concursus_lab.lateness>` and the dropped
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -26,8 +27,10 @@ from concursus_lab.delivery.watermark import (
 )
 from concursus_lab.frame.schema import validate
 from concursus_lab.plot import lateness_bins
+from concursus_lab.plot.altair_private import replace_data
 from concursus_lab.plot.libraries import lab
 from concursus_lab.widgets._base import SummaryWidget, offline_chart
+from concursus_lab.widgets._follower import Follower, FollowsSources
 from concursus_lab.widgets._format import html_table, text_table, with_lateness
 
 ipywidgets = lab("ipywidgets")
@@ -43,6 +46,9 @@ BOUNDS: tuple[dt.timedelta, ...] = tuple(
         3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86_400, 2 * 86_400,
     )
 )  # fmt: skip
+
+#: The name of a live lateness view's dataset of bars (its rows are replaced per batch).
+BARS = "cl_bars"
 
 #: Colours of the three outcomes of a watermark.
 COLORS = {"on_time": "#4c78a8", "late": "#f58518", "dropped": "#e45756"}
@@ -79,22 +85,27 @@ def status_bins(replay: WatermarkReplay) -> pl.DataFrame:
     )
 
 
-def lateness_chart(replay: WatermarkReplay, *, width: int = 560) -> alt.Chart:
-    """Stacked bars of lateness, coloured by what the watermark of ``replay`` does."""
+def lateness_chart(replay: WatermarkReplay, *, width: int = 560, live: bool = False) -> alt.Chart:
+    """Stacked bars of lateness, coloured by what the watermark of ``replay`` does.
+
+    ``live``: the bars are the named dataset :data:`BARS`, whose rows a batch replaces in
+    the browser (the chart is not drawn again), the bins ordered by their lower bound."""
     alt = lab("altair")
 
     binned = status_bins(replay)
     order = binned.sort("lower_s")["bin"].unique(maintain_order=True).to_list()
-    values = binned.with_columns(pl.col("events").cast(pl.Int64)).to_dicts()
+    values = bar_values(replay)
+    data = alt.NamedData(name=BARS) if live else alt.InlineData(values=values)
+    sort = alt.EncodingSortField("lower_s", op="min") if live else order
     if replay.engine == "kafka-streams":
         what = f"Kafka Streams with a grace of {label(replay.allowed_lateness)}"
     else:
         engine = "" if replay.engine == "model" else f" ({replay.engine})"
         bound = label(replay.max_out_of_orderness)
         what = f"a watermark {bound} behind the newest event time{engine}"
-    return (
+    chart = (
         alt.Chart(
-            alt.InlineData(values=values),
+            data,
             title=alt.Title(
                 "Lateness: processing time − event time",
                 subtitle=f"coloured by what {what} does to each delivery",
@@ -103,7 +114,7 @@ def lateness_chart(replay: WatermarkReplay, *, width: int = 560) -> alt.Chart:
         )
         .mark_bar()
         .encode(
-            x=alt.X("bin:O", sort=order, title="lateness", axis=alt.Axis(labelAngle=-45)),
+            x=alt.X("bin:O", sort=sort, title="lateness", axis=alt.Axis(labelAngle=-45)),
             y=alt.Y("events:Q", scale=alt.Scale(type="symlog"), title="deliveries (symlog)"),
             color=alt.Color(
                 "status:N",
@@ -115,9 +126,15 @@ def lateness_chart(replay: WatermarkReplay, *, width: int = 560) -> alt.Chart:
         )
         .properties(width=width, height=240)
     )
+    return chart.properties(datasets={BARS: values}) if live else chart
 
 
-class LatenessView(SummaryWidget):
+def bar_values(replay: WatermarkReplay) -> list[dict[str, Any]]:
+    """The chart's rows: ``status``, ``bin``, ``lower_s`` and ``events`` per bar."""
+    return status_bins(replay).with_columns(pl.col("events").cast(pl.Int64)).to_dicts()
+
+
+class LatenessView(SummaryWidget, FollowsSources):
     """The lateness view; build it with :func:`lateness_view`.
 
     Attributes
@@ -143,6 +160,9 @@ class LatenessView(SummaryWidget):
         engine: str = "model",
     ) -> None:
         self._events = validate(events, check_parameters=False)
+        self._live = self._drawn_live = False  # kept live (after a first batch), drawn so
+        self._lock = threading.Lock()
+        self.follower = Follower("cl-lateness-view")
         self._allowed = allowed_lateness
         self._by = by
         self._keep = keep
@@ -150,9 +170,7 @@ class LatenessView(SummaryWidget):
             options=list(ENGINES), value=_engine_name(engine), description="engine"
         )
         self._advice = self._recommend()
-        grouping = by if by is not None and by in self._events.columns else None
-        self._profile = lateness(self._events, by=grouping)
-        self._overall = lateness(self._events) if grouping else self._profile
+        self._profiles()
         options = sorted({*BOUNDS, *([bound] if bound is not None else [])})
         start = bound if bound is not None else _at_least(self._advice.bound, options)
         self.bound_slider = ipywidgets.SelectionSlider(
@@ -234,16 +252,48 @@ class LatenessView(SummaryWidget):
         allowed = dt.timedelta(0) if engine == "spark" else self._allowed
         return watermark(self._events, bound, allowed, engine=engine, by=self._by)
 
-    def _on_bound(self, change: dict[str, Any]) -> None:
-        self._replay = self._run(change["new"])
-        self.chart.chart = lateness_chart(self._replay)
+    def update(self, frame: pl.DataFrame) -> None:
+        """Add a batch of deliveries (a follow's frame): the profile, the advice and the
+        watermark's replay are worked out again over everything read (a watermark replays
+        arrival order from the start); the first batch draws the chart once more, in its
+        live form, after which a batch only replaces its bars in the browser."""
+        frame = validate(frame, check_parameters=False)
+        with self._lock:
+            self._events = pl.concat([self._events, frame], how="diagonal_relaxed")
+            self._profiles()
+            self.profile.value = html_table(self._profile, columns=tuple(self._profile.columns))
+            self._advice = self._recommend()
+            self._replay = self._run(self.bound_slider.value)
+            self._live = True
+            self._draw(keep=True)
+
+    def _profiles(self) -> None:
+        grouping = self._by if self._by is not None and self._by in self._events.columns else None
+        self._profile = lateness(self._events, by=grouping)
+        self._overall = lateness(self._events) if grouping else self._profile
+
+    def _draw(self, *, keep: bool) -> None:
+        """Show the replay: its bars replaced in the browser when the chart is live and
+        ``keep`` (a batch: the setting is the same), else the chart drawn again."""
+        if keep and self._drawn_live:
+            values = bar_values(self._replay)
+            self.chart.chart.datasets = {BARS: values}  # as saved; the browser is told below
+            replace_data(self.chart, BARS, values)
+        else:
+            self.chart.chart = lateness_chart(self._replay, live=self._live)
+            self._drawn_live = self._live
         self._show()
 
+    def _on_bound(self, change: dict[str, Any]) -> None:
+        with self._lock:
+            self._replay = self._run(change["new"])
+            self._draw(keep=False)  # the subtitle says the bound
+
     def _on_engine(self, change: dict[str, Any]) -> None:
-        self._advice = self._recommend()
-        self._replay = self._run(self.bound_slider.value)
-        self.chart.chart = lateness_chart(self._replay)
-        self._show()
+        with self._lock:
+            self._advice = self._recommend()
+            self._replay = self._run(self.bound_slider.value)
+            self._draw(keep=False)
 
     def _show(self) -> None:
         r = self._replay

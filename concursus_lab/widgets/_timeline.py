@@ -20,7 +20,7 @@ from concursus_lab.frame.schema import validate
 from concursus_lab.plot.altair_private import replace_data, watch_selection
 from concursus_lab.plot.libraries import lab
 from concursus_lab.widgets._base import SummaryWidget, offline_chart
-from concursus_lab.widgets._follower import Follower
+from concursus_lab.widgets._follower import Follower, FollowsSources
 from concursus_lab.widgets._format import html_table, text_table, with_lateness
 from concursus_lab.widgets._timeline_data import Filters, TimelineData, select, summarise
 
@@ -132,7 +132,7 @@ def mark_values(data: TimelineData) -> list[dict[str, Any]]:
     return marks.join(rank, on="aggregate", how="left", maintain_order="left").to_dicts()
 
 
-class Timeline(SummaryWidget):
+class Timeline(SummaryWidget, FollowsSources):
     """The timeline widget; build it with :func:`timeline`.
 
     Attributes
@@ -232,17 +232,6 @@ class Timeline(SummaryWidget):
                 self.type_picker.options = [(_ALL, None), *((t, t) for t in types)]
             self._live = True
             self._summarise(keep_brush=True)
-
-    def follow(self, source: Any, **options: Any) -> threading.Thread:
-        """Follow ``source`` (anything with ``.follow()``: a Kafka topic, a RabbitMQ
-        exchange) in a thread, adding each batch (:meth:`update`); :meth:`stop` ends it.
-        ``options`` are the source's ``follow()``'s (``batch``, ``idle_timeout``, ...)."""
-        return self.follower.start(source.follow(**options), self.update)
-
-    def stop(self, timeout: float | None = None) -> bool:
-        """Stop the follow :meth:`follow` started (after its next batch, or when its
-        ``idle_timeout`` ends it); True once its thread has ended."""
-        return self.follower.stop(timeout)
 
     # --------------------------------------------------------------------- plumbing
 

@@ -1,6 +1,7 @@
-"""The timeline kept live, driven in the kernel: batches added (``update``, or a follow in a
-thread) replace the chart's marks in the browser through ``_py_to_js_updates``; the chart
-is drawn again once, in its live form, at the first batch, and never after."""
+"""The timeline and the lateness view kept live, driven in the kernel: batches added
+(``update``, or a follow in a thread) replace the chart's rows in the browser through
+``_py_to_js_updates``; the chart is drawn again once, in its live form, at the first batch,
+and never after (but for a change of the lateness view's bound or engine)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from concursus_lab.widgets._timeline import MARKS, mark_values
 from concursus_lab.widgets._timeline_data import summarise
 
 
-def sent(view) -> list[dict]:
-    """The rows the kernel last sent for the chart's marks."""
+def sent(view, name: str = MARKS) -> list[dict]:
+    """The rows the kernel last sent for the chart's dataset ``name``."""
     (update,) = getattr(view.chart, UPDATES)
-    assert update["namespace"] == "data" and update["name"] == MARKS
+    assert update["namespace"] == "data" and update["name"] == name
     return update["value"]
 
 
@@ -92,3 +93,27 @@ def test_the_live_chart_draws_its_aggregates_in_rank_order():
     svg = vl_convert.vegalite_to_svg(view.chart.chart.to_dict())
     labels = re.findall(r"<text[^>]*>(parcel-\d+)</text>", svg)
     assert labels == view.data.order  # the busiest first, as the rank says (not sorted)
+
+
+def test_the_lateness_view_takes_batches_and_replaces_its_bars():
+    from concursus_lab.widgets._lateness_view import BARS, bar_values
+
+    events = cl.sample.parcels(150, seed=12)
+    first, *rest = parts(events, 3)
+    view = cl.lateness_view(first)
+    bound = view.bound_slider.value
+    view.update(rest[0])
+    live = view.chart.spec
+    assert BARS in live["datasets"]
+    view.update(rest[1])
+    assert view.chart.spec is live  # the bars replaced, the chart not drawn again
+    want = cl.watermark(events, bound)
+    assert (view.replay.on_time, view.replay.late, view.replay.dropped) == (
+        want.on_time,
+        want.late,
+        want.dropped,
+    )
+    assert sent(view, BARS) == bar_values(view.replay)
+    assert str(view).startswith(f"Lateness view: {events.height:,} deliveries")
+    view.bound_slider.value = view.bound_slider.options[0][1]  # a new bound: drawn again
+    assert view.chart.spec is not live and BARS in view.chart.spec["datasets"]
