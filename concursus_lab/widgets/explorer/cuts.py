@@ -1,24 +1,25 @@
-"""The explorer's answers along the ``at`` axis, from one replay walked per ``known_at``.
+"""The explorer's answers at any cut, from one replay of the aggregate walked once.
 
-Moving the ``at`` slider must not replay the whole aggregate again. :class:`AtCuts` walks
-it once (:func:`cl.trace <concursus_lab.trace>` of everything that had happened, as known
-at one ``known_at``: replay A) and keeps the state before and after every step and
-:func:`cl.history <concursus_lab.history>`'s marks. The replay at an ``at`` is A without
-the deliveries at or after ``at``. Up to the first of those that A applied (the
-*keyframe*), the two replays see the same states: what A did not apply changed nothing. So
-the state there is A's, and only the deliveries before ``at`` that come after it in causal
-order (causal order puts terminal events last, so a terminal event before ``at`` can come
-after a later event of another kind) are folded on from it, through time travel's own plan
-(``timetravel/replay.py``, told that a state exists, as a live fold resumes: ``live/``).
-Their marks come from that plan; every other delivery keeps A's mark, but those at or
-after ``at``, which become "not happened yet". When the keyframe lies after every delivery
-before ``at``, nothing is folded at all.
+Moving a slider must not replay the whole aggregate again. :class:`Cuts` walks it once
+(:func:`cl.trace <concursus_lab.trace>` of every delivery: replay A) and keeps the state
+before and after every step and :func:`cl.history <concursus_lab.history>`'s marks. The
+replay at a cut (``at``, ``known_at``) is A without the deliveries the cut leaves out. Up to
+the first of those that matters (the *keyframe*: the first row of an event that A applied,
+or whose deliveries the cut parts, so that another of them may win), the two replays see
+the same states: what else A did not apply changed nothing. So the state there is A's,
+and only the deliveries inside the cut that come after it in causal order are folded on
+from it, through time travel's own plan (``timetravel/replay.py``, told that a state
+exists, as a live fold resumes: ``live/``). Their marks come from that plan; every other
+delivery keeps A's mark, but those the cut leaves out: "not known yet" (processed after
+``known_at``) or "not happened yet" (at or after ``at``). When the keyframe lies after every
+delivery inside the cut, nothing is folded at all: moving ``at`` along one ``known_at``
+mostly reads the walk (causal order puts terminal events last, so terminal events before
+``at`` can lie after an event that ``at`` leaves out: those are folded on).
 
-This holds because deliveries of one event (one identity) share their event time, so a
-cut never parts them; an aggregate whose identity (``event_id`` or ``sequence``) has
-deliveries at different event times, and types that upcast, are answered the slow way
-(:meth:`AtCuts.answer` says None, and the caller asks ``cl.state_of`` and
-``cl.history``), as is a cut whose fold raises (``cl.state_of`` says why).
+An aggregate whose identity (``event_id`` or ``sequence``) has deliveries at different event
+times, and types that upcast, are answered the slow way (:meth:`Cuts.answer` says None,
+and the caller asks ``cl.state_of`` and ``cl.history``), as is a cut whose fold raises
+(``cl.state_of`` says why).
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ from concursus_lab.timetravel.trace import RAISED, trace
 AFTER_AT, NOT_KNOWN_YET, APPLIED = "after_at", "not_known_yet", "applied"
 
 
-class AtCuts:
-    """One aggregate's answers at any ``at`` for one ``known_at`` (see the module).
+class Cuts:
+    """One aggregate's answers at any cut (see the module).
 
     ``labels`` renames ``cl.history``'s statuses in the frames :meth:`answer` returns.
     """
@@ -55,12 +56,10 @@ class AtCuts:
         *,
         types: EventTypes,
         aggregate_id: str,
-        known_at: dt.datetime,
         duplicates: str,
         labels: Mapping[str, str],
     ) -> None:
-        options = {"known_at": known_at, "duplicates": duplicates}
-        self.known_at = known_at
+        options = {"duplicates": duplicates}
         self._reducer, self._types, self._duplicates = reducer, types, duplicates
         self._labels = dict(labels)
         self._created = pl.Series([aggregate_id], dtype=pl.String)
@@ -68,8 +67,9 @@ class AtCuts:
         full = history(mine, aggregate_id, types=types, **options)
         self._rows = full.drop("status")  # the deliveries, as a plan takes them
         self._event_us = full["event_timestamp"].dt.epoch("us").to_numpy()
-        self._known = (full["status"] != NOT_KNOWN_YET).to_numpy()
+        self._processing_us = full["processing_timestamp"].dt.epoch("us").to_numpy()
         self._applied = (full["status"] == APPLIED).to_numpy()
+        self._event, self._first = _events_of(full, identity_of(mine))
         self._history = full.with_columns(pl.col("status").replace_strict(self._labels))
         raised = [i for i, s in enumerate(self.steps) if s.status == RAISED]
         self._walked = raised[0] if raised else len(self.steps)  # steps with a state after
@@ -77,19 +77,26 @@ class AtCuts:
         self.usable = whole and not types.upcasters and _one_time_per_event(mine)
         self.folded = 0  # deliveries the last answer folded on from its keyframe
 
-    def answer(self, at: dt.datetime) -> tuple[Any, pl.DataFrame] | None:
-        """The state at ``at`` and the marked history, or None where the walked replay
-        cannot answer (see the module)."""
+    def answer(self, at: dt.datetime, known_at: dt.datetime) -> tuple[Any, pl.DataFrame] | None:
+        """The state at (``at``, ``known_at``) and the marked history, or None where the
+        walked replay cannot answer (see the module)."""
         self.folded = 0
         if not self.usable:
             return None
-        inside = self._known & (self._event_us < epoch_us(at))
-        later = self._known & ~inside
+        known = self._processing_us <= epoch_us(known_at)
+        inside = known & (self._event_us < epoch_us(at))
         taken = np.flatnonzero(inside)
         last = int(taken[-1]) if taken.size else -1
-        cut_applied = later & self._applied
-        key = int(np.argmax(cut_applied)) if cut_applied.any() else len(inside)
-        status = pl.when(pl.Series(later)).then(pl.lit(self._labels[AFTER_AT]))
+        # what the cut leaves out and the walk applied, or an event the cut parts
+        parted = np.bincount(self._event, weights=inside, minlength=self._first.size) > 0
+        missing = ~inside & (self._applied | parted[self._event])
+        key = int(self._first[self._event[np.argmax(missing)]]) if missing.any() else len(inside)
+        status = (
+            pl.when(pl.Series(~known))
+            .then(pl.lit(self._labels[NOT_KNOWN_YET]))
+            .when(pl.Series(~inside))
+            .then(pl.lit(self._labels[AFTER_AT]))
+        )
         if key > last:  # nothing A applied is missing before the last delivery before `at`
             if last >= self._walked:
                 return None  # A raised inside the cut: cl.state_of says so
@@ -97,7 +104,7 @@ class AtCuts:
             return state, self._history.with_columns(status.otherwise("status").alias("status"))
         if key >= self._walked:
             return None
-        tail = taken[taken > key]
+        tail = taken[taken >= key]
         self.folded = tail.size
         folded = self._fold_on(self.steps[key].before, tail)
         if folded is None:
@@ -129,6 +136,15 @@ class AtCuts:
         if state is None and len(plan.rows):
             return None
         return state, marked["status"].replace_strict(self._labels)
+
+
+def _events_of(full: pl.DataFrame, identity: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's event (a number per identity) and each event's first row."""
+    codes = full.select(pl.struct(list(identity)).rank("dense").cast(pl.Int64) - 1).to_series()
+    event = codes.to_numpy()
+    first = np.full(int(event.max()) + 1 if event.size else 0, event.size, dtype=np.int64)
+    np.minimum.at(first, event, np.arange(event.size))
+    return event, first
 
 
 def _one_time_per_event(mine: pl.DataFrame) -> bool:

@@ -25,15 +25,11 @@ from concursus_lab.widgets._format import html_table, text_table
 from concursus_lab.widgets._stepper import StepMode, mark_step
 from concursus_lab.widgets._time_sliders import at_stops, known_stops, labelled, time_slider
 from concursus_lab.widgets.explorer.chart import deliveries_chart, move_cut, overrides
-from concursus_lab.widgets.explorer.cuts import AtCuts
+from concursus_lab.widgets.explorer.cuts import Cuts
 from concursus_lab.widgets.explorer.describe import HISTORY_COLUMNS, STATUS_LABELS, describe_state
 from concursus_lab.widgets.explorer.picker import picker
 
 ipywidgets = lab("ipywidgets")
-
-#: Replays walked along ``at`` kept, for the latest ``known_at`` values (each holds a state
-#: per delivery of the aggregate).
-WALKS = 3
 
 
 class Explorer(SummaryWidget):
@@ -91,8 +87,7 @@ class Explorer(SummaryWidget):
         self._history = self._events.head(0)
         self._state: Any = None
         self._aggregate_id = chosen
-        self._cuts: AtCuts | None = None  # the walk the last answer came from
-        self._walks: dict[dt.datetime, AtCuts] = {}  # by known_at, the latest last
+        self._cuts: Cuts | None = None  # the aggregate's replay, walked once
         self._ringed: Any = None
         self._load(chosen)
         self.chart = offline_chart(self._drawn_chart)
@@ -197,42 +192,29 @@ class Explorer(SummaryWidget):
                 slider.value = stops[-1]
         finally:
             self._busy = False
-        self._walks.clear()
+        self._cuts = Cuts(
+            mine,
+            self._reducer,
+            types=self._types,
+            aggregate_id=aggregate_id,
+            duplicates=self._duplicates,
+            labels=STATUS_LABELS,
+        )
         self._compute()
         self._draw()
 
-    def _compute(self, walk: bool = True) -> None:
-        """The state and marks at the sliders' cut: from the replay walked for this
-        ``known_at`` (walked now if ``walk``: the ``at`` slider moves along it), else asked
-        afresh (a move of ``known_at`` alone costs less so than a walk)."""
+    def _compute(self) -> None:
+        """The state and marks at the sliders' cut: from the replay walked once (see
+        ``cuts.py``), else asked of ``cl.state_of`` and ``cl.history`` afresh."""
         options = {"at": self.at, "known_at": self.known_at, "duplicates": self._duplicates}
-        self._cuts = self._at_cuts() if walk else self._walks.get(self.known_at)
-        answer = None if self._cuts is None else self._cuts.answer(self.at)
+        answer = None if self._cuts is None else self._cuts.answer(self.at, self.known_at)
         if answer is None:
             self._ask(options)
-        else:  # from the replay walked once for this known_at
+        else:
             self._state, self._history = answer
             self.message.value = ""
         if self.step_mode:
             self._trace(options)
-
-    def _at_cuts(self) -> AtCuts:
-        """The answers along ``at`` for the ``known_at`` slider's time (walked once)."""
-        cuts = self._walks.pop(self.known_at, None)
-        if cuts is None:
-            cuts = AtCuts(
-                self._mine,
-                self._reducer,
-                types=self._types,
-                aggregate_id=self._aggregate_id,
-                known_at=self.known_at,
-                duplicates=self._duplicates,
-                labels=STATUS_LABELS,
-            )
-        self._walks[self.known_at] = cuts
-        while len(self._walks) > WALKS:  # the least recently used goes
-            del self._walks[next(iter(self._walks))]
-        return cuts
 
     def _ask(self, options: dict[str, Any]) -> None:
         """The state and the marked history at the cut, from ``cl.state_of`` and
@@ -277,10 +259,10 @@ class Explorer(SummaryWidget):
             self._load(change["new"])
             self._show()
 
-    def _on_slide(self, change: dict[str, Any]) -> None:
+    def _on_slide(self, _change: dict[str, Any]) -> None:
         if self._busy:
             return
-        self._compute(walk=change["owner"] is self.at_slider)
+        self._compute()
         self._show()
 
     def _show(self) -> None:
