@@ -328,7 +328,9 @@ def lateness_view(
 
     The histogram's bars are split by what :func:`cl.watermark <concursus_lab.watermark>`
     makes of each delivery at the chosen bound (on time, late, dropped); the table under it
-    lists the dropped deliveries. Printed, it is a short text summary.
+    lists the dropped deliveries. Printed, it is a short text summary. It takes batches as
+    they are read: ``view.update(frame)``, or ``view.follow(source)`` in a thread
+    (``view.stop()``), its bars replaced in the browser, not drawn again (docs/live.md).
 
     Parameters
     ----------

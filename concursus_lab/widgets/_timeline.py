@@ -298,7 +298,9 @@ def timeline(
     time, so late events stand out as long rules. Drag a rectangle to list the events under
     it; filter by aggregate type, event name or part of an aggregate id. Large frames are
     summarised in the kernel (the busiest aggregates, then event-time bins) and the chart
-    says so. Printed, it is a short text summary.
+    says so. Printed, it is a short text summary. It takes batches as they are read:
+    ``view.update(frame)``, or ``view.follow(source)`` in a thread (``view.stop()``), the
+    chart's marks replaced in the browser, not drawn again (docs/live.md).
 
     Parameters
     ----------
