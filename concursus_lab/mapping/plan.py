@@ -40,9 +40,9 @@ from concursus_lab.frame.schema import COLUMNS, FIRST_TIME, LAST_TIME
 from concursus_lab.mapping.fields import Resolved, resolve
 from concursus_lab.mapping.quarantine import quarantine
 from concursus_lab.mapping.spec import Mapping
-from concursus_lab.mapping.times import TimeExpr, time_expr
+from concursus_lab.mapping.times import TimeExpr, chosen_format, time_expr
 
-_ROW, _REASON = "__row", "__reason"
+_ROW, _REASON, _FAILED = "__row", "__reason", "__failed"
 #: Values of a text time column read first, to choose the format the rest is read with.
 _SAMPLE = 1_000
 _ID_DTYPES = (pl.String, pl.Categorical, pl.Enum)
@@ -107,6 +107,9 @@ class Plan:
                 mapping.aggregate_type, schema, "aggregate_type"
             )
         self._check_kinds()
+        self._formats: dict[str, str | None] = {}
+        self._made: dict[tuple[str, str | None], TimeExpr] = {}
+        self._selected: tuple[list[pl.Expr], list[pl.Expr]] | None = None
         self._time_fields = [r for r in ("event_time", "processing_time") if r in self._fields]
         for role in self._time_fields:  # what the schema alone can refuse, refused now
             self._time(role, None)
@@ -246,6 +249,13 @@ class Plan:
 
     def reason(self) -> pl.Expr:
         """Why a row does not map (null when it does): the first problem, with its value."""
+        checks = self.checks()
+        if not checks:
+            return pl.lit(None, pl.String)
+        return pl.coalesce([pl.when(c.fill_null(False)).then(why) for c, why in checks])
+
+    def checks(self) -> list[tuple[pl.Expr, pl.Expr]]:
+        """Each way a row may fail to map: whether it does (null: it does not), and why."""
         checks: list[tuple[pl.Expr, pl.Expr]] = []
         for role in ("aggregate_type", "aggregate_id", "name", "event_id"):
             r = self._fields.get(role)
@@ -295,24 +305,30 @@ class Plan:
                         ),
                     )
                 )
-        if not checks:
-            return pl.lit(None, pl.String)
-        return pl.coalesce([pl.when(c.fill_null(False)).then(why) for c, why in checks])
+        return checks
 
     def _time(self, role: str, data: pl.LazyFrame | None) -> TimeExpr:
+        """The time field ``role`` as an expression, for the format ``data``'s first values
+        choose (a run after the first tries the last run's format first: one parse of the
+        sample, not four); made once per format, for every chunk of a read."""
         r, m = self._fields[role], self.mapping
-        sample = None
+        fmt = None
         if data is not None and r.dtype == pl.String:  # the first values choose a format
             sample = data.select(r.expr).drop_nulls().head(_SAMPLE).collect().to_series()
-        return time_expr(
-            r.expr,
-            r.dtype,
-            role=role,
-            column=r.column,
-            unit=m.time_unit,
-            zone=m.time_zone,
-            sample=None if sample is None else sample.to_list(),
-        )
+            fmt = chosen_format(sample.to_list(), prefer=self._formats.get(role))
+            self._formats[role] = fmt
+        made = self._made.get((role, fmt))
+        if made is None:
+            made = self._made[role, fmt] = time_expr(
+                r.expr,
+                r.dtype,
+                role=role,
+                column=r.column,
+                unit=m.time_unit,
+                zone=m.time_zone,
+                fmt=fmt,
+            )
+        return made
 
     def parsed(self, data: pl.LazyFrame) -> pl.LazyFrame:
         """``data`` with each time field parsed once, for :meth:`columns` and :meth:`reason`."""
@@ -335,16 +351,19 @@ class Plan:
         data = data.with_row_index(_ROW)
         parsed = self.parsed(data)
         flags = self._flags()
+        if self._selected is None:  # the same for every run: made once
+            self._selected = (self.columns(), [c.fill_null(False) for c, _ in self.checks()])
+        columns, failed = self._selected
         out = parsed.select(
-            *self.columns(),
-            self.reason().alias(_REASON),
+            *columns,
+            (pl.any_horizontal(failed) if failed else pl.lit(False)).alias(_FAILED),
             pl.col(_ROW).cast(pl.Int64),
             *(f.alias(n) for n, f in flags.items()),
         ).collect()
         self._refuse_unsaid(out, parsed, flags)
         out = out.drop(list(flags))
-        bad = out.filter(pl.col(_REASON).is_not_null())
-        events = out.filter(pl.col(_REASON).is_null()).drop(_REASON)
+        bad = self._reasons(parsed, out.filter(pl.col(_FAILED))[_ROW])
+        events = out.filter(~pl.col(_FAILED)).drop(_FAILED)
         if self._whole_text or self._nested():
             events, more = _canonical_parameters(events)
             bad = pl.concat([bad.select(_REASON, _ROW), more]) if more.height else bad
@@ -357,6 +376,17 @@ class Plan:
         ordered = [*COLUMNS, *(c for c in ("sequence", "event_id") if c in events.columns)]
         return Mapped(
             events.select(*ordered, *self._extra), quarantine(bad, data, reason=_REASON, row=_ROW)
+        )
+
+    def _reasons(self, parsed: pl.LazyFrame, rows: pl.Series) -> pl.DataFrame:
+        """The reason of each of ``rows`` (rows a check failed for), worked out for those rows
+        only: writing a reason's text costs more than all the checks."""
+        if rows.is_empty():
+            return pl.DataFrame(schema={_REASON: pl.String, _ROW: pl.Int64})
+        return (
+            parsed.filter(pl.col(_ROW).is_in(rows.implode()))
+            .select(self.reason().alias(_REASON), pl.col(_ROW).cast(pl.Int64))
+            .collect()
         )
 
     def _flags(self) -> dict[str, pl.Expr]:

@@ -77,10 +77,12 @@ def time_expr(
     unit: str | None,
     zone: str | None,
     sample: list[str] | None = None,
+    fmt: str | None = None,
 ) -> TimeExpr:
     """``source`` (of ``dtype``) as a UTC microsecond time; see the module docstring.
 
-    ``sample`` (some of a text column's values) chooses the format tried first.
+    ``sample`` (some of a text column's values) chooses the format tried first; or ``fmt``
+    names it (:func:`chosen_format` of a sample).
     """
     label = repr(column) if column else f"`{role}`"
     if isinstance(dtype, pl.Datetime):
@@ -108,7 +110,8 @@ def time_expr(
             )
         return TimeExpr(_epoch(source, unit, integer=dtype.is_integer()))
     if dtype == pl.String:
-        return _text(source, unit, zone, f"__{role}", chosen_format(sample or []))
+        chosen = fmt if sample is None else chosen_format(sample)
+        return _text(source, unit, zone, f"__{role}", chosen)
     raise SchemaError(
         f"{label} (`{role}`) is {dtype}, which is not a time: map a column of datetimes, "
         "dates, ISO 8601 text or epoch numbers."
@@ -134,8 +137,9 @@ def _epoch(numbers: pl.Expr, unit: str, *, integer: bool | pl.Expr) -> pl.Expr:
     return pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
 
 
-def chosen_format(sample: list[str]) -> str | None:
-    """The common ISO 8601 format that reads the most of ``sample`` (None: none reads any).
+def chosen_format(sample: list[str], prefer: str | None = None) -> str | None:
+    """The common ISO 8601 format that reads the most of ``sample`` (None: none reads any);
+    ``prefer`` when it reads all of it (a format read before: one parse instead of four).
 
     Reading with a format is about seven times faster than polars working one out per
     value, so a read tries the sample's format first and infers only for what it misses.
@@ -146,6 +150,12 @@ def chosen_format(sample: list[str]) -> str | None:
     True
     """
     values = pl.Series(sample, dtype=pl.String).drop_nulls()
+    if (
+        prefer is not None
+        and values.len()
+        and values.str.to_datetime(prefer, time_unit="us", strict=False).is_not_null().all()
+    ):
+        return prefer
     best, read = None, 0
     for fmt in _AWARE + _NAIVE:
         count = values.str.to_datetime(fmt, time_unit="us", strict=False).is_not_null().sum()

@@ -162,6 +162,30 @@ def test_rows_that_do_not_map_are_named_never_dropped():
     assert '"occurred_at":"soon"' in raw and '"order_id":"o2"' in raw
 
 
+def test_one_plan_run_over_chunks_of_other_time_formats_maps_each_as_a_fresh_plan():
+    """A read maps chunk after chunk with one plan, which keeps the expressions it made and
+    tries the last chunk's time format first: each chunk still maps as on its own."""
+    mapping = cl.Mapping(**ORDERS, time_zone="Europe/London")
+    iso = orders()
+    spaced = iso.with_columns(pl.col("occurred_at").str.replace("T", " "))
+    naive = iso.with_columns(pl.col("occurred_at").str.replace("Z|\\+01:00", ""))
+    mixed = iso.with_columns(pl.Series("occurred_at", ["soon", *iso["occurred_at"][1:]]))
+    chunks = [iso, spaced, iso, naive, mixed, naive, iso]
+    plan = Plan(mapping, iso.schema)
+    for chunk in chunks:
+        once, fresh = plan.run(chunk.lazy()), Plan(mapping, iso.schema).run(chunk.lazy())
+        assert once.events.equals(fresh.events)
+        assert once.quarantine.equals(fresh.quarantine)
+    assert plan.run(mixed.lazy()).quarantine["reason"].to_list() == [
+        "event time 'soon' is not a time"
+    ]
+    strict = Plan(cl.Mapping(**ORDERS), iso.schema)
+    strict.run(iso.lazy())
+    with pytest.raises(SchemaError, match="have no time zone"):  # still refused after iso
+        strict.run(naive.lazy())
+    assert strict.run(spaced.lazy()).events.height == 4
+
+
 def test_a_memory_source_keeps_what_does_not_map_in_its_quarantine():
     from concursus_lab.sources.memory import MemorySource
 
