@@ -42,9 +42,8 @@ class Pages:
 
     def add_partitions(self, task: paging.Task, page: list) -> None:
         """:meth:`add`, noting whether the page holds rows of the task's second partition."""
-        raw = page if self._raw else as_sent(page, rows.CQL_TYPES)
-        reading.note_later(task, raw)
-        self._pending.extend(raw)
+        raw = page if self._raw else as_sent(page, (*rows.CQL_TYPES, "bigint"))
+        self._pending.extend(reading.note_later(task, raw))
         if len(self._pending) >= CHUNK:
             self._decode()
 

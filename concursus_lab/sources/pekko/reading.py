@@ -37,8 +37,8 @@ class Tables:
     messages: str = "messages"
     persistence_ids: str = "all_persistence_ids"
 
-    def select(self) -> str:
-        return f"SELECT {', '.join(CQL_COLUMNS)} FROM {{keyspace}}.{self.messages}"
+    def select(self, *extra: str) -> str:
+        return f"SELECT {', '.join((*CQL_COLUMNS, *extra))} FROM {{keyspace}}.{self.messages}"
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def partition_tasks(
     if high is not None:
         where += " AND sequence_nr <= ?"
         extra.append(high)
-    statement = prepare(tables.select() + where)
+    statement = prepare(tables.select("partition_nr") + where)
     tasks = []
     for part in wanted:
         bound = statement.bind((part.persistence_id, part.first, part.first + 1, *extra))
@@ -125,14 +125,14 @@ def partition_tasks(
     return tasks
 
 
-def note_later(task: paging.Task, rows: list) -> None:
-    """Mark ``task``'s :class:`Partitions` when a row of the page is in its second partition."""
+def note_later(task: paging.Task, rows: list) -> list:
+    """Mark ``task``'s :class:`Partitions` when a row of the page is in its second partition;
+    the rows without their ``partition_nr`` (the last cell: :func:`partition_tasks`)."""
     part: Partitions = task.extra
-    if part.later or not rows:
-        return
-    second = (part.first + 1).to_bytes(8, "big", signed=True)
-    at = CQL_COLUMNS.index("partition_nr")
-    part.later = any(row[at] == second for row in rows)
+    if rows and not part.later:
+        second = (part.first + 1).to_bytes(8, "big", signed=True)
+        part.later = any(row[-1] == second for row in rows)
+    return [row[:-1] for row in rows]
 
 
 def persistence_id_tasks(

@@ -9,7 +9,6 @@ A page of the journal arrives as tuples of the bytes Cassandra sent (see
 column              from
 ==================  ===============================================================
 persistence_id      ``persistence_id``
-partition_nr        ``partition_nr``
 sequence_nr         ``sequence_nr``
 processing_id       ``timestamp``, the time UUID Pekko stamped the write with, as text
 written             its time, to the microsecond (the UUID counts 100 ns ticks)
@@ -35,10 +34,11 @@ from concursus_lab.frame.timeuuid import GREGORIAN_OFFSET, uuid_texts
 from concursus_lab.sources.cassandra.columns import Reasons, fixed_bytes, fixed_width, text_column
 from concursus_lab.sources.pekko import payloads
 
-#: The ``messages`` columns a read selects, in this order, and their CQL types.
+#: The ``messages`` columns a read selects, in this order, and their CQL types (a read of
+#: partitions adds ``partition_nr``: :mod:`.reading`). Each column asked for costs the server
+#: and the driver a cell a row.
 CQL_COLUMNS: tuple[str, ...] = (
     "persistence_id",
-    "partition_nr",
     "sequence_nr",
     "timestamp",
     "ser_id",
@@ -46,13 +46,12 @@ CQL_COLUMNS: tuple[str, ...] = (
     "event_manifest",
     "event",
 )
-CQL_TYPES: tuple[str, ...] = ("text", "bigint", "bigint", "timeuuid", "int", "text", "text", "blob")
+CQL_TYPES: tuple[str, ...] = ("text", "bigint", "timeuuid", "int", "text", "text", "blob")
 
 #: The journal frame's columns (see the module docstring).
 JOURNAL = pl.Schema(
     {
         "persistence_id": pl.String,
-        "partition_nr": pl.Int64,
         "sequence_nr": pl.Int64,
         "processing_id": pl.String,
         "written": TIME,
@@ -83,7 +82,7 @@ def decode_rows(rows: list[tuple], fields: payloads.Fields = _WHOLE) -> pl.DataF
     flat = list(chain.from_iterable(rows))
     if len(flat) != n * width:
         raise ValueError(f"expected rows of {width} cells ({', '.join(CQL_COLUMNS)})")
-    pids, partitions, sequences, stamps, ser_ids, manifests, adapters, events = (
+    pids, sequences, stamps, ser_ids, manifests, adapters, events = (
         flat[k::width] for k in range(width)
     )
     reasons = Reasons(n)
@@ -93,7 +92,6 @@ def decode_rows(rows: list[tuple], fields: payloads.Fields = _WHOLE) -> pl.DataF
     ids = fixed_width(ser_ids, 4, ">i4", reasons, "ser_id")
     columns = {
         "persistence_id": text_column(pids, reasons, "persistence_id"),
-        "partition_nr": fixed_width(partitions, 8, ">i8", reasons, "partition_nr", null=0),
         "sequence_nr": fixed_width(sequences, 8, ">i8", reasons, "sequence_nr"),
         "processing_id": uuid_texts(raw),
         "written": pl.Series(_micros(raw)).cast(TIME),

@@ -194,7 +194,7 @@ class PekkoSource(Connected, Source):
                 f"{self.keyspace!r} a Pekko or Akka journal keyspace? Its tables: "
                 f"{', '.join(sorted(found.tables)) or 'none'}."
             )
-        missing = [c for c in CQL_COLUMNS if c not in table.columns]
+        missing = [c for c in (*CQL_COLUMNS, "partition_nr") if c not in table.columns]
         if missing:
             raise SourceError(
                 f"{self.keyspace}.{self.tables.messages} is not a Pekko or Akka journal table "
