@@ -87,6 +87,31 @@ def _server(port: int):
     return None
 
 
+#: The JVM option that stops at the C1 compiler (the services' choice: see docs/services.md).
+C1_ONLY = "-XX:TieredStopAtLevel=1"
+
+
+def server_kind(port: int) -> str:
+    """Which Cassandra answers on ``port``, in words: its JIT and heap, from its command line
+    (the figures depend on them: docs/pekko.md)."""
+    import psutil
+
+    process = _server(port)
+    try:
+        command = [] if process is None else process.cmdline()
+    except (psutil.AccessDenied, psutil.NoSuchProcess):
+        command = []
+    if not command:
+        return f"the Cassandra on port {port} (its JVM options not visible)"
+    jit = (
+        "C1 JIT only (-XX:TieredStopAtLevel=1, as `concursus-lab services start` runs it)"
+        if C1_ONLY in command
+        else "the full JIT (C1 then C2, as Cassandra runs by default)"
+    )
+    heap = next((a.removeprefix("-Xmx") for a in command if a.startswith("-Xmx")), "?")
+    return f"the Cassandra on port {port}: {jit}, heap {heap}"
+
+
 def _cpu(process) -> float | None:
     """User and system CPU seconds of ``process`` so far (None when unknown)."""
     if process is None:
@@ -190,6 +215,7 @@ def run(scale: int = 1_000_000, quick: bool = False, keyspace: str | None = None
         else:
             keyspace, written, note = kept_journal(session, scale)
         url = f"pekko+cassandra://{host}:{port}/{keyspace}"
+        note = f"{note}; server: {server_kind(port)}"
         _measure(_costed, _ours_load, url)  # warm up: flushes, caches, compaction
         pairs = []
         for _ in range(1 if quick else RUNS):  # alternate: the machine may be shared
