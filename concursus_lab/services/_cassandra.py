@@ -122,9 +122,10 @@ class Cassandra(Service):
             f"-Xms{HEAP}",
             f"-Xmx{HEAP}",
             "-Xss256k",
-            # C1 only: half the CPU to start (~5 instead of ~10 CPU-seconds) and, for the short
-            # workloads of tests and notebooks on two cores, faster overall (see docs/services.md).
-            "-XX:TieredStopAtLevel=1",
+            # C1 only unless full_jit: half the CPU to start (~5 instead of ~10 CPU-seconds) and,
+            # for the short workloads of tests and notebooks on two cores, faster overall (see
+            # docs/services.md); a long read costs C1's code ~2x the CPU (docs/pekko.md).
+            *self.jit_options(),
             # G1 settings from jvm17-server.options.
             "-XX:+UseG1GC",
             "-XX:+ParallelRefProcEnabled",

@@ -29,14 +29,15 @@ def _start(args: argparse.Namespace) -> int:
     if args.fresh:
         for name in names:
             services.wipe(name)
-    started = services.ensure(*names, timeout=args.timeout)
+    started = services.ensure(*names, timeout=args.timeout, full_jit=args.full_jit)
     for status in services.status(*names):
         if status.name in started:
             continue
         if status.state == "running":
+            kept = " with the options it was started with" if args.full_jit else ""
             print(
                 f"{status.name} {status.version} already running on {status.address} "
-                f"(pid {status.pid})"
+                f"(pid {status.pid}){kept}"
             )
         elif status.state == "external":
             print(f"{status.name}: a server not started here answers on {status.address}")
@@ -122,6 +123,13 @@ def register(subparsers: Any) -> None:
         "names", nargs="*", metavar="NAME", help=_NAMES_HELP
     )
     start.add_argument("--fresh", action="store_true", help="delete their data first")
+    start.add_argument(
+        "--full-jit",
+        action="store_true",
+        help="run the JVM servers with their full JIT (C1 then C2, as servers run elsewhere) "
+        "instead of C1 only: slower to start, less CPU per request on long workloads "
+        "(benchmarks); see docs/services.md",
+    )
     start.add_argument(
         "--timeout",
         type=float,

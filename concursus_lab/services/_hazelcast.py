@@ -58,8 +58,8 @@ class Hazelcast(Service):
         return [
             f"-Xms{HEAP}",
             f"-Xmx{HEAP}",
-            # C1 only, as for the other servers: a faster start on two cores.
-            "-XX:TieredStopAtLevel=1",
+            # C1 only unless full_jit, as for the other servers: a faster start on two cores.
+            *self.jit_options(),
             "-XX:+ExitOnOutOfMemoryError",
             "-XX:+PerfDisableSharedMem",
             *_OPENINGS,

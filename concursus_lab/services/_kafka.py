@@ -115,8 +115,8 @@ class Kafka(Service):
         return [
             f"-Xms{HEAP}",
             f"-Xmx{HEAP}",
-            # C1 only: ~3 instead of ~5.5 CPU-seconds to start; see _cassandra.
-            "-XX:TieredStopAtLevel=1",
+            # C1 only unless full_jit: ~3 instead of ~5.5 CPU-seconds to start; see _cassandra.
+            *self.jit_options(),
             # Kafka's own defaults from kafka-run-class.sh.
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",

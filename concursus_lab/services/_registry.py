@@ -158,8 +158,9 @@ class Registry(Service):
     def jvm_options(self, classpath: list[Path]) -> list[str]:
         return [
             f"-Xmx{HEAP}",
-            # C1 only and one GC thread: a faster start on two cores, as for the other servers.
-            "-XX:TieredStopAtLevel=1",
+            # C1 only (unless full_jit) and one GC thread: a faster start on two cores, as for
+            # the other servers.
+            *self.jit_options(),
             "-XX:+UseSerialGC",
             "-XX:+ExitOnOutOfMemoryError",
             "-XX:+PerfDisableSharedMem",

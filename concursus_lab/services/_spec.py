@@ -72,9 +72,16 @@ class Service(abc.ABC):
     program: ClassVar[str] = "java"
     """The executable that runs the server; :attr:`marker` is its first argument."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, full_jit: bool = False) -> None:
         self.host = _settings.HOST
         self.state = _settings.state_dir(self.name)
+        self.full_jit = full_jit
+
+    def jit_options(self) -> list[str]:
+        """C1 only (the default: half the CPU to start, and faster for the short workloads of
+        tests on two cores: docs/services.md), or nothing: the JVM's full JIT, C1 then C2, as
+        the servers run elsewhere (``full_jit``: for long workloads such as benchmarks)."""
+        return [] if self.full_jit else ["-XX:TieredStopAtLevel=1"]
 
     # --- identity -------------------------------------------------------------------------
     @cached_property
