@@ -21,6 +21,7 @@ from typing import Any
 
 import polars as pl
 
+from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.common.progress import bar as progress_bar
 from concursus_lab.events.types import EventTypes
 from concursus_lab.exceptions import IncompleteRead, SourceError, SourceUnavailable
@@ -307,12 +308,13 @@ class PekkoSource(Connected, Source):
         bar = progress_bar(pages.progress, total=len(tasks), what=f"reading {self.url}", unit=unit)
         on_page = pages.add_partitions if partitions else pages.add
         try:
-            self._run(
-                tasks,
-                on_page,
-                lambda task: bar.update(1),
-                concurrency=max(32, self._concurrency) if partitions else None,
-            )
+            with paused_gc():  # the driver's tuples and the payloads' dicts hold no cycles
+                self._run(
+                    tasks,
+                    on_page,
+                    lambda task: bar.update(1),
+                    concurrency=max(32, self._concurrency) if partitions else None,
+                )
         except paging.Stopped as stop:
             mapped = pages.result()
             self._quarantine = mapped.quarantine
@@ -331,7 +333,8 @@ class PekkoSource(Connected, Source):
             bar.close()
 
     def _finish(self, pages: Pages, query: Query) -> pl.DataFrame:
-        mapped = pages.result()
+        with paused_gc():  # the last chunks are decoded now
+            mapped = pages.result()
         self._quarantine = mapped.quarantine
         warn_quarantined(mapped.quarantine, "journal row(s)", self.url, stacklevel=5)
         return query.apply(mapped.events)  # by aggregate, in sequence order: apply keeps it
