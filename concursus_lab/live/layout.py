@@ -21,7 +21,7 @@ from concursus_lab.events.decode import type_codes
 from concursus_lab.events.types import EventTypes
 from concursus_lab.frame.identity import identity_hash, identity_of
 from concursus_lab.frame.keys import gather_rows
-from concursus_lab.frame.order import by_rank, in_identity_order
+from concursus_lab.frame.order import by_rank, causal_rank, in_identity_order
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,17 +40,19 @@ class Layout:
     firsts: np.ndarray  # where each aggregate's run starts in `order` (and the end, last)
     ids: list[str]
     identity: np.ndarray  # each frame row's identity hash
+    rank: np.ndarray  # each position's causal rank
+    base: np.ndarray  # per aggregate, its deliveries before the frame's (``window.py``)
 
     @property
     def sizes(self) -> np.ndarray:
-        """Deliveries per aggregate."""
-        return np.diff(self.firsts)
+        """Deliveries per aggregate (those before the frame's included)."""
+        return np.diff(self.firsts) + self.base
 
-    def rank_of(self) -> np.ndarray:
-        """Each frame row's position within its aggregate (indexed by frame row)."""
-        out = np.empty(len(self.order), dtype=np.int64)
-        out[self.order] = self.pos
-        return out
+    def top_rank(self) -> np.ndarray:
+        """Per aggregate, the highest causal rank among its deliveries in the frame."""
+        if len(self.rank) == 0:
+            return np.zeros(0, dtype=np.int8)
+        return np.maximum.reduceat(self.rank, self.firsts[:-1])
 
 
 def kinds_of(types: EventTypes, frame: pl.DataFrame) -> np.ndarray:
@@ -60,22 +62,39 @@ def kinds_of(types: EventTypes, frame: pl.DataFrame) -> np.ndarray:
     return np.array([t.characteristics for t in types] + [-1], dtype=np.int32)[codes]
 
 
-def layout(frame: pl.DataFrame, types: EventTypes) -> Layout:
-    """The :class:`Layout` of ``frame``'s rows (all of ``types``' aggregate type)."""
+def layout(frame: pl.DataFrame, types: EventTypes, base: dict[str, int] | None = None) -> Layout:
+    """The :class:`Layout` of ``frame``'s rows (all of ``types``' aggregate type); ``base``
+    names aggregates whose first ``base[id]`` deliveries are not in ``frame`` (they all come
+    before its rows: ``window.py``), so that positions count them."""
     n = frame.height
     identity = frame.select(identity_hash(identity_of(frame))).to_series().to_numpy()
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
+        no = np.zeros(0, dtype=bool)
         return Layout(
-            empty, empty, empty, np.zeros(0, dtype=bool), np.zeros(1, np.int64), [], identity
+            empty,
+            empty,
+            empty,
+            no,
+            np.zeros(1, np.int64),
+            [],
+            identity,
+            empty.astype(np.int8),
+            empty,
         )
+    kinds = kinds_of(types, frame)
     keyed = in_identity_order(frame, "keep")
-    order, start = by_rank(keyed.order, keyed.start, kinds_of(types, frame))
+    order, start = by_rank(keyed.order, keyed.start, kinds)
     segment = np.cumsum(start) - 1
     firsts = np.append(np.flatnonzero(start), n).astype(np.int64)
-    pos = np.arange(n, dtype=np.int64) - firsts[segment]
     ids = gather_rows(frame["aggregate_id"], order[firsts[:-1]]).to_list()
-    return Layout(order, segment, pos, _clean(segment, identity[order]), firsts, ids, identity)
+    before = np.zeros(len(ids), dtype=np.int64)
+    if base:
+        before[:] = [base.get(i, 0) for i in ids]
+    pos = np.arange(n, dtype=np.int64) - firsts[segment] + before[segment]
+    clean = _clean(segment, identity[order])
+    rank = causal_rank(kinds[order])
+    return Layout(order, segment, pos, clean, firsts, ids, identity, rank, before)
 
 
 def _clean(segment: np.ndarray, identity: np.ndarray) -> np.ndarray:

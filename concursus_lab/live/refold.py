@@ -55,9 +55,12 @@ def refold(
     landing: np.ndarray,
     tracks: dict[str, Track],
     settings: Settings,
+    since: int = 0,
 ) -> Refolded:
     """Fold the aggregates of ``lay`` (every delivery of each, rows of ``frame``) on from the
-    last keyframe at or before ``landing`` (a position per aggregate), updating ``tracks``."""
+    last keyframe at or before ``landing`` (a position per aggregate), updating ``tracks``;
+    a new aggregate's track notes ``since``, the row its first delivery is kept at or after
+    (``kept.py``)."""
     ids = lay.ids
     old = [tracks.get(i) for i in ids]
     starts = [
@@ -89,16 +92,17 @@ def refold(
         heads = running.keyframes(
             tail_idx, ends, lay, [state_of.get(ids[s], starts[s].state) for s in segments]
         )
+        top = lay.top_rank()[segments].tolist()
         before: list[Keyframe | None] = []
-        for s, head in zip(segments.tolist(), heads, strict=True):
+        for s, head, rank in zip(segments.tolist(), heads, top, strict=True):
             track = old[s]
             if track is None:
                 before.append(None)
-                tracks[ids[s]] = Track(head, new.get(s, []))
+                tracks[ids[s]] = Track(head, new.get(s, []), rank, since)
                 tracks[ids[s]].thin(settings.limit)
             else:
                 before.append(track.head)
-                track.resumed(starts[s], new.get(s, []), head, settings.limit)
+                track.resumed(starts[s], new.get(s, []), head, settings.limit, rank)
         return Refolded([ids[s] for s in segments], before, heads, [starts[s] for s in segments])
 
 
@@ -187,7 +191,7 @@ def _snapshots(lay: Layout, tail_idx, applied_at, start_pos, every: int):
     following = np.append(at[1:], n)
     following[np.append(seg[1:] != seg[:-1], True)] = n
     pos = lay.pos[cut] + 1
-    size = np.diff(lay.firsts)[seg]
+    size = lay.sizes[seg]
     bucket = pos // every
     ok = (cut < following) & (pos < size) & (bucket > start_pos[seg] // every)
     choose = np.flatnonzero(ok)

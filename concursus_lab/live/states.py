@@ -39,18 +39,18 @@ from concursus_lab.frame.identity import check_duplicates, tie_columns
 from concursus_lab.frame.schema import columns_of, validate
 from concursus_lab.live import answers, following, travel
 from concursus_lab.live.changes import Changes, changes_of
+from concursus_lab.live.kept import Kept
 from concursus_lab.live.layout import Layout, layout
 from concursus_lab.live.offsets import Offsets
 from concursus_lab.live.refold import Settings, refold
 from concursus_lab.live.tail import OUTCOMES
 from concursus_lab.live.track import Track
+from concursus_lab.live.window import window
 from concursus_lab.timetravel.reducer import Reducer, check_reducer
 from concursus_lab.timetravel.reducing import Folded
 from concursus_lab.timetravel.replay import UPCAST_COUNTS, prepare
 from concursus_lab.timetravel.state_at import StateAt, states_result
 from concursus_lab.timetravel.state_columns import state_class
-
-_REST = 64  # chunks of the kept deliveries before they are gathered into one
 
 
 class LiveStates:
@@ -66,7 +66,7 @@ class LiveStates:
         self._reducer = reducer
         self._settings = settings
         self._tracks: dict[str, Track] = {}
-        self._kept: pl.DataFrame | None = None  # every delivery of the type read so far
+        self._kept = Kept()  # every delivery of the type read so far
         self._other = 0  # rows of other aggregate types read
         self.offsets = Offsets()
         self.batches = 0
@@ -81,14 +81,14 @@ class LiveStates:
     @property
     def read(self) -> int:
         """Deliveries of the aggregate type read so far."""
-        return 0 if self._kept is None else self._kept.height
+        return self._kept.height
 
     @property
     def deliveries(self) -> pl.DataFrame:
         """Every delivery of the aggregate type read so far, in the order read."""
-        if self._kept is None:
+        if self._kept.height == 0:
             return validate(pl.DataFrame(schema=_schema()), check_parameters=False)
-        return self._kept
+        return self._kept.frame
 
     def update(self, frame: pl.DataFrame) -> Changes:
         """Fold the deliveries of ``frame`` (a canonical frame: a batch of a follow) into the
@@ -98,10 +98,12 @@ class LiveStates:
         mine = frame.filter(pl.col("aggregate_type") == self.aggregate_type)
         changes = changes_of(self.batches + 1, [], [], [], [], [], mine, 0)
         if mine.height:
-            kept, touched, new = self._with(mine)
-            lay = layout(touched, self._settings.types)
+            mine = mine.select(*columns_of(mine), *tie_columns(mine))
+            win = window(self._kept, mine, self._tracks, self._settings.types)
+            touched, new = win.frame, win.new
+            lay = layout(touched, self._settings.types, win.base)
             landing, cause = _landing(lay, new)
-            refolded = refold(touched, lay, landing, self._tracks, self._settings)
+            refolded = refold(touched, lay, landing, self._tracks, self._settings, self.read)
             by_id = {aggregate_id: s for s, aggregate_id in enumerate(lay.ids)}
             segments = [by_id[i] for i in refolded.ids]
             counts = np.bincount(lay.segment[new[lay.order]], minlength=len(lay.ids))
@@ -115,7 +117,7 @@ class LiveStates:
                 touched[[int(cause[s]) for s in segments]],
                 mine.height,
             )
-            self._kept = kept
+            self._kept.append(mine)
             self._index = None
             self._heads = None
         self._other += frame.height - mine.height
@@ -126,21 +128,6 @@ class LiveStates:
     #: Follow a source (a Kafka topic, a RabbitMQ exchange), folding each batch it brings:
     #: see :func:`concursus_lab.live.following.follow`.
     follow = following.follow
-
-    def _with(self, mine: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray]:
-        """The deliveries kept once ``mine`` is added; every one of them of the aggregates
-        ``mine`` touches (in the order read); which of those are the new ones."""
-        mine = mine.select(*columns_of(mine), *tie_columns(mine))
-        if self._kept is None:
-            return mine, mine, np.ones(mine.height, dtype=bool)
-        before = self._kept.height
-        kept = pl.concat([self._kept, mine], how="diagonal_relaxed")
-        kept = kept.rechunk() if kept.n_chunks() > _REST else kept
-        ids = mine["aggregate_id"].unique()
-        mask = pl.col("aggregate_id").is_in(ids.implode())
-        touched = kept.with_row_index("_row").filter(mask)
-        new = touched["_row"].to_numpy() >= before
-        return kept, touched.drop("_row"), new
 
     def result(self) -> StateAt:
         """The :class:`~concursus_lab.results.StateAt` of everything read so far: the same

@@ -54,6 +54,8 @@ class Track:
 
     head: Keyframe
     frames: list[Keyframe] = dataclasses.field(default_factory=list)
+    rank: int = 0  # the highest causal rank among its deliveries (``live/window.py``)
+    since: int = 0  # its first delivery is kept at this row or after (``live/kept.py``)
 
     # which keyframe answers a cut (at, known_at): live/travel.py, for every aggregate at once
 
@@ -68,14 +70,20 @@ class Track:
             best = frame
         return best
 
-    def resumed(self, start: Keyframe, new: list[Keyframe], head: Keyframe, limit: int) -> None:
+    def resumed(
+        self, start: Keyframe, new: list[Keyframe], head: Keyframe, limit: int, rank: int
+    ) -> None:
         """After a replay from ``start``: the keyframes before it kept, ``new`` ones added,
-        the head replaced, then thinned to ``limit``."""
-        frames = [f for f in self.frames if f.pos <= start.pos]
-        frames.extend(new)
-        self.frames = frames
+        the head replaced, then thinned to ``limit``; ``rank`` the top rank of the
+        deliveries replayed."""
+        frames = self.frames
+        if new or (frames and frames[-1].pos > start.pos):
+            frames = [f for f in frames if f.pos <= start.pos]
+            frames.extend(new)
+            self.frames = frames
+            self.thin(limit)
         self.head = head
-        self.thin(limit)
+        self.rank = max(self.rank, rank)
 
     def thin(self, limit: int) -> None:
         """Drop every other keyframe until at most ``limit`` are left (the newest kept)."""
