@@ -58,7 +58,7 @@ class Layout:
 def kinds_of(types: EventTypes, frame: pl.DataFrame) -> np.ndarray:
     """Each row's declared kind (``characteristics`` of its type; -1 when undeclared), as
     the replay plan ranks it."""
-    codes = type_codes(types, frame)
+    codes = type_codes(types, frame, through_upcasters=True)  # as it will be upcast
     return np.array([t.characteristics for t in types] + [-1], dtype=np.int32)[codes]
 
 

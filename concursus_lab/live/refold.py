@@ -21,7 +21,17 @@ import polars as pl
 from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.events.types import EventTypes
 from concursus_lab.live.layout import Layout
-from concursus_lab.live.tail import APPLIED, OUTCOMES, fold, outcomes, plan
+from concursus_lab.live.tail import (
+    APPLIED,
+    CONFLICTING,
+    DUPLICATE,
+    OUTCOMES,
+    TALLIES,
+    fold,
+    outcomes,
+    plan,
+    upcast_rows,
+)
 from concursus_lab.live.track import NEVER, START, Keyframe, Track
 from concursus_lab.timetravel.reducer import Reducer
 
@@ -76,7 +86,8 @@ def refold(
     where[lay.order] = np.arange(len(lay.order))
     by_order = np.empty(frame.height, dtype=np.int8)  # outcome, indexed by order position
     by_order[where[arrival]] = outcomes(tail, replay, settings.duplicates)
-    running = _running(frame, lay, tail_idx, by_order, starts)
+    upcast = upcast_rows(settings.types, frame)[lay.order[tail_idx]]
+    running = _running(frame, lay, tail_idx, by_order, starts, upcast)
     applied_at = where[arrival[replay.rows]]  # order position of each applied row
     keep, cut = _snapshots(lay, tail_idx, applied_at, start_pos, settings.every)
     states, kept = fold(replay, settings.reducer, settings.types, first, keep)
@@ -111,7 +122,7 @@ class _Running:
     """Per tail position (aligned with ``tail_idx``): counts of each outcome, latest event
     time applied, latest event and processing times, each from the start keyframe on."""
 
-    counts: np.ndarray  # (len(OUTCOMES), n)
+    counts: np.ndarray  # (len(TALLIES), n)
     last: np.ndarray
     max_ts: np.ndarray
     max_pts: np.ndarray
@@ -135,7 +146,7 @@ class _Running:
         )
 
 
-def _running(frame, lay: Layout, tail_idx, by_order, starts: list[Keyframe]) -> _Running:
+def _running(frame, lay: Layout, tail_idx, by_order, starts: list[Keyframe], upcast) -> _Running:
     seg = lay.segment[tail_idx]
     rows = lay.order[tail_idx]
     times = frame.select(
@@ -150,12 +161,13 @@ def _running(frame, lay: Layout, tail_idx, by_order, starts: list[Keyframe]) -> 
         last = np.fromiter((k.last for k in starts), dtype=np.int64, count=n)
         max_ts = np.fromiter((k.max_ts for k in starts), dtype=np.int64, count=n)
         max_pts = np.fromiter((k.max_pts for k in starts), dtype=np.int64, count=n)
-    base = base.reshape(n, len(OUTCOMES))
+    base = base.reshape(n, len(TALLIES))
     fresh = np.ones(len(seg), dtype=bool)
     fresh[1:] = seg[1:] != seg[:-1]
-    counts = np.empty((len(OUTCOMES), len(seg)), dtype=np.int64)
-    for c in range(len(OUTCOMES)):
-        hit = (outcome == c).astype(np.int64)
+    counts = np.empty((len(TALLIES), len(seg)), dtype=np.int64)
+    counted = (outcome != DUPLICATE) & (outcome != CONFLICTING)
+    for c in range(len(TALLIES)):
+        hit = (outcome == c if c < len(OUTCOMES) else counted & upcast).astype(np.int64)
         total = np.cumsum(hit)
         offset = (total - hit)[fresh]  # what came before each segment's first row
         counts[c] = (

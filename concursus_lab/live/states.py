@@ -43,7 +43,7 @@ from concursus_lab.live.kept import Kept
 from concursus_lab.live.layout import Layout, layout
 from concursus_lab.live.offsets import Offsets
 from concursus_lab.live.refold import Settings, refold
-from concursus_lab.live.tail import OUTCOMES
+from concursus_lab.live.tail import TALLIES
 from concursus_lab.live.track import Track
 from concursus_lab.live.window import window
 from concursus_lab.timetravel.reducer import Reducer, check_reducer
@@ -140,9 +140,9 @@ class LiveStates:
             states = [h.state for h in heads]
         sizes = np.fromiter((h.applied for h in heads), dtype=np.int64, count=len(heads))
         last = np.fromiter((h.last for h in heads), dtype=np.int64, count=len(heads))
-        totals = np.array([h.counts for h in heads], dtype=np.int64).reshape(-1, len(OUTCOMES))
+        totals = np.array([h.counts for h in heads], dtype=np.int64).reshape(-1, len(TALLIES))
         counts = dict.fromkeys(("read", "not_known_yet", "after_at", *UPCAST_COUNTS), 0)
-        counts.update(zip(OUTCOMES, totals.sum(axis=0).tolist(), strict=True))
+        counts.update(zip(TALLIES, totals.sum(axis=0).tolist(), strict=True))
         counts["read"] = self.read
         counts["other_aggregate_types"] = self._other
         keep = sizes > 0  # a replay names only aggregates the reducer saw an event of
@@ -152,7 +152,7 @@ class LiveStates:
             sizes[keep],
             last[keep],
         )
-        per_aggregate = totals[:, OUTCOMES.index("undecodable")].tolist()
+        per_aggregate = totals[:, TALLIES.index("undecodable")].tolist()
         bad = [i for i, n in zip(ids, per_aggregate, strict=True) if n]
         seen = _Seen(counts, self._undecodable(bad, None, None))
         return states_result(types, None, None, seen, folded, None, state_class(self._reducer))
@@ -285,11 +285,13 @@ def states(
     for name, value in (("every", every), ("keyframes", keyframes)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise SchemaError(f"`{name}` must be a positive int, got {value!r}.")
-    if types.upcasters:
+    splits = [step.label for step in types.upcasters if step.split]
+    if splits:
         raise SchemaError(
-            f"a live fold does not upcast yet, and {types.aggregate_type!r} declares "
-            f"{len(types.upcasters)} upcaster(s) ({types.upcasters[0].label}, ...); fold "
-            "with cl.state_at, which upcasts (docs/versions.md)."
+            f"a live fold upcasts event for event, and {types.aggregate_type!r} declares "
+            f"{len(splits)} upcaster(s) that split one event into several ({', '.join(splits)}): "
+            "a split event's parts have no place of their own among the deliveries that "
+            "keyframes count. Fold with cl.state_at, which splits them (docs/versions.md)."
         )
     settings = Settings(reducer, types, duplicates, every, keyframes, strict)
     return LiveStates(reducer, types, settings)

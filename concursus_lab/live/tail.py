@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from concursus_lab.common.gc_pause import paused_gc
+from concursus_lab.events.decode import type_codes
 from concursus_lab.events.types import EventTypes
 from concursus_lab.frame.identity import decide
 from concursus_lab.timetravel.reducer import Reducer, raise_reducer_error, returned_none
@@ -29,6 +30,10 @@ from concursus_lab.timetravel.replay import Replay, prepare
 #: What became of a delivery, in the order of a keyframe's ``counts``.
 OUTCOMES = ("applied", "skipped", "duplicate", "conflicting", "undecodable")
 APPLIED, SKIPPED, DUPLICATE, CONFLICTING, UNDECODABLE = range(len(OUTCOMES))
+
+#: What a keyframe counts: the outcomes, then the deliveries that counted (not a duplicate
+#: or a conflicting one) and were upcast from an older version (``state_at``'s ``upcast``).
+TALLIES = (*OUTCOMES, "upcast")
 
 
 def plan(
@@ -51,6 +56,15 @@ def plan(
         strict=strict,
         created=pl.Series(created, dtype=pl.String) if created else None,
     )
+
+
+def upcast_rows(types: EventTypes, frame: pl.DataFrame) -> np.ndarray:
+    """Whether each of ``frame``'s rows is of an older version that an upcaster starts from
+    (the plan upcasts it: ``events/upcast.py``)."""
+    if not types.upcasters:
+        return np.zeros(frame.height, dtype=bool)
+    stored = type_codes(types, frame)
+    return (stored < 0) & (type_codes(types, frame, through_upcasters=True) >= 0)
 
 
 def outcomes(frame: pl.DataFrame, replay: Replay, duplicates: str) -> np.ndarray:

@@ -33,7 +33,7 @@ class Keyframe:
 
     pos: int
     state: Any
-    counts: tuple[int, ...]  # OUTCOMES of tail.py: applied, skipped, duplicate, ...
+    counts: tuple[int, ...]  # TALLIES of tail.py: applied, skipped, duplicate, ..., upcast
     last: int  # latest event time applied, epoch us (NEVER: none)
     max_ts: int  # latest event time among the deliveries, epoch us
     max_pts: int  # latest processing time among them, epoch us
@@ -44,7 +44,7 @@ class Keyframe:
 
 
 #: Before any delivery: no state, nothing counted.
-START = Keyframe(0, None, (0, 0, 0, 0, 0), NEVER, NEVER, NEVER)
+START = Keyframe(0, None, (0, 0, 0, 0, 0, 0), NEVER, NEVER, NEVER)
 
 
 @dataclasses.dataclass(slots=True)

@@ -26,7 +26,7 @@ import polars as pl
 from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.live.layout import Layout, layout
 from concursus_lab.live.refold import Settings
-from concursus_lab.live.tail import OUTCOMES, fold
+from concursus_lab.live.tail import TALLIES, fold
 from concursus_lab.live.track import START, Keyframe, Track
 from concursus_lab.timetravel.reducing import Folded
 from concursus_lab.timetravel.replay import prepare
@@ -46,7 +46,7 @@ class Index:
     pos: np.ndarray
     max_ts: np.ndarray
     max_pts: np.ndarray
-    counts: np.ndarray  # (keyframes, OUTCOMES)
+    counts: np.ndarray  # (keyframes, TALLIES)
     last: np.ndarray
     states: np.ndarray  # objects
     ts: np.ndarray  # each position's event time, epoch us
@@ -80,7 +80,7 @@ def index(frame: pl.DataFrame, settings: Settings, tracks: dict[str, Track]) -> 
     )
     ts = times["event_timestamp"].to_numpy()[lay.order]
     pts = times["processing_timestamp"].to_numpy()[lay.order]
-    counts = counts.reshape(n, len(OUTCOMES))
+    counts = counts.reshape(n, len(TALLIES))
     where = {aggregate_id: s for s, aggregate_id in enumerate(lay.ids)}
     return Index(lay, first, pos, max_ts, max_pts, counts, last, states, ts, pts, where)
 
@@ -172,16 +172,16 @@ def _answer(idx: Index, best: np.ndarray, replay, states: list[Any], read: int) 
     for s, state in zip(folded.tolist(), states, strict=True):
         out[s] = state  # one by one: a sequence state must stay one object
     every = idx.counts[best]
-    applied = every[:, OUTCOMES.index("applied")].copy()
+    applied = every[:, TALLIES.index("applied")].copy()
     applied[folded] += replay.segment_sizes
     latest = idx.last[best]
     latest[folded] = np.maximum(latest[folded], _last_applied(replay))
     keep = np.flatnonzero(applied)
     counts = dict(replay.counts)
-    for name, total in zip(OUTCOMES, every.sum(axis=0).tolist(), strict=True):
+    for name, total in zip(TALLIES, every.sum(axis=0).tolist(), strict=True):
         counts[name] += total
     counts["read"] = read
-    broken = every[:, OUTCOMES.index("undecodable")] > 0
+    broken = every[:, TALLIES.index("undecodable")] > 0
     bad = {ids[s] for s in np.flatnonzero(broken).tolist()}
     if replay.counts["undecodable"]:
         bad.update(replay.undecodable["aggregate_id"].unique().to_list())

@@ -329,6 +329,7 @@ def test_without_upcasters_nothing_changes_shape(written):
     assert "stored" in cl.history(stored, "p000", types=declare()).columns
 
 
-def test_a_live_fold_refuses_types_with_upcasters_naming_them():
-    with pytest.raises(cl.exceptions.SchemaError, match="a live fold does not upcast yet"):
+def test_a_live_fold_refuses_types_with_a_split_naming_it():
+    with pytest.raises(cl.exceptions.SchemaError, match="split one event into several") as error:
         cl.live.states(where, types=declare())
+    assert "transferred" in str(error.value)
