@@ -14,12 +14,14 @@ answer is built whole, as before (:func:`answer_frame` returns None).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from concursus_lab.common.gc_pause import paused_gc
+from concursus_lab.live.track import Track
 from concursus_lab.timetravel.state_at import StateAt, states_result
 
 
@@ -34,14 +36,19 @@ class Heads:
     rows: np.ndarray
 
 
-def heads(result: StateAt, layout_ids: list[str]) -> Heads:
-    """The :class:`Heads` of ``result`` (the live states') for the aggregates ``layout_ids``."""
+def heads(result: StateAt, layout_ids: list[str], tracks: Mapping[str, Track]) -> Heads:
+    """The :class:`Heads` of ``result`` (the live states') for the aggregates ``layout_ids``;
+    the states are the ``tracks``' heads' (the objects ``result`` holds, taken from the
+    tracks rather than from ``result.states``, a dict built for it)."""
+    ids = result.frame["aggregate_id"]
     with paused_gc():
-        ids = result.frame["aggregate_id"].to_list()
-        states = list(result.states.values())  # a dict in id order
-        row_of = {aggregate_id: k for k, aggregate_id in enumerate(ids)}
-        rows = np.fromiter((row_of.get(i, -1) for i in layout_ids), np.int64, len(layout_ids))
-    return Heads(result.frame, ids, states, rows)
+        states = [tracks[i].head.state for i in ids.to_list()]
+    wanted = pl.Series(layout_ids, dtype=pl.String)
+    rows = ids.search_sorted(wanted, side="left").to_numpy().astype(np.int64)
+    found = rows < ids.len()
+    found[found] = (ids.gather(rows[found]) == wanted.filter(pl.Series(found))).to_numpy()
+    rows[~found] = -1
+    return Heads(result.frame, ids.to_list(), states, rows)
 
 
 def answer_frame(cached: Heads, answer: Any, asked: dict[str, Any]) -> StateAt | None:

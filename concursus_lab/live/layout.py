@@ -13,6 +13,7 @@ true, those after it do not (``track.py``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import polars as pl
@@ -36,7 +37,6 @@ class Layout:
     order: np.ndarray  # frame rows, grouped by aggregate, causal order, every delivery
     segment: np.ndarray  # the aggregate (index into ids) of each position
     pos: np.ndarray  # the position within its aggregate
-    clean: np.ndarray  # a cut just after this position splits no identity's deliveries
     firsts: np.ndarray  # where each aggregate's run starts in `order` (and the end, last)
     ids: list[str]
     identity: np.ndarray  # each frame row's identity hash
@@ -47,6 +47,12 @@ class Layout:
     def sizes(self) -> np.ndarray:
         """Deliveries per aggregate (those before the frame's included)."""
         return np.diff(self.firsts) + self.base
+
+    @functools.cached_property
+    def clean(self) -> np.ndarray:
+        """Per position: a cut just after it splits no identity's deliveries (worked out
+        when first asked: time travel never asks)."""
+        return _clean(self.segment, self.identity[self.order])
 
     def top_rank(self) -> np.ndarray:
         """Per aggregate, the highest causal rank among its deliveries in the frame."""
@@ -70,17 +76,8 @@ def layout(frame: pl.DataFrame, types: EventTypes, base: dict[str, int] | None =
     identity = frame.select(identity_hash(identity_of(frame))).to_series().to_numpy()
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
-        no = np.zeros(0, dtype=bool)
         return Layout(
-            empty,
-            empty,
-            empty,
-            no,
-            np.zeros(1, np.int64),
-            [],
-            identity,
-            empty.astype(np.int8),
-            empty,
+            empty, empty, empty, np.zeros(1, np.int64), [], identity, empty.astype(np.int8), empty
         )
     kinds = kinds_of(types, frame)
     keyed = in_identity_order(frame, "keep")
@@ -92,9 +89,8 @@ def layout(frame: pl.DataFrame, types: EventTypes, base: dict[str, int] | None =
     if base:
         before[:] = [base.get(i, 0) for i in ids]
     pos = np.arange(n, dtype=np.int64) - firsts[segment] + before[segment]
-    clean = _clean(segment, identity[order])
     rank = causal_rank(kinds[order])
-    return Layout(order, segment, pos, clean, firsts, ids, identity, rank, before)
+    return Layout(order, segment, pos, firsts, ids, identity, rank, before)
 
 
 def _clean(segment: np.ndarray, identity: np.ndarray) -> np.ndarray:

@@ -175,7 +175,7 @@ class LiveStates:
         kind = state_class(self._reducer)
         types = self._settings.types
         if self._heads is None:
-            self._heads = answers.heads(self.result(), self._index.lay.ids)
+            self._heads = answers.heads(self.result(), self._index.lay.ids, self._tracks)
         asked = {"types": types, "at": at_, "known_at": known_at_, "seen": seen, "kind": kind}
         quick = answers.answer_frame(self._heads, answer, asked)
         if quick is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -67,13 +68,13 @@ def index(frame: pl.DataFrame, settings: Settings, tracks: dict[str, Track]) -> 
             sizes[s] = len(track.frames) + 1
         keyframes.append(START)
         n = len(keyframes)
-        pos = np.fromiter((k.pos for k in keyframes), dtype=np.int64, count=n)
-        max_ts = np.fromiter((k.max_ts for k in keyframes), dtype=np.int64, count=n)
-        max_pts = np.fromiter((k.max_pts for k in keyframes), dtype=np.int64, count=n)
-        last = np.fromiter((k.last for k in keyframes), dtype=np.int64, count=n)
-        counts = np.fromiter(chain.from_iterable(k.counts for k in keyframes), np.int64)
+        pos, max_ts, max_pts, last = (
+            np.fromiter(map(attrgetter(name), keyframes), dtype=np.int64, count=n)
+            for name in ("pos", "max_ts", "max_pts", "last")
+        )
+        counts = np.fromiter(chain.from_iterable(map(attrgetter("counts"), keyframes)), np.int64)
         states = np.empty(n, dtype=object)
-        states[:] = [k.state for k in keyframes]
+        states[:] = list(map(attrgetter("state"), keyframes))
     first = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     times = frame.select(
         pl.col("event_timestamp").dt.epoch("us"), pl.col("processing_timestamp").dt.epoch("us")
