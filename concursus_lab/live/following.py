@@ -24,7 +24,8 @@ import inspect
 from collections.abc import Iterator
 from typing import Any
 
-from concursus_lab.exceptions import SourceError
+from concursus_lab.exceptions import SchemaError, SourceError
+from concursus_lab.live.ahead import ReadAhead
 from concursus_lab.live.changes import Changes
 from concursus_lab.live.polling import polled
 
@@ -37,6 +38,7 @@ def follow(
     batch: int = 10_000,
     poll_timeout: float = 1.0,
     idle_timeout: float | None = None,
+    read_ahead: bool = False,
 ) -> Iterator[Changes]:
     """Follow ``source`` (a Kafka topic, a RabbitMQ exchange, a local store), folding each
     batch it brings into ``live`` (a :class:`~concursus_lab.live.states.LiveStates`, whose
@@ -49,6 +51,12 @@ def follow(
     exchange is followed from this call on. A local store is read again every
     ``poll_timeout`` seconds (``history`` does not apply: what the fold has not read is
     new). ``batch``, ``poll_timeout`` and ``idle_timeout`` are the source's ``follow()``'s.
+
+    ``read_ahead``: read a followed source's next batch in a thread while this one folds
+    (``ahead.py``): on two cores, reading and folding overlap. A follow closed while its
+    source waits for records then lets go of the source only at the next records or
+    ``idle_timeout``. A store, read again every poll against what the fold holds, cannot
+    read ahead.
     """
     method = getattr(source, "follow", None)
     options: dict[str, Any] = {
@@ -58,6 +66,12 @@ def follow(
     }
     if method is None and callable(getattr(source, "events", None)):
         # a local store: read again every poll, folding what the fold has not read
+        if read_ahead:
+            raise SchemaError(
+                f"{source!r} is read again every poll and compared with what the live fold "
+                "holds, so it cannot be read ahead of the fold; follow it with "
+                "read_ahead=False (the default)."
+            )
         frames = polled(source, live.aggregate_type, lambda: live.deliveries, **options)
         return _folded(live, frames)
     if method is None:
@@ -68,14 +82,16 @@ def follow(
         )
     if "offsets" not in inspect.signature(method).parameters:
         # called now, not when first asked: its queue is bound before anything is published
-        return _folded(live, method(live.aggregate_type, **options))
-    return _resumed(live, source, method, options, history)
+        frames = method(live.aggregate_type, **options)
+        return _folded(live, ReadAhead(frames) if read_ahead else frames)
+    return _resumed(live, source, method, options, history, read_ahead)
 
 
-def _resumed(live: Any, source: Any, method: Any, options: dict, history: bool):
+def _resumed(live: Any, source: Any, method: Any, options: dict, history: bool, ahead: bool):
     if history and live.read == 0 and not live.offsets.kafka:
         yield live.update(source.events(live.aggregate_type, duplicates="keep"))
-    yield from _folded(live, method(live.aggregate_type, offsets=live.offsets.kafka, **options))
+    frames = method(live.aggregate_type, offsets=live.offsets.kafka, **options)
+    yield from _folded(live, ReadAhead(frames) if ahead else frames)
 
 
 def _folded(live: Any, frames: Iterator) -> Iterator[Changes]:

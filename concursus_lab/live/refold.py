@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -74,9 +75,9 @@ def refold(
     ids = lay.ids
     old = [tracks.get(i) for i in ids]
     starts = [
-        START if t is None else t.start_for(int(p)) for t, p in zip(old, landing, strict=True)
+        START if t is None else t.start_for(p) for t, p in zip(old, landing.tolist(), strict=True)
     ]
-    start_pos = np.fromiter((k.pos for k in starts), dtype=np.int64, count=len(starts))
+    start_pos = np.fromiter(map(attrgetter("pos"), starts), dtype=np.int64, count=len(starts))
     tail_idx = np.flatnonzero(lay.pos >= start_pos[lay.segment])
     arrival = np.sort(lay.order[tail_idx])
     tail = frame[arrival] if len(arrival) < frame.height else frame
@@ -104,16 +105,18 @@ def refold(
             tail_idx, ends, lay, [state_of.get(ids[s], starts[s].state) for s in segments]
         )
         top = lay.top_rank()[segments].tolist()
+        limit = settings.limit
         before: list[Keyframe | None] = []
         for s, head, rank in zip(segments.tolist(), heads, top, strict=True):
             track = old[s]
             if track is None:
                 before.append(None)
-                tracks[ids[s]] = Track(head, new.get(s, []), rank, since)
-                tracks[ids[s]].thin(settings.limit)
+                track = tracks[ids[s]] = Track(head, new.get(s) or [], rank, since)
+                if len(track.frames) > limit:
+                    track.thin(limit)
             else:
                 before.append(track.head)
-                track.resumed(starts[s], new.get(s, []), head, settings.limit, rank)
+                track.resumed(starts[s], new.get(s) or [], head, limit, rank)
         return Refolded([ids[s] for s in segments], before, heads, [starts[s] for s in segments])
 
 
@@ -157,10 +160,11 @@ def _running(frame, lay: Layout, tail_idx, by_order, starts: list[Keyframe], upc
     outcome = by_order[tail_idx]
     n = len(starts)
     with paused_gc():
-        base = np.fromiter(chain.from_iterable(k.counts for k in starts), np.int64)
-        last = np.fromiter((k.last for k in starts), dtype=np.int64, count=n)
-        max_ts = np.fromiter((k.max_ts for k in starts), dtype=np.int64, count=n)
-        max_pts = np.fromiter((k.max_pts for k in starts), dtype=np.int64, count=n)
+        base = np.fromiter(chain.from_iterable(map(attrgetter("counts"), starts)), np.int64)
+        last, max_ts, max_pts = (
+            np.fromiter(map(attrgetter(name), starts), dtype=np.int64, count=n)
+            for name in ("last", "max_ts", "max_pts")
+        )
     base = base.reshape(n, len(TALLIES))
     fresh = np.ones(len(seg), dtype=bool)
     fresh[1:] = seg[1:] != seg[:-1]

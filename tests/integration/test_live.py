@@ -56,7 +56,8 @@ def _read_so_far(topic, offsets: dict[int, int]) -> pl.DataFrame:
 
 
 @pytest.mark.kafka
-def test_a_live_fold_follows_kafka_and_resumes_from_its_offsets(kafka_address, topic):
+@pytest.mark.parametrize("read_ahead", [False, True])
+def test_a_live_fold_follows_kafka_and_resumes_from_its_offsets(kafka_address, topic, read_ahead):
     store = cl.open(f"kafka://{kafka_address}/{topic}", create=True, partitions=3)
     sample = cl.sample.parcels(300, seed=41)
     history, rest = sample[:300], sample[300:]
@@ -78,7 +79,7 @@ def test_a_live_fold_follows_kafka_and_resumes_from_its_offsets(kafka_address, t
         assert got.counts == want.counts
         checked += 1
 
-    follow = live.follow(store, batch=100, poll_timeout=0.2, idle_timeout=10)
+    follow = live.follow(store, batch=100, poll_timeout=0.2, idle_timeout=10, read_ahead=read_ahead)
     first = next(follow)  # the history, read whole
     assert first.read == history.height and first.frame["change"].unique().to_list() == ["new"]
     check()
@@ -90,7 +91,8 @@ def test_a_live_fold_follows_kafka_and_resumes_from_its_offsets(kafka_address, t
             break
     follow.close()  # the follow stops (its consumer closed) while the writer goes on
     time.sleep(1.0)  # records arrive while nothing follows
-    for changes in live.follow(store, batch=100, poll_timeout=0.2, idle_timeout=3):
+    again = live.follow(store, batch=100, poll_timeout=0.2, idle_timeout=3, read_ahead=read_ahead)
+    for changes in again:
         restated += changes.restated["aggregate_id"].to_list()
         check()
         if live.read == total:
@@ -107,7 +109,10 @@ def test_a_live_fold_follows_kafka_and_resumes_from_its_offsets(kafka_address, t
 
 
 @pytest.mark.kafka
-def test_a_batch_whose_fold_raised_is_read_again_when_the_follow_resumes(kafka_address, topic):
+@pytest.mark.parametrize("read_ahead", [False, True])
+def test_a_batch_whose_fold_raised_is_read_again_when_the_follow_resumes(
+    kafka_address, topic, read_ahead
+):
     store = cl.open(f"kafka://{kafka_address}/{topic}", create=True, partitions=2)
     sample = cl.sample.parcels(100, seed=43)
     store.append(sample[:150])
@@ -119,7 +124,7 @@ def test_a_batch_whose_fold_raised_is_read_again_when_the_follow_resumes(kafka_a
         return parcel_state(state, event)
 
     live = cl.live.states(flaky, types=parcel_types)
-    follow = live.follow(store, batch=50, poll_timeout=0.2, idle_timeout=3)
+    follow = live.follow(store, batch=50, poll_timeout=0.2, idle_timeout=3, read_ahead=read_ahead)
     next(follow)  # the history
     before = (live.read, dict(live.offsets.kafka), live.result().frame)
     store.append(sample[150:])
@@ -129,7 +134,7 @@ def test_a_batch_whose_fold_raised_is_read_again_when_the_follow_resumes(kafka_a
     assert (live.read, live.offsets.kafka) == before[:2]  # nothing of the batch kept
     assert live.result().frame.equals(before[2])
     broken["now"] = False
-    again = live.follow(store, batch=50, poll_timeout=0.2, idle_timeout=3)
+    again = live.follow(store, batch=50, poll_timeout=0.2, idle_timeout=3, read_ahead=read_ahead)
     for _ in again:
         if live.read == sample.height:
             break
