@@ -3,7 +3,8 @@
 A topic of the sample parcels (6 partitions) is followed from its beginning, 10,000
 records a batch, by ``cl.live.states(parcel_state).follow(topic, history=False)`` until
 every record is folded: the events/s it folds is the rate of appends it keeps up with
-(issue 36 asks for >= 50k events/s). Baselines, in the same run on the same topic:
+(issue 36 asks for >= 50k events/s); again with ``read_ahead=True`` (the next batch read
+in a thread while one folds). Baselines, in the same run on the same topic:
 
 * the follow alone (``topic.follow(offsets={})``, the same batches, nothing folded): what
   reading costs, the ceiling of any live fold;
@@ -66,6 +67,9 @@ def run(scale: int, quick: bool) -> list[dict]:
         alone = measure(lambda: _follow_alone(source, n), repeat=repeat)
         live = measure(lambda: _live(source, n), repeat=repeat)
         assert live.result.read == n, (live.result.read, n)
+        ahead = measure(lambda: _live(source, n, read_ahead=True), repeat=repeat)
+        assert ahead.result.result().frame.equals(live.result.result().frame)
+        del ahead.result
         states = live.result.result()
         assert states.frame.equals(cl.state_at(frame, parcel_state, types=parcel_types).frame)
         memory = live.result.memory()
@@ -82,6 +86,18 @@ def run(scale: int, quick: bool) -> list[dict]:
                 alone,
                 goal=">= 50k events/s",
                 note=note,
+            )
+        )
+        rows.append(
+            row(
+                "live fold following kafka, reading ahead (sample reducer)",
+                n,
+                ahead,
+                "the follow alone, no fold",
+                alone,
+                goal=">= 50k events/s",
+                note="live.follow(read_ahead=True): the next batch read in a thread while "
+                "this one folds; states equal the follow's without it",
             )
         )
         batches = alone.result
@@ -222,9 +238,16 @@ def _follow_alone(source, n: int) -> list[pl.DataFrame]:
     return frames
 
 
-def _live(source, n: int):
+def _live(source, n: int, read_ahead: bool = False):
     live = cl.live.states(parcel_state, types=parcel_types)
-    follow = live.follow(source, history=False, batch=BATCH, poll_timeout=0.2, idle_timeout=60)
+    follow = live.follow(
+        source,
+        history=False,
+        batch=BATCH,
+        poll_timeout=0.2,
+        idle_timeout=60,
+        read_ahead=read_ahead,
+    )
     for _ in follow:
         if live.read >= n:
             break
