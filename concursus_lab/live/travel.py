@@ -135,8 +135,9 @@ def state_at(
     tail_idx = np.flatnonzero(after & known & before)
     rows = np.sort(lay.order[tail_idx])
     tail = frame[rows]
-    segments = np.unique(lay.segment[tail_idx]).tolist()
-    first = {lay.ids[s]: idx.states[best[s]] for s in segments}
+    segments = np.unique(lay.segment[tail_idx])
+    names = [lay.ids[s] for s in segments.tolist()]
+    first = dict(zip(names, idx.states[best[segments]].tolist(), strict=True))
     created = [i for i, state in first.items() if state is not None]
     replay = prepare(
         tail,
