@@ -51,10 +51,11 @@ class Settings:
 
 @dataclasses.dataclass(frozen=True)
 class Refolded:
-    """Per aggregate folded (``ids``): the head before (None: a new aggregate) and after,
-    and the keyframe the fold started from."""
+    """Per aggregate folded (``ids``, at ``segments`` of the layout): the head before (None:
+    a new aggregate) and after, and the keyframe the fold started from."""
 
     ids: list[str]
+    segments: np.ndarray
     before: list[Keyframe | None]
     after: list[Keyframe]
     start: list[Keyframe]
@@ -117,7 +118,10 @@ def refold(
             else:
                 before.append(track.head)
                 track.resumed(starts[s], new.get(s) or [], head, limit, rank)
-        return Refolded([ids[s] for s in segments], before, heads, [starts[s] for s in segments])
+        chosen = segments.tolist()
+        return Refolded(
+            [ids[s] for s in chosen], segments, before, heads, [starts[s] for s in chosen]
+        )
 
 
 @dataclasses.dataclass(frozen=True)

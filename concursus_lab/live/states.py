@@ -104,17 +104,16 @@ class LiveStates:
             lay = layout(touched, self._settings.types, win.base)
             landing, cause = _landing(lay, new)
             refolded = refold(touched, lay, landing, self._tracks, self._settings, self.read)
-            by_id = {aggregate_id: s for s, aggregate_id in enumerate(lay.ids)}
-            segments = [by_id[i] for i in refolded.ids]
+            segments = refolded.segments
             counts = np.bincount(lay.segment[new[lay.order]], minlength=len(lay.ids))
             changes = changes_of(
                 self.batches + 1,
                 refolded.ids,
                 refolded.before,
                 refolded.after,
-                [int(landing[s]) for s in segments],
-                [int(counts[s]) for s in segments],
-                touched[[int(cause[s]) for s in segments]],
+                landing[segments].tolist(),
+                counts[segments].tolist(),
+                touched[cause[segments]],
                 mine.height,
             )
             self._kept.append(mine)
