@@ -71,6 +71,7 @@ class LiveStates:
         self.offsets = Offsets()
         self.batches = 0
         self._index: travel.Index | None = None  # kept between time-travel questions
+        self._whole: Layout | None = None  # the last batch's layout, when it held every row
         self._heads: answers.Heads | None = None  # the live states' columns, for them too
         self._clean: pl.DataFrame | None = None  # `undecodable` when nothing is
 
@@ -117,6 +118,7 @@ class LiveStates:
                 mine.height,
             )
             self._kept.append(mine)
+            self._whole = lay if touched.height == self._kept.height else None
             self._index = None
             self._heads = None
         self._other += frame.height - mine.height
@@ -167,7 +169,8 @@ class LiveStates:
         """
         at_, known_at_ = bounds(at, known_at)
         if self._index is None:
-            self._index = travel.index(self.deliveries, self._settings, self._tracks)
+            self._index = travel.index(self.deliveries, self._settings, self._tracks, self._whole)
+            self._whole = None
         answer = travel.state_at(self._index, self.deliveries, self._settings, at_, known_at_)
         counts = {**answer.counts, "other_aggregate_types": self._other}
         seen = _Seen(counts, self._undecodable(answer.undecodable_in, at_, known_at_))

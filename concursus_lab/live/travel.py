@@ -55,9 +55,13 @@ class Index:
     where: dict[str, int]  # aggregate id -> its segment
 
 
-def index(frame: pl.DataFrame, settings: Settings, tracks: dict[str, Track]) -> Index:
-    """The :class:`Index` of ``frame`` (every delivery a live fold kept) and its tracks."""
-    lay = layout(frame, settings.types)
+def index(
+    frame: pl.DataFrame, settings: Settings, tracks: dict[str, Track], lay: Layout | None = None
+) -> Index:
+    """The :class:`Index` of ``frame`` (every delivery a live fold kept) and its tracks;
+    ``lay``: ``frame``'s layout, if the last batch's refold made it (it held every row)."""
+    if lay is None:
+        lay = layout(frame, settings.types)
     with paused_gc():
         keyframes: list[Keyframe] = []
         sizes = np.zeros(len(lay.ids), dtype=np.int64)
