@@ -14,14 +14,13 @@ answer is built whole, as before (:func:`answer_frame` returns None).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from concursus_lab.common.gc_pause import paused_gc
-from concursus_lab.live.track import Track
+from concursus_lab.timetravel.reducing import Folded
 from concursus_lab.timetravel.state_at import StateAt, states_result
 
 
@@ -36,13 +35,13 @@ class Heads:
     rows: np.ndarray
 
 
-def heads(result: StateAt, layout_ids: list[str], tracks: Mapping[str, Track]) -> Heads:
-    """The :class:`Heads` of ``result`` (the live states') for the aggregates ``layout_ids``;
-    the states are the ``tracks``' heads' (the objects ``result`` holds, taken from the
-    tracks rather than from ``result.states``, a dict built for it)."""
+def heads(result: StateAt, folded: Folded, layout_ids: list[str]) -> Heads:
+    """The :class:`Heads` of ``result`` (the live states', made of ``folded``: the same
+    aggregates, in another order) for the aggregates ``layout_ids``."""
     ids = result.frame["aggregate_id"]
+    order = pl.Series(folded.ids, dtype=pl.String).arg_sort().to_numpy()  # ids are unique
     with paused_gc():
-        states = [tracks[i].head.state for i in ids.to_list()]
+        states = [folded.states[k] for k in order.tolist()]
     wanted = pl.Series(layout_ids, dtype=pl.String)
     rows = ids.search_sorted(wanted, side="left").to_numpy().astype(np.int64)
     found = rows < ids.len()

@@ -26,6 +26,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -134,11 +135,15 @@ class LiveStates:
         """The :class:`~concursus_lab.results.StateAt` of everything read so far: the same
         as ``cl.state_at(live.deliveries, reducer, types=...)`` (its ``at`` and
         ``known_at`` None)."""
+        return self._result()[0]
+
+    def _result(self) -> tuple[StateAt, Folded]:
+        """:meth:`result`, and the states it holds (in the tracks' order)."""
         types = self._settings.types
-        with paused_gc():
+        with paused_gc():  # in the tracks' order: looking each id up costs more than all else
             ids = list(self._tracks)
-            heads = [self._tracks[i].head for i in ids]
-            states = [h.state for h in heads]
+            heads = list(map(attrgetter("head"), self._tracks.values()))
+            states = list(map(attrgetter("state"), heads))
         sizes = np.fromiter((h.applied for h in heads), dtype=np.int64, count=len(heads))
         last = np.fromiter((h.last for h in heads), dtype=np.int64, count=len(heads))
         totals = np.array([h.counts for h in heads], dtype=np.int64).reshape(-1, len(TALLIES))
@@ -156,7 +161,8 @@ class LiveStates:
         per_aggregate = totals[:, TALLIES.index("undecodable")].tolist()
         bad = [i for i, n in zip(ids, per_aggregate, strict=True) if n]
         seen = _Seen(counts, self._undecodable(bad, None, None))
-        return states_result(types, None, None, seen, folded, None, state_class(self._reducer))
+        kind = state_class(self._reducer)
+        return states_result(types, None, None, seen, folded, None, kind), folded
 
     def state_at(self, at: TimeLike | None = None, known_at: TimeLike | None = None) -> StateAt:
         """The states at event time ``at``, as known at processing time ``known_at``, of
@@ -177,7 +183,8 @@ class LiveStates:
         kind = state_class(self._reducer)
         types = self._settings.types
         if self._heads is None:
-            self._heads = answers.heads(self.result(), self._index.lay.ids, self._tracks)
+            result, folded = self._result()
+            self._heads = answers.heads(result, folded, self._index.lay.ids)
         asked = {"types": types, "at": at_, "known_at": known_at_, "seen": seen, "kind": kind}
         quick = answers.answer_frame(self._heads, answer, asked)
         if quick is not None:
