@@ -45,6 +45,7 @@ import dataclasses
 import datetime as dt
 import functools
 import html
+import os
 from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
 from operator import is_not, itemgetter
@@ -55,10 +56,10 @@ import polars as pl
 
 from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.common.text import plural
-from concursus_lab.common.time import TimeLike, when
-from concursus_lab.events.decoded import reason_counts
+from concursus_lab.common.time import TimeLike
 from concursus_lab.events.types import EventTypes, as_event_types
 from concursus_lab.exceptions import SchemaError
+from concursus_lab.frame import conflicts
 from concursus_lab.frame.cut import bounds
 from concursus_lab.frame.identity import check_duplicates
 from concursus_lab.frame.keys import string_order
@@ -69,6 +70,8 @@ from concursus_lab.timetravel.reducer import Reducer, check_reducer
 from concursus_lab.timetravel.reducing import Folded, check_workers, reduce_aggregates
 from concursus_lab.timetravel.replay import prepare
 from concursus_lab.timetravel.state_columns import extract, has_none, state_class, to_columns
+from concursus_lab.timetravel.state_files import TAIL, StateFiles, write_states
+from concursus_lab.timetravel.summary import summary_lines
 
 _TIME = pl.Datetime("us", "UTC")
 
@@ -149,25 +152,16 @@ class StateAt:
 
     def summary(self) -> str:
         """Two deterministic lines: the question, and what became of the events."""
-        c = self.counts
-        when = f"at {_when(self.at)}, as known at {_when(self.known_at)}"
-        lines = [
-            f"{self.frame.height:,} {self.aggregate_type} states {when}",
-            f"{c['read']:,} deliveries: {c['applied']:,} applied, {c['skipped']:,} "
-            f"skipped, {c['duplicate']:,} duplicate, "
-            + (f"{c['conflicting']:,} conflicting, " if c.get("conflicting") else "")
-            + f"{c['after_at']:,} after `at`, "
-            f"{c['not_known_yet']:,} not known yet, {c['undecodable']:,} undecodable",
-        ]
-        if c.get("upcast"):
-            split = f"; splits made {c['split']:,} more events" if c.get("split") else ""
-            lines.append(f"({c['upcast']:,} deliveries upcast from older versions{split})")
-        if c["other_aggregate_types"]:
-            lines.append(f"({c['other_aggregate_types']:,} rows of other aggregate types ignored)")
-        if c["undecodable"]:
-            for reason, count in reason_counts(self.undecodable):
-                lines.append(f"  undecodable: {count:,} x {reason}")
-        return "\n".join(lines)
+        return "\n".join(
+            summary_lines(
+                self.frame.height,
+                self.aggregate_type,
+                self.at,
+                self.known_at,
+                self.counts,
+                self.undecodable,
+            )
+        )
 
     def __repr__(self) -> str:
         return f"{self.summary()}\n{self.frame!r}"
@@ -181,10 +175,6 @@ class StateAt:
 
     def __len__(self) -> int:
         return self.frame.height
-
-
-def _when(value: dt.datetime | None) -> str:
-    return "any time" if value is None else f"{when(value)} UTC"
 
 
 # ------------------------------------------------------------------------------ public
@@ -202,7 +192,8 @@ def state_at(
     workers: int = 1,
     buckets: int | None = None,
     progress: bool | None = None,
-) -> StateAt:
+    into: str | os.PathLike | None = None,
+) -> StateAt | StateFiles:
     """The state of every aggregate at event time ``at``, as known at processing time ``known_at``.
 
     Parameters
@@ -242,12 +233,20 @@ def state_at(
         bucket's, the answer the same.
     progress
         A bar of buckets when folding in buckets (None: only if it takes a while).
+    into
+        A new or empty folder: fold in buckets (as ``buckets`` says) and write each
+        bucket's states there as soon as it is folded, one Parquet file a bucket, keeping
+        no state in memory (an answer larger than memory;
+        :mod:`~concursus_lab.timetravel.state_files`).
 
     Returns
     -------
     StateAt
         ``.frame`` (one row per aggregate with a state), ``.states`` (the objects), the
         counts of what was left out, and ``.undecodable``. It prints a short summary.
+        With ``into``, a :class:`~concursus_lab.timetravel.state_files.StateFiles`: the
+        same counts and ``.undecodable``, and ``.frame`` or ``.scan()`` reading the
+        states back from the files.
 
     Examples
     --------
@@ -281,16 +280,18 @@ def state_at(
     :class:`~concursus_lab.exceptions.SchemaError` naming the types it has, not 0 states.
     """
     question = dict(at=at, known_at=known_at, duplicates=duplicates, strict=strict)
-    if is_bucketed(events, buckets):
+    if into is not None or is_bucketed(events, buckets):
         check_reducer(reducer)
-        parts = each_bucket(
-            events,
-            buckets,
-            lambda rows: fold_states(rows, reducer, types=types, workers=workers, **question),
-            progress=progress,
-            what="state_at",
-        )
-        result = merged(list(parts))
+
+        def fold(rows: pl.DataFrame) -> StateAt:
+            return fold_states(rows, reducer, types=types, workers=workers, **question)
+
+        if into is not None:
+            result = write_states(events, buckets, fold, into, progress=progress)
+        else:
+            with conflicts.one_warning(disjoint=True):  # one warning, not one a bucket
+                parts = each_bucket(events, buckets, fold, progress=progress, what="state_at")
+                result = merged(list(parts))
         present = f"it has {result.counts['other_aggregate_types']:,} rows of other types"
     else:
         result = fold_states(events, reducer, types=types, workers=workers, **question)
@@ -310,8 +311,7 @@ def merged(parts: list[StateAt]) -> StateAt:
         present = np.fromiter(map(is_not, states, repeat(None)), dtype=bool, count=len(states))
         order = order[present[order]]
     frame = pl.concat([p.frame for p in parts], how="diagonal_relaxed").sort("aggregate_id")
-    tail = ["events_applied", "last_event_timestamp"]
-    frame = frame.select(pl.exclude(tail), *tail)
+    frame = frame.select(pl.exclude(*TAIL), *TAIL)
     keys = dict.fromkeys(k for p in parts for k in p.counts)
     counts = {k: sum(p.counts.get(k, 0) for p in parts) for k in keys}
     undecodable = pl.concat([p.undecodable for p in parts], how="diagonal_relaxed")
