@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,9 @@ from concursus_lab.events.parameters import NO_DEFAULT, coerce
 from concursus_lab.events.upcasters import STORED, STORED_DTYPE, ends
 from concursus_lab.exceptions import DecodeError
 from concursus_lab.frame import canonical_json
+
+#: Rows whose events' constructor arguments :meth:`Classified.stream` makes at once.
+STREAM_CHUNK = 1 << 16
 
 
 class Classified:
@@ -92,8 +96,19 @@ class Classified:
         the next instance from the map of each row's type (``map(next, ...)``), so no Python
         code runs per event but the constructor. A fold that drops each event after using
         it keeps a handful of instances in memory instead of millions, which also keeps
-        them in the processor's cache: at a million events it runs about 40% faster.
+        them in the processor's cache: at a million events it runs about 40% faster. The
+        constructors' arguments are Python lists made a chunk of :data:`STREAM_CHUNK` rows
+        at a time (at 5M events, made at once they held about 1 GB of Python objects).
         """
+        if len(rows) <= STREAM_CHUNK:
+            return self._stream(rows, meta)
+        return chain.from_iterable(
+            self._stream(rows[a : a + STREAM_CHUNK], [m[a : a + STREAM_CHUNK] for m in meta])
+            for a in range(0, len(rows), STREAM_CHUNK)
+        )
+
+    def _stream(self, rows: np.ndarray, meta: Sequence[np.ndarray]) -> Iterator[Any]:
+        """:meth:`stream` of a chunk of rows, its arguments made at once."""
         if len(rows) == 0:
             return iter(())
         codes = self.code[rows]

@@ -243,12 +243,16 @@ def _latest_rows(
         keyed = in_identity_order(frame, duplicates)
         conflicts.report(keyed.conflicts)
         order, start, ts = keyed.order, keyed.start, keyed.ts
+        del keyed  # its other keys (processing times, stream codes): not needed here
         # causal order within each aggregate: its last row is its causally last event
         order, start = by_rank(order, start, frame["characteristics"].to_numpy())
         n = len(order)
         n_groups = int(start.sum())
         firsts = np.flatnonzero(start)
         first_rows = order[firsts]
+        last_rows = order[np.r_[firsts[1:], n] - 1] if n_groups else firsts
+        last_ts = ts[last_rows]
+        del ts
         aggregate_ids = gather_rows(frame["aggregate_id"], first_rows)
         low, high = frame["aggregate_type"].min(), frame["aggregate_type"].max()
         if low != high:
@@ -271,20 +275,21 @@ def _latest_rows(
                 )
             keys = [only]
         sorted_text = text_code[order]
-        segment = np.cumsum(start) - 1
+        del text_code
+        segment = np.cumsum(start, dtype=np.int32 if n < 2**31 else np.int64)
+        segment -= 1
         columns: dict[str, pl.Series] = {}
         kinds: dict[str, list[int]] = {}
         for i, key in enumerate(keys):
             picked = _picked(values.holding[key], len(texts), sorted_text, segment, n_groups)
             columns[f"__p{i}"], kinds[key] = values.column(key, picked, as_text=key in as_text)
-        last_rows = order[np.r_[firsts[1:], n] - 1] if n_groups else firsts
         counts = np.diff(np.r_[firsts, n]) if n_groups else firsts
         keyed = pl.DataFrame(
             {
                 "aggregate_type": aggregate_types,
                 "aggregate_id": aggregate_ids,
                 "__name": gather_rows(frame["name"], last_rows),
-                "__ts": pl.Series(ts[last_rows], dtype=pl.Int64),
+                "__ts": pl.Series(last_ts, dtype=pl.Int64),
                 "__count": pl.Series(counts, dtype=pl.Int64),
                 **columns,
             }
@@ -360,7 +365,8 @@ def _text_codes(column: pl.Series) -> tuple[np.ndarray, pl.Series]:
     first = column.hash(17)
     distinct = first.unique()
     code = first.replace_strict(distinct, pl.int_range(distinct.len(), eager=True))
-    code = code.to_numpy().astype(np.int64)
+    del first
+    code = code.to_numpy().astype(np.int64, copy=False)
     some_row = np.empty(distinct.len(), dtype=np.int64)
     some_row[code] = np.arange(len(code))  # a row holding each code's text
     second = column.hash(31).to_numpy()
