@@ -17,6 +17,7 @@ from concursus_lab.projections.chaos import Chaos
 from concursus_lab.projections.diff import Diff
 from concursus_lab.projections.projection import Fold, Projection
 from concursus_lab.timetravel.state_at import StateAt
+from concursus_lab.timetravel.state_files import StateFiles
 from concursus_lab.timetravel.trace import Trace
 from concursus_lab.timetravel.trace.compare import Comparison
 from concursus_lab.timetravel.trace.step import Step
@@ -33,6 +34,7 @@ __all__ = [
     "Projection",
     "Reconciliation",
     "StateAt",
+    "StateFiles",
     "Step",
     "Trace",
     "WatermarkRecommendation",
