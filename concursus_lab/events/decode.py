@@ -10,7 +10,7 @@ projections' folds all decode through here.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import chain
 from typing import Any
 
@@ -89,8 +89,13 @@ class Classified:
         """
         return list(self.stream(rows, meta))
 
-    def stream(self, rows: np.ndarray, meta: Sequence[np.ndarray]) -> Iterator[Any]:
-        """The instances of :meth:`build`, each made only when it is asked for.
+    def stream(
+        self,
+        rows: np.ndarray,
+        meta: Sequence[np.ndarray] | Callable[[int, int], Sequence[np.ndarray]],
+    ) -> Iterator[Any]:
+        """The instances of :meth:`build`, each made only when it is asked for (``meta``: the
+        arrays of :meth:`build`, or ``meta(a, b)`` giving those of rows ``a`` to ``b``).
 
         One ``map`` per event type makes that type's instances in order; the stream takes
         the next instance from the map of each row's type (``map(next, ...)``), so no Python
@@ -100,10 +105,11 @@ class Classified:
         constructors' arguments are Python lists made a chunk of :data:`STREAM_CHUNK` rows
         at a time (at 5M events, made at once they held about 1 GB of Python objects).
         """
+        meta_of = meta if callable(meta) else (lambda a, b: [m[a:b] for m in meta])
         if len(rows) <= STREAM_CHUNK:
-            return self._stream(rows, meta)
+            return self._stream(rows, meta_of(0, len(rows)))
         return chain.from_iterable(
-            self._stream(rows[a : a + STREAM_CHUNK], [m[a : a + STREAM_CHUNK] for m in meta])
+            self._stream(rows[a : a + STREAM_CHUNK], meta_of(a, a + STREAM_CHUNK))
             for a in range(0, len(rows), STREAM_CHUNK)
         )
 

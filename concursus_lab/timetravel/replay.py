@@ -327,7 +327,8 @@ def _replay_rows(frame, types, order, start, decodable, kinds, times, created=No
 class _Made:
     """The ids of the aggregates with applied events and the per-row meta of the applied
     rows (ids, event us, processing us, stream ids), made when first asked: a fold builds
-    its events with them, a keyed fold needs neither."""
+    its events with them (a chunk of rows at a time: :meth:`meta_of`), a keyed fold needs
+    neither."""
 
     def __init__(self, ids, first_rows, dense, rows, times) -> None:
         self._ids, self._first_rows, self._dense = ids, first_rows, dense
@@ -338,13 +339,33 @@ class _Made:
         return gather_rows(self._ids, self._first_rows).to_list()
 
     @functools.cached_property
-    def meta(self) -> list[np.ndarray]:
-        ts, pts, stream_code, streams = self._times
-        rows = self._rows
+    def _objects(self) -> tuple[np.ndarray, np.ndarray]:
+        """The aggregate ids and the stream ids as object arrays (one entry per distinct)."""
         id_objects = np.empty(len(self.ids), dtype=object)
         id_objects[:] = self.ids
+        streams = self._times[3]
         stream_objects = np.empty(len(streams), dtype=object)
         stream_objects[:] = streams
-        meta = [id_objects[self._dense], ts[rows], pts[rows], stream_objects[stream_code[rows]]]
+        return id_objects, stream_objects
+
+    def meta_of(self, a: int, b: int) -> list[np.ndarray]:
+        """The meta of applied rows ``a`` to ``b`` (exclusive), made now: a fold's chunk."""
+        if "meta" in self.__dict__:
+            return [m[a:b] for m in self.meta]
+        ts, pts, stream_code, _ = self._times
+        rows = self._rows[a:b]
+        ids, streams = self._objects
+        return [ids[self._dense[a:b]], ts[rows], pts[rows], streams[stream_code[rows]]]
+
+    def event_times(self) -> np.ndarray:
+        """The applied rows' event times (epoch us), in order."""
+        if "meta" in self.__dict__:
+            return self.meta[1]
+        return self._times[0][self._rows]
+
+    @functools.cached_property
+    def meta(self) -> list[np.ndarray]:
+        meta = self.meta_of(0, len(self._rows))
         self._times = self._dense = self._ids = None  # every row's keys: no longer needed
+        self.__dict__.pop("_objects", None)
         return meta
