@@ -84,6 +84,8 @@ def sorted_codes(column: pl.Series) -> tuple[np.ndarray, list]:
     """
     values = column.drop_nulls().unique().sort()
     if not column.null_count():
+        if values.len() <= 1:  # one value (streams, usually): zeros, no page touched
+            return np.zeros(column.len(), dtype=np.int64), values.to_list()
         return values.search_sorted(column).to_numpy().astype(np.int64), values.to_list()
     codes = np.full(column.len(), values.len(), dtype=np.int64)
     present = column.is_not_null().to_numpy()
@@ -202,19 +204,23 @@ def pack(columns: list[tuple[np.ndarray, int | None]]) -> tuple[np.ndarray, ...]
     """Integer sort keys (each with its number of values, or None: taken from its range) as
     one int64 key in the same order, when their ranges multiply to less than 2**62; else
     the columns themselves."""
-    shifted, spans = [], []
+    spans = []
     for values, span in columns:
         if span is None:
             low = int(values.min())
             span = int(values.max()) - low + 1
-            values = values - low
-        shifted.append(values)
         spans.append(span)
     if int(np.prod(np.array(spans, dtype=object))) >= 2**62:
         return tuple(values for values, _ in columns)
-    key = shifted[0].astype(np.int64, copy=False)
-    for values, span in zip(shifted[1:], spans[1:], strict=True):
-        key = key * span + values
+    # one new array, worked in place (each step of ``key * span + values`` made two)
+    key = np.array(columns[0][0], dtype=np.int64)
+    if columns[0][1] is None:
+        key -= int(key.min())
+    for (values, given), span in zip(columns[1:], spans[1:], strict=True):
+        if span > 1:
+            np.multiply(key, span, out=key)
+            shifted = values if given is not None else values - int(values.min())
+            np.add(key, shifted, out=key, casting="unsafe")
     return (key,)
 
 

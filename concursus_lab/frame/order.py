@@ -146,22 +146,29 @@ _NONE = np.zeros(0, dtype=np.int64)
 def _grouped(h, h2, instant, pts, duplicates, frame, kept):
     """:func:`identity_order` of the rows ``kept`` (a mask; None: all)."""
     names = [f"i{k}" for k in range(len(instant))]
-    keys = pl.DataFrame({"h": h, "h2": h2, **dict(zip(names, instant, strict=True))})
-    keys = keys.with_row_index("row")
+    keys = pl.DataFrame({"h": h, **dict(zip(names, instant, strict=True))})  # no copy
     if kept is not None:
         keys = keys.filter(pl.Series(kept))
-    ordered = keys.sort(["h", *names], maintain_order=False)
-    order = ordered["row"].to_numpy().astype(np.int64)
-    hs = ordered["h"].to_numpy()
+    # only the permutation is sorted (not a sorted copy of every key): the keys are then
+    # read in its order one at a time, each let go before the next (less memory at once)
+    by = keys.select(pl.arg_sort_by(["h", *names], maintain_order=False)).to_series()
+    del keys
+    order = by.to_numpy().astype(np.int64)
+    del by
+    if kept is not None:
+        order = np.flatnonzero(kept)[order]
+    hs = h[order]
     start = np.ones(len(order), dtype=bool)
-    start[1:] = hs[1:] != hs[:-1]
-    if shared_hash(ordered["h2"].to_numpy(), start):
+    np.not_equal(hs[1:], hs[:-1], out=start[1:])
+    del hs
+    if shared_hash(h2[order], start):
         h = exact_aggregates(frame)
         return _grouped(h, h, instant, pts, duplicates, frame, kept)
     same = ~start[1:]  # row p and row p + 1 are deliveries of one identity
-    for name in names:
-        column = ordered[name].to_numpy()
+    for key in instant:
+        column = key[order]
         same &= column[1:] == column[:-1]
+        del column
     if not same.any():
         return order, start, Conflicts(), _NONE
     return _runs(order, start, same, pts, duplicates, frame)

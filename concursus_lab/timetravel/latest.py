@@ -363,12 +363,11 @@ def _text_codes(column: pl.Series) -> tuple[np.ndarray, pl.Series]:
     if column.len() == 0:
         return np.zeros(0, dtype=np.int64), pl.Series([], dtype=pl.String)
     first = column.hash(17)
-    distinct = first.unique()
+    distinct = first.unique(maintain_order=True)
+    some_row = first.arg_unique().to_numpy()  # the first row holding each code's text
     code = first.replace_strict(distinct, pl.int_range(distinct.len(), eager=True))
     del first
     code = code.to_numpy().astype(np.int64, copy=False)
-    some_row = np.empty(distinct.len(), dtype=np.int64)
-    some_row[code] = np.arange(len(code))  # a row holding each code's text
     second = column.hash(31).to_numpy()
     if (second[some_row][code] != second).any():
         return _categorical_codes(column)
