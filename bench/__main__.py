@@ -199,7 +199,7 @@ def _report(results: dict[str, list[dict]], *, quick: bool, seconds: float | Non
 
 def _verdict(goal: str, r: dict) -> str:
     """``met``, ``not met`` or ``see figures`` for goals written like ``>= 2x``,
-    ``>= 500k events/s``, ``< 5 s`` (clauses joined by ``and``)."""
+    ``>= 500k events/s``, ``< 5 s``, ``peak <= 2.5x frame`` (clauses joined by ``and``)."""
     import re
 
     verdicts = []
@@ -210,6 +210,8 @@ def _verdict(goal: str, r: dict) -> str:
             verdicts.append(r.get("events_per_s", 0) >= 1000 * float(m[1]))
         elif m := re.match(r"<\s*([\d.]+)\s*s\b", clause.strip()):
             verdicts.append(r.get("seconds") is not None and r["seconds"] < float(m[1]))
+        elif m := re.match(r"peak\s*<=\s*([\d.]+)x frame", clause.strip()):
+            verdicts.append(r.get("peak_over_frame", float("inf")) <= float(m[1]))
         else:
             return "see figures"
     return "met" if all(verdicts) else "**not met**"

@@ -160,6 +160,7 @@ def run(scale: int = 5_000_000, quick: bool = False) -> list[dict]:
                     "seconds": round(m["seconds"], 2),
                     "events_per_s": round(n / m["seconds"]),
                     "peak_rss_mb": round(m["peak_mb"], 1),
+                    "peak_over_frame": round(m["peak_mb"] / size, 2),
                     "goal": "peak <= 2.5x frame",
                     "note": (
                         f"frame {size:,.0f} MB; peak / frame {m['peak_mb'] / size:.2f}x; "
