@@ -297,6 +297,9 @@ def state_at(
         result = fold_states(events, reducer, types=types, workers=workers, **question)
         present = events
     if result.counts["read"] == 0 and result.counts["other_aggregate_types"]:
+        if isinstance(result, StateFiles):  # its files hold no state: not left behind
+            for path in result.files:
+                path.unlink()
         raise no_events_of_type(result.aggregate_type, present)
     return result
 

@@ -105,6 +105,13 @@ def test_a_folder_in_use_or_a_file_is_refused_and_left_alone(history, tmp_path):
     assert not any((tmp_path / "b").iterdir())
 
 
+def test_a_history_without_the_type_is_the_same_error_and_leaves_no_file(history, tmp_path):
+    trucks = history.filter(pl.col("aggregate_type") == "truck")
+    with pytest.raises(SchemaError, match="no parcel events"):
+        cl.state_at(trucks, parcel_state, types=parcel_types, into=tmp_path / "t")
+    assert not any((tmp_path / "t").iterdir())
+
+
 def stopping(after: int, error: BaseException):
     """The sample reducer, raising ``error`` at its ``after``-th call."""
     calls = [0]
