@@ -43,7 +43,7 @@ class Classified:
         self.code = np.full(height, -1, dtype=np.int32)
         self.reasons: dict[int, str] = {}
         self.rows: list[np.ndarray] = []
-        self.values: list[list[np.ndarray]] = []
+        self.values: list[list[np.ndarray | pl.Series]] = []
         self.position = np.full(height, -1, dtype=np.int64)  # index within its type's values
 
     @property
@@ -126,7 +126,7 @@ class Classified:
                 continue
             mine = rows if where is None else rows[where]
             position = self.position[mine]
-            params = [column[position].tolist() for column in self.values[t]]
+            params = [_listed(column, position) for column in self.values[t]]
             columns = [(m if where is None else m[where]).tolist() for m in meta]
             makers[t] = map(event_type.cls._concursus_make, *params, *columns)
         if len(self.types) == 1:
@@ -284,7 +284,7 @@ def _decode_type(
                 bad.append((position, decoded))
     good = np.flatnonzero(fast)
     if not good_slow:
-        return good, [_to_array(c) for c in columns] if params else [], bad
+        return good, [_to_array(c, lazy=True) for c in columns] if params else [], bad
     merged_rows = np.concatenate([good, np.array(good_slow, dtype=np.int64)])
     order = np.argsort(merged_rows, kind="stable")
     arrays = []
@@ -297,7 +297,18 @@ def _decode_type(
     return merged_rows[order], arrays, bad
 
 
-def _to_array(column: pl.Series) -> np.ndarray:
+def _listed(values: np.ndarray | pl.Series, position: np.ndarray) -> list[Any]:
+    """``values`` at ``position``, as a list of Python values."""
+    if isinstance(values, pl.Series):
+        return values.gather(position).to_list()
+    return values[position].tolist()
+
+
+def _to_array(column: pl.Series, *, lazy: bool = False) -> np.ndarray | pl.Series:
+    """A decoded parameter's values, indexable by position: a NumPy array, or (``lazy``,
+    texts that are mostly distinct) the polars column itself, whose Python strings
+    :meth:`Classified.stream` makes a chunk at a time (made here at once, 5M events' ids or
+    addresses held a Python string each, ~60 bytes, for the whole fold)."""
     if column.null_count() == 0 and column.dtype in (pl.Int64, pl.Float64, pl.Boolean, pl.Date):
         return column.to_numpy()
     if column.dtype == pl.String and column.n_unique() * 4 < column.len():
@@ -308,6 +319,8 @@ def _to_array(column: pl.Series) -> np.ndarray:
         distinct = np.empty(values.len(), dtype=object)
         distinct[:] = values.to_list()
         return distinct[values.search_sorted(column).to_numpy()]
+    if lazy and column.dtype == pl.String:
+        return column
     out = np.empty(column.len(), dtype=object)
     out[:] = column.to_list()
     return out
