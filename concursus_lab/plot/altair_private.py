@@ -98,12 +98,29 @@ def watch_selection(chart: Any, name: str, callback: Callable[[dict[str, Any]], 
     chart.observe(hook, names="chart")
 
 
-def replace_data(chart: Any, name: str, values: list[dict[str, Any]]) -> None:
+def private_updates() -> bool:
+    """Whether :func:`replace_data` can send rows through the private traitlet (an altair
+    in the verified range that still has it); else the caller draws the chart again."""
+    low, high = VERIFIED
+    installed = version()
+    return (
+        installed is not None
+        and low <= installed <= high
+        and UPDATES in lab("altair").JupyterChart.class_traits()
+    )
+
+
+def replace_data(chart: Any, name: str, values: list[dict[str, Any]]) -> bool:
     """Replace the rows of ``chart``'s named dataset ``name`` in the browser, without
     drawing the chart again: ``JupyterChart._py_to_js_updates`` (what altair's VegaFusion
     path sends data by), which the widget's script applies as a Vega changeset of the
-    dataset (every row out, ``values`` in) and runs the view."""
+    dataset (every row out, ``values`` in) and runs the view. Returns False, sending
+    nothing, when that path is not there (:func:`private_updates`): the caller then draws
+    the chart again, so a moved API costs a redraw, never a chart that stops changing."""
+    if not private_updates():
+        return False
     setattr(chart, UPDATES, [{"namespace": "data", "name": name, "scope": [], "value": values}])
+    return True
 
 
 def offline_enabled() -> bool:

@@ -275,10 +275,9 @@ class LatenessView(SummaryWidget, FollowsSources):
     def _draw(self, *, keep: bool) -> None:
         """Show the replay: its bars replaced in the browser when the chart is live and
         ``keep`` (a batch: the setting is the same), else the chart drawn again."""
-        if keep and self._drawn_live:
-            values = bar_values(self._replay)
-            self.chart.chart.datasets = {BARS: values}  # as saved; the browser is told below
-            replace_data(self.chart, BARS, values)
+        values = bar_values(self._replay) if keep and self._drawn_live else None
+        if values is not None and replace_data(self.chart, BARS, values):
+            self.chart.chart.datasets = {BARS: values}  # as saved; the browser was told
         else:
             self.chart.chart = lateness_chart(self._replay, live=self._live)
             self._drawn_live = self._live

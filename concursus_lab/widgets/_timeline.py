@@ -247,10 +247,9 @@ class Timeline(SummaryWidget, FollowsSources):
         self._selected = (
             select(self._data, self._brush) if self._brush else self._data.shown.head(0)
         )
-        if self._live and self._drawn_live:
-            values = mark_values(self._data)
-            self.chart.chart.datasets = {MARKS: values}  # as saved; the browser is told below
-            replace_data(self.chart, MARKS, values)
+        values = mark_values(self._data) if self._live and self._drawn_live else None
+        if values is not None and replace_data(self.chart, MARKS, values):
+            self.chart.chart.datasets = {MARKS: values}  # as saved; the browser was told
         else:
             self.chart.chart = self._chart()
             self._drawn_live = self._live

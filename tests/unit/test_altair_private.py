@@ -48,6 +48,7 @@ def test_the_installed_altair_keeps_what_the_adapter_reads():
         "widget tests on it, then widen VERIFIED"
     )
     assert altair_private.private_selections()
+    assert altair_private.private_updates()
 
 
 @pytest.fixture(params=["private", "public"])

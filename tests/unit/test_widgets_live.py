@@ -117,3 +117,30 @@ def test_the_lateness_view_takes_batches_and_replaces_its_bars():
     assert str(view).startswith(f"Lateness view: {events.height:,} deliveries")
     view.bound_slider.value = view.bound_slider.options[0][1]  # a new bound: drawn again
     assert view.chart.spec is not live and BARS in view.chart.spec["datasets"]
+
+
+def test_without_altairs_private_updates_every_batch_draws_the_chart_again(monkeypatch):
+    # the guarded fallback: an altair that moved `_py_to_js_updates` costs a redraw per
+    # batch, never a chart that silently stops changing
+    from concursus_lab.plot import altair_private
+    from concursus_lab.widgets._lateness_view import BARS, bar_values
+
+    monkeypatch.setattr(altair_private, "private_updates", lambda: False)
+    events = cl.sample.parcels(120, seed=5)
+    first, *rest = parts(events, 4)
+    view = cl.timeline(first, max_aggregates=15)
+    read = first
+    for batch in rest:
+        before = view.chart.spec
+        view.update(batch)
+        read = pl.concat([read, batch])
+        assert view.chart.spec is not before  # drawn again, with the batch in it
+        want = mark_values(summarise(read, max_aggregates=15))
+        assert view.chart.spec["datasets"][MARKS] == want
+        assert not getattr(view.chart, UPDATES)  # nothing sent the private way
+    lateness = cl.lateness_view(first)
+    for batch in rest:
+        before = lateness.chart.spec
+        lateness.update(batch)
+        assert lateness.chart.spec is not before
+        assert lateness.chart.spec["datasets"][BARS] == bar_values(lateness.replay)
