@@ -52,6 +52,7 @@ from concursus_lab.spark.arrow import (
     to_ipc,
 )
 from concursus_lab.spark.merge import aligned, check_carried, check_one_kind, merged_schema
+from concursus_lab.spark.one_pass import NOT_WHOLE, Decode, plan_of
 
 #: Rows of the source's own order, first found first used (see the module docstring).
 ORDER_COLUMNS: tuple[tuple[str, ...], ...] = (("kafka_partition", "kafka_offset"), ("__row",))
@@ -91,14 +92,21 @@ def in_source_order(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(frame.columns[:9])  # no order to follow: a fixed one
 
 
-def _worker(function: BucketFunction) -> Callable:
+def _worker(function: BucketFunction, decode: Decode | None = None) -> Callable:
     def work(batches):
         from pyspark import TaskContext
 
-        frame = in_source_order(canonical(from_batches(batches)))
+        bucket = TaskContext.get().partitionId()
+        if decode is None:
+            frame, facts = canonical(from_batches(batches)), {}
+        else:  # raw rows of whole aggregates (a one-pass plan)
+            frame, facts = decode(batches)
+            if facts.get(NOT_WHOLE):  # not answered: the driver asks the general way
+                yield _batch([bucket], ["__meta"], [b""], [b""], [json.dumps(facts)], [0])
+                return
+        frame = in_source_order(frame)
         if frame.height == 0:
             return
-        bucket = TaskContext.get().partitionId()
         try:
             with _conflicts.gathered() as found:  # warned about by the driver
                 answers, meta = function(frame)
@@ -115,13 +123,17 @@ def _worker(function: BucketFunction) -> Callable:
             schemas.append(to_ipc(answer.clear()))
             rows.append(answer.height)
         metas = [json.dumps(meta)] + [""] * (len(names) - 1)
-        columns = [[bucket] * len(names), names, ipcs, schemas, metas, rows]
-        yield pa.RecordBatch.from_arrays(
-            [pa.array(c, type=f.type) for c, f in zip(columns, _STORED, strict=True)],
-            schema=_STORED,
-        )
+        yield _batch([bucket] * len(names), names, ipcs, schemas, metas, rows)
 
     return work
+
+
+def _batch(*columns: list) -> pa.RecordBatch:
+    """One batch of :data:`_STORED` rows, from its columns."""
+    return pa.RecordBatch.from_arrays(
+        [pa.array(c, type=f.type) for c, f in zip(columns, _STORED, strict=True)],
+        schema=_STORED,
+    )
 
 
 def _pickled(exc: Exception) -> str:
@@ -276,6 +288,7 @@ def run(
     arrange: Callable[[str, list[str]], list[str]] | None = None,
     by: tuple[str, ...] = (),
     one_kind: tuple[str, ...] = (),
+    one_pass: bool = True,
 ) -> Buckets:
     """Call ``function`` on every bucket of whole aggregates of ``events``; keep the answers.
 
@@ -283,17 +296,34 @@ def run(
     puts the merged columns in the local function's order; ``by`` buckets by other columns
     than the aggregate's (a keyed fold's key); the answers named in ``one_kind`` are states,
     whose columns every bucket must make alike (:func:`~concursus_lab.spark.merge.
-    check_one_kind`).
+    check_one_kind`). ``events`` exactly as a read gave them are answered in one pass
+    (:mod:`~concursus_lab.spark.one_pass`), unless ``one_pass`` is false.
     """
     spark = pyspark()
-    n = bucket_count(events, buckets)
-    parted = by_aggregate(events, n, by)
+    plan = None if by or not one_pass else plan_of(events)
+    if plan is not None:  # raw rows of whole aggregates, decoded in the bucket
+        parted, n = plan.parted(buckets)
+    else:
+        n = bucket_count(events, buckets)
+        parted = by_aggregate(events, n, by)
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    stored = parted.mapInArrow(_worker(function), from_arrow_schema(_STORED))
+    work = _worker(function, plan.decode if plan else None)
+    stored = parted.mapInArrow(work, from_arrow_schema(_STORED))
     stored = stored.persist(spark.StorageLevel.MEMORY_AND_DISK)
     small = stored.select("bucket", "name", "schema", "meta", "rows").collect()
     metas = [json.loads(r["meta"]) for r in small if r["name"] == "__meta"]
+    if any(m.get(NOT_WHOLE) for m in metas):  # records not keyed by their aggregate
+        stored.unpersist()
+        return run(
+            events,
+            function,
+            empty=empty,
+            buckets=buckets,
+            arrange=arrange,
+            one_kind=one_kind,
+            one_pass=False,
+        )
     try:
         for meta in metas:
             if "error" in meta:

@@ -40,7 +40,8 @@ from concursus_lab.sources.cassandra.columns import Reasons
 from concursus_lab.sources.cassandra.connect import env, parse_url
 from concursus_lab.sources.cassandra.parameters import parameters_from_arrow
 from concursus_lab.sources.cassandra.write_times import with_write_times
-from concursus_lab.spark.arrow import batches_of, events_schema
+from concursus_lab.spark.arrow import batches_of, canonical, events_schema, from_batches
+from concursus_lab.spark.one_pass import Plan
 
 #: The connector's Spark SQL extensions: with them, a read selects each row's write time.
 EXTENSIONS = "com.datastax.spark.connector.CassandraSparkExtensions"
@@ -53,9 +54,13 @@ _TLS = "spark.cassandra.connection.ssl.enabled"
 _REASON = pl.Schema({"reason": pl.String})
 
 
-def read(spark: Any, url: str, aggregate_type: str | None, aggregate_ids: Iterable[str] | None):
-    """(decoded, the Spark DataFrame) of ``url``'s ``Event`` rows: canonical columns and
-    ``reason``, null on every row that decoded."""
+def read(
+    spark: Any, url: str, aggregate_type: str | None, aggregate_ids: Iterable[str] | None
+) -> tuple[Any, Plan]:
+    """The decoded Spark DataFrame of ``url``'s ``Event`` rows (canonical columns and
+    ``reason``, null on every row that decoded), and the plan that answers a question about
+    its events in one pass, partition by partition as read
+    (:mod:`~concursus_lab.spark.one_pass`)."""
     address = parse_url(url)
     options = {
         "keyspace": address.keyspace,
@@ -78,7 +83,9 @@ def read(spark: Any, url: str, aggregate_type: str | None, aggregate_ids: Iterab
     columns = [F.col(c.lower()) for c in CQL_COLUMNS]
     if EXTENSIONS in spark.conf.get("spark.sql.extensions", ""):
         columns.append(F.expr("writetime(name)").alias(_WRITTEN))
-    return rows.select(*columns).mapInArrow(_decode_batches, events_schema(_REASON))
+    raw = rows.select(*columns)
+    plan = Plan(raw, ("aggregatetype", "aggregateid"), True, _one_pass)
+    return raw.mapInArrow(_decode_batches, events_schema(_REASON)), plan
 
 
 def _check_tls(spark: Any, url: str) -> None:
@@ -125,6 +132,15 @@ def _decode_batches(batches):
     for batch in batches:
         events, quarantine = decode(batch)
         yield from batches_of(pl.concat([events, quarantine], how="diagonal"))
+
+
+def _one_pass(batches) -> tuple[pl.DataFrame, dict[str, int]]:
+    """A partition of rows, as the connector read them (whole aggregates: the partition key
+    is the aggregate), decoded into the events ``.frame`` gives
+    (:mod:`~concursus_lab.spark.one_pass`)."""
+    frames = [decode(batch)[0].drop("reason") for batch in batches]
+    events = pl.concat(frames) if frames else pl.DataFrame(schema=SCHEMA)
+    return canonical(from_batches(batches_of(events))), {}
 
 
 def cells_of(batch: pa.RecordBatch) -> Cells:

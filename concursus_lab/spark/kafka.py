@@ -33,7 +33,8 @@ from concursus_lab.sources.kafka.reading import FRAME_SCHEMA, QUARANTINE_SCHEMA,
 from concursus_lab.sources.kafka.records import Records
 from concursus_lab.sources.kafka.seek import start_offsets
 from concursus_lab.sources.kafka.source import KafkaSource
-from concursus_lab.spark.arrow import batches_of, spark_schema
+from concursus_lab.spark.arrow import batches_of, canonical, from_batches, spark_schema
+from concursus_lab.spark.one_pass import NOT_WHOLE, Plan, whole
 
 #: A local source's decoder of records of several partitions: (events, quarantine).
 Decoder = Callable[[np.ndarray, Records], tuple[pl.DataFrame, pl.DataFrame]]
@@ -73,10 +74,12 @@ def read(
     aggregate_ids: Iterable[str] | None,
     since: dt.datetime | None = None,
     **options: Any,
-):
+) -> tuple[Any, Plan | None]:
     """The decoded Spark DataFrame of ``url``'s topic up to its end offsets of now (from where
-    ``since`` begins, when given: then only events processed at or after it). ``options`` open
-    the source (``mapping=``, ``registry=``): its own decoder then runs on the executors."""
+    ``since`` begins, when given: then only events processed at or after it), and the plan
+    that answers a question about its events in one pass (a topic of Concursus JSON; see
+    :mod:`~concursus_lab.spark.one_pass`). ``options`` open the source (``mapping=``,
+    ``registry=``): its own decoder then runs on the executors."""
     source = KafkaSource.from_url(url, **options)  # checks the URL and that the topic exists
     own = getattr(source, "mapping", None) is not None  # keys may not be aggregate ids
     starts, ends = bounds(source, since)
@@ -101,6 +104,7 @@ def read(
         if not own:
             records = records.filter(F.col("key").cast("string").isin(ids))
     shape = decoded_schema(source)
+    raw = records.select("key", "value", "partition", "offset", "timestamp")
     records = records.select("value", "partition", "offset", "timestamp", *_OWN * own)
     decoder = source._decode_joined if own else decode_joined
     decoded = records.mapInArrow(
@@ -113,7 +117,43 @@ def read(
         keep.append(F.col("processing_timestamp") >= F.lit(since))
     for condition in keep:
         decoded = decoded.filter(F.col("reason").isNotNull() | condition)
-    return decoded
+    kept = functools.partial(_kept, aggregate_type, since)
+    plan = None if own else Plan(raw, ("key",), False, functools.partial(_one_pass, kept))
+    return decoded, plan
+
+
+def _kept(aggregate_type: str | None, since: dt.datetime | None, events: pl.DataFrame):
+    """The events a read keeps (of its aggregate type, processed at or after ``since``)."""
+    if aggregate_type is not None:
+        events = events.filter(pl.col("aggregate_type") == aggregate_type)
+    if since is not None:
+        events = events.filter(pl.col("processing_timestamp") >= since)
+    return events
+
+
+#: Where a decoded event's record is: its partition and offset.
+_AT = ["kafka_partition", "kafka_offset"]
+
+
+def _one_pass(kept, batches) -> tuple[pl.DataFrame, dict[str, int]]:
+    """A bucket of records shuffled on their key, decoded into the events ``.frame`` gives
+    (:mod:`~concursus_lab.spark.one_pass`), and how many have another aggregate id than
+    their record's key (then the bucket may not hold whole aggregates)."""
+    frames, not_whole = [], 0
+    for batch in batches:
+        decoded = decode(batch)
+        events = kept(decoded.filter(pl.col("reason").is_null()).drop("raw", "reason"))
+        keys = pl.DataFrame(
+            {
+                "kafka_partition": batch.column("partition").to_numpy(zero_copy_only=False),
+                "kafka_offset": batch.column("offset").to_numpy(zero_copy_only=False),
+                "key": pl.Series(batch.column("key"), dtype=pl.Binary),
+            }
+        ).cast({c: events.schema[c] for c in _AT})
+        not_whole += whole(events, keys, _AT)
+        frames.append(events)
+    events = pl.concat(frames) if frames else pl.DataFrame(schema=FRAME_SCHEMA)
+    return canonical(from_batches(batches_of(events))), {NOT_WHOLE: not_whole}
 
 
 def _security(settings: dict[str, Any]) -> dict[str, str]:

@@ -31,6 +31,7 @@ from concursus_lab.spark import cassandra as _cassandra
 from concursus_lab.spark import kafka as _kafka
 from concursus_lab.spark._pyspark import collect_arrow, pyspark
 from concursus_lab.spark.arrow import spark_schema, to_arrow
+from concursus_lab.spark.one_pass import register
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,13 +100,16 @@ def read(
             "events.frame.filter(F.col('processing_timestamp') >= since)."
         )
     if scheme == "cassandra":
-        decoded = _cassandra.read(spark, url, aggregate_type, aggregate_ids)
+        decoded, plan = _cassandra.read(spark, url, aggregate_type, aggregate_ids)
         F = pyspark().sql.functions
         frame = decoded.filter(F.col("reason").isNull()).drop("reason")
-        return SparkEvents(frame, _cassandra.quarantine_of(decoded), url)
+        return SparkEvents(register(frame, plan), _cassandra.quarantine_of(decoded), url)
     if scheme in _KAFKA:
-        decoded = _kafka.read(spark, url, aggregate_type, aggregate_ids, since_at, **options)
-        return SparkEvents(_kafka.frame_of(decoded), _kafka.quarantine_of(decoded), url)
+        decoded, plan = _kafka.read(spark, url, aggregate_type, aggregate_ids, since_at, **options)
+        frame = _kafka.frame_of(decoded)
+        if plan is not None:
+            register(frame, plan)
+        return SparkEvents(frame, _kafka.quarantine_of(decoded), url)
     raise SourceError(
         f"Spark reads cassandra:// and kafka:// URLs, got {url!r}; for a local store or a "
         "file, read it with cl.open(...).events() and hand it over with from_polars()."

@@ -1,0 +1,78 @@
+"""A read's raw batches, decoded in the bucket that answers (one pass), give the events the
+read's ``.frame`` holds: the same columns, dtypes and rows as the general road (decode, hand
+to Spark, take back), and a Kafka bucket counts the events whose record key is not their
+aggregate id, so that a question is asked again the general way instead of answered wrong.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+pytest.importorskip("pyspark")
+pytest.importorskip("cassandra")
+
+from concursus_lab.spark import cassandra, kafka
+from concursus_lab.spark.arrow import batches_of, canonical, from_batches
+from concursus_lab.spark.one_pass import NOT_WHOLE, whole
+from tests.unit.test_spark_cassandra_cells import ROWS, connector_batch
+from tests.unit.test_spark_kafka_arrow import polls
+
+
+def through_spark(frame: pl.DataFrame) -> pl.DataFrame:
+    """What the general road's bucket sees: the frame as Spark hands it back."""
+    return canonical(from_batches(batches_of(frame)))
+
+
+def keyed_by_aggregate(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with each record keyed by its first event's aggregate id, as appended."""
+    events = kafka.decode(batch).filter(pl.col("reason").is_null())
+    ids = dict(zip(events["kafka_offset"], events["aggregate_id"], strict=True))
+    keys = [ids.get(o, "").encode() for o in batch.column("offset").to_pylist()]
+    return batch.set_column(0, "key", pa.array(keys, pa.binary()))
+
+
+def test_kafka_records_keyed_by_aggregate_decode_to_the_read_s_events():
+    _, batch = polls()
+    batch = keyed_by_aggregate(batch.slice(0, 20))
+    general = kafka.decode(batch).filter(pl.col("reason").is_null()).drop("raw", "reason")
+    kept = functools.partial(kafka._kept, None, None)
+    events, facts = kafka._one_pass(kept, [batch.slice(0, 7), batch.slice(7)])
+    assert events.height == general.height > 5
+    assert events.equals(through_spark(general))
+    assert facts == {NOT_WHOLE: 0}
+
+
+def test_kafka_records_keyed_otherwise_are_counted_not_whole():
+    _, batch = polls()  # keys k0-1, ... or none: not the events' aggregate ids
+    kept = functools.partial(kafka._kept, None, None)
+    events, facts = kafka._one_pass(kept, [batch])
+    assert facts[NOT_WHOLE] == events.height > 30
+
+
+def test_a_kafka_bucket_keeps_only_the_read_s_aggregate_type():
+    _, batch = polls()
+    batch = keyed_by_aggregate(batch)
+    kept = functools.partial(kafka._kept, "nothing", None)
+    events, facts = kafka._one_pass(kept, [batch])
+    assert events.height == 0 and facts == {NOT_WHOLE: 0}
+    assert list(events.schema) == list(through_spark(events).schema)
+
+
+def test_one_wrong_key_is_found():
+    events = pl.DataFrame({"kafka_offset": [1, 2, 3], "aggregate_id": ["a", "b", "c"]})
+    keys = pl.DataFrame({"kafka_offset": [1, 2, 3], "key": [b"a", b"x", None]})
+    assert whole(events, keys, ["kafka_offset"]) == 2
+    assert whole(events.clear(), keys, ["kafka_offset"]) == 0
+
+
+def test_cassandra_rows_decode_to_the_read_s_events():
+    batch = connector_batch(ROWS)
+    general = cassandra.decode(batch)[0].drop("reason")
+    events, facts = cassandra._one_pass([batch.slice(0, 30), batch.slice(30)])
+    assert facts == {}
+    assert events.height == general.height == len(ROWS) - 4  # rows 44 to 47 quarantined
+    assert events.equals(through_spark(general))
