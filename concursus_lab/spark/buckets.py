@@ -52,7 +52,7 @@ from concursus_lab.spark.arrow import (
     to_ipc,
 )
 from concursus_lab.spark.merge import aligned, check_carried, check_one_kind, merged_schema
-from concursus_lab.spark.one_pass import NOT_WHOLE, Decode, plan_of
+from concursus_lab.spark.one_pass import Plan, again, plan_of
 
 #: Rows of the source's own order, first found first used (see the module docstring).
 ORDER_COLUMNS: tuple[tuple[str, ...], ...] = (("kafka_partition", "kafka_offset"), ("__row",))
@@ -92,16 +92,16 @@ def in_source_order(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(frame.columns[:9])  # no order to follow: a fixed one
 
 
-def _worker(function: BucketFunction, decode: Decode | None = None) -> Callable:
+def _worker(function: BucketFunction, plan: Plan | None = None) -> Callable:
     def work(batches):
         from pyspark import TaskContext
 
         bucket = TaskContext.get().partitionId()
-        if decode is None:
+        if plan is None:
             frame, facts = canonical(from_batches(batches)), {}
         else:  # raw rows of whole aggregates (a one-pass plan)
-            frame, facts = decode(batches)
-            if facts.get(NOT_WHOLE):  # not answered: the driver asks the general way
+            frame, facts = plan.decode(batches)
+            if plan.stops(facts):  # not answered: the driver asks again another way
                 yield _batch([bucket], ["__meta"], [b""], [b""], [json.dumps(facts)], [0])
                 return
         frame = in_source_order(frame)
@@ -300,30 +300,23 @@ def run(
     (:mod:`~concursus_lab.spark.one_pass`), unless ``one_pass`` is false.
     """
     spark = pyspark()
-    plan = None if by or not one_pass else plan_of(events)
-    if plan is not None:  # raw rows of whole aggregates, decoded in the bucket
-        parted, n = plan.parted(buckets)
-    else:
-        n = bucket_count(events, buckets)
-        parted = by_aggregate(events, n, by)
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    work = _worker(function, plan.decode if plan else None)
-    stored = parted.mapInArrow(work, from_arrow_schema(_STORED))
-    stored = stored.persist(spark.StorageLevel.MEMORY_AND_DISK)
-    small = stored.select("bucket", "name", "schema", "meta", "rows").collect()
-    metas = [json.loads(r["meta"]) for r in small if r["name"] == "__meta"]
-    if any(m.get(NOT_WHOLE) for m in metas):  # records not keyed by their aggregate
+    plan = None if by or not one_pass else plan_of(events)
+    while True:
+        if plan is not None:  # raw rows of whole aggregates, decoded in the bucket
+            parted, n = plan.parted(buckets)
+        else:
+            n = bucket_count(events, buckets)
+            parted = by_aggregate(events, n, by)
+        stored = parted.mapInArrow(_worker(function, plan), from_arrow_schema(_STORED))
+        stored = stored.persist(spark.StorageLevel.MEMORY_AND_DISK)
+        small = stored.select("bucket", "name", "schema", "meta", "rows").collect()
+        metas = [json.loads(r["meta"]) for r in small if r["name"] == "__meta"]
+        retry, plan = again(plan, metas)
+        if not retry:
+            break
         stored.unpersist()
-        return run(
-            events,
-            function,
-            empty=empty,
-            buckets=buckets,
-            arrange=arrange,
-            one_kind=one_kind,
-            one_pass=False,
-        )
     try:
         for meta in metas:
             if "error" in meta:

@@ -34,7 +34,8 @@ from concursus_lab.sources.kafka.records import Records
 from concursus_lab.sources.kafka.seek import start_offsets
 from concursus_lab.sources.kafka.source import KafkaSource
 from concursus_lab.spark.arrow import batches_of, canonical, from_batches, spark_schema
-from concursus_lab.spark.one_pass import NOT_WHOLE, Plan, whole
+from concursus_lab.spark.kafka_partitions import default_partitions
+from concursus_lab.spark.one_pass import MISPLACED, NOT_WHOLE, Plan, whole
 
 #: A local source's decoder of records of several partitions: (events, quarantine).
 Decoder = Callable[[np.ndarray, Records], tuple[pl.DataFrame, pl.DataFrame]]
@@ -118,8 +119,8 @@ def read(
     for condition in keep:
         decoded = decoded.filter(F.col("reason").isNotNull() | condition)
     kept = functools.partial(_kept, aggregate_type, since)
-    plan = None if own else Plan(raw, ("key",), False, functools.partial(_one_pass, kept))
-    return decoded, plan
+    whole_keys = functools.partial(_one_pass, kept, len(ends))
+    return decoded, None if own else Plan(raw, ("key",), True, whole_keys)
 
 
 def _kept(aggregate_type: str | None, since: dt.datetime | None, events: pl.DataFrame):
@@ -135,25 +136,31 @@ def _kept(aggregate_type: str | None, since: dt.datetime | None, events: pl.Data
 _AT = ["kafka_partition", "kafka_offset"]
 
 
-def _one_pass(kept, batches) -> tuple[pl.DataFrame, dict[str, int]]:
-    """A bucket of records shuffled on their key, decoded into the events ``.frame`` gives
-    (:mod:`~concursus_lab.spark.one_pass`), and how many have another aggregate id than
-    their record's key (then the bucket may not hold whole aggregates)."""
-    frames, not_whole = [], 0
+def _one_pass(kept, partitions: int, batches) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Records of whole keys (one Kafka partition as read, or shuffled on their key), decoded
+    into the events ``.frame`` gives (:mod:`~concursus_lab.spark.one_pass`), and how many
+    events may not be whole aggregates here: their key is not their aggregate id, or their
+    record is not where the default partitioner of a topic of ``partitions`` puts its key."""
+    frames, facts = [], {NOT_WHOLE: 0, MISPLACED: 0}
     for batch in batches:
         decoded = decode(batch)
         events = kept(decoded.filter(pl.col("reason").is_null()).drop("raw", "reason"))
-        keys = pl.DataFrame(
-            {
-                "kafka_partition": batch.column("partition").to_numpy(zero_copy_only=False),
-                "kafka_offset": batch.column("offset").to_numpy(zero_copy_only=False),
-                "key": pl.Series(batch.column("key"), dtype=pl.Binary),
-            }
-        ).cast({c: events.schema[c] for c in _AT})
-        not_whole += whole(events, keys, _AT)
+        at = pl.DataFrame(
+            [
+                pl.Series(_AT[0], batch.column("partition")),
+                pl.Series(_AT[1], batch.column("offset")),
+            ]
+        )
+        keys = at.cast({c: events.schema[c] for c in _AT}).with_columns(
+            pl.Series("key", batch.column("key"), dtype=pl.Binary),
+            pl.col("kafka_partition").cast(pl.Int64).alias("partition"),
+            pl.Series("placed", default_partitions(batch.column("key"), partitions)),
+        )
+        for name, count in whole(events, keys, _AT).items():
+            facts[name] += count
         frames.append(events)
     events = pl.concat(frames) if frames else pl.DataFrame(schema=FRAME_SCHEMA)
-    return canonical(from_batches(batches_of(events))), {NOT_WHOLE: not_whole}
+    return canonical(from_batches(batches_of(events))), facts
 
 
 def _security(settings: dict[str, Any]) -> dict[str, str]:

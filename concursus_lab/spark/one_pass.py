@@ -11,10 +11,15 @@ bucket's worker decodes its raw rows itself and answers at once.
   connector reads whole token ranges, so one aggregate's rows are always in one Spark
   partition: each partition is a bucket as read, with no shuffle at all.
 * **Kafka (Concursus JSON):** records are keyed by aggregate id (the Concursus writer's rule
-  and :meth:`~concursus_lab.sources.kafka.source.KafkaSource.append`'s), so the raw records
-  are shuffled on their key. Each bucket checks that every event it decodes has its record's
-  key as aggregate id; a bucket that finds one that does not says so, and the question is
-  asked again the general way (decode, then shuffle the decoded rows), never answered wrong.
+  and :meth:`~concursus_lab.sources.kafka.source.KafkaSource.append`'s), and a producer's
+  default partitioner puts all records of a key in one partition, which Spark reads in one
+  task: each partition is a bucket as read, with no shuffle. Each bucket checks both: that
+  every event it decodes has its record's key as aggregate id, and that every record is in
+  the partition the default partitioner gives its key
+  (:func:`~concursus_lab.spark.kafka_partitions.default_partitions`). When some record is
+  not, the question is asked again with the raw records shuffled on their key; when some
+  key is not its event's aggregate id, the general way (decode, then shuffle the decoded
+  rows). Never answered wrong.
 
 A read registers its :class:`Plan` beside the frame it returns (:func:`register`); a question
 asked of exactly that frame (:func:`plan_of`) takes the one pass, and a frame derived from it
@@ -36,8 +41,11 @@ import pyarrow as pa
 #: A bucket's raw batches -> (its events in canonical columns, facts for the driver).
 Decode = Callable[[Iterable[pa.RecordBatch]], tuple[pl.DataFrame, dict[str, int]]]
 
-#: What a bucket reports when its rows turned out not to be whole aggregates.
+#: What a bucket reports when its rows turned out not to be whole aggregates: events whose
+#: record key is not their aggregate id, and records not where the default partitioner puts
+#: their key (then one key may be in several partitions, but a shuffle on it still works).
 NOT_WHOLE = "not_whole"
+MISPLACED = "misplaced"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +60,10 @@ class Plan:
     key: tuple[str, ...]
     in_place: bool
     decode: Decode
+
+    def stops(self, facts: dict[str, int]) -> bool:
+        """Whether a bucket that found ``facts`` may not hold whole aggregates."""
+        return bool(facts.get(NOT_WHOLE) or (self.in_place and facts.get(MISPLACED)))
 
     def parted(self, buckets: int | None) -> tuple[Any, int]:
         """``raw`` in buckets of whole aggregates, and how many: the partitions as read (when
@@ -85,11 +97,28 @@ def plan_of(frame: Any) -> Plan | None:
         return None
 
 
-def whole(events: pl.DataFrame, keys: pl.DataFrame, by: list[str]) -> int:
-    """How many of ``events`` do not have their record's key as aggregate id: ``keys`` has
-    each record's ``by`` columns and its ``key`` (bytes), ``events`` the same ``by``."""
+def again(plan: Plan | None, metas: list[dict[str, Any]]) -> tuple[bool, Plan | None]:
+    """Whether to ask again, after buckets that said ``metas``, and by which plan: none (the
+    general way) when a record's key is not its aggregate id, shuffled on the key when some
+    record was not where its key puts it."""
+    if plan is None or not any(plan.stops(m) for m in metas):
+        return False, plan
+    if any(m.get(NOT_WHOLE) for m in metas):
+        return True, None
+    return True, dataclasses.replace(plan, in_place=False)
+
+
+def whole(events: pl.DataFrame, keys: pl.DataFrame, by: list[str]) -> dict[str, int]:
+    """How many of ``events`` do not have their record's key as aggregate id
+    (:data:`NOT_WHOLE`), and how many are in records not where the default partitioner puts
+    their key (:data:`MISPLACED`): ``keys`` has each record's ``by`` columns, its ``key``
+    (bytes), its ``partition`` and the one its key is ``placed`` in; ``events`` has ``by``."""
     if events.height == 0:
-        return 0
+        return {NOT_WHOLE: 0, MISPLACED: 0}
     found = events.select([*by, "aggregate_id"]).join(keys, on=by, how="left")
     own = pl.col("aggregate_id").cast(pl.Binary)
-    return found.filter(pl.col("key").ne_missing(own)).height
+    counts = found.select(
+        pl.col("key").ne_missing(own).sum().alias(NOT_WHOLE),
+        pl.col("placed").ne_missing(pl.col("partition")).sum().alias(MISPLACED),
+    )
+    return {name: int(value) for name, value in counts.row(0, named=True).items()}

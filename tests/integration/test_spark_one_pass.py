@@ -63,6 +63,29 @@ def _stages(answer) -> str:
     return answer.frame._jdf.queryExecution().executedPlan().toString()
 
 
+def _produce(address: str, topic: str, history: pl.DataFrame, key, partition) -> None:
+    """The history's events as Concursus JSON records, record i keyed by ``key(i, event)``
+    and sent to ``partition(i)`` (None: where the default partitioner puts its key)."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=address)
+    values = concursus_json_write.encode(history, "flat").to_list()
+    ids = history["aggregate_id"].to_list()
+    for i, value in enumerate(values):
+        producer.send(topic, key=key(i, ids[i]), value=value, partition=partition(i))
+    producer.flush()
+    producer.close()
+
+
+def _asked(url: str, spark) -> str:
+    """Every answer from ``url`` on Spark is the local one; the plan state_at ran."""
+    expected = _questions(cl, _local(url))
+    events = cls.read(url, spark)
+    for name, got in _questions(cls, events.frame).items():
+        _same(got, expected[name], name)
+    return _stages(cls.state_at(events.frame, parcel_state, types=parcel_types, at=AT))
+
+
 @pytest.mark.cassandra
 def test_cassandra_partitions_are_answered_as_read_with_no_shuffle(
     spark, history, cassandra_address
@@ -72,16 +95,10 @@ def test_cassandra_partitions_are_answered_as_read_with_no_shuffle(
     store = cl.open(url, create=True)
     try:
         store.append(history)
-        local = _local(url)
-        expected = _questions(cl, local)
-        events = cls.read(url, spark)
-        for name, got in _questions(cls, events.frame).items():
-            _same(got, expected[name], f"{name} in one pass")
-        plan = _stages(cls.state_at(events.frame, parcel_state, types=parcel_types, at=AT))
+        plan = _asked(url, spark)
         assert "Exchange" not in plan and plan.count("MapInArrow") == 2, plan  # + unpacking
-        general = _stages(
-            cls.state_at(events.frame.filter("true"), parcel_state, types=parcel_types, at=AT)
-        )
+        events = cls.read(url, spark).frame.filter("true")  # not the read's own frame
+        general = _stages(cls.state_at(events, parcel_state, types=parcel_types, at=AT))
         assert "Exchange" in general and general.count("MapInArrow") == 3, general
     finally:
         store.close()
@@ -96,14 +113,21 @@ def topic(kafka_address):
 
 
 @pytest.mark.kafka
-def test_kafka_records_keyed_by_aggregate_are_shuffled_raw_and_decoded_once(spark, history, topic):
+def test_kafka_partitions_of_records_keyed_by_aggregate_are_answered_as_read(spark, history, topic):
     url, _ = topic
     cl.open(url, create=True, partitions=3).append(history)
-    expected = _questions(cl, _local(url))
-    events = cls.read(url, spark)
-    for name, got in _questions(cls, events.frame).items():
-        _same(got, expected[name], f"{name} in one pass")
-    plan = _stages(cls.state_at(events.frame, parcel_state, types=parcel_types, at=AT))
+    plan = _asked(url, spark)
+    assert "Exchange" not in plan and plan.count("MapInArrow") == 2, plan  # + unpacking
+
+
+@pytest.mark.kafka
+def test_kafka_records_keyed_by_aggregate_elsewhere_are_shuffled_raw_on_their_key(
+    spark, history, topic, kafka_address
+):
+    url, name = topic
+    cl.open(url, create=True, partitions=3)
+    _produce(kafka_address, name, history, lambda i, a: a.encode(), lambda i: i % 3)
+    plan = _asked(url, spark)
     assert plan.count("Exchange") == 1 and plan.count("MapInArrow") == 2, plan
 
 
@@ -111,19 +135,9 @@ def test_kafka_records_keyed_by_aggregate_are_shuffled_raw_and_decoded_once(spar
 def test_kafka_records_keyed_otherwise_are_asked_again_the_general_way(
     spark, history, topic, kafka_address
 ):
-    from kafka import KafkaProducer
-
     url, name = topic
     cl.open(url, create=True, partitions=3)
-    producer = KafkaProducer(bootstrap_servers=kafka_address)
-    values = concursus_json_write.encode(history, "flat").to_list()
-    for i, value in enumerate(values):  # three keys for all parcels: none is an aggregate id
-        producer.send(name, key=b"k%d" % (i % 3), value=value)
-    producer.flush()
-    producer.close()
-    expected = _questions(cl, _local(url))
-    events = cls.read(url, spark)
-    for question, got in _questions(cls, events.frame).items():
-        _same(got, expected[question], f"{question} after the one pass gave up")
-    plan = _stages(cls.state_at(events.frame, parcel_state, types=parcel_types, at=AT))
+    # three keys for all parcels: none is an aggregate id
+    _produce(kafka_address, name, history, lambda i, a: b"k%d" % (i % 3), lambda i: None)
+    plan = _asked(url, spark)
     assert plan.count("MapInArrow") == 3, plan  # decode, bucket, unpack: the general way

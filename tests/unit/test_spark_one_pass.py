@@ -7,6 +7,7 @@ aggregate id, so that a question is asked again the general way instead of answe
 from __future__ import annotations
 
 import functools
+import random
 
 import polars as pl
 import pyarrow as pa
@@ -17,7 +18,8 @@ pytest.importorskip("cassandra")
 
 from concursus_lab.spark import cassandra, kafka
 from concursus_lab.spark.arrow import batches_of, canonical, from_batches
-from concursus_lab.spark.one_pass import NOT_WHOLE, whole
+from concursus_lab.spark.kafka_partitions import default_partitions
+from concursus_lab.spark.one_pass import MISPLACED, NOT_WHOLE, whole
 from tests.unit.test_spark_cassandra_cells import ROWS, connector_batch
 from tests.unit.test_spark_kafka_arrow import polls
 
@@ -27,46 +29,77 @@ def through_spark(frame: pl.DataFrame) -> pl.DataFrame:
     return canonical(from_batches(batches_of(frame)))
 
 
-def keyed_by_aggregate(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """``batch`` with each record keyed by its first event's aggregate id, as appended."""
+def keyed_by_aggregate(batch: pa.RecordBatch, placed: bool = True) -> pa.RecordBatch:
+    """``batch`` with each record keyed by its first event's aggregate id, as appended, and
+    (``placed``) in the partition of 3 the default partitioner gives that key."""
     events = kafka.decode(batch).filter(pl.col("reason").is_null())
     ids = dict(zip(events["kafka_offset"], events["aggregate_id"], strict=True))
-    keys = [ids.get(o, "").encode() for o in batch.column("offset").to_pylist()]
-    return batch.set_column(0, "key", pa.array(keys, pa.binary()))
+    keys = pa.array([ids.get(o, "").encode() for o in batch.column("offset").to_pylist()])
+    batch = batch.set_column(0, "key", keys)
+    if not placed:
+        return batch
+    where = pa.array(default_partitions(keys, 3).astype("int32"))
+    return batch.set_column(batch.schema.get_field_index("partition"), "partition", where)
+
+
+def one_pass(batches, aggregate_type=None):
+    return kafka._one_pass(functools.partial(kafka._kept, aggregate_type, None), 3, batches)
 
 
 def test_kafka_records_keyed_by_aggregate_decode_to_the_read_s_events():
     _, batch = polls()
     batch = keyed_by_aggregate(batch.slice(0, 20))
     general = kafka.decode(batch).filter(pl.col("reason").is_null()).drop("raw", "reason")
-    kept = functools.partial(kafka._kept, None, None)
-    events, facts = kafka._one_pass(kept, [batch.slice(0, 7), batch.slice(7)])
+    events, facts = one_pass([batch.slice(0, 7), batch.slice(7)])
     assert events.height == general.height > 5
     assert events.equals(through_spark(general))
-    assert facts == {NOT_WHOLE: 0}
+    assert facts == {NOT_WHOLE: 0, MISPLACED: 0}
 
 
 def test_kafka_records_keyed_otherwise_are_counted_not_whole():
     _, batch = polls()  # keys k0-1, ... or none: not the events' aggregate ids
-    kept = functools.partial(kafka._kept, None, None)
-    events, facts = kafka._one_pass(kept, [batch])
+    events, facts = one_pass([batch])
     assert facts[NOT_WHOLE] == events.height > 30
+
+
+def test_kafka_records_in_other_partitions_than_their_key_s_are_counted_misplaced():
+    _, batch = polls()
+    events, facts = one_pass([keyed_by_aggregate(batch.slice(0, 20), placed=False)])
+    assert facts[NOT_WHOLE] == 0 and 0 < facts[MISPLACED] < events.height
 
 
 def test_a_kafka_bucket_keeps_only_the_read_s_aggregate_type():
     _, batch = polls()
-    batch = keyed_by_aggregate(batch)
-    kept = functools.partial(kafka._kept, "nothing", None)
-    events, facts = kafka._one_pass(kept, [batch])
-    assert events.height == 0 and facts == {NOT_WHOLE: 0}
+    events, facts = one_pass([keyed_by_aggregate(batch)], "nothing")
+    assert events.height == 0 and facts == {NOT_WHOLE: 0, MISPLACED: 0}
     assert list(events.schema) == list(through_spark(events).schema)
 
 
-def test_one_wrong_key_is_found():
+def test_one_wrong_key_and_one_wrong_partition_are_found():
     events = pl.DataFrame({"kafka_offset": [1, 2, 3], "aggregate_id": ["a", "b", "c"]})
-    keys = pl.DataFrame({"kafka_offset": [1, 2, 3], "key": [b"a", b"x", None]})
-    assert whole(events, keys, ["kafka_offset"]) == 2
-    assert whole(events.clear(), keys, ["kafka_offset"]) == 0
+    keys = pl.DataFrame(
+        {
+            "kafka_offset": [1, 2, 3],
+            "key": [b"a", b"x", None],
+            "partition": [0, 1, 2],
+            "placed": [0, 1, 1],
+        }
+    )
+    assert whole(events, keys, ["kafka_offset"]) == {NOT_WHOLE: 2, MISPLACED: 1}
+    assert whole(events.clear(), keys, ["kafka_offset"]) == {NOT_WHOLE: 0, MISPLACED: 0}
+
+
+@pytest.mark.parametrize("partitions", [1, 3, 7])
+def test_keys_are_placed_as_kafka_s_default_partitioner_places_them(partitions):
+    from kafka.partitioner.default import murmur2
+
+    rng = random.Random(partitions)
+    keys = [bytes(rng.randrange(256) for _ in range(rng.randrange(23))) for _ in range(800)]
+    keys += [None] + [f"parcel-{i}".encode() for i in range(300)]
+    want = [-1 if k is None else (murmur2(k) & 0x7FFFFFFF) % partitions for k in keys]
+    column = pa.array(keys, pa.binary())
+    assert default_partitions(column, partitions).tolist() == want
+    assert default_partitions(column.slice(5, 400), partitions).tolist() == want[5:405]
 
 
 def test_cassandra_rows_decode_to_the_read_s_events():
