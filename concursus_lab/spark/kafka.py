@@ -40,14 +40,17 @@ from concursus_lab.spark.one_pass import MISPLACED, NOT_WHOLE, Plan, whole
 #: A local source's decoder of records of several partitions: (events, quarantine).
 Decoder = Callable[[np.ndarray, Records], tuple[pl.DataFrame, pl.DataFrame]]
 _TIMEOUT = 10.0  # seconds for the brokers' answers while the bounds are found
+#: The most records a Kafka partition may hold to be folded whole, as read, in one Python
+#: worker (~1 KB per event there: docs/scale.md); larger ones are shuffled on their key.
+IN_PLACE_MOST = 2_000_000
 #: The decoded frame: the local source's columns, then what a quarantined record needs.
 DECODED = pl.Schema({**FRAME_SCHEMA, "raw": pl.Binary, "reason": pl.String})
 
 
-def bounds(source: KafkaSource, since: dt.datetime | None) -> tuple[dict, dict]:
+def bounds(source: KafkaSource, since: dt.datetime | None) -> tuple[dict, dict, dict]:
     """Each partition's first offset to read and its end offset now: where the bounded read
     starts (the beginning, or where processing time ``since`` begins, as the local source
-    seeks) and where it stops."""
+    seeks) and where it stops; and about how many records lie between."""
     cluster = Cluster(source.servers, env_settings(), _TIMEOUT)
     consumer = cluster.consumer()
     try:
@@ -56,13 +59,15 @@ def bounds(source: KafkaSource, since: dt.datetime | None) -> tuple[dict, dict]:
         tps = [kafka.TopicPartition(source.topic, p) for p in partitions]
         ends = consumer.end_offsets(tps)
         starts = {tp: -2 for tp in tps}  # Spark's "earliest"
+        firsts = consumer.beginning_offsets(tps)  # where it is now
         if since is not None:
-            starts = start_offsets(
+            starts = firsts = start_offsets(
                 consumer, tps, since, from_end=False, cluster=cluster, timeout=_TIMEOUT
             )
         return (
             {tp.partition: offset for tp, offset in starts.items()},
             {tp.partition: offset for tp, offset in ends.items()},
+            {tp.partition: ends[tp] - (firsts[tp] or 0) for tp in tps},
         )
     finally:
         consumer.close()
@@ -83,7 +88,7 @@ def read(
     ``registry=``): its own decoder then runs on the executors."""
     source = KafkaSource.from_url(url, **options)  # checks the URL and that the topic exists
     own = getattr(source, "mapping", None) is not None  # keys may not be aggregate ids
-    starts, ends = bounds(source, since)
+    starts, ends, counts = bounds(source, since)
     starting = json.dumps({source.topic: {str(p): o for p, o in starts.items()}})
     ending = json.dumps({source.topic: {str(p): o for p, o in ends.items()}})
     settings = env_settings()
@@ -120,7 +125,10 @@ def read(
         decoded = decoded.filter(F.col("reason").isNotNull() | condition)
     kept = functools.partial(_kept, aggregate_type, since)
     whole_keys = functools.partial(_one_pass, kept, len(ends))
-    return decoded, None if own else Plan(raw, ("key",), True, whole_keys)
+    in_place = (
+        max(counts.values(), default=0) <= IN_PLACE_MOST
+    )  # one Kafka partition is one bucket: it must fit
+    return decoded, None if own else Plan(raw, ("key",), in_place, whole_keys)
 
 
 def _kept(aggregate_type: str | None, since: dt.datetime | None, events: pl.DataFrame):
