@@ -100,7 +100,7 @@ def _worker(function: BucketFunction, plan: Plan | None = None) -> Callable:
         if plan is None:
             frame, facts = canonical(from_batches(batches)), {}
         else:  # raw rows of whole aggregates (a one-pass plan)
-            frame, facts = plan.decode(batches)
+            frame, facts = plan.decode(batches, plan.in_place)
             if plan.stops(facts):  # not answered: the driver asks again another way
                 yield _batch([bucket], ["__meta"], [b""], [b""], [json.dumps(facts)], [0])
                 return

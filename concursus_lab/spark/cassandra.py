@@ -134,7 +134,7 @@ def _decode_batches(batches):
         yield from batches_of(pl.concat([events, quarantine], how="diagonal"))
 
 
-def _one_pass(batches) -> tuple[pl.DataFrame, dict[str, int]]:
+def _one_pass(batches, as_read: bool = True) -> tuple[pl.DataFrame, dict[str, int]]:
     """A partition of rows, as the connector read them (whole aggregates: the partition key
     is the aggregate), decoded into the events ``.frame`` gives
     (:mod:`~concursus_lab.spark.one_pass`)."""

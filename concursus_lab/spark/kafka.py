@@ -35,7 +35,7 @@ from concursus_lab.sources.kafka.seek import start_offsets
 from concursus_lab.sources.kafka.source import KafkaSource
 from concursus_lab.spark.arrow import batches_of, canonical, from_batches, spark_schema
 from concursus_lab.spark.kafka_partitions import default_partitions
-from concursus_lab.spark.one_pass import MISPLACED, NOT_WHOLE, Plan, whole
+from concursus_lab.spark.one_pass import MISPLACED, NOT_WHOLE, Plan, keyed
 
 #: A local source's decoder of records of several partitions: (events, quarantine).
 Decoder = Callable[[np.ndarray, Records], tuple[pl.DataFrame, pl.DataFrame]]
@@ -144,30 +144,32 @@ def _kept(aggregate_type: str | None, since: dt.datetime | None, events: pl.Data
 _AT = ["kafka_partition", "kafka_offset"]
 
 
-def _one_pass(kept, partitions: int, batches) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Records of whole keys (one Kafka partition as read, or shuffled on their key), decoded
-    into the events ``.frame`` gives (:mod:`~concursus_lab.spark.one_pass`), and how many
-    events may not be whole aggregates here: their key is not their aggregate id, or their
-    record is not where the default partitioner of a topic of ``partitions`` puts its key."""
-    frames, facts = [], {NOT_WHOLE: 0, MISPLACED: 0}
+def _one_pass(kept, partitions: int, batches, as_read: bool) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Records of whole keys (one Kafka partition ``as_read``, or shuffled on their key),
+    decoded into the events ``.frame`` gives (:mod:`~concursus_lab.spark.one_pass`), and how
+    many events may not be whole aggregates here: as read, those not in the partition the
+    default partitioner of a topic of ``partitions`` gives their aggregate id
+    (:data:`MISPLACED`); shuffled, those whose record key is not their aggregate id
+    (:data:`NOT_WHOLE`)."""
+    frames, wrong = [], 0
     for batch in batches:
         decoded = decode(batch)
         events = kept(decoded.filter(pl.col("reason").is_null()).drop("raw", "reason"))
-        at = pl.DataFrame(
-            [
-                pl.Series(_AT[0], batch.column("partition")),
-                pl.Series(_AT[1], batch.column("offset")),
-            ]
-        )
-        keys = at.cast({c: events.schema[c] for c in _AT}).with_columns(
-            pl.Series("key", batch.column("key"), dtype=pl.Binary),
-            pl.col("kafka_partition").cast(pl.Int64).alias("partition"),
-            pl.Series("placed", default_partitions(batch.column("key"), partitions)),
-        )
-        for name, count in whole(events, keys, _AT).items():
-            facts[name] += count
+        if as_read:
+            ids = events["aggregate_id"].cast(pl.Binary).to_arrow()
+            placed = pl.Series(default_partitions(ids, partitions))
+            wrong += int((placed != events["kafka_partition"].cast(pl.Int64)).sum())
+        else:
+            at = pl.DataFrame(
+                [
+                    pl.Series(_AT[0], batch.column("partition")),
+                    pl.Series(_AT[1], batch.column("offset")),
+                ]
+            ).cast({c: events.schema[c] for c in _AT})
+            wrong += keyed(events, at.with_columns(pl.Series("key", batch.column("key"))), _AT)
         frames.append(events)
     events = pl.concat(frames) if frames else pl.DataFrame(schema=FRAME_SCHEMA)
+    facts = {MISPLACED if as_read else NOT_WHOLE: wrong}
     return canonical(from_batches(batches_of(events))), facts
 
 

@@ -13,13 +13,13 @@ bucket's worker decodes its raw rows itself and answers at once.
 * **Kafka (Concursus JSON):** records are keyed by aggregate id (the Concursus writer's rule
   and :meth:`~concursus_lab.sources.kafka.source.KafkaSource.append`'s), and a producer's
   default partitioner puts all records of a key in one partition, which Spark reads in one
-  task: each partition is a bucket as read, with no shuffle. Each bucket checks both: that
-  every event it decodes has its record's key as aggregate id, and that every record is in
-  the partition the default partitioner gives its key
-  (:func:`~concursus_lab.spark.kafka_partitions.default_partitions`). When some record is
-  not, the question is asked again with the raw records shuffled on their key; when some
-  key is not its event's aggregate id, the general way (decode, then shuffle the decoded
-  rows). Never answered wrong.
+  task: each partition is a bucket as read, with no shuffle. Each bucket checks that every
+  event it decodes is in the partition the default partitioner gives its aggregate id as a
+  key (:func:`~concursus_lab.spark.kafka_partitions.default_partitions`). When one is not,
+  the question is asked again with the raw records shuffled on their key (so too when a
+  partition is too large for one worker), and there each bucket checks that every event's
+  record key is its aggregate id; when one is not, the question is asked the general way
+  (decode, then shuffle the decoded rows). Never answered wrong.
 
 A read registers its :class:`Plan` beside the frame it returns (:func:`register`); a question
 asked of exactly that frame (:func:`plan_of`) takes the one pass, and a frame derived from it
@@ -38,12 +38,14 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-#: A bucket's raw batches -> (its events in canonical columns, facts for the driver).
-Decode = Callable[[Iterable[pa.RecordBatch]], tuple[pl.DataFrame, dict[str, int]]]
+#: A bucket's raw batches, and whether they are as read (not shuffled) -> (its events in
+#: canonical columns, facts for the driver: :data:`NOT_WHOLE`, :data:`MISPLACED`).
+Decode = Callable[[Iterable[pa.RecordBatch], bool], tuple[pl.DataFrame, dict[str, int]]]
 
-#: What a bucket reports when its rows turned out not to be whole aggregates: events whose
-#: record key is not their aggregate id, and records not where the default partitioner puts
-#: their key (then one key may be in several partitions, but a shuffle on it still works).
+#: What a bucket reports when its rows turned out not to be whole aggregates: shuffled on
+#: the key, events whose record key is not their aggregate id; as read, events not in the
+#: partition the default partitioner gives their aggregate id as key (then a shuffle on
+#: the key may still work).
 NOT_WHOLE = "not_whole"
 MISPLACED = "misplaced"
 
@@ -63,7 +65,7 @@ class Plan:
 
     def stops(self, facts: dict[str, int]) -> bool:
         """Whether a bucket that found ``facts`` may not hold whole aggregates."""
-        return bool(facts.get(NOT_WHOLE) or (self.in_place and facts.get(MISPLACED)))
+        return bool(facts.get(MISPLACED if self.in_place else NOT_WHOLE))
 
     def parted(self, buckets: int | None) -> tuple[Any, int]:
         """``raw`` in buckets of whole aggregates, and how many: the partitions as read (when
@@ -108,17 +110,14 @@ def again(plan: Plan | None, metas: list[dict[str, Any]]) -> tuple[bool, Plan | 
     return True, dataclasses.replace(plan, in_place=False)
 
 
-def whole(events: pl.DataFrame, keys: pl.DataFrame, by: list[str]) -> dict[str, int]:
-    """How many of ``events`` do not have their record's key as aggregate id
-    (:data:`NOT_WHOLE`), and how many are in records not where the default partitioner puts
-    their key (:data:`MISPLACED`): ``keys`` has each record's ``by`` columns, its ``key``
-    (bytes), its ``partition`` and the one its key is ``placed`` in; ``events`` has ``by``."""
+def keyed(events: pl.DataFrame, keys: pl.DataFrame, by: list[str]) -> int:
+    """How many of ``events`` do not have their record's key as aggregate id (``keys``:
+    each record's ``by`` columns and its ``key``, bytes; ``events`` has ``by`` too)."""
     if events.height == 0:
-        return {NOT_WHOLE: 0, MISPLACED: 0}
-    found = events.select([*by, "aggregate_id"]).join(keys, on=by, how="left")
+        return 0
+    if events.height == keys.height and events.select(by).equals(keys.select(by)):
+        found = keys.with_columns(events["aggregate_id"])  # one event a record, in order
+    else:
+        found = events.select([*by, "aggregate_id"]).join(keys, on=by, how="left")
     own = pl.col("aggregate_id").cast(pl.Binary)
-    counts = found.select(
-        pl.col("key").ne_missing(own).sum().alias(NOT_WHOLE),
-        pl.col("placed").ne_missing(pl.col("partition")).sum().alias(MISPLACED),
-    )
-    return {name: int(value) for name, value in counts.row(0, named=True).items()}
+    return found.select(pl.col("key").ne_missing(own).sum()).item()

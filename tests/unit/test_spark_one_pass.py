@@ -19,7 +19,7 @@ pytest.importorskip("cassandra")
 from concursus_lab.spark import cassandra, kafka
 from concursus_lab.spark.arrow import batches_of, canonical, from_batches
 from concursus_lab.spark.kafka_partitions import default_partitions
-from concursus_lab.spark.one_pass import MISPLACED, NOT_WHOLE, whole
+from concursus_lab.spark.one_pass import MISPLACED, NOT_WHOLE, keyed
 from tests.unit.test_spark_cassandra_cells import ROWS, connector_batch
 from tests.unit.test_spark_kafka_arrow import polls
 
@@ -42,51 +42,48 @@ def keyed_by_aggregate(batch: pa.RecordBatch, placed: bool = True) -> pa.RecordB
     return batch.set_column(batch.schema.get_field_index("partition"), "partition", where)
 
 
-def one_pass(batches, aggregate_type=None):
-    return kafka._one_pass(functools.partial(kafka._kept, aggregate_type, None), 3, batches)
+def one_pass(batches, as_read=True, aggregate_type=None):
+    kept = functools.partial(kafka._kept, aggregate_type, None)
+    return kafka._one_pass(kept, 3, batches, as_read)
 
 
-def test_kafka_records_keyed_by_aggregate_decode_to_the_read_s_events():
+@pytest.mark.parametrize("as_read", [True, False])
+def test_kafka_records_keyed_by_aggregate_decode_to_the_read_s_events(as_read):
     _, batch = polls()
     batch = keyed_by_aggregate(batch.slice(0, 20))
     general = kafka.decode(batch).filter(pl.col("reason").is_null()).drop("raw", "reason")
-    events, facts = one_pass([batch.slice(0, 7), batch.slice(7)])
+    events, facts = one_pass([batch.slice(0, 7), batch.slice(7)], as_read)
     assert events.height == general.height > 5
     assert events.equals(through_spark(general))
-    assert facts == {NOT_WHOLE: 0, MISPLACED: 0}
+    assert facts == {MISPLACED if as_read else NOT_WHOLE: 0}
 
 
-def test_kafka_records_keyed_otherwise_are_counted_not_whole():
+def test_shuffled_records_keyed_otherwise_are_counted_not_whole():
     _, batch = polls()  # keys k0-1, ... or none: not the events' aggregate ids
-    events, facts = one_pass([batch])
+    events, facts = one_pass([batch], as_read=False)
     assert facts[NOT_WHOLE] == events.height > 30
 
 
-def test_kafka_records_in_other_partitions_than_their_key_s_are_counted_misplaced():
+def test_records_as_read_in_other_partitions_than_their_aggregate_s_are_counted():
     _, batch = polls()
     events, facts = one_pass([keyed_by_aggregate(batch.slice(0, 20), placed=False)])
-    assert facts[NOT_WHOLE] == 0 and 0 < facts[MISPLACED] < events.height
+    assert 0 < facts[MISPLACED] < events.height
 
 
 def test_a_kafka_bucket_keeps_only_the_read_s_aggregate_type():
     _, batch = polls()
-    events, facts = one_pass([keyed_by_aggregate(batch)], "nothing")
-    assert events.height == 0 and facts == {NOT_WHOLE: 0, MISPLACED: 0}
+    events, facts = one_pass([keyed_by_aggregate(batch)], aggregate_type="nothing")
+    assert events.height == 0 and facts == {MISPLACED: 0}
     assert list(events.schema) == list(through_spark(events).schema)
 
 
-def test_one_wrong_key_and_one_wrong_partition_are_found():
+def test_one_wrong_key_is_found_with_or_without_a_join():
     events = pl.DataFrame({"kafka_offset": [1, 2, 3], "aggregate_id": ["a", "b", "c"]})
-    keys = pl.DataFrame(
-        {
-            "kafka_offset": [1, 2, 3],
-            "key": [b"a", b"x", None],
-            "partition": [0, 1, 2],
-            "placed": [0, 1, 1],
-        }
-    )
-    assert whole(events, keys, ["kafka_offset"]) == {NOT_WHOLE: 2, MISPLACED: 1}
-    assert whole(events.clear(), keys, ["kafka_offset"]) == {NOT_WHOLE: 0, MISPLACED: 0}
+    keys = pl.DataFrame({"kafka_offset": [1, 2, 3], "key": [b"a", b"x", None]})
+    assert keyed(events, keys, ["kafka_offset"]) == 2  # in order: no join
+    assert keyed(events.reverse(), keys, ["kafka_offset"]) == 2
+    assert keyed(events.head(2), keys, ["kafka_offset"]) == 1
+    assert keyed(events.clear(), keys, ["kafka_offset"]) == 0
 
 
 @pytest.mark.parametrize("partitions", [1, 3, 7])
@@ -105,7 +102,7 @@ def test_keys_are_placed_as_kafka_s_default_partitioner_places_them(partitions):
 def test_cassandra_rows_decode_to_the_read_s_events():
     batch = connector_batch(ROWS)
     general = cassandra.decode(batch)[0].drop("reason")
-    events, facts = cassandra._one_pass([batch.slice(0, 30), batch.slice(30)])
+    events, facts = cassandra._one_pass([batch.slice(0, 30), batch.slice(30)], True)
     assert facts == {}
     assert events.height == general.height == len(ROWS) - 4  # rows 44 to 47 quarantined
     assert events.equals(through_spark(general))
