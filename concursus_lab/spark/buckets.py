@@ -52,7 +52,7 @@ from concursus_lab.spark.arrow import (
     to_ipc,
 )
 from concursus_lab.spark.merge import aligned, check_carried, check_one_kind, merged_schema
-from concursus_lab.spark.one_pass import Plan, again, plan_of
+from concursus_lab.spark.one_pass import Plan, again, plan_of, stops
 
 #: Rows of the source's own order, first found first used (see the module docstring).
 ORDER_COLUMNS: tuple[tuple[str, ...], ...] = (("kafka_partition", "kafka_offset"), ("__row",))
@@ -93,15 +93,17 @@ def in_source_order(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _worker(function: BucketFunction, plan: Plan | None = None) -> Callable:
+    decode, in_place = plan.worker() if plan is not None else (None, False)
+
     def work(batches):
         from pyspark import TaskContext
 
         bucket = TaskContext.get().partitionId()
-        if plan is None:
+        if decode is None:
             frame, facts = canonical(from_batches(batches)), {}
         else:  # raw rows of whole aggregates (a one-pass plan)
-            frame, facts = plan.decode(batches, plan.in_place)
-            if plan.stops(facts):  # not answered: the driver asks again another way
+            frame, facts = decode(batches, in_place)
+            if stops(facts, in_place):  # not answered: the driver asks again another way
                 yield _batch([bucket], ["__meta"], [b""], [b""], [json.dumps(facts)], [0])
                 return
         frame = in_source_order(frame)

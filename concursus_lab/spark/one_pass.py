@@ -65,7 +65,11 @@ class Plan:
 
     def stops(self, facts: dict[str, int]) -> bool:
         """Whether a bucket that found ``facts`` may not hold whole aggregates."""
-        return bool(facts.get(MISPLACED if self.in_place else NOT_WHOLE))
+        return stops(facts, self.in_place)
+
+    def worker(self) -> tuple[Decode, bool]:
+        """What a bucket's worker needs (the plan itself holds a DataFrame: not for workers)."""
+        return self.decode, self.in_place
 
     def parted(self, buckets: int | None) -> tuple[Any, int]:
         """``raw`` in buckets of whole aggregates, and how many: the partitions as read (when
@@ -77,6 +81,12 @@ class Plan:
             cores = self.raw.sparkSession.sparkContext.defaultParallelism
             buckets = max(4, 2 * cores, self.raw.rdd.getNumPartitions())
         return self.raw.repartition(buckets, *self.key), buckets
+
+
+def stops(facts: dict[str, int], in_place: bool) -> bool:
+    """Whether a bucket that found ``facts`` (as read, or shuffled on the key) may not hold
+    whole aggregates."""
+    return bool(facts.get(MISPLACED if in_place else NOT_WHOLE))
 
 
 _PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
