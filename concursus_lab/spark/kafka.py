@@ -114,7 +114,7 @@ def read(
     records = records.select("value", "partition", "offset", "timestamp", *_OWN * own)
     decoder = source._decode_joined if own else decode_joined
     decoded = records.mapInArrow(
-        functools.partial(_decode_batches, decoder, own, shape), spark_schema(shape)
+        _named(_decode_batches, decoder, own, shape), spark_schema(shape)
     )
     keep = [] if ids is None or not own else [F.col("aggregate_id").isin(ids)]
     if aggregate_type is not None:
@@ -205,6 +205,14 @@ def decoded_schema(source: KafkaSource) -> pl.Schema:
     if getattr(source, "mapping", None) is None:
         return DECODED
     return pl.Schema({**source._empty().schema, "raw": pl.Binary, "reason": pl.String})
+
+
+def _named(function, *arguments):
+    """``functools.partial`` under the function's own name, so that Spark's plan (and a test
+    reading it) names the stage (``_decode_batches``), not ``partial``."""
+    bound = functools.partial(function, *arguments)
+    bound.__name__ = function.__name__
+    return bound
 
 
 def _decode_batches(decoder, keyed, shape, batches):
