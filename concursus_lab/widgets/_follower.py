@@ -68,9 +68,8 @@ class FollowsSources:
     keeps a :class:`Follower` as ``follower``."""
 
     follower: Follower
-
-    def update(self, frame: Any) -> None:  # pragma: no cover - each widget defines it
-        raise NotImplementedError
+    #: Add a batch of deliveries: each widget's own method.
+    update: Callable[[Any], None]
 
     def follow(self, source: Any, **options: Any) -> threading.Thread:
         """Follow ``source`` (anything with ``.follow()``: a Kafka topic, a RabbitMQ

@@ -29,7 +29,7 @@ from concursus_lab.projections.diff import Diff, diff
 from concursus_lab.projections.projection import AnyProjection, as_projection, project, view_key
 from concursus_lab.widgets._base import SummaryWidget
 from concursus_lab.widgets._format import html_table, text_table
-from concursus_lab.widgets._time_sliders import at_stops, known_stops, time_slider
+from concursus_lab.widgets._time_sliders import TimeSliders, at_stops, known_stops, time_slider
 
 ipywidgets = lab("ipywidgets")
 
@@ -53,7 +53,7 @@ def thin(stops: list[dt.datetime], limit: int = MAX_STOPS) -> list[dt.datetime]:
     return [stops[i] for i in picked]
 
 
-class ProjectionLab(SummaryWidget):
+class ProjectionLab(SummaryWidget, TimeSliders):
     """The projection lab; build it with :func:`projection_lab`.
 
     Attributes
@@ -124,16 +124,6 @@ class ProjectionLab(SummaryWidget):
         self._show()
 
     # ----------------------------------------------------------------- what it shows
-
-    @property
-    def at(self) -> dt.datetime:
-        """The ``at`` slider's time (exclusive bound on event time)."""
-        return self.at_slider.value
-
-    @property
-    def known_at(self) -> dt.datetime:
-        """The ``known_at`` slider's time (inclusive bound on processing time)."""
-        return self.known_at_slider.value
 
     @property
     def views(self) -> dict[str, pl.DataFrame]:

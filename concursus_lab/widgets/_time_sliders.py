@@ -53,3 +53,18 @@ def time_slider(
     if value is not None:
         slider.value = value
     return slider
+
+
+class TimeSliders:
+    """The ``at`` and ``known_at`` of a widget with those two sliders (``at_slider``,
+    ``known_at_slider``)."""
+
+    @property
+    def at(self) -> dt.datetime:
+        """The ``at`` slider's time (exclusive bound on event time)."""
+        return self.at_slider.value
+
+    @property
+    def known_at(self) -> dt.datetime:
+        """The ``known_at`` slider's time (inclusive bound on processing time)."""
+        return self.known_at_slider.value

@@ -3,7 +3,6 @@ and what a move of either recomputes."""
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +22,13 @@ from concursus_lab.timetravel.trace import trace
 from concursus_lab.widgets._base import SummaryWidget, offline_chart
 from concursus_lab.widgets._format import html_table, text_table
 from concursus_lab.widgets._stepper import StepMode, mark_step
-from concursus_lab.widgets._time_sliders import at_stops, known_stops, labelled, time_slider
+from concursus_lab.widgets._time_sliders import (
+    TimeSliders,
+    at_stops,
+    known_stops,
+    labelled,
+    time_slider,
+)
 from concursus_lab.widgets.explorer.chart import deliveries_chart, move_cut, overrides
 from concursus_lab.widgets.explorer.cuts import Cuts
 from concursus_lab.widgets.explorer.describe import HISTORY_COLUMNS, STATUS_LABELS, describe_state
@@ -32,7 +37,7 @@ from concursus_lab.widgets.explorer.picker import picker
 ipywidgets = lab("ipywidgets")
 
 
-class Explorer(SummaryWidget):
+class Explorer(SummaryWidget, TimeSliders):
     """The two-axis state explorer; build it with :func:`explore`.
 
     Attributes
@@ -117,16 +122,6 @@ class Explorer(SummaryWidget):
     def aggregate_id(self) -> str:
         """The aggregate shown."""
         return self._aggregate_id
-
-    @property
-    def at(self) -> dt.datetime:
-        """The ``at`` slider's time (exclusive bound on event time)."""
-        return self.at_slider.value
-
-    @property
-    def known_at(self) -> dt.datetime:
-        """The ``known_at`` slider's time (inclusive bound on processing time)."""
-        return self.known_at_slider.value
 
     @property
     def state(self) -> Any:
