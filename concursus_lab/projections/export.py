@@ -39,6 +39,7 @@ from typing import Any
 import polars as pl
 
 from concursus_lab.common.optional import require
+from concursus_lab.common.whole_file import write_whole
 from concursus_lab.exceptions import SchemaError, SourceError, SourceUnavailable
 
 _TABLE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}")
@@ -109,16 +110,7 @@ def export(
                 "`.list.join(',')`, a struct with `.struct.json_encode()`)."
             )
     _check_folder(path)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        if suffix == ".parquet":
-            frame.write_parquet(partial)
-        else:
-            frame.write_csv(partial)
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
+    return write_whole(path, frame.write_parquet if suffix == ".parquet" else frame.write_csv)
 
 
 def _check_folder(path: Path) -> None:

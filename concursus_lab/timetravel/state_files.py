@@ -31,6 +31,7 @@ from typing import Any
 
 import polars as pl
 
+from concursus_lab.common.whole_file import write_whole
 from concursus_lab.exceptions import IncompleteWrite, SchemaError
 from concursus_lab.frame import conflicts
 from concursus_lab.timetravel.buckets import bucket_reader, each_bucket
@@ -200,13 +201,7 @@ def _write(frame: pl.DataFrame, path: Path) -> Path:
             "hold: return a dataclass, named tuple or dict of plain values from the reducer, "
             "or fold without `into=`."
         )
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        frame.write_parquet(temporary)
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return write_whole(path, frame.write_parquet)
 
 
 def _written(folder: Path, files: list[Path], n: int, states: int) -> str:
