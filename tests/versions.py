@@ -22,10 +22,13 @@ import concursus_lab as cl
 START = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
 
-def declare(received_v0: dict | None = None, transferred: dict | None = None) -> cl.EventTypes:
+def declare(
+    received_v0: dict | None = None, transferred: dict | None = None, *, split: bool = True
+) -> cl.EventTypes:
     """The parcel's event types now, with the upcasters of their older versions;
     ``received_v0`` and ``transferred`` declare those two upcasters otherwise (the keywords
-    of ``upcast``), as tests of broken upcasters need."""
+    of ``upcast``), as tests of broken upcasters need; without ``split`` there is no
+    ``transferred`` upcaster (its rows are then of no declared type)."""
     parcel = cl.EventTypes("parcel")
 
     @parcel.event(version="2")
@@ -44,8 +47,9 @@ def declare(received_v0: dict | None = None, transferred: dict | None = None) ->
     parcel.upcast(("receivedAtDepot", "1"), to=ReceivedAtDepot, add={"priority": 0})
     v0 = received_v0 or {"rename": {"depot": "depotId"}}
     parcel.upcast(("receivedAtDepot", "0"), to=("receivedAtDepot", "1"), **v0)
-    split = transferred or {"columns": transferred_columns}
-    parcel.upcast("transferred", to=[ReceivedAtDepot, LoadedOntoTruck], **split)
+    if split:
+        into = transferred or {"columns": transferred_columns}
+        parcel.upcast("transferred", to=[ReceivedAtDepot, LoadedOntoTruck], **into)
     return parcel
 
 

@@ -8,32 +8,13 @@ import numpy as np
 import polars as pl
 
 import concursus_lab as cl
-from tests.versions import histories, where
+from tests.versions import declare, histories, where
 
 
 def _row_for_row() -> cl.EventTypes:
     """``tests/versions.declare``'s types without the split: receivedAtDepot v0 -> v1 -> v2
     (a rename, then a field added); ``transferred`` rows are then of no declared type."""
-    parcel = cl.EventTypes("parcel")
-
-    @parcel.event(version="2")
-    class ReceivedAtDepot:
-        depotId: str
-        priority: int
-
-    @parcel.event
-    class LoadedOntoTruck:
-        truckId: str
-
-    @parcel.terminal
-    class Delivered:
-        destinationId: str
-
-    parcel.upcast(("receivedAtDepot", "1"), to=ReceivedAtDepot, add={"priority": 0})
-    parcel.upcast(
-        ("receivedAtDepot", "0"), to=("receivedAtDepot", "1"), rename={"depot": "depotId"}
-    )
-    return parcel
+    return declare(split=False)
 
 
 def _same(got, want) -> None:
