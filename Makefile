@@ -2,7 +2,7 @@
 .PHONY: lab test setup bench
 lab:            ## set everything up, then JupyterLab on notebooks/ with the sample store
 	@bash scripts/lab.sh
-test:           ## set everything up, start Cassandra, Kafka, Redis, RabbitMQ, run every test
+test:           ## set everything up, start Cassandra, Kafka, Redis, RabbitMQ, Hazelcast, the registry, run every test
 	@bash scripts/test.sh
 setup:          ## only set up the Python environment (.venv)
 	@bash scripts/setup.sh
