@@ -94,7 +94,7 @@ def declare(channel: Any, exchange: str, stream: str | None, *, create: bool, ur
                 channel.queue_bind(stream, exchange, routing_key="#")
     except pika.exceptions.ChannelClosedByBroker as exc:
         what = f"stream {stream!r}" if stream and "queue" in str(exc) else f"exchange {exchange!r}"
-        if _RECOVERING in exc.reply_text:
+        if recovering(exc):
             raise SourceUnavailable(
                 f"the {what} at {url} is there but not up yet ({exc.reply_text}): a broker "
                 "that has just started takes a few seconds to recover its streams. Open it "
@@ -106,13 +106,19 @@ def declare(channel: Any, exchange: str, stream: str | None, *, create: bool, ur
         ) from exc
 
 
-_RECOVERING = "is down or inaccessible"  # RabbitMQ's words for a queue not recovered yet
+#: RabbitMQ's words for a stream a restarted broker has not recovered yet: its queue record
+#: (at declare), then its local member, which the stream coordinator starts a moment later
+#: (at consume, "PRECONDITION_FAILED - queue ... does not have a replica on the local node").
+_RECOVERING = ("is down or inaccessible", "does not have a replica on the local node")
 
 
-def recovering(error: SourceUnavailable) -> bool:
-    """Whether ``error`` (from :func:`declare`) is a queue the broker has not recovered yet."""
-    cause = error.__cause__
-    return _RECOVERING in str(getattr(cause, "reply_text", ""))
+def recovering(error: BaseException | None) -> bool:
+    """Whether ``error`` (a :class:`SourceUnavailable` from :func:`declare`, or the broker's
+    own close of a channel, e.g. a :class:`Stopped` read's ``cause``) is a stream the broker
+    has not recovered yet."""
+    cause = error.__cause__ if isinstance(error, SourceUnavailable) else error
+    text = str(getattr(cause, "reply_text", ""))
+    return any(words in text for words in _RECOVERING)
 
 
 def read_stream(channel: Any, stream: str, idle: float, progress: bool | None) -> list:

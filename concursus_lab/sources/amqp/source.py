@@ -142,6 +142,22 @@ class AmqpSource(Source):
 
     # -- reading the stream ----------------------------------------------------------------
 
+    def _read_stream(self, progress: bool | None) -> tuple[list, messages.Stopped | None]:
+        """``(offset, body)`` pairs of the whole stream and how the read stopped, if it did. A
+        stream that a restarted broker has not recovered yet refuses its first read (after
+        its queue is back, its local member starts a moment later): that is waited for, up to
+        :data:`_RECOVERY` seconds, as opening waits for the queue."""
+        deadline = time.monotonic() + _RECOVERY
+        while True:
+            with self._channel() as channel:
+                try:
+                    return messages.read_stream(channel, self.stream, self._idle, progress), None
+                except messages.Stopped as stop:
+                    late = time.monotonic() > deadline
+                    if stop.held or late or not messages.recovering(stop.cause):
+                        return stop.held, stop
+            time.sleep(0.5)
+
     def _events(self, query: Query, progress: bool | None) -> pl.DataFrame:
         """The whole history of the stream, up to the first pause of ``idle`` seconds."""
         if self.stream is None:
@@ -150,12 +166,7 @@ class AmqpSource(Source):
                 "routes): follow it with .follow(), record it with .capture(into=...), or "
                 "open a stream bound to it with ?stream=<name>."
             )
-        stopped = None
-        with self._channel() as channel:
-            try:
-                bodies = messages.read_stream(channel, self.stream, self._idle, progress)
-            except messages.Stopped as stop:
-                bodies, stopped = stop.held, stop
+        bodies, stopped = self._read_stream(progress)
         frame, self._quarantine = messages.decode(bodies)
         warn_quarantined(self._quarantine, "message(s)", self.url, stacklevel=4)
         result = query.apply(frame, order="stream_offset")
