@@ -4,6 +4,14 @@ Each ``bench/bench_*.py`` module is run once per scale in its own process (so on
 memory does not colour the next) and returns rows of events/s, its baseline's events/s
 measured in the same run, their ratio and peak memory. ``--quick`` runs the smallest scale
 only: a smoke test that the benchmarks still run, never a judgement of speed.
+
+The report's ``.json`` beside it is the record; the Markdown is written from it. A run of
+record made elsewhere (``--out /tmp/run.md``) joins the report with ``--merge /tmp/run.json``
+(its modules' rows at its scales replace the report's). A row may carry ``verdict`` (a goal
+judged from figures the harness cannot check, e.g. events per CPU second) and any ``note``.
+Lines edited into the Markdown by hand are not in the record: a run, ``--merge`` and
+``--report-only`` refuse to start while the report holds such lines, naming them, unless
+``--discard-edits`` is passed (put them in the ``.json`` instead).
 """
 
 from __future__ import annotations
@@ -68,10 +76,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite the report from its .json, run nothing"
     )
+    parser.add_argument(
+        "--merge", metavar="RUN.json", help="add another run's rows to the report, run nothing"
+    )
+    parser.add_argument(
+        "--discard-edits", action="store_true", help="overwrite lines edited into the report"
+    )
     args = parser.parse_args(argv)
-    if args.report_only:
-        out = Path(args.out)
+    out = Path(args.out)
+    if not args.quick and not args.discard_edits and (edited := _hand_edits(out)):
+        shown = "\n".join(f"  {line[:160]}" for line in edited[:5])
+        print(
+            f"bench: {out} holds {len(edited)} line(s) that its .json does not, e.g.\n{shown}\n"
+            "Put them in the .json (a row's `note` or `verdict`) and run --report-only, or pass "
+            "--discard-edits to lose them.",
+            file=sys.stderr,
+        )
+        return 2
+    if args.report_only or args.merge:
         results = json.loads(out.with_suffix(".json").read_text())
+        if args.merge:
+            results = _merged(results, json.loads(Path(args.merge).read_text()))
+            out.with_suffix(".json").write_text(json.dumps(results, indent=1))
         out.write_text(_report(results, quick=False, seconds=None))
         _chart(results, out.with_name("benchmarks-scaling.png"))
         print(f"bench: rewrote {out}")
@@ -116,6 +142,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _hand_edits(out: Path) -> list[str]:
+    """The lines of the report at ``out`` that the report its ``.json`` writes lacks (edits
+    by hand), besides the header's date and machine."""
+    record = out.with_suffix(".json")
+    if not out.exists() or not record.exists():
+        return []
+    written = set(_report(json.loads(record.read_text()), quick=False, seconds=None).splitlines())
+    header = ("Written by ", "Machine: ")
+    return [
+        line
+        for line in out.read_text().splitlines()
+        if line not in written and not line.startswith(header)
+    ]
+
+
 def _merged(previous: dict[str, list[dict]], ran: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """A partial run's rows in place of the earlier ones of the same module and scale; every
     other module and scale keeps its figures."""
@@ -148,7 +189,8 @@ def _report(results: dict[str, list[dict]], *, quick: bool, seconds: float | Non
         "",
         f"Written by `python -m bench{' --quick' if quick else ''}` on "
         f"{dt.date.today().isoformat()}{took} (a run with `--only` replaces only the sections it "
-        "ran).",
+        "ran), from the record beside it (`.json`): a figure or verdict added by hand belongs "
+        "there, or the next run refuses to start (`python -m bench --help`).",
         f"Machine: {machine()}.",
         "",
         "Every ratio compares our events/s with a baseline measured in the same run, on the "
@@ -238,7 +280,7 @@ def _goals(results: dict[str, list[dict]]) -> list[str]:
         lines.append(
             f"| {r['name']} | {_fmt(r['events'])} | {_fmt(r.get('seconds'))} | "
             f"{_fmt(r.get('events_per_s'), 'rate')} | {_fmt(r.get('ratio'), 'ratio')} | "
-            f"{r['goal']} | {_verdict(r['goal'], r)} |"
+            f"{r['goal']} | {r.get('verdict') or _verdict(r['goal'], r)} |"
         )
     return [*lines, ""]
 
