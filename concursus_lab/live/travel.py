@@ -47,12 +47,11 @@ class Index:
     pos: np.ndarray
     max_ts: np.ndarray
     max_pts: np.ndarray
-    counts: np.ndarray  # (keyframes, TALLIES)
+    counts: np.ndarray  # (TALLIES, keyframes): a row per tally, read a row at a time
     last: np.ndarray
     states: np.ndarray  # objects
     ts: np.ndarray  # each position's event time, epoch us
     pts: np.ndarray  # each position's processing time, epoch us
-    where: dict[str, int]  # aggregate id -> its segment
 
 
 def index(
@@ -84,9 +83,8 @@ def index(
     )
     ts = times["event_timestamp"].to_numpy()[lay.order]
     pts = times["processing_timestamp"].to_numpy()[lay.order]
-    counts = counts.reshape(n, len(TALLIES))
-    where = {aggregate_id: s for s, aggregate_id in enumerate(lay.ids)}
-    return Index(lay, first, pos, max_ts, max_pts, counts, last, states, ts, pts, where)
+    counts = np.ascontiguousarray(counts.reshape(n, len(TALLIES)).T)
+    return Index(lay, first, pos, max_ts, max_pts, counts, last, states, ts, pts)
 
 
 def _in_layout_order(tracks: dict[str, Track], ids: list[str]) -> list[Track]:
@@ -108,7 +106,10 @@ class Answer:
     counts: dict[str, int]
     undecodable_in: list[str]  # aggregates with a delivery that did not decode, in the cut
     ids: list[str]  # the layout's, one per segment
-    states: np.ndarray  # per segment (objects)
+    kept: np.ndarray  # every keyframe's state (objects: the index's)
+    best: np.ndarray  # per segment, its keyframe
+    replayed: np.ndarray  # the segments the tail folded on (sorted)
+    states: list[Any]  # their states, in that order
     applied: np.ndarray  # per segment
     latest: np.ndarray  # per segment
     keep: np.ndarray  # the segments that have a state at the cut
@@ -116,13 +117,19 @@ class Answer:
 
     def folded(self, part: np.ndarray | None = None) -> Folded:
         """The states of the aggregates of ``keep`` (only those of ``part``, a mask over
-        them, if given), in layout order."""
+        them, if given), in layout order: each its keyframe's, or the tail's fold on from
+        it. Only the states asked for are gathered (most of an answer's are its live
+        states, taken from their own columns: ``answers.py``)."""
         chosen = self.keep if part is None else self.keep[part]
         with paused_gc():
+            states = self.kept[self.best[chosen]].tolist()
+            places = np.searchsorted(chosen, self.replayed)
+            hit = places < len(chosen)
+            hit[hit] = chosen[places[hit]] == self.replayed[hit]
+            for k, j in zip(places[hit].tolist(), np.flatnonzero(hit).tolist(), strict=True):
+                states[k] = self.states[j]  # one by one: a sequence state stays one object
             ids = [self.ids[s] for s in chosen.tolist()]
-            return Folded(
-                ids, self.states[chosen].tolist(), self.applied[chosen], self.latest[chosen]
-            )
+            return Folded(ids, states, self.applied[chosen], self.latest[chosen])
 
 
 def state_at(
@@ -141,13 +148,15 @@ def state_at(
     after = lay.pos >= start_pos[lay.segment] if len(lay.pos) else np.zeros(0, dtype=bool)
     # what lies outside the cut is only counted, as the replay's plan counts it; the rest of
     # the cut is what the plan is given (the part before each keyframe is the keyframe's)
-    known = idx.pts <= known_us
-    before = idx.ts < at_us
-    outside = {
-        "not_known_yet": int((after & ~known).sum()),
-        "after_at": int((after & known & ~before).sum()),
-    }
-    tail_idx = np.flatnonzero(after & known & before)
+    not_known = 0
+    if known_at is not None:
+        known = idx.pts <= known_us
+        not_known = int(np.count_nonzero(after & ~known))
+        after &= known
+    known_after = int(np.count_nonzero(after))
+    after &= idx.ts < at_us
+    tail_idx = np.flatnonzero(after)
+    outside = {"not_known_yet": not_known, "after_at": known_after - len(tail_idx)}
     rows = np.sort(lay.order[tail_idx])
     tail = frame[rows]
     segments = np.unique(lay.segment[tail_idx])
@@ -165,7 +174,8 @@ def state_at(
     )
     replay.counts.update(outside)
     states, _ = fold(replay, settings.reducer, settings.types, first)
-    return _answer(idx, best, replay, states, frame.height)
+    where = dict(zip(names, segments.tolist(), strict=True))
+    return _answer(idx, best, replay, states, frame.height, where)
 
 
 def _starts(idx: Index, at: int, known_at: int) -> np.ndarray:
@@ -179,31 +189,34 @@ def _starts(idx: Index, at: int, known_at: int) -> np.ndarray:
     return np.where(counts > 0, idx.first[:-1] + counts - 1, len(idx.pos) - 1)
 
 
-def _answer(idx: Index, best: np.ndarray, replay, states: list[Any], read: int) -> Answer:
+def _answer(
+    idx: Index, best: np.ndarray, replay, states: list[Any], read: int, where: dict[str, int]
+) -> Answer:
     """Each aggregate's state: folded on from its keyframe where the tail applied an event
-    to it, else the keyframe's own; counts are the keyframes' and the tail's."""
+    to it (``where``: the segment of each aggregate in the tail), else the keyframe's own;
+    counts are the keyframes' and the tail's."""
     ids = idx.lay.ids
-    where = idx.where
     folded = np.array([where[i] for i in replay.aggregate_ids], dtype=np.int64)
-    out = idx.states[best]  # a new array: the index keeps its own
-    for s, state in zip(folded.tolist(), states, strict=True):
-        out[s] = state  # one by one: a sequence state must stay one object
-    every = idx.counts[best]
-    applied = every[:, TALLIES.index("applied")].copy()
+    by = np.argsort(folded)
+    applied = idx.counts[TALLIES.index("applied")].take(best)
     applied[folded] += replay.segment_sizes
-    latest = idx.last[best]
+    latest = idx.last.take(best)
     latest[folded] = np.maximum(latest[folded], _last_applied(replay))
     keep = np.flatnonzero(applied)
     counts = dict(replay.counts)
-    for name, total in zip(TALLIES, every.sum(axis=0).tolist(), strict=True):
-        counts[name] += total
+    for name, row in zip(TALLIES, idx.counts, strict=True):
+        counts[name] += int(row.take(best).sum())
     counts["read"] = read
-    broken = every[:, TALLIES.index("undecodable")] > 0
+    broken = idx.counts[TALLIES.index("undecodable")].take(best) > 0
     bad = {ids[s] for s in np.flatnonzero(broken).tolist()}
     if replay.counts["undecodable"]:
         bad.update(replay.undecodable["aggregate_id"].unique().to_list())
     as_head = best[keep] == idx.first[keep + 1] - 1  # the head: the last keyframe of each
-    return Answer(counts, sorted(bad), ids, out, applied, latest, keep, as_head)
+    replayed = [states[k] for k in by.tolist()]
+    return Answer(
+        counts, sorted(bad), ids, idx.states, best, folded[by], replayed, applied, latest, keep,
+        as_head,
+    )  # fmt: skip
 
 
 def _last_applied(replay) -> np.ndarray:

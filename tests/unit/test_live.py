@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -212,3 +213,34 @@ def test_state_at_from_keyframes_equals_a_full_fold(duplicates):
                     assert got.counts == want.counts
                     assert got.undecodable.equals(want.undecodable)
                     assert (got.at, got.known_at) == (want.at, want.known_at)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Seen:
+    count: int
+    last: str
+
+
+def _count_then_seen(state, event):
+    """A reducer whose states change class: an int after one event, then a dataclass."""
+    if state is None:
+        return 1
+    return _Seen((state if isinstance(state, int) else state.count) + 1, type(event).__name__)
+
+
+def test_state_at_from_keyframes_has_the_columns_of_its_own_states():
+    # the live states mix ints and _Seen (a `state` column); an answer at a cut where every
+    # state is a _Seen has its fields as columns, as a full fold of the same cut has
+    events = cl.sample.parcels(60, seed=4)
+    live = cl.live.states(_count_then_seen, types=parcel_types, every=2, keyframes=4)
+    live.update(events)
+    assert live.result().frame.columns[1] == "state"
+    times = events["event_timestamp"].sort()
+    for k in range(1, 8):
+        at = times[events.height * k // 8]
+        got = live.state_at(at)
+        want = cl.state_at(events, _count_then_seen, types=parcel_types, at=at)
+        assert got.frame.schema == want.frame.schema, at
+        plain = [c for c, dtype in want.frame.schema.items() if dtype != pl.Object]
+        assert got.frame.select(plain).equals(want.frame.select(plain))  # objects: below
+        assert list(got.states.items()) == list(want.states.items())
