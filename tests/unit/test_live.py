@@ -244,3 +244,28 @@ def test_state_at_from_keyframes_has_the_columns_of_its_own_states():
         plain = [c for c, dtype in want.frame.schema.items() if dtype != pl.Object]
         assert got.frame.select(plain).equals(want.frame.select(plain))  # objects: below
         assert list(got.states.items()) == list(want.states.items())
+
+
+def test_a_reducer_that_raises_in_time_travel_names_the_aggregate_and_event():
+    # time travel replays only what the live fold applied: a reducer raises there only if
+    # it is not a pure function, as this one is not once armed
+    events = cl.sample.parcels(40, seed=8)
+    at = events["event_timestamp"].sort()[events.height // 2]
+    straddling = events.group_by("aggregate_id").agg(
+        pl.col("event_timestamp").min().alias("a"), pl.col("event_timestamp").max().alias("b")
+    )
+    bad = straddling.filter((pl.col("a") < at) & (pl.col("b") >= at))["aggregate_id"].max()
+    armed = []
+
+    def fussy(state, event):
+        if armed and event.aggregate_id == bad:
+            raise ValueError("no further")
+        return parcel_state(state, event)
+
+    live = cl.live.states(fussy, types=parcel_types)
+    live.update(events)
+    armed.append(True)
+    with pytest.raises(cl.exceptions.ReducerError, match=f"aggregate '{bad}'") as raised:
+        live.state_at(at)
+    assert raised.value.aggregate_id == bad
+    assert isinstance(raised.value.__cause__, ValueError)
