@@ -72,16 +72,23 @@ def answer_frame(cached: Heads, answer: Any, asked: dict[str, Any]) -> StateAt |
     if not cached.fields:
         return None  # a part of the states may have other columns than the whole
     rows = np.sort(cached.rows[answer.keep[answer.as_head]])
-    if len(rows) and rows[0] < 0:
-        return None  # a live state the cache lacks: not expected, answered whole
-    other = states_result(types, at, known_at, seen, answer.folded(~answer.as_head), None, kind)
+    # the built aggregates' rows in the cached frame (they have live states too) put them
+    # in id order with no string compared
+    places = cached.rows[answer.keep[~answer.as_head]]
+    if (len(rows) and rows[0] < 0) or (len(places) and places.min() < 0):
+        return None  # a live state the cache lacks (applied at the cut, not after): whole
+    by_id = np.argsort(places)
+    other = states_result(types, at, known_at, seen, answer.folded(~answer.as_head), by_id, kind)
     if other.frame.columns != cached.frame.columns:
         return None
     try:
         built = other.frame.cast(dict(cached.frame.schema))
     except pl.exceptions.PolarsError:
         return None
-    order = _merged_order(cached, rows, built["aggregate_id"])
+    if built.height != len(places):  # a None state left out
+        order = _merged_order(cached, rows, built["aggregate_id"])
+    else:
+        order = _merged_order(cached, rows, built["aggregate_id"], places[by_id])
     frame = _merged(cached.frame, built, order)
     other_ids = built["aggregate_id"].to_list()
     states = [other.states[i] for i in other_ids]
@@ -142,13 +149,17 @@ def _merged(kept: pl.DataFrame, built: pl.DataFrame, order: np.ndarray) -> pl.Da
     return pl.DataFrame(columns)
 
 
-def _merged_order(cached: Heads, rows: np.ndarray, built: pl.Series) -> np.ndarray:
+def _merged_order(
+    cached: Heads, rows: np.ndarray, built: pl.Series, heads: np.ndarray | None = None
+) -> np.ndarray:
     """The rows of ``cached.frame`` then ``built`` (sorted ids, none in ``cached``'s rows
-    ``rows``), as indices into the two put one after the other, in id order."""
+    ``rows``), as indices into the two put one after the other, in id order; ``heads``:
+    where each built id is (or would be) in ``cached.frame``, if known."""
     n, m = cached.frame.height, built.len()
     if m == 0:
         return rows
-    heads = cached.frame["aggregate_id"].search_sorted(built, side="left").to_numpy()
+    if heads is None:
+        heads = cached.frame["aggregate_id"].search_sorted(built, side="left").to_numpy()
     places = np.searchsorted(rows, heads) + np.arange(m, dtype=np.int64)  # where each lands
     out = np.empty(len(rows) + m, dtype=np.int64)
     taken = np.zeros(len(out), dtype=bool)
