@@ -131,3 +131,18 @@ class ConflictingDeliveries(UserWarning):
     identity, both versions, which won) and says what to do: if they are different events,
     give them a ``sequence`` or an ``event_id`` (``cl.Mapping(sequence=..., event_id=...)``).
     """
+
+
+class UndecodableEvents(UserWarning):
+    """A warning: events that could not be decoded were left out of an answer.
+
+    Once per call, naming how many, the commonest reason and where they are listed (the
+    result's ``.undecodable``); ``strict=True`` raises :class:`DecodeError` instead.
+    """
+
+
+class UnknownStateShape(UserWarning):
+    """A warning: an answer with no state has a placeholder ``state`` column (type Null),
+    because neither the reducer's return annotation nor ``initial=`` says the state's shape;
+    an answer with states would have their columns. Annotate the reducer
+    (``-> MyState``) to have the same columns empty or not."""

@@ -218,7 +218,7 @@ def report(conflicts: Conflicts) -> None:
     if pending is not None:
         pending.append(conflicts)
         return
-    warnings.warn(conflicts.message(), ConflictingDeliveries, stacklevel=_user_level())
+    warnings.warn(conflicts.message(), ConflictingDeliveries, stacklevel=user_level())
 
 
 @contextlib.contextmanager
@@ -235,7 +235,7 @@ def one_warning(*, disjoint: bool = False) -> Iterator[None]:
         warnings.warn(
             (Conflicts.total(pending) if disjoint else largest(pending)).message(),
             ConflictingDeliveries,
-            stacklevel=_user_level(),
+            stacklevel=user_level(),
         )
 
 
@@ -256,7 +256,7 @@ def largest(found: Sequence[Conflicts]) -> Conflicts:
     return max(found, key=lambda c: (c.identities, c.deliveries), default=Conflicts())
 
 
-def _user_level() -> int:
+def user_level() -> int:
     """The ``stacklevel`` that points at the first caller outside this package (and the
     ``with`` machinery)."""
     frame = sys._getframe(1)

@@ -221,8 +221,8 @@ def _fold_frame(
     if keys.dtype == pl.Null:  # no key yet: the declared kind's type, as a full view has
         keys = keys.cast(key_dtype(fold.types, fold.key))
     columns: dict[str, pl.Series] = {fold.key: keys.alias(fold.key)}
-    # no state yet: the columns of the class the reducer's annotation names, as state_at's
-    for name, column in state_columns(states, state_class(fold.reducer)).items():
+    # no state yet: the columns of the state's type (its annotation, or initial's), as state_at's
+    for name, column in state_columns(states, state_class(fold.reducer, fold.initial)).items():
         if name == fold.key or name in FOLD_COLUMNS:
             name = f"state_{name}"
         columns[name] = column.alias(name)

@@ -52,6 +52,7 @@ from concursus_lab.frame.schema import validate
 from concursus_lab.projections.keyed import fold_view
 from concursus_lab.projections.views import as_view, check_fold_key, key_columns
 from concursus_lab.timetravel.reducer import Reducer, check_reducer
+from concursus_lab.timetravel.state_columns import state_class, warn_shapeless
 
 ViewFunction = Callable[[pl.DataFrame], pl.DataFrame]
 
@@ -362,7 +363,11 @@ def project(
     """
     chosen = as_projection(projection)
     frame = validate(events, check_parameters=False)
-    return chosen._view(bounded(frame, chosen.duplicates, at=at, known_at=known_at))
+    view = chosen._view(bounded(frame, chosen.duplicates, at=at, known_at=known_at))
+    if isinstance(chosen, Fold):  # no state, and nothing says its shape: say so
+        kind = state_class(chosen.reducer, chosen.initial)
+        warn_shapeless(view, chosen.reducer, kind, ", or build the fold with initial= a state")
+    return view
 
 
 def as_projection(projection: Any, name: str = "projection") -> Projection | Fold:

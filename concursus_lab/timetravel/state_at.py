@@ -69,7 +69,13 @@ from concursus_lab.timetravel.buckets import each_bucket, is_bucketed, merged_or
 from concursus_lab.timetravel.reducer import Reducer, check_reducer
 from concursus_lab.timetravel.reducing import Folded, check_workers, reduce_aggregates
 from concursus_lab.timetravel.replay import prepare
-from concursus_lab.timetravel.state_columns import extract, has_none, state_class, to_columns
+from concursus_lab.timetravel.state_columns import (
+    extract,
+    has_none,
+    state_class,
+    to_columns,
+    warn_shapeless,
+)
 from concursus_lab.timetravel.state_files import TAIL, StateFiles, write_states
 from concursus_lab.timetravel.summary import summary_lines
 
@@ -301,6 +307,8 @@ def state_at(
             for path in result.files:
                 path.unlink()
         raise no_events_of_type(result.aggregate_type, present)
+    if isinstance(result, StateAt):
+        warn_shapeless(result.frame, reducer, state_class(reducer), "")
     return result
 
 
@@ -313,7 +321,9 @@ def merged(parts: list[StateAt]) -> StateAt:
     if has_none(states):
         present = np.fromiter(map(is_not, states, repeat(None)), dtype=bool, count=len(states))
         order = order[present[order]]
-    frame = pl.concat([p.frame for p in parts], how="diagonal_relaxed").sort("aggregate_id")
+    # a bucket without states shows placeholder columns where nothing says the state's shape
+    shown = [p.frame for p in parts if p.frame.height] or [first.frame]
+    frame = pl.concat(shown, how="diagonal_relaxed").sort("aggregate_id")
     frame = frame.select(pl.exclude(*TAIL), *TAIL)
     keys = dict.fromkeys(k for p in parts for k in p.counts)
     counts = {k: sum(p.counts.get(k, 0) for p in parts) for k in keys}

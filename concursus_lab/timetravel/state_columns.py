@@ -9,11 +9,24 @@ columns never depend on which states came first, and the parts of a history answ
 (Spark's buckets) make the columns the whole would.
 
 A result's shape never depends on whether it is empty: where no state is there to show its
-fields (no states at all, or only None), the columns come from the reducer's state class, the
-dataclass or named tuple its return annotation names (:func:`state_class`); a column whose
-values are all None takes its field's annotated type. Annotate the reducer
-(``def parcel_state(state, event) -> ParcelState``) and a quiet day has a busy day's columns;
-without one, such a result has one ``state`` column.
+shape (no states at all, or only None), the columns come from the state's type, which the
+reducer's return annotation names, or else a fold's ``initial=`` value shows
+(:func:`state_class`). One rule (:func:`dtype_of`) turns an annotation into a column type,
+and it decides the column's type whatever the states: a quiet day has a busy day's columns.
+
+* a dataclass or named tuple: one column per field, typed by the field's annotation;
+* a TypedDict: one ``state`` Struct column, its fields the keys in name order (as dicts are);
+* a scalar (``int``, ``float``, ``str``, ``bool``, ``datetime``, ``date``, ``list[str]``...):
+  one ``state`` column of that type (``-> float`` states of whole numbers are a Float64
+  column, not an Int64 one);
+* any other class: one ``state`` Object column, as its states make.
+
+Where nothing says the shape (no annotation, ``-> dict``, ``-> Any``, no ``initial=``) an
+answer with states still shows their shape, but an answer without any has one placeholder
+``state`` column of type Null: the public functions then warn (:func:`warn_shapeless`),
+naming the reducer and saying to annotate it. A warning, not an error: a quiet day is not a
+mistake, and most reducers written in a notebook are not annotated; the warning is there so
+that nobody mistakes a placeholder for the shape.
 
 The work is split in two so that it can run where the states are: :func:`extract` pulls
 the values out of the objects (in the process that folded them, as plain lists that pickle
@@ -45,13 +58,15 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+import warnings
 from itertools import repeat
 from operator import attrgetter, is_, itemgetter, methodcaller
 from typing import Any
 
 import polars as pl
 
-from concursus_lab.exceptions import SchemaError
+from concursus_lab.exceptions import SchemaError, UnknownStateShape
+from concursus_lab.frame.conflicts import user_level
 
 #: Columns a state_at result has besides the state's: a field of that name gets a prefix.
 RESERVED = ("aggregate_id", "events_applied", "last_event_timestamp")
@@ -62,11 +77,13 @@ class Extracted:
     """Values pulled out of a list of states, per column, and the shape they came in.
 
     ``shape`` is ``("fields", type)`` (one list per field), ``("items", type, width)`` (one
-    list per position) or ``("objects",)`` (the states themselves, under ``"state"``).
+    list per position) or ``("objects",)`` (the states themselves, under ``"state"``);
+    ``dtype`` the ``state`` column's type where the state's type says it (``StateDtype``).
     """
 
     shape: tuple
     values: dict[str, list[Any]]
+    dtype: pl.DataType | None = None
 
 
 def has_none(values: list[Any]) -> bool:
@@ -74,29 +91,119 @@ def has_none(values: list[Any]) -> bool:
     return any(map(is_, values, repeat(None)))
 
 
-def state_class(reducer: Any) -> type | None:
-    """The dataclass or named tuple ``reducer``'s return annotation names (``-> Parcel`` or
-    ``-> Parcel | None``), else None: the state class a result's columns come from where
-    no state shows them."""
+@dataclasses.dataclass(frozen=True)
+class StateDtype:
+    """A state shown as one ``state`` column of this type (see the module docstring)."""
+
+    dtype: pl.DataType
+
+
+#: What :func:`state_class` returns: a dataclass or named tuple (a column per field), the
+#: type of a one-column state, or None (nothing says the shape).
+StateKind = type | StateDtype | None
+
+
+def state_class(reducer: Any, initial: Any = None) -> StateKind:
+    """The state's shape, as ``reducer``'s return annotation names it (``-> Parcel``,
+    ``-> Parcel | None``, ``-> int``, a TypedDict), else as ``initial`` (a fold's state before
+    its first event; None: not given) shows it: the columns a result has where no state
+    shows them, and the types its columns take (:func:`to_columns`)."""
     try:
         hint = typing.get_type_hints(reducer).get("return")
     except Exception:  # no annotations, or ones that do not resolve here
-        return None
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        members = [a for a in typing.get_args(hint) if a is not type(None)]
-        hint = members[0] if len(members) == 1 else None
+        hint = None
+    kind = _kind_of(_optional(hint)) if hint is not None else None
+    if kind is None and initial is not None:
+        kind = _kind_of(type(initial))
+        if kind is None or kind == StateDtype(pl.Object):  # a dict, say: as its value is
+            made = _series("state", [initial])
+            kind = StateDtype(made.dtype) if made.dtype != pl.Object else None
+    return kind
+
+
+def _kind_of(hint: Any) -> StateKind:
     if isinstance(hint, type) and field_names(hint) is not None:
         return hint
+    dtype = dtype_of(hint)
+    if dtype is not None:
+        return StateDtype(dtype)
+    if isinstance(hint, type) and hint.__module__ not in ("builtins", "typing"):
+        return StateDtype(pl.Object)  # a class of the user's own: its states are objects
     return None
 
 
-def extract(states: list[Any], kind: type | None = None) -> Extracted:
-    """The values of ``states`` per column (see the module docstring); ``kind``, the state
-    class (:func:`state_class`), gives the columns when no state is there to."""
+def dtype_of(hint: Any) -> pl.DataType | None:
+    """The polars type a state (or a state's field) annotated ``hint`` takes in a result,
+    or None where the annotation does not say one (``dict``, ``Any``, a tuple).
+
+    As the states' own values make it: a dataclass or a TypedDict is a Struct (a
+    TypedDict's fields in name order, as a dict's keys), times are UTC."""
+    hint = _optional(hint)
+    if isinstance(hint, type) and typing.is_typeddict(hint):
+        fields = sorted(typing.get_type_hints(hint).items())
+        dtypes = {name: dtype_of(inner) for name, inner in fields}
+        if not dtypes or None in dtypes.values():
+            return None
+        return pl.Struct(dtypes)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        hints = _hints(hint)
+        inner = {f.name: dtype_of(hints.get(f.name)) for f in dataclasses.fields(hint)}
+        return None if None in inner.values() else pl.Struct(inner)
+    if hint is None or hint is dict or typing.get_origin(hint) in (dict, tuple):
+        return None
+    try:
+        dtype = pl.DataType.from_python(hint)
+    except Exception:
+        return None
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
+        dtype = pl.Datetime("us", "UTC")
+    if isinstance(dtype, pl.List) and dtype.inner == pl.Null:  # bare ``list``
+        return None
+    return dtype
+
+
+def _optional(hint: Any) -> Any:
+    """``X`` of ``X | None`` (None for a union of several types)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(hint) if a is not type(None)]
+        return members[0] if len(members) == 1 else None
+    return hint
+
+
+def _hints(kind: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(kind)
+    except Exception:
+        return {}
+
+
+def warn_shapeless(frame: pl.DataFrame, reducer: Any, kind: StateKind, what: str) -> None:
+    """Warn that ``frame``, an answer with no state, has a placeholder ``state`` column
+    because nothing says the state's shape (``kind`` is None); ``what``: how to say it
+    otherwise besides an annotation (e.g. "or build the fold with initial=")."""
+    if kind is not None or frame.height:
+        return
+    name = getattr(reducer, "__name__", repr(reducer))
+    warnings.warn(
+        f"this answer has no state, and nothing says what {name}'s states look like: its "
+        "`state` column (type Null) is a placeholder, where an answer with states has their "
+        f"columns. Annotate {name}'s return type (`def {name}(state, event) -> MyState`: a "
+        f"dataclass, a named tuple, a TypedDict or a type such as int){what} to have the "
+        "same columns either way.",
+        UnknownStateShape,
+        stacklevel=user_level(),
+    )
+
+
+def extract(states: list[Any], kind: StateKind = None) -> Extracted:
+    """The values of ``states`` per column (see the module docstring); ``kind``, the state's
+    shape (:func:`state_class`), gives the columns when no state is there to, and the type
+    of a one-column state."""
     nones = has_none(states)
     present = [s for s in states if s is not None] if nones else states
     kinds = set(map(type, present))
-    if not kinds and kind is not None:
+    dtype = kind.dtype if isinstance(kind, StateDtype) else None
+    if not kinds and isinstance(kind, type):
         kinds = {kind}
     if len(kinds) == 1:
         kind = next(iter(kinds))
@@ -117,7 +224,7 @@ def extract(states: list[Any], kind: type | None = None) -> Extracted:
                 width = widths.pop()
                 values = {str(i): list(map(itemgetter(i), states)) for i in range(width)}
                 return Extracted(("items", kind, width), values)
-    return Extracted(("objects",), {"state": list(states)})
+    return Extracted(("objects",), {"state": list(states)}, dtype)
 
 
 def merge(first: Extracted, second: Extracted) -> Extracted | None:
@@ -125,12 +232,13 @@ def merge(first: Extracted, second: Extracted) -> Extracted | None:
     shapes differ (then extract from all the states at once)."""
     if first.shape != second.shape:
         return None
-    return Extracted(first.shape, {k: v + second.values[k] for k, v in first.values.items()})
+    values = {k: v + second.values[k] for k, v in first.values.items()}
+    return Extracted(first.shape, values, first.dtype or second.dtype)
 
 
 def to_columns(extracted: Extracted) -> dict[str, pl.Series]:
-    """The polars columns of an extraction (a field's column whose values are all None
-    has the field's annotated type)."""
+    """The polars columns of an extraction, typed as the state's type says where it does
+    (:func:`dtype_of` of each field, or the extraction's ``dtype``): see :func:`conform`."""
     if extracted.shape[0] == "items":
         column = _one_list_column(list(extracted.values.values()))
         if column is not None:
@@ -140,14 +248,34 @@ def to_columns(extracted: Extracted) -> dict[str, pl.Series]:
             states = list(map(list, states))
         return {"state": _series("state", states)}
     columns = {name: _series(name, values) for name, values in extracted.values.items()}
-    if extracted.shape[0] == "fields" and any(c.dtype == pl.Null for c in columns.values()):
+    if extracted.shape[0] == "fields":
         for column, dtype in zip(columns, _field_dtypes(extracted.shape[1]), strict=True):
-            if columns[column].dtype == pl.Null and dtype is not None:
-                columns[column] = columns[column].cast(dtype)
+            columns[column] = conform(columns[column], dtype)
+    elif extracted.dtype is not None:
+        columns["state"] = conform(columns["state"], extracted.dtype)
     return columns
 
 
-def state_columns(states: list[Any], kind: type | None = None) -> dict[str, pl.Series]:
+def conform(column: pl.Series, dtype: pl.DataType | None) -> pl.Series:
+    """``column`` as type ``dtype`` (the state's type's) where that loses nothing: a column of
+    nulls (or no values) takes it, numbers take a numeric one (``-> float`` states that
+    happen to be whole); others keep the type their values make (a TypedDict's keys that
+    some state lacks, say), which an empty answer cannot know."""
+    if dtype is None or column.dtype == dtype:
+        return column
+    if dtype == pl.Object:
+        if column.dtype == pl.Null:
+            return pl.Series(column.name, column.to_list(), dtype=pl.Object)
+        return column
+    if column.dtype == pl.Null or (column.dtype.is_numeric() and dtype.is_numeric()):
+        try:
+            return column.cast(dtype, strict=True)
+        except Exception:  # polars.exceptions.InvalidOperationError: 2**70 as Int64
+            return column
+    return column
+
+
+def state_columns(states: list[Any], kind: StateKind = None) -> dict[str, pl.Series]:
     """The state objects as columns: the fields of a dataclass (or named tuple), else one
     ``state`` column (null where a state is None); ``kind`` as for :func:`extract`."""
     return to_columns(extract(states, kind))
@@ -175,22 +303,10 @@ def field_names(kind: type) -> list[str] | None:
 
 
 def _field_dtypes(kind: type) -> list[pl.DataType | None]:
-    """The polars type of each field's annotation (None where polars has none for it);
-    times are UTC, as every time in a result is."""
-    try:
-        hints = typing.get_type_hints(kind)
-    except Exception:
-        hints = {}
-    dtypes: list[pl.DataType | None] = []
-    for name in field_names(kind) or []:
-        try:
-            dtype = pl.DataType.from_python(hints[name])
-        except Exception:
-            dtype = None
-        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
-            dtype = pl.Datetime("us", "UTC")
-        dtypes.append(dtype)
-    return dtypes
+    """The polars type of each field's annotation (:func:`dtype_of`; None where it says
+    none)."""
+    hints = _hints(kind)
+    return [dtype_of(hints.get(name)) for name in field_names(kind) or []]
 
 
 def _one_list_column(parts: list[list[Any]]) -> pl.Series | None:
