@@ -109,7 +109,9 @@ def describe(source: Source | pl.DataFrame) -> Description:
         pl.col("processing_timestamp").max().alias("p1"),
         pl.struct("aggregate_type", "aggregate_id").n_unique().alias("aggregates"),
     ).row(0, named=True)
-    profile = lateness(deliveries) if deliveries.height else deliveries.head(0)
+    profile = lateness(deliveries)
+    if not deliveries.height:  # no profile to show, but its columns (not the events')
+        profile = profile.clear()
     return Description(
         title=title,
         deliveries=deliveries.height,

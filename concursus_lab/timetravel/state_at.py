@@ -46,6 +46,7 @@ import datetime as dt
 import functools
 import html
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
 from operator import is_not, itemgetter
@@ -57,9 +58,11 @@ import polars as pl
 from concursus_lab.common.gc_pause import paused_gc
 from concursus_lab.common.text import plural
 from concursus_lab.common.time import TimeLike
+from concursus_lab.events.decoded import reason_counts
 from concursus_lab.events.types import EventTypes, as_event_types
-from concursus_lab.exceptions import SchemaError
+from concursus_lab.exceptions import SchemaError, UndecodableEvents
 from concursus_lab.frame import conflicts
+from concursus_lab.frame.conflicts import user_level
 from concursus_lab.frame.cut import bounds
 from concursus_lab.frame.identity import check_duplicates
 from concursus_lab.frame.keys import string_order
@@ -309,7 +312,25 @@ def state_at(
         raise no_events_of_type(result.aggregate_type, present)
     if isinstance(result, StateAt):
         warn_shapeless(result.frame, reducer, state_class(reducer), "")
+    warn_undecodable(result.aggregate_type, result.counts["undecodable"], result.undecodable)
     return result
+
+
+def warn_undecodable(aggregate_type: str, count: int, undecodable: pl.DataFrame) -> None:
+    """Warn, once per call, that ``count`` events could not be decoded and were left out, with
+    the commonest reasons and where they are listed (a reader of ``.frame`` alone would
+    otherwise not know), as the sources warn of their quarantine."""
+    if not count:
+        return
+    listed = "; ".join(f"{n:,} x {reason}" for reason, n in reason_counts(undecodable))
+    warnings.warn(
+        f"{plural(count, f'{aggregate_type} event')} could not be decoded and "
+        f"{'was' if count == 1 else 'were'} left out of the states: they are in "
+        f"`.undecodable` ({listed}). Declare the missing types or fix the values, or pass "
+        "strict=True to raise instead.",
+        UndecodableEvents,
+        stacklevel=user_level(),
+    )
 
 
 def merged(parts: list[StateAt]) -> StateAt:

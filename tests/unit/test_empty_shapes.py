@@ -168,3 +168,42 @@ def test_buckets_with_no_state_add_no_column():
     bucketed = cl.state_at(EVENTS.lazy(), dataclass_unannotated, types=bulbs, buckets=8).frame
     assert bucketed.schema == whole.schema
     assert bucketed.equals(whole)
+
+
+# ------------------------------------------------------------ what was left out is said
+
+
+def broken() -> pl.DataFrame:
+    """EVENTS and three that cannot be decoded: two of an unknown type, one of a bad value."""
+    switched = EVENTS.filter(pl.col("name") == "switchedOn").with_columns(name=pl.lit("exploded"))
+    unknown = [
+        switched.with_columns(pl.col("event_timestamp").dt.offset_by(f"{m}m")) for m in (1, 2)
+    ]
+    bad_value = EVENTS.head(1).with_columns(
+        aggregate_id=pl.lit("b3"), parameters=pl.lit('{"wattage":"sixty"}')
+    )
+    return pl.concat([EVENTS, *unknown, bad_value])
+
+
+@pytest.mark.parametrize("buckets", [None, 4], ids=["at once", "in buckets"])
+def test_state_at_warns_once_of_what_it_could_not_decode(buckets, tmp_path):
+    events = broken().lazy() if buckets else broken()
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        result = cl.state_at(events, as_dataclass, types=bulbs, buckets=buckets)
+    assert [w.category for w in said] == [cl.exceptions.UndecodableEvents]  # once per call
+    assert result.counts["undecodable"] == 3 == result.undecodable.height
+    message = str(said[0].message)
+    assert "3 lightbulb events could not be decoded" in message
+    assert "`.undecodable`" in message and "2 x unknown event type 'exploded'" in message
+    assert "strict=True" in message
+    assert said[0].filename == __file__  # it points at the caller's line
+    with pytest.warns(cl.exceptions.UndecodableEvents, match="3 lightbulb events"):
+        cl.state_at(broken(), as_dataclass, types=bulbs, into=tmp_path / "states")
+    quiet(cl.state_at, EVENTS, as_dataclass, types=bulbs)  # nothing left out: nothing said
+
+
+def test_describe_of_no_events_has_a_lateness_profile_of_its_columns():
+    busy, empty = cl.describe(EVENTS), cl.describe(EVENTS.clear())
+    assert empty.lateness.height == 0  # no profile to show, but its columns
+    assert empty.lateness.schema == busy.lateness.schema
