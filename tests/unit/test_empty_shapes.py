@@ -207,3 +207,16 @@ def test_describe_of_no_events_has_a_lateness_profile_of_its_columns():
     busy, empty = cl.describe(EVENTS), cl.describe(EVENTS.clear())
     assert empty.lateness.height == 0  # no profile to show, but its columns
     assert empty.lateness.schema == busy.lateness.schema
+
+
+@pytest.mark.parametrize("reducer", ANNOTATED, ids=lambda r: r.__name__)
+def test_restatements_with_none_have_the_columns_of_some(reducer):
+    logged = EVENTS.with_columns(processing_timestamp=pl.col("event_timestamp"))
+    some = quiet(
+        cl.restatements, logged, reducer, types=bulbs, known_at=("2026-03-01 10:15", "2026-03-02")
+    )
+    none = quiet(
+        cl.restatements, logged, reducer, types=bulbs, known_at=("2026-03-02", "2026-03-03")
+    )
+    assert some.height == 2 and none.height == 0
+    assert none.schema == some.schema
