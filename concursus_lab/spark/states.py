@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from concursus_lab.common.time import TimeLike
+from concursus_lab.events.decoded import commonest
 from concursus_lab.events.types import EventTypes, as_event_types
 from concursus_lab.frame import conflicts
 from concursus_lab.frame.cut import bounds
@@ -30,7 +31,7 @@ from concursus_lab.spark import buckets as _buckets
 from concursus_lab.spark.result import SparkFrame, SparkStateAt
 from concursus_lab.timetravel.reducer import Reducer, check_reducer
 from concursus_lab.timetravel.state_at import fold_states as local_state_at
-from concursus_lab.timetravel.state_at import no_events_of_type
+from concursus_lab.timetravel.state_at import no_events_of_type, warn_undecodable
 
 
 def state_at(
@@ -81,7 +82,8 @@ def state_at(
             strict=strict,
         )
         answers = {"states": result.frame, "undecodable": result.undecodable}
-        return answers, {"counts": result.counts}
+        reasons = dict(result.undecodable.group_by("reason").len().iter_rows())
+        return answers, {"counts": result.counts, "reasons": reasons}
 
     nothing = local_state_at(empty(), reducer, types=types, at=at, known_at=known_at)
     kept = _buckets.run(
@@ -96,6 +98,8 @@ def state_at(
         others = f"{counts['other_aggregate_types']:,} rows of other aggregate types"
         raise no_events_of_type(types.aggregate_type, others)
     conflicts.report(kept.conflicts)  # on the driver, pointing at the caller's line
+    # the workers' warnings never reach this process: said here, once, as locally
+    warn_undecodable(types.aggregate_type, counts["undecodable"], commonest(kept.total("reasons")))
     undecodable = SparkFrame(
         kept.frame("undecodable"),
         lambda: kept.polars("undecodable").sort("aggregate_id", "event_timestamp"),

@@ -312,17 +312,19 @@ def state_at(
         raise no_events_of_type(result.aggregate_type, present)
     if isinstance(result, StateAt):
         warn_shapeless(result.frame, reducer, state_class(reducer), "")
-    warn_undecodable(result.aggregate_type, result.counts["undecodable"], result.undecodable)
+    reasons = reason_counts(result.undecodable)
+    warn_undecodable(result.aggregate_type, result.counts["undecodable"], reasons)
     return result
 
 
-def warn_undecodable(aggregate_type: str, count: int, undecodable: pl.DataFrame) -> None:
+def warn_undecodable(aggregate_type: str, count: int, reasons: list[tuple[str, int]]) -> None:
     """Warn, once per call, that ``count`` events could not be decoded and were left out, with
-    the commonest reasons and where they are listed (a reader of ``.frame`` alone would
-    otherwise not know), as the sources warn of their quarantine."""
+    the commonest ``reasons`` (:func:`~concursus_lab.events.decoded.commonest`) and where they
+    are listed (a reader of ``.frame`` alone would otherwise not know), as the sources warn of
+    their quarantine."""
     if not count:
         return
-    listed = "; ".join(f"{n:,} x {reason}" for reason, n in reason_counts(undecodable))
+    listed = "; ".join(f"{n:,} x {reason}" for reason, n in reasons)
     warnings.warn(
         f"{plural(count, f'{aggregate_type} event')} could not be decoded and "
         f"{'was' if count == 1 else 'were'} left out of the states: they are in "

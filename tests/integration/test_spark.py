@@ -285,6 +285,20 @@ def test_a_fold_warns_on_the_driver_of_what_did_not_decode_as_locally(spark):
     _same(got, expected, "the fold beside its warning")
 
 
+def test_state_at_warns_on_the_driver_of_what_did_not_decode_as_locally(spark):
+    messy = cl.sample.fixture("messy")
+    typos = messy.head(3).with_columns(pl.lit("recievedAtDepot").alias("name"))
+    events = pl.concat([messy, typos])
+    with pytest.warns(cl.exceptions.UndecodableEvents, match="3 x unknown") as local:
+        expected = cl.state_at(events, parcel_state, types=parcel_types)
+    with pytest.warns(cl.exceptions.UndecodableEvents) as caught:
+        got = cls.state_at(cls.from_polars(events, spark), parcel_state, types=parcel_types)
+    ours = [w for w in caught if issubclass(w.category, cl.exceptions.UndecodableEvents)]
+    assert len(ours) == 1 and ours[0].filename == __file__  # at the caller, as locally
+    assert str(ours[0].message) == str(local[0].message)
+    assert got.counts == expected.counts
+
+
 def test_state_at_counts_and_summary_are_the_local_ones(handed_over):
     local, events = handed_over["messy"]
     expected = cl.state_at(local, parcel_state, types=parcel_types, at=AT, known_at=KNOWN_AT)
