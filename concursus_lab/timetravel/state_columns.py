@@ -258,16 +258,17 @@ def to_columns(extracted: Extracted) -> dict[str, pl.Series]:
 
 def conform(column: pl.Series, dtype: pl.DataType | None) -> pl.Series:
     """``column`` as type ``dtype`` (the state's type's) where that loses nothing: a column of
-    nulls (or no values) takes it, numbers take a numeric one (``-> float`` states that
-    happen to be whole); others keep the type their values make (a TypedDict's keys that
-    some state lacks, say), which an empty answer cannot know."""
+    nulls (or no values) takes it, and integers a float or wider integer type (``-> float``
+    states that happen to be whole). Others keep the type their values make (floats of an
+    ``-> int`` state are not cut to integers; a TypedDict's keys that some state lacks)."""
     if dtype is None or column.dtype == dtype:
         return column
     if dtype == pl.Object:
         if column.dtype == pl.Null:
             return pl.Series(column.name, column.to_list(), dtype=pl.Object)
         return column
-    if column.dtype == pl.Null or (column.dtype.is_numeric() and dtype.is_numeric()):
+    widens = column.dtype.is_integer() and (dtype.is_float() or dtype.is_integer())
+    if column.dtype == pl.Null or widens:
         try:
             return column.cast(dtype, strict=True)
         except Exception:  # polars.exceptions.InvalidOperationError: 2**70 as Int64

@@ -220,3 +220,10 @@ def test_restatements_with_none_have_the_columns_of_some(reducer):
     )
     assert some.height == 2 and none.height == 0
     assert none.schema == some.schema
+
+
+def test_a_state_type_never_cuts_a_value():
+    def halves(state, event) -> int:  # annotated int, returns floats: shown as they are
+        return 30.5 if isinstance(event, Created) else state + 1
+
+    assert cl.state_at(EVENTS, halves, types=bulbs).frame["state"].to_list() == [31.5, 30.5]
