@@ -75,7 +75,9 @@ class StateFiles:
         """The states as one lazy frame, a bucket's rows after another's (each bucket
         sorted by id; sort by ``aggregate_id`` for the order of :attr:`frame`)."""
         parts = [pl.scan_parquet(path) for path in self.files]
-        every = pl.concat(parts, how="diagonal_relaxed")
+        # a bucket without states shows placeholder columns where nothing says their shape
+        held = [p for p in parts if p.select(pl.len()).collect().item()] or parts[:1]
+        every = pl.concat(held, how="diagonal_relaxed")
         return every.select(pl.exclude(*TAIL), *TAIL)
 
     @functools.cached_property

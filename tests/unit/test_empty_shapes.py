@@ -156,7 +156,7 @@ def test_a_quiet_answer_whose_shape_nobody_said_warns_naming_the_reducer():
         cl.project(EVENTS.clear(), cl.fold(unannotated, types=bulbs))
 
 
-def test_buckets_with_no_state_add_no_column():
+def test_buckets_with_no_state_add_no_column(tmp_path):
     """A bucket of a bucketed fold that holds no aggregate has no state to show its fields:
     its placeholder column is not the answer's (it was: a null ``state`` column beside the
     fields)."""
@@ -168,6 +168,9 @@ def test_buckets_with_no_state_add_no_column():
     bucketed = cl.state_at(EVENTS.lazy(), dataclass_unannotated, types=bulbs, buckets=8).frame
     assert bucketed.schema == whole.schema
     assert bucketed.equals(whole)
+    files = cl.state_at(EVENTS, dataclass_unannotated, types=bulbs, buckets=8, into=tmp_path / "s")
+    assert len(files.files) == 8  # a file a bucket, some of them empty
+    assert files.frame.equals(whole) and files.scan().collect().schema == whole.schema
 
 
 # ------------------------------------------------------------ what was left out is said
