@@ -116,9 +116,21 @@ def state_class(reducer: Any, initial: Any = None) -> StateKind:
     if kind is None and initial is not None:
         kind = _kind_of(type(initial))
         if kind is None or kind == StateDtype(pl.Object):  # a dict, say: as its value is
-            made = _series("state", [initial])
-            kind = StateDtype(made.dtype) if made.dtype != pl.Object else None
+            kind = StateDtype(_series("state", [initial]).dtype)
+            if _unsaid(kind.dtype):  # ``[]``, ``{}``, ``{"n": None}``: not a shape
+                kind = None
     return kind
+
+
+def _unsaid(dtype: pl.DataType) -> bool:
+    """Whether ``dtype`` is no shape: an object, or a Null or empty struct anywhere in it."""
+    if dtype in (pl.Object, pl.Null):
+        return True
+    if isinstance(dtype, pl.List | pl.Array):
+        return _unsaid(dtype.inner)
+    if isinstance(dtype, pl.Struct):
+        return not dtype.fields or any(_unsaid(f.dtype) for f in dtype.fields)
+    return False
 
 
 def _kind_of(hint: Any) -> StateKind:
@@ -157,7 +169,7 @@ def dtype_of(hint: Any) -> pl.DataType | None:
         return None
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
         dtype = pl.Datetime("us", "UTC")
-    if isinstance(dtype, pl.List) and dtype.inner == pl.Null:  # bare ``list``
+    if not isinstance(dtype, pl.DataType) or _unsaid(dtype):  # bare ``list``: List, no inner
         return None
     return dtype
 

@@ -230,3 +230,13 @@ def test_a_state_type_never_cuts_a_value():
         return 30.5 if isinstance(event, Created) else state + 1
 
     assert cl.state_at(EVENTS, halves, types=bulbs).frame["state"].to_list() == [31.5, 30.5]
+
+
+@pytest.mark.parametrize("initial", [[], {}, {"on": None}], ids=repr)
+def test_an_initial_that_shows_no_shape_says_so(initial):
+    def switches(state, event):
+        return [*state, "on"] if isinstance(state, list) else {**state, "on": 1}
+
+    fold = cl.fold(switches, types=bulbs, initial=initial)
+    with pytest.warns(UnknownStateShape, match="initial="):
+        cl.project(EVENTS.clear(), fold)
