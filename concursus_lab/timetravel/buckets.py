@@ -15,11 +15,17 @@ memory is a bucket's). A local store keeps its files bucketed by aggregate alrea
 part ``b`` of ``n`` is read from its buckets ``s`` with ``s % n == b`` alone (``scan_part``):
 whole aggregates again, with no pass over the rest of the store; ``buckets`` above the
 store's own count leave some parts empty.
+
+A large frame already in memory is answered in buckets of itself too (:func:`chosen_buckets`):
+``state_at`` and ``latest`` of a frame of at least :data:`AUTO_ROWS` rows fold it in one bucket
+per :data:`ROWS_PER_BUCKET` rows when ``buckets`` is not given, so that their working memory
+beside the frame is a bucket's (issue 34: at 5M events a fold at once peaked at 3.4x the
+frame). The answer is the same, row for row and column for column; ``buckets=`` still wins.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,9 +34,24 @@ import polars as pl
 from concursus_lab.common.progress import bar
 from concursus_lab.exceptions import SchemaError
 from concursus_lab.frame.keys import bucket_of
+from concursus_lab.frame.schema import validate
 
 #: Buckets when a lazy frame or a source is folded and ``buckets`` is not given.
 DEFAULT_BUCKETS = 16
+#: A frame in memory of at least this many rows is answered by ``state_at`` and ``latest``
+#: in buckets of itself when ``buckets`` is not given (:func:`chosen_buckets`).
+AUTO_ROWS = 2_000_000
+#: ... one bucket per this many rows (rounded up): 5M rows in 10 buckets.
+ROWS_PER_BUCKET = 500_000
+
+
+def chosen_buckets(events: Any, buckets: int | None) -> int | None:
+    """``buckets`` as asked, else, for a frame in memory of at least :data:`AUTO_ROWS` rows,
+    one bucket per :data:`ROWS_PER_BUCKET` rows; else None (a frame answered at once, a lazy
+    frame or a source in :data:`DEFAULT_BUCKETS`)."""
+    if buckets is not None or not isinstance(events, pl.DataFrame) or events.height < AUTO_ROWS:
+        return buckets
+    return -(-events.height // ROWS_PER_BUCKET)
 
 
 def is_bucketed(events: Any, buckets: int | None) -> bool:
@@ -43,8 +64,9 @@ def bucket_reader(events: Any, buckets: int | None) -> tuple[int, Callable[[int]
     n = DEFAULT_BUCKETS if buckets is None else buckets
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise SchemaError(f"`buckets` must be a positive int or None, got {buckets!r}.")
-    if isinstance(events, pl.DataFrame):
-        ids = events.select(bucket_of(n)).to_series().to_numpy()
+    if isinstance(events, pl.DataFrame):  # its problems named as the whole's would be
+        events = validate(events, check_parameters=False)
+        ids = events.select(bucket_of(n).cast(_small(n))).to_series().to_numpy()
         return n, lambda b: events.filter(pl.Series(ids == b))
     if callable(getattr(events, "scan_part", None)):  # a local store: its own buckets' files
         return n, lambda b: events.scan_part(b, n).collect(engine="streaming")
@@ -67,6 +89,12 @@ def each_bucket(
             yield answer
 
 
+def _small(n: int) -> pl.DataType:
+    """The narrowest integer type of ``0 .. n - 1``: a frame's bucket of every row kept
+    while its buckets are read (5M rows: 5 MB, not 40)."""
+    return pl.UInt8 if n <= 256 else pl.UInt16 if n <= 65536 else pl.Int64
+
+
 def _lazy(events: Any) -> pl.LazyFrame:
     if isinstance(events, pl.LazyFrame):
         return events
@@ -85,8 +113,26 @@ def _lazy(events: Any) -> pl.LazyFrame:
     )
 
 
-def merged_order(ids: list[str]) -> np.ndarray:
-    """The positions that sort ``ids`` (every bucket's, one after another) as one frame."""
-    from concursus_lab.frame.keys import string_order
+def put_together(
+    frames: list[pl.DataFrame],
+    order_of: Callable[[pl.DataFrame], np.ndarray],
+    columns: Callable[[Sequence[str]], Sequence[str]] = list,
+) -> tuple[pl.DataFrame, np.ndarray]:
+    """The buckets' answers as one frame, its rows in ``order_of(frame)``'s order, and that
+    order; ``columns`` (of the names) puts the columns in order.
 
-    return string_order(pl.Series(ids, dtype=pl.String))
+    ``frames`` is emptied: the caller holds no other reference to them, so that the rows are
+    copied once, a column at a time, each of the parts' columns let go once gathered. The
+    peak is the answer and one column, not the parts and the answer (at 5M events, the
+    answer is 0.2-0.4x the events' frame)."""
+    frame = pl.concat(frames, how="diagonal_relaxed", rechunk=False)  # no copy
+    frames.clear()
+    frame = frame.select(columns(frame.columns))
+    order = order_of(frame)
+    if len(order) == frame.height and not (np.diff(order) != 1).any():
+        return frame, order
+    rows, gathered = pl.Series(order, dtype=pl.Int64), []
+    for name in frame.columns:
+        gathered.append(frame.get_column(name).gather(rows))
+        frame = frame.drop(name)
+    return pl.DataFrame(gathered), order

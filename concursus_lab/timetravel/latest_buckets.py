@@ -12,13 +12,14 @@ aggregates that never had it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import polars as pl
 
 from concursus_lab.frame import conflicts
-from concursus_lab.timetravel.buckets import each_bucket
+from concursus_lab.frame.keys import string_order
+from concursus_lab.timetravel.buckets import each_bucket, put_together
 from concursus_lab.timetravel.parameter_values import mixed_kinds, typed_nulls
 
 #: ``latest``'s first columns; one column per parameter follows, in alphabetical order.
@@ -51,7 +52,13 @@ def latest_in_buckets(
     again = mixed_kinds([kinds for _, kinds in parts])
     if again:  # kinds differ between buckets: those parameters as JSON texts everywhere
         parts = answers(again)
-    frame = pl.concat([part for part, _ in parts], how="diagonal_relaxed")
-    parameters = sorted(c for c in frame.columns if c not in FIXED)
-    frame = frame.select(*FIXED, *parameters).sort("aggregate_type", "aggregate_id")
+    frames = [part for part, _ in parts]
+    del parts  # the rows live on in `frames` alone, and are copied once, in order
+
+    def in_order(names: Sequence[str]) -> list[str]:
+        return [*FIXED, *sorted(c for c in names if c not in FIXED)]
+
+    frame, _ = put_together(
+        frames, lambda f: string_order(f["aggregate_type"], f["aggregate_id"]), in_order
+    )
     return typed_nulls(frame)

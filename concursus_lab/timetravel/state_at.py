@@ -68,7 +68,7 @@ from concursus_lab.frame.identity import check_duplicates
 from concursus_lab.frame.keys import string_order
 from concursus_lab.frame.schema import validate
 from concursus_lab.timetravel.aggregate_ids import deliveries_of
-from concursus_lab.timetravel.buckets import each_bucket, is_bucketed, merged_order
+from concursus_lab.timetravel.buckets import chosen_buckets, each_bucket, is_bucketed, put_together
 from concursus_lab.timetravel.reducer import Reducer, check_reducer
 from concursus_lab.timetravel.reducing import Folded, check_workers, reduce_aggregates
 from concursus_lab.timetravel.replay import prepare
@@ -124,7 +124,10 @@ class StateAt:
     known_at: dt.datetime | None
     counts: dict[str, int]
     undecodable: pl.DataFrame
-    _folded: tuple[list[str], list[Any], np.ndarray] = dataclasses.field(repr=False)
+    #: (ids, states, order): ``states`` (and ``ids``) in the order folded, ``order`` the
+    #: positions of the frame's rows in them. ``ids`` None: they are the frame's
+    #: ``aggregate_id`` (a million ids kept twice, as Python texts too, were ~0.2x the frame).
+    _folded: tuple[list[str] | None, list[Any], np.ndarray] = dataclasses.field(repr=False)
 
     @functools.cached_property
     def states(self) -> dict[str, Any]:
@@ -136,7 +139,8 @@ class StateAt:
         ids, states, order = self._folded
         # pausing the collector: 300k parcels' dataclass states, this dict 0.41 s -> 0.32 s
         with paused_gc():
-            return dict(zip(_take(ids, order), _take(states, order), strict=True))
+            keys = self.frame["aggregate_id"].to_list() if ids is None else _take(ids, order)
+            return dict(zip(keys, _take(states, order), strict=True))
 
     @property
     def skipped(self) -> int:
@@ -238,8 +242,9 @@ def state_at(
         The states are the same either way.
     buckets
         Fold the history this many hash buckets of whole aggregates at a time (default:
-        16 for a LazyFrame or a store, all at once for a frame): the peak memory is one
-        bucket's, the answer the same.
+        16 for a LazyFrame or a store; a frame in memory of 2,000,000 rows or more in one
+        bucket per 500,000 rows, a smaller one at once): the working memory is one
+        bucket's, the answer the same, row for row and column for column.
     progress
         A bar of buckets when folding in buckets (None: only if it takes a while).
     into
@@ -289,6 +294,8 @@ def state_at(
     :class:`~concursus_lab.exceptions.SchemaError` naming the types it has, not 0 states.
     """
     question = dict(at=at, known_at=known_at, duplicates=duplicates, strict=strict)
+    if into is None:
+        buckets = chosen_buckets(events, buckets)  # a large frame: in buckets of itself
     if into is not None or is_bucketed(events, buckets):
         check_reducer(reducer)
 
@@ -301,7 +308,11 @@ def state_at(
             with conflicts.one_warning(disjoint=True):  # one warning, not one a bucket
                 parts = each_bucket(events, buckets, fold, progress=progress, what="state_at")
                 result = merged(list(parts))
-        present = f"it has {result.counts['other_aggregate_types']:,} rows of other types"
+        present = (
+            events
+            if isinstance(events, pl.DataFrame)
+            else f"it has {result.counts['other_aggregate_types']:,} rows of other types"
+        )
     else:
         result = fold_states(events, reducer, types=types, workers=workers, **question)
         present = events
@@ -336,30 +347,28 @@ def warn_undecodable(aggregate_type: str, count: int, reasons: list[tuple[str, i
 
 
 def merged(parts: list[StateAt]) -> StateAt:
-    """One answer of the answers of buckets of whole aggregates: as if folded at once."""
+    """One answer of the answers of buckets of whole aggregates: as if folded at once.
+
+    ``parts`` is emptied as it is read, so that each part's rows are copied once, in order
+    (:func:`~concursus_lab.timetravel.buckets.put_together`)."""
     first = parts[0]
-    ids = [i for part in parts for i in part._folded[0]]
-    states = [s for part in parts for s in part._folded[1]]
-    order = merged_order(ids)
-    if has_none(states):
-        present = np.fromiter(map(is_not, states, repeat(None)), dtype=bool, count=len(states))
-        order = order[present[order]]
+    question = (first.aggregate_type, first.at, first.known_at)
+    states: list[Any] = []
+    for part in parts:  # each part's states in its frame's row order (present ones only)
+        states.extend(_take(part._folded[1], part._folded[2]))
     # a bucket without states shows placeholder columns where nothing says the state's shape
-    shown = [p.frame for p in parts if p.frame.height] or [first.frame]
-    frame = pl.concat(shown, how="diagonal_relaxed").sort("aggregate_id")
-    frame = frame.select(pl.exclude(*TAIL), *TAIL)
+    frames = [p.frame for p in parts if p.frame.height] or [first.frame]
     keys = dict.fromkeys(k for p in parts for k in p.counts)
     counts = {k: sum(p.counts.get(k, 0) for p in parts) for k in keys}
     undecodable = pl.concat([p.undecodable for p in parts], how="diagonal_relaxed")
-    return StateAt(
-        frame,
-        first.aggregate_type,
-        first.at,
-        first.known_at,
-        counts,
-        undecodable,
-        (ids, states, order),
-    )
+    del first, part
+    parts.clear()
+
+    def in_order(names: list[str]) -> list[str]:
+        return [*(n for n in names if n not in TAIL), *TAIL]
+
+    frame, order = put_together(frames, lambda f: string_order(f["aggregate_id"]), in_order)
+    return StateAt(frame, *question, counts, undecodable, (None, states, order))
 
 
 def fold_states(
@@ -498,7 +507,7 @@ def states_result(types, at, known_at, replay, folded: Folded, order=None, kind=
         known_at,
         replay.counts,
         replay.undecodable,
-        (ids, states, order),
+        (None, states, order),  # the ids are the frame's column: not kept twice
     )
 
 
