@@ -49,9 +49,14 @@ def chosen_buckets(events: Any, buckets: int | None) -> int | None:
     """``buckets`` as asked, else, for a frame in memory of at least :data:`AUTO_ROWS` rows,
     one bucket per :data:`ROWS_PER_BUCKET` rows; else None (a frame answered at once, a lazy
     frame or a source in :data:`DEFAULT_BUCKETS`)."""
-    if buckets is not None or not isinstance(events, pl.DataFrame) or events.height < AUTO_ROWS:
+    if buckets is not None or not isinstance(events, pl.DataFrame):
         return buckets
-    return -(-events.height // ROWS_PER_BUCKET)
+    return auto_buckets(events.height)
+
+
+def auto_buckets(rows: int) -> int | None:
+    """The buckets a frame of ``rows`` rows is answered in when none are asked (None: at once)."""
+    return None if rows < AUTO_ROWS else -(-rows // ROWS_PER_BUCKET)
 
 
 def is_bucketed(events: Any, buckets: int | None) -> bool:
