@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import importlib
 import json
 import pkgutil
@@ -144,9 +145,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _hand_edits(out: Path) -> list[str]:
     """The lines of the report at ``out`` that the report its ``.json`` writes lacks (edits
-    by hand), besides the header's date and machine."""
+    by hand), besides the header's date and machine; none when the report is as written (its
+    last line's hash holds), so that a row changed in the .json is not taken for an edit."""
     record = out.with_suffix(".json")
-    if not out.exists() or not record.exists():
+    if not out.exists() or not record.exists() or _untouched(out.read_text()):
         return []
     written = set(_report(json.loads(record.read_text()), quick=False, seconds=None).splitlines())
     header = ("Written by ", "Machine: ")
@@ -236,7 +238,21 @@ def _report(results: dict[str, list[dict]], *, quick: bool, seconds: float | Non
             "![microseconds per event against events, log-log](benchmarks-scaling.png)",
             "",
         ]
-    return "\n".join(lines)
+    return _sealed("\n".join(lines))
+
+
+_SEAL = "<!-- written by python -m bench; sha1 of the lines above: {} -->"
+
+
+def _sealed(text: str) -> str:
+    """``text`` with a last line holding its hash: a report whose lines still match it was
+    not edited by hand, whatever its .json holds now."""
+    return f"{text}\n{_SEAL.format(hashlib.sha1(text.encode()).hexdigest())}\n"
+
+
+def _untouched(text: str) -> bool:
+    body, _, last = text.rstrip("\n").rpartition("\n")
+    return last == _SEAL.format(hashlib.sha1(body.encode()).hexdigest())
 
 
 def _verdict(goal: str, r: dict) -> str:

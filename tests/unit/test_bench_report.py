@@ -69,3 +69,12 @@ def test_another_runs_rows_join_the_report_and_a_rows_verdict_is_shown(report: P
     assert "| local load | 1,000 | 0.5 |" in text  # the other module kept
     record = json.loads(report.with_suffix(".json").read_text())
     assert [r["seconds"] for r in record["bench_spark"]] == [1.0]
+
+
+def test_a_row_changed_in_the_record_is_not_taken_for_an_edit(report: Path):
+    record = report.with_suffix(".json")
+    rows = json.loads(record.read_text())
+    rows["bench_local"][0]["note"] = "measured again"
+    record.write_text(json.dumps(rows))
+    assert main(["--report-only", "--out", str(report)]) == 0
+    assert "| measured again |" in report.read_text()
