@@ -14,10 +14,12 @@ import polars as pl
 import pytest
 
 import concursus_lab as cl
-from concursus_lab.frame.schema import for_writing
+from concursus_lab.frame.jhash import bucket
+from concursus_lab.frame.schema import INITIAL, TERMINAL, for_writing
 from concursus_lab.sources.cassandra import writing
 from concursus_lab.sources.cassandra.codec import CQL_COLUMNS
 from concursus_lab.sources.cassandra.parameters import encode_parameters
+from concursus_lab.sources.catalogue import catalogue_changes
 
 query = pytest.importorskip("cassandra.query")
 protocol = pytest.importorskip("cassandra.protocol")
@@ -144,3 +146,41 @@ def test_batches_mix_only_aggregates_of_the_same_replicas():
         keys = {writing.routing_key(r) for r in statement_rows(task)}
         assert len({len(k) % 3 for k in keys}) == 1
     assert sum(t.extra for t in made) == frame.height
+
+
+def prepared_catalogue(text: str) -> query.PreparedStatement:
+    """A Catalogue statement as the driver prepares it; its id is its text."""
+    kinds = {"aggregateType": cqltypes.UTF8Type, "bucket": cqltypes.Int32Type}
+    kinds["aggregateId"] = cqltypes.UTF8Type
+    columns = [protocol.ColumnMetadata("ks", "catalogue", n, k) for n, k in kinds.items()]
+    return query.PreparedStatement(columns, text.encode(), [0, 1], text, "ks", 5, [], None)
+
+
+def test_catalogue_batches_hold_the_drivers_bind_of_each_change_one_partition_each():
+    frame = messy_frame()
+    begun = frame["aggregate_id"].unique().sort().head(20)
+    frame = frame.with_columns(  # some aggregates begin (added), the sample's end (removed)
+        pl.when(pl.col("aggregate_id").is_in(begun.implode()) & (pl.col("characteristics") == 0))
+        .then(INITIAL)
+        .otherwise(pl.col("characteristics"))
+        .alias("characteristics")
+    )
+    made = list(writing.catalogue_tasks(frame, prepare=prepared_catalogue, level=1, buckets=8))
+    sent = [
+        (query_id.decode(), tuple(values))
+        for task in made
+        for _, query_id, values in task.statement._statements_and_parameters
+    ]
+    changes = catalogue_changes(frame)
+    buckets = bucket(changes["aggregate_id"], 8).to_list()
+    statement = {INITIAL: writing._INSERT_CATALOGUE, TERMINAL: writing._DELETE_CATALOGUE}
+    expected = [
+        (statement[change], tuple(prepared_catalogue(statement[change]).bind((t, b, i)).values))
+        for (t, i, change), b in zip(changes.rows(), buckets, strict=True)
+    ]
+    assert {change for *_, change in changes.rows()} == {INITIAL, TERMINAL}
+    assert sorted(sent) == sorted(expected)
+    for task in made:
+        rows = task.statement._statements_and_parameters
+        assert 0 < len(rows) <= writing._CATALOGUE_ROWS
+        assert len({(query_id, *values[:2]) for _, query_id, values in rows}) == 1

@@ -146,29 +146,36 @@ class _Packer:
 
 def catalogue_tasks(
     frame: pl.DataFrame, *, prepare: Prepare, level: int, buckets: int
-) -> list[paging.Task]:
+) -> Iterator[paging.Task]:
     """The ``Catalogue`` rows :func:`~concursus_lab.sources.catalogue.catalogue_changes`
-    adds and removes, in unlogged batches of one aggregate type and bucket each."""
-    from cassandra.query import BatchStatement, BatchType
+    adds and removes, in unlogged batches of one aggregate type and bucket each (one
+    partition), made as they are sent; each value is the bytes the driver's ``bind`` makes."""
+    from cassandra.query import BatchStatement, BatchType, BoundStatement
 
     statements = {INITIAL: prepare(_INSERT_CATALOGUE), TERMINAL: prepare(_DELETE_CATALOGUE)}
     changes = catalogue_changes(frame)
     changes = changes.with_columns(
         catalogue_bucket(changes["aggregate_id"], buckets).alias("bucket")
-    )
-    tasks = []
-    for (aggregate_type, bucket, change), group in changes.group_by(
-        ["aggregate_type", "bucket", "change"], maintain_order=True
-    ):
-        ids = group["aggregate_id"].to_list()
+    ).sort("aggregate_type", "bucket", "change", maintain_order=True)
+    keys = changes.select("aggregate_type", "bucket", "change").rows()
+    ids = changes["aggregate_id"].cast(pl.Binary).to_list()
+    types = changes["aggregate_type"].cast(pl.Binary).to_list()
+    lo = 0
+    while lo < len(keys):
+        key, hi = keys[lo], lo + 1
+        while hi < len(keys) and hi - lo < _CATALOGUE_ROWS and keys[hi] == key:
+            hi += 1
+        aggregate_type, bucket, change = key
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED, consistency_level=level)
+        cell = _INT32.pack(bucket)
+        for i in range(lo, hi):
+            bound = BoundStatement(statements[change])
+            bound.values = [types[i], cell, ids[i]]
+            batch.add(bound)
+        batch.is_idempotent = True
         what = "catalogue" if change == INITIAL else "catalogue removals"
-        for lo in range(0, len(ids), _CATALOGUE_ROWS):
-            batch = BatchStatement(batch_type=BatchType.UNLOGGED, consistency_level=level)
-            for aggregate_id in ids[lo : lo + _CATALOGUE_ROWS]:
-                batch.add(statements[change].bind((aggregate_type, bucket, aggregate_id)))
-            batch.is_idempotent = True
-            tasks.append(paging.Task(batch, f"{what} {aggregate_type}/{bucket}", extra=0))
-    return tasks
+        yield paging.Task(batch, f"{what} {aggregate_type}/{bucket}", extra=0)
+        lo = hi
 
 
 def _pieces(rows: list[tuple], sizes: np.ndarray) -> Iterator[list[tuple]]:
