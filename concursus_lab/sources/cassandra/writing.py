@@ -10,10 +10,12 @@ Fast, and the same bytes: every cell is serialised a column at a time (polars an
 the encodings the driver's own ``bind`` gives, ``tests/unit/test_cassandra_writing.py``),
 and an unlogged batch carries whole partitions: all the rows of each of up to
 :data:`BATCH_PARTITIONS` aggregates that the same replicas own, up to
-:data:`BATCH_BYTES` of values (Cassandra's default thresholds for a warning). The replica
-applies each partition's rows as one mutation, so an aggregate's rows in an append land
-together or not at all, as a Concursus write's logged batch does; only an aggregate with
-more than :data:`BATCH_BYTES` of rows in one append is split over several batches.
+:data:`BATCH_BYTES` of values (Cassandra's default thresholds for a warning). An aggregate
+with more rows than that goes alone in its own batch: Cassandra checks neither threshold for
+a batch of one partition. The replica applies each partition's rows as one mutation, so an
+aggregate's rows in an append land together or not at all, as a Concursus write's logged
+batch does; only an aggregate with more than :data:`PARTITION_BYTES` of rows in one append
+is split over several batches (a mutation must stay under half the commit log's segment).
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ _DELETE_CATALOGUE = (
 BATCH_BYTES = 5_000
 #: Aggregates per batch: Cassandra's default ``unlogged_batch_across_partitions_warn_threshold``.
 BATCH_PARTITIONS = 10
+#: The most of one aggregate's rows sent in one batch (Cassandra refuses a mutation over half
+#: its ``commitlog_segment_size``: 16 MiB by default).
+PARTITION_BYTES = 1 << 20
 _CATALOGUE_ROWS = 100  # Catalogue rows of one bucket per unlogged batch
 _CHUNK_ROWS = 20_000  # rows serialised at once
 _INT32 = struct.Struct(">i")
@@ -109,10 +114,8 @@ class _Packer:
         if held is not None and (held[1] + size > BATCH_BYTES or held[2] + 1 > BATCH_PARTITIONS):
             yield self._task(self.open.pop(group)[0])
             held = None
-        if size > BATCH_BYTES:  # one aggregate's rows alone exceed a batch: split them
-            if held is not None:
-                yield self._task(self.open.pop(group)[0])
-            for piece in _pieces(rows, sizes):
+        if size > BATCH_BYTES:  # alone: atomic, never warned of; split only when huge
+            for piece in _pieces(rows, sizes, PARTITION_BYTES):
                 yield self._task(piece)
             return
         rows_held, bytes_held, partitions = held or ([], 0, 0)
@@ -178,11 +181,11 @@ def catalogue_tasks(
         lo = hi
 
 
-def _pieces(rows: list[tuple], sizes: np.ndarray) -> Iterator[list[tuple]]:
-    """``rows`` cut in order into runs of at most :data:`BATCH_BYTES` (one row at least)."""
+def _pieces(rows: list[tuple], sizes: np.ndarray, limit: int) -> Iterator[list[tuple]]:
+    """``rows`` cut in order into runs of at most ``limit`` bytes (one row at least)."""
     piece, held = [], 0
     for row, size in zip(rows, sizes.tolist(), strict=True):
-        if piece and held + size > BATCH_BYTES:
+        if piece and held + size > limit:
             yield piece
             piece, held = [], 0
         piece.append(row)
