@@ -214,8 +214,11 @@ def cells(frame: pl.DataFrame) -> tuple[list[tuple], np.ndarray]:
     event_ms = _fixed(frame["event_timestamp"].dt.epoch("ms").to_numpy(), ">i8")
     written = _fixed(frame["processing_timestamp"].dt.epoch("us").to_numpy(), ">i8")
     characteristics = _fixed(frame["characteristics"].to_numpy(), ">i4")
-    pairs = encode_parameters(frame["parameters"].to_list())
-    parameters = [_map_cell(p) for p in pairs]
+    texts = frame["parameters"].to_list()
+    distinct = list(dict.fromkeys(texts))  # a history repeats its small parameter objects
+    cell_of = {t: _map_cell(p) for t, p in zip(distinct, encode_parameters(distinct), strict=True)}
+    entries_of = {t: _INT32.unpack_from(cell)[0] for t, cell in cell_of.items()}
+    parameters = [cell_of[t] for t in texts]
     columns = {c: binary[c].to_list() for c in binary.columns}
     rows = list(
         zip(
@@ -233,7 +236,7 @@ def cells(frame: pl.DataFrame) -> tuple[list[tuple], np.ndarray]:
         )
     )
     lengths = binary.select(pl.sum_horizontal(pl.all().bin.size())).to_series().to_numpy()
-    cells_of_map = np.fromiter(map(len, pairs), np.int64, len(pairs))
+    cells_of_map = np.fromiter(map(entries_of.__getitem__, texts), np.int64, len(texts))
     sizes = lengths + np.fromiter(map(len, parameters), np.int64, len(parameters))
     return rows, sizes + _FIXED_BYTES + _ROW_OVERHEAD + _CELL_OVERHEAD * cells_of_map
 
