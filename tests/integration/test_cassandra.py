@@ -8,6 +8,7 @@ and what the source writes is read back with plain CQL, byte for byte.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
 import uuid
@@ -20,7 +21,8 @@ import concursus_lab as cl
 from concursus_lab.exceptions import SchemaError, SourceError, SourceUnavailable
 from concursus_lab.frame.identity import resolve
 from concursus_lab.frame.jhash import java_hash
-from concursus_lab.frame.schema import INITIAL, TERMINAL
+from concursus_lab.frame.schema import INITIAL, TERMINAL, for_writing
+from concursus_lab.sources.cassandra import writing
 from concursus_lab.sources.copying import copy
 from tests.contract import SourceContract, at, canonical_sort, event, frame
 
@@ -281,6 +283,35 @@ def test_batched_append_stores_what_one_plain_insert_per_event_stores(
         assert ours == theirs
     finally:
         plain.execute(f"DROP KEYSPACE IF EXISTS {other}", timeout=120)
+
+
+def test_batch_sizes_are_what_cassandra_counts(store, caplog, monkeypatch):
+    # the packer keeps batches within the server's 5 KiB by Cassandra's own count of a
+    # batch: one batch of 12 aggregates, over both thresholds on purpose, so the server
+    # says what it counted
+    monkeypatch.setattr(writing, "BATCH_BYTES", 1_000_000)
+    monkeypatch.setattr(writing, "BATCH_PARTITIONS", 12)
+    history = cl.sample.parcels(12, seed=4).with_columns(
+        pl.when(pl.int_range(pl.len()) % 3 == 0)  # short and long ids, maps of 0-3 entries
+        .then(pl.lit('{"a":1,"bb":"x","ccc":[1,2]}'))
+        .when(pl.int_range(pl.len()) % 3 == 1)
+        .then(pl.lit("{}"))
+        .otherwise(pl.col("parameters"))
+        .alias("parameters"),
+    )
+    rank = pl.col("aggregate_id").rank("dense").cast(pl.Int64)
+    history = history.with_columns(  # ids of 1-6 bytes: "11", "222", "3", "44", ...
+        rank.cast(pl.String).repeat_by(rank % 3 + 1).list.join("").alias("aggregate_id")
+    )
+    with caplog.at_level("WARNING", logger="cassandra"):
+        store.append(history)
+    said = " ".join(r.getMessage() for r in caplog.records)
+    reported = [int(size) for size in re.findall(r"is of size (\d+)", said)]
+    written = resolve(for_writing(history, milliseconds="Cassandra"), "last")
+    aggregates = written.select(pl.struct("aggregate_type", "aggregate_id").n_unique()).item()
+    _, sizes = writing.cells(written)
+    assert aggregates == 12
+    assert reported == [int(sizes.sum()) + writing._PARTITION_BYTES * aggregates]
 
 
 def test_a_fresh_time_uuid_when_the_frame_has_no_processing_id(store, plain, keyspace):

@@ -48,9 +48,9 @@ _INSERT_CATALOGUE = (
 _DELETE_CATALOGUE = (
     "DELETE FROM {keyspace}.Catalogue WHERE aggregateType = ? AND bucket = ? AND aggregateId = ?"
 )
-#: A batch's size as Cassandra counts it (see :func:`cells`), kept under its default
+#: A batch's size as Cassandra counts it (see :func:`cells`), kept within its default
 #: ``batch_size_warn_threshold`` (5 KiB), over which the server warns on every batch.
-BATCH_BYTES = 5_000
+BATCH_BYTES = 5_120
 #: Aggregates per batch: Cassandra's default ``unlogged_batch_across_partitions_warn_threshold``.
 BATCH_PARTITIONS = 10
 #: The most of one aggregate's rows sent in one batch (Cassandra refuses a mutation over half
@@ -59,9 +59,15 @@ PARTITION_BYTES = 1 << 20
 _CATALOGUE_ROWS = 100  # Catalogue rows of one bucket per unlogged batch
 _CHUNK_ROWS = 20_000  # rows serialised at once
 _INT32 = struct.Struct(">i")
-_FIXED_BYTES = 8 + 4 + 8  # eventTimestamp, characteristics, the write timestamp
-_ROW_OVERHEAD = 8 * 6 + 12 + 32  # timestamps of the row and its cells, the map's deletion, slack
-_CELL_OVERHEAD = 8  # a timestamp per map entry
+# What Cassandra 5.0 counts of a batch (``PartitionUpdate.dataSize``), beside the values of
+# streamId, name, version and the parameters map: per row the clustering's eventTimestamp (8),
+# the row's timestamp (8) and deletion (13), 20 a cell (timestamp, ttl, deletion time) for
+# processingId (+16), name, version and characteristics (+4), the map's deletion (12), less the
+# map value's count (4); per map entry 20 a cell less its two lengths (8). Cassandra 4 counts
+# less (16 a cell, neither the row's timestamp nor its deletion): this bounds both.
+_ROW_BYTES = 8 + 8 + 13 + (20 + 16) + 20 + 20 + (20 + 4) + 12 - 4
+_ENTRY_BYTES = 20 - 8
+_PARTITION_BYTES = 21 + 8  # an empty static row, the partition's deletion
 
 #: The replicas of a partition, from its routing key: batches mix only partitions whose
 #: replicas are the same.
@@ -109,7 +115,7 @@ class _Packer:
         self.open: dict[Hashable, tuple[list, int, int]] = {}  # rows, bytes, partitions
 
     def add(self, group: Hashable, rows: list[tuple], sizes: np.ndarray) -> Iterator[paging.Task]:
-        size = int(sizes.sum())
+        size = int(sizes.sum()) + _PARTITION_BYTES
         held = self.open.get(group)
         if held is not None and (held[1] + size > BATCH_BYTES or held[2] + 1 > BATCH_PARTITIONS):
             yield self._task(self.open.pop(group)[0])
@@ -203,12 +209,12 @@ def cells(frame: pl.DataFrame) -> tuple[list[tuple], np.ndarray]:
     big-endian int64 of epoch microseconds; ``parameters`` a CQL map (a count, then each
     key and value with its int32 length) of what Java Concursus stores.
 
-    A row's size is an upper bound of what Cassandra counts for a batch's size: the bytes
-    of its values, and a timestamp per cell and per row, a map's deletion, its clustering.
+    A row's size is what Cassandra 5.0 counts of it for a batch's size (more than 4.x
+    counts), without the partition's own :data:`_PARTITION_BYTES`.
     """
-    texts = ("aggregate_type", "aggregate_id", "stream_id", "name", "version")
+    names = ("aggregate_type", "aggregate_id", "stream_id", "name", "version")
     binary = frame.select(
-        *[pl.col(c).cast(pl.Binary) for c in texts],
+        *[pl.col(c).cast(pl.Binary) for c in names],
         pl.col("processing_id").str.replace_all("-", "", literal=True).str.decode("hex"),
     )
     event_ms = _fixed(frame["event_timestamp"].dt.epoch("ms").to_numpy(), ">i8")
@@ -235,10 +241,11 @@ def cells(frame: pl.DataFrame) -> tuple[list[tuple], np.ndarray]:
             strict=True,
         )
     )
-    lengths = binary.select(pl.sum_horizontal(pl.all().bin.size())).to_series().to_numpy()
-    cells_of_map = np.fromiter(map(entries_of.__getitem__, texts), np.int64, len(texts))
+    counted = pl.sum_horizontal(pl.col("stream_id", "name", "version").bin.size())
+    lengths = binary.select(counted).to_series().to_numpy()
+    entries = np.fromiter(map(entries_of.__getitem__, texts), np.int64, len(texts))
     sizes = lengths + np.fromiter(map(len, parameters), np.int64, len(parameters))
-    return rows, sizes + _FIXED_BYTES + _ROW_OVERHEAD + _CELL_OVERHEAD * cells_of_map
+    return rows, sizes + _ROW_BYTES + _ENTRY_BYTES * entries
 
 
 def routing_key(row: tuple) -> bytes:
