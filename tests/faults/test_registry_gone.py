@@ -21,8 +21,9 @@ from concursus_lab.sources.registry import schemas as registry_schemas
 
 confluent_kafka = pytest.importorskip("confluent_kafka")
 from confluent_kafka.schema_registry import SchemaRegistryClient  # noqa: E402
-from confluent_kafka.schema_registry.avro import AvroSerializer  # noqa: E402
 from confluent_kafka.serialization import MessageField, SerializationContext  # noqa: E402
+
+from tests.registry_writers import AvroSerializer  # noqa: E402 (subjects by topic)
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 

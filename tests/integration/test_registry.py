@@ -21,10 +21,13 @@ from concursus_lab.sources.registry.topic import RegistryTopic
 
 confluent_kafka = pytest.importorskip("confluent_kafka")  # the `registry` extra
 from confluent_kafka.schema_registry import SchemaRegistryClient  # noqa: E402
-from confluent_kafka.schema_registry.avro import AvroSerializer  # noqa: E402
-from confluent_kafka.schema_registry.json_schema import JSONSerializer  # noqa: E402
-from confluent_kafka.schema_registry.protobuf import ProtobufSerializer  # noqa: E402
 from confluent_kafka.serialization import MessageField, SerializationContext  # noqa: E402
+
+from tests.registry_writers import (  # noqa: E402 (subjects by topic)
+    AvroSerializer,
+    JSONSerializer,
+    ProtobufSerializer,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.registry]
 
@@ -299,7 +302,7 @@ def test_append_copies_a_sample_into_an_avro_topic(kafka_address, registry_url):
     assert got.drop("processing_id").equals(stamped.drop("processing_id"))
     assert got["processing_id"].null_count() == 0
     # the values are what Confluent's own deserializer reads
-    from confluent_kafka.schema_registry.avro import AvroDeserializer
+    from tests.registry_writers import AvroDeserializer
 
     consumer = confluent_kafka.Consumer(
         {"bootstrap.servers": kafka_address, "group.id": topic, "auto.offset.reset": "earliest"}

@@ -19,8 +19,9 @@ from tests.integration.test_registry import ORDERS, V1, V2, _at, _produce, _topi
 
 confluent_kafka = pytest.importorskip("confluent_kafka")  # the `registry` extra
 from confluent_kafka.schema_registry import SchemaRegistryClient  # noqa: E402
-from confluent_kafka.schema_registry.avro import AvroSerializer  # noqa: E402
 from confluent_kafka.serialization import MessageField, SerializationContext  # noqa: E402
+
+from tests.registry_writers import AvroSerializer  # noqa: E402 (subjects by topic)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.registry]
 
