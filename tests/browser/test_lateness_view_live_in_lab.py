@@ -14,6 +14,7 @@ import pytest
 from tests.browser.lab import Lab, Recorded, save_screenshot
 from tests.browser.notebooks import notebook
 from tests.browser.test_live_view_in_lab import run_and_wait
+from tests.browser.test_timeline_live_in_lab import number
 from tests.browser.test_widgets_in_lab import assert_no_errors, open_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -34,11 +35,6 @@ print(view.replay.events.height)""",
 ]
 
 BARS = ".cl-lateness-view g.role-mark.mark-rect path"
-
-
-def number(page, index: int) -> int:
-    text = page.locator(".jp-CodeCell").nth(index).locator(".jp-OutputArea").inner_text()
-    return int(text.split()[-1])
 
 
 def shapes(page) -> list[str]:
